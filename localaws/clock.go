@@ -1,0 +1,58 @@
+package localaws
+
+import (
+	"sync"
+	"time"
+)
+
+// Clock is the local AWS's time. It follows the wall clock until a test
+// sets it; from then on it only moves when advanced, so endpoint state
+// transitions, session expiry and token buckets are deterministic.
+type Clock struct {
+	mu     sync.Mutex
+	frozen bool
+	now    time.Time
+}
+
+// Now returns the current local AWS time.
+func (c *Clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.frozen {
+		return time.Now().UTC()
+	}
+	return c.now
+}
+
+// Set stops the clock at t.
+func (c *Clock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.frozen, c.now = true, t.UTC()
+}
+
+// Advance moves the clock forward by d, stopping it first at the current
+// wall time if it was running.
+func (c *Clock) Advance(d time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.frozen {
+		c.frozen, c.now = true, time.Now().UTC()
+	}
+	c.now = c.now.Add(d)
+	return c.now
+}
+
+// Real makes the clock follow the wall clock again.
+func (c *Clock) Real() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.frozen = false
+}
+
+// Frozen reports whether the clock is stopped.
+func (c *Clock) Frozen() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.frozen
+}

@@ -1,0 +1,404 @@
+package localaws
+
+import (
+	"bytes"
+	"encoding/json"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
+)
+
+// Options configure a Server. The zero value is a server with no seeded
+// topology, a real clock, throttling off and a fixed fault RNG seed.
+type Options struct {
+	Topology *Topology
+	// Logger receives one line per failed call (default: discard).
+	Logger *slog.Logger
+	// Seed seeds the RNG that fault ratios draw from.
+	Seed int64
+	// Throttle enforces the EC2 and SSM rate limits of DESIGN.md section 5.
+	Throttle bool
+	// TransitionDelay is how long endpoints stay in a transitional state
+	// (pendingAcceptance accepted -> pending -> available, deleting ->
+	// deleted) before the next; zero keeps ec2sim's default.
+	TransitionDelay time.Duration
+}
+
+// Server is the local AWS. Use Handler in-process or Start to listen.
+type Server struct {
+	log      *slog.Logger
+	clock    *Clock
+	faults   *faults
+	throttle throttle
+	calls    counters
+
+	iam    *iam
+	ssm    *parameterStore
+	events *eventBridge
+	ec2    ec2Service
+
+	httpMu   sync.Mutex
+	httpSrv  *http.Server
+	listener net.Listener
+}
+
+// ec2Service is the EC2 simulator behind the front door.
+type ec2Service interface {
+	Handle(*awsproto.Call) ([]byte, error)
+}
+
+// New builds a server and seeds opts.Topology. It panics only on a
+// topology that cannot be seeded; use NewServer to get the error.
+func New(opts Options) *Server {
+	s, err := NewServer(opts)
+	if err != nil {
+		panic(err)
+	}
+	return s
+}
+
+// NewServer builds a server and seeds opts.Topology.
+func NewServer(opts Options) (*Server, error) {
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		log:    log,
+		clock:  &Clock{},
+		faults: newFaults(opts.Seed),
+		calls:  counters{m: map[callKey]int{}},
+	}
+	s.throttle.set(opts.Throttle)
+	s.iam = newIAM(s.clock)
+	s.ssm = newParameterStore(s.clock)
+	s.events = newEventBridge(s.clock, log)
+	s.attachEC2(opts.TransitionDelay)
+	if opts.Topology != nil {
+		if err := s.Seed(opts.Topology); err != nil {
+			s.events.close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// Seed adds a topology to the running server (accounts, roles, VPCs,
+// endpoint services, buses, parameters, organization).
+func (s *Server) Seed(t *Topology) error {
+	region := t.Region
+	if region == "" {
+		region = "us-east-1"
+	}
+	s.iam.seed(t)
+	for _, a := range t.Accounts {
+		for _, b := range a.EventBuses {
+			if _, err := s.events.createBus(a.ID, or(b.Region, region), b.Name); err != nil && !isCode(err, "ResourceAlreadyExistsException") {
+				return fmt.Errorf("seeding bus %s in %s, %w", b.Name, a.ID, err)
+			}
+		}
+		for _, p := range a.Parameters {
+			if _, err := s.ssm.put(a.ID, or(p.Region, region), putParameterInput{Name: p.Name, Value: &p.Value, Type: or(p.Type, "String"), Overwrite: true}); err != nil {
+				return fmt.Errorf("seeding parameter %s in %s, %w", p.Name, a.ID, err)
+			}
+		}
+	}
+	return s.seedEC2(t, region)
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+func isCode(err error, code string) bool {
+	var ae *awsproto.Error
+	return errors.As(err, &ae) && ae.Code == code
+}
+
+// Clock is the server's clock (real until set or advanced).
+func (s *Server) Clock() *Clock { return s.clock }
+
+// InjectFault adds a fault and returns its id.
+func (s *Server) InjectFault(f Fault) string { return s.faults.add(f) }
+
+// RemoveFault removes one fault by id.
+func (s *Server) RemoveFault(id string) bool { return s.faults.remove(id) }
+
+// ClearFaults removes every fault.
+func (s *Server) ClearFaults() { s.faults.clear() }
+
+// Faults lists the active faults (with their remaining counts).
+func (s *Server) Faults() []Fault { return s.faults.snapshot() }
+
+// SetThrottle turns rate limiting on or off (and refills every bucket).
+func (s *Server) SetThrottle(enabled bool) { s.throttle.set(enabled) }
+
+// Calls lists the per service, action and account call counters.
+func (s *Server) Calls() []CallCount { return s.calls.list() }
+
+// CallCount is how many times account called service's action; an
+// empty account sums over accounts. Failed and faulted calls count.
+func (s *Server) CallCount(service, action, account string) int {
+	return s.calls.get(service, action, account)
+}
+
+// ResetCalls zeroes the call counters.
+func (s *Server) ResetCalls() { s.calls.reset() }
+
+// Handler serves the AWS APIs and the admin endpoints under /_localaws/.
+func (s *Server) Handler() http.Handler { return s }
+
+// Start listens on addr (e.g. 127.0.0.1:0) and returns the base URL.
+func (s *Server) Start(addr string) (string, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("listening on %s, %w", addr, err)
+	}
+	s.httpMu.Lock()
+	s.listener = l
+	s.httpSrv = &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	srv := s.httpSrv
+	s.httpMu.Unlock()
+	go func() {
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("serving", "err", err)
+		}
+	}()
+	return "http://" + l.Addr().String(), nil
+}
+
+// Close stops listening (if started) and the event delivery worker.
+func (s *Server) Close() error {
+	s.httpMu.Lock()
+	srv := s.httpSrv
+	s.httpMu.Unlock()
+	var err error
+	if srv != nil {
+		err = srv.Close()
+	}
+	s.events.close()
+	return err
+}
+
+// credential is what the SigV4 Authorization header (or presigned query)
+// says about the caller.
+type credential struct {
+	accessKey, region, service, token string
+}
+
+func parseCredential(r *http.Request) (credential, bool) {
+	var c credential
+	scope := ""
+	if h := r.Header.Get("Authorization"); h != "" {
+		i := strings.Index(h, "Credential=")
+		if i < 0 {
+			return c, false
+		}
+		scope = h[i+len("Credential="):]
+		if j := strings.IndexAny(scope, ", "); j >= 0 {
+			scope = scope[:j]
+		}
+		c.token = r.Header.Get("X-Amz-Security-Token")
+	} else if q := r.URL.Query(); q.Get("X-Amz-Credential") != "" {
+		scope = q.Get("X-Amz-Credential")
+		c.token = q.Get("X-Amz-Security-Token")
+	} else {
+		return c, false
+	}
+	parts := strings.Split(scope, "/")
+	if len(parts) != 5 || parts[0] == "" {
+		return c, false
+	}
+	c.accessKey, c.region, c.service = parts[0], parts[2], parts[3]
+	return c, true
+}
+
+// protocol of a request, which decides how errors are written.
+const (
+	protoEC2   = "ec2"
+	protoQuery = "query"
+	protoJSON  = "json"
+)
+
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if strings.HasPrefix(r.URL.Path, "/_localaws/") {
+		s.serveAdmin(w, r)
+		return
+	}
+	requestID := newRequestID()
+	body, err := io.ReadAll(io.LimitReader(r.Body, 16<<20))
+	if err != nil {
+		http.Error(w, "reading request", http.StatusBadRequest)
+		return
+	}
+	cred, signed := parseCredential(r)
+	call := &awsproto.Call{Region: cred.region, RequestID: requestID}
+	service := cred.service
+	proto := protoQuery
+	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		prefix, op, _ := strings.Cut(target, ".")
+		proto, call.Action, call.Body = protoJSON, op, body
+		switch prefix {
+		case "AmazonSSM":
+			service = "ssm"
+		case "AWSEvents":
+			service = "events"
+		}
+	} else {
+		form := r.URL.Query()
+		if len(body) > 0 {
+			bf, err := url.ParseQuery(string(body))
+			if err != nil {
+				s.writeError(w, protoQuery, service, requestID, awsproto.Errorf("MalformedQueryString", "The query string is malformed."))
+				return
+			}
+			for k, v := range bf {
+				form[k] = append(form[k], v...)
+			}
+		}
+		call.Form, call.Action = form, form.Get("Action")
+		if service == "ec2" {
+			proto = protoEC2
+		}
+	}
+	if !signed {
+		code := "MissingAuthenticationToken"
+		if proto == protoJSON {
+			code = "MissingAuthenticationTokenException"
+		}
+		s.writeError(w, proto, service, requestID, &awsproto.Error{Code: code, Message: "Request is missing Authentication Token", Status: 403})
+		return
+	}
+	id, aerr := s.iam.identify(cred)
+	if aerr != nil {
+		s.writeError(w, proto, service, requestID, authError(service, aerr))
+		return
+	}
+	call.Account, call.Principal = id.account, id.principal
+	s.calls.add(service, call.Action, call.Account)
+	if latency, fault := s.faults.check(service, call.Action, call.Account); latency > 0 || fault != nil {
+		if latency > 0 {
+			time.Sleep(latency)
+		}
+		if fault != nil {
+			s.writeError(w, proto, service, requestID, fault)
+			return
+		}
+	}
+	if terr := s.throttle.take(s.clock.Now(), service, call.Action, call.Account, call.Region); terr != nil {
+		s.writeError(w, proto, service, requestID, terr)
+		return
+	}
+	var out []byte
+	switch service {
+	case "sts":
+		out, err = s.handleSTS(call, id)
+	case "ssm":
+		out, err = s.ssm.handle(call)
+	case "events":
+		out, err = s.events.handle(call)
+	case "ec2":
+		if s.ec2 == nil {
+			err = &awsproto.Error{Code: "InvalidAction", Message: "EC2 is not available in this build.", Status: 400}
+		} else {
+			out, err = s.ec2.Handle(call)
+		}
+	default:
+		err = &awsproto.Error{Code: "UnknownService", Message: fmt.Sprintf("Service %q is not served by localaws.", service), Status: 400}
+	}
+	if err != nil {
+		var ae *awsproto.Error
+		if !errors.As(err, &ae) {
+			ae = &awsproto.Error{Code: "InternalError", Message: err.Error(), Status: 500}
+		}
+		s.log.Info("call failed", "service", service, "action", call.Action, "account", call.Account, "code", ae.Code, "message", ae.Message)
+		s.writeError(w, proto, service, requestID, ae)
+		return
+	}
+	switch proto {
+	case protoJSON:
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.Header().Set("X-Amzn-Requestid", requestID)
+	default:
+		w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+		w.Header().Set("X-Amzn-Requestid", requestID)
+	}
+	w.WriteHeader(http.StatusOK)
+	w.Write(out)
+}
+
+// authError is how each service refuses credentials it does not know.
+func authError(service string, e *awsproto.Error) *awsproto.Error {
+	if e.Code != "InvalidClientTokenId" {
+		return e
+	}
+	switch service {
+	case "ec2":
+		return &awsproto.Error{Code: "AuthFailure", Message: "AWS was not able to validate the provided access credentials", Status: 401}
+	case "ssm", "events":
+		return &awsproto.Error{Code: "UnrecognizedClientException", Message: "The security token included in the request is invalid.", Status: 400}
+	}
+	return e
+}
+
+func (s *Server) writeError(w http.ResponseWriter, proto, service, requestID string, e *awsproto.Error) {
+	status := e.Status
+	if status == 0 {
+		status = 400
+	}
+	var body []byte
+	switch proto {
+	case protoJSON:
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		w.Header().Set("X-Amzn-Errortype", e.Code)
+		body, _ = json.Marshal(map[string]string{"__type": e.Code, "message": e.Message})
+	case protoEC2:
+		w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+		var b bytes.Buffer
+		b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n<Response><Errors><Error><Code>")
+		xml.EscapeText(&b, []byte(e.Code))
+		b.WriteString("</Code><Message>")
+		xml.EscapeText(&b, []byte(e.Message))
+		b.WriteString("</Message></Error></Errors><RequestID>" + requestID + "</RequestID></Response>")
+		body = b.Bytes()
+	default:
+		w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
+		typ := "Sender"
+		if status >= 500 {
+			typ = "Receiver"
+		}
+		ns := "https://sts.amazonaws.com/doc/2011-06-15/"
+		if service != "sts" {
+			ns = "http://localaws/doc/"
+		}
+		var b bytes.Buffer
+		b.WriteString(`<ErrorResponse xmlns="` + ns + `"><Error><Type>` + typ + "</Type><Code>")
+		xml.EscapeText(&b, []byte(e.Code))
+		b.WriteString("</Code><Message>")
+		xml.EscapeText(&b, []byte(e.Message))
+		b.WriteString("</Message></Error><RequestId>" + requestID + "</RequestId></ErrorResponse>")
+		body = b.Bytes()
+	}
+	w.Header().Set("X-Amzn-Requestid", requestID)
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+func newRequestID() string {
+	a, b := rand.Uint64(), rand.Uint64()
+	return fmt.Sprintf("%08x-%04x-4%03x-%04x-%012x", uint32(a>>32), uint16(a>>16), uint16(a)&0xfff, uint16(b>>48)&0x3fff|0x8000, b&0xffffffffffff)
+}
