@@ -1,0 +1,73 @@
+// Package awsproto is the contract between the local AWS's front door
+// (package localaws: HTTP, SigV4 routing, accounts, faults, events) and the
+// services behind it (localaws/ec2sim, and the STS, SSM and EventBridge
+// services in localaws itself). It owns nothing but these types, so each
+// service can be built and tested on its own.
+package awsproto
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"time"
+)
+
+// Error is an AWS API error as the wire reports it: the code clients
+// classify on, a message for people, and the HTTP status.
+type Error struct {
+	Code    string
+	Message string
+	Status  int // 400 when zero
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s: %s", e.Code, e.Message) }
+
+// Errorf builds a client error (HTTP 400) with a formatted message.
+func Errorf(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...), Status: 400}
+}
+
+// Call is one authenticated request, already routed to a service.
+type Call struct {
+	Account   string     // the calling account (12 digits)
+	Principal string     // the caller's ARN: arn:aws:iam::<acct>:root or arn:aws:sts::<acct>:assumed-role/<role>/<session>
+	Region    string     // from the SigV4 credential scope
+	Action    string     // query "Action" or the X-Amz-Target operation name
+	Form      url.Values // query protocol parameters (EC2, STS)
+	Body      []byte     // JSON protocol body (SSM, EventBridge)
+	RequestID string
+}
+
+// RoleARN returns the IAM role ARN behind an assumed-role principal
+// (arn:aws:iam::<acct>:role/<name>), or the principal itself otherwise.
+// Endpoint service permissions name roles, not sessions.
+func (c *Call) RoleARN() string { return RoleARNOf(c.Principal) }
+
+// Clock is the local AWS's notion of now, controllable from tests.
+type Clock interface{ Now() time.Time }
+
+// Event is an event as EventBridge delivers it (the envelope of
+// events.EventBridgeEvent in aws-lambda-go).
+type Event struct {
+	Version    string          `json:"version"`
+	ID         string          `json:"id"`
+	DetailType string          `json:"detail-type"`
+	Source     string          `json:"source"`
+	Account    string          `json:"account"`
+	Time       time.Time       `json:"time"`
+	Region     string          `json:"region"`
+	Resources  []string        `json:"resources"`
+	Detail     json.RawMessage `json:"detail"`
+}
+
+// Sink receives what AWS itself would emit while a service works: events
+// on an account's default bus (tagging, CloudTrail records) and messages
+// published to an SNS topic (endpoint connection notifications). The
+// front door implements it; services never deliver anything themselves.
+type Sink interface {
+	// DefaultBus puts an AWS service event on the default event bus of
+	// account/region. The sink fills in ID and Time when empty.
+	DefaultBus(account, region string, ev Event)
+	// Publish delivers an SNS message to a topic ARN's subscribers.
+	Publish(topicARN, subject, message string)
+}
