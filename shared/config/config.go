@@ -1,0 +1,254 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// PrincipalMode says which principal the endpoint service allows for a
+// spoke account.
+type PrincipalMode string
+
+const (
+	// PrincipalRole allows only the spoke automation role: the narrowest
+	// principal that works, and the default.
+	PrincipalRole PrincipalMode = "role"
+	// PrincipalAccount allows the spoke account's root.
+	PrincipalAccount PrincipalMode = "account"
+	// PrincipalAny allows "*"; acceptance is then the only gate.
+	PrincipalAny PrincipalMode = "any"
+)
+
+// ApprovalMode says what happens to a pending connection the product can
+// tie to a tagged VPC of an allowed account.
+type ApprovalMode string
+
+const (
+	// ApprovalAuto accepts it.
+	ApprovalAuto ApprovalMode = "auto"
+	// ApprovalManual leaves it pending and emits an "approval needed" event.
+	ApprovalManual ApprovalMode = "manual"
+)
+
+// Config is everything the functions read from their environment.
+type Config struct {
+	TagKey       string // the opt-in tag on a VPC
+	TagValue     string // compared case-insensitively
+	SubnetTagKey string // opt-in tag restricting the endpoint's subnets
+
+	EndpointServiceID string // vpce-svc-... in the hub account
+	SpokeRoleName     string
+	SpokeExternalID   string
+
+	TunnelPort int // the inbound-agent (JNLP) port the service forwards
+	HTTPPort   int // the Jenkins HTTP port the service forwards; 0 when it does not
+
+	ParameterPrefix string // SSM path prefix, e.g. /jenkins-agent-vpcs
+	PrincipalMode   PrincipalMode
+	ApprovalMode    ApprovalMode
+	AllowedAccounts []string // empty: any account
+	DeniedAccounts  []string
+	EventBusName    string
+	LogLevel        string
+
+	// Reconcile only.
+	DryRun              bool
+	GracePeriod         time.Duration
+	Concurrency         int
+	FanoutThreshold     int
+	FanoutBatchSize     int
+	OrganizationRoleARN string
+}
+
+var (
+	accountRE   = regexp.MustCompile(`^[0-9]{12}$`)
+	serviceIDRE = regexp.MustCompile(`^vpce-svc-[0-9a-f]{8,17}$`)
+	roleNameRE  = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
+	paramPathRE = regexp.MustCompile(`^(/[a-zA-Z0-9_.-]+)+$`)
+	roleARNRE   = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
+)
+
+// Load reads the configuration through getenv (os.Getenv in production).
+// All problems are reported together, each naming its variable.
+func Load(getenv func(string) string) (Config, error) {
+	r := reader{getenv: getenv}
+	c := Config{
+		TagKey:            r.str("TAG_KEY", "jenkins-agents"),
+		TagValue:          r.str("TAG_VALUE", "true"),
+		SubnetTagKey:      r.str("SUBNET_TAG_KEY", "jenkins-agents-subnet"),
+		EndpointServiceID: r.required("ENDPOINT_SERVICE_ID"),
+		SpokeRoleName:     r.str("SPOKE_ROLE_NAME", "jenkins-agent-vpcs-spoke"),
+		SpokeExternalID:   r.str("SPOKE_EXTERNAL_ID", ""),
+		TunnelPort:        r.port("TUNNEL_PORT", 50000, false),
+		HTTPPort:          r.port("HTTP_PORT", 0, true),
+		ParameterPrefix:   strings.TrimSuffix(r.str("PARAMETER_PREFIX", "/jenkins-agent-vpcs"), "/"),
+		PrincipalMode:     PrincipalMode(r.oneOf("PRINCIPAL_MODE", "role", "role", "account", "any")),
+		ApprovalMode:      ApprovalMode(r.oneOf("APPROVAL_MODE", "auto", "auto", "manual")),
+		AllowedAccounts:   r.accounts("ALLOWED_ACCOUNTS"),
+		DeniedAccounts:    r.accounts("DENIED_ACCOUNTS"),
+		EventBusName:      r.required("EVENT_BUS_NAME"),
+		LogLevel:          r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+
+		DryRun:              r.boolean("DRY_RUN", false),
+		GracePeriod:         r.duration("GRACE_PERIOD", 10*time.Minute),
+		Concurrency:         r.positive("CONCURRENCY", 16),
+		FanoutThreshold:     r.positive("FANOUT_THRESHOLD", 50),
+		FanoutBatchSize:     r.positive("FANOUT_BATCH_SIZE", 25),
+		OrganizationRoleARN: r.str("ORGANIZATION_ROLE_ARN", ""),
+	}
+	r.check("TAG_KEY", c.TagKey != "" && len(c.TagKey) <= 128, "must be 1 to 128 characters")
+	r.check("TAG_VALUE", len(c.TagValue) <= 256, "must be at most 256 characters")
+	r.check("ENDPOINT_SERVICE_ID", c.EndpointServiceID == "" || serviceIDRE.MatchString(c.EndpointServiceID),
+		"must look like vpce-svc-0123456789abcdef0")
+	r.check("SPOKE_ROLE_NAME", roleNameRE.MatchString(c.SpokeRoleName), "must be an IAM role name")
+	r.check("PARAMETER_PREFIX", paramPathRE.MatchString(c.ParameterPrefix) && !reservedPrefix(c.ParameterPrefix),
+		"must be an SSM path like /jenkins-agent-vpcs (letters, digits, _.-/, not starting with aws or ssm)")
+	r.check("PARAMETER_PREFIX", strings.Count(c.ParameterPrefix, "/") <= 12,
+		"must have at most 12 levels, leaving room for /<account>/<vpc>/<name>")
+	r.check("HTTP_PORT", c.HTTPPort == 0 || c.HTTPPort != c.TunnelPort, "must differ from TUNNEL_PORT")
+	r.check("ORGANIZATION_ROLE_ARN", c.OrganizationRoleARN == "" || roleARNRE.MatchString(c.OrganizationRoleARN),
+		"must be an IAM role ARN")
+	for _, a := range c.AllowedAccounts {
+		r.check("ALLOWED_ACCOUNTS", !slices.Contains(c.DeniedAccounts, a),
+			fmt.Sprintf("account %s is also in DENIED_ACCOUNTS", a))
+	}
+	if len(r.errs) > 0 {
+		return Config{}, fmt.Errorf("invalid configuration: %w", errors.Join(r.errs...))
+	}
+	return c, nil
+}
+
+// AccountAllowed reports whether the product may act for account, and
+// when not, why.
+func (c Config) AccountAllowed(account string) (bool, string) {
+	switch {
+	case !accountRE.MatchString(account):
+		return false, "malformed account id"
+	case slices.Contains(c.DeniedAccounts, account):
+		return false, "account denied"
+	case len(c.AllowedAccounts) > 0 && !slices.Contains(c.AllowedAccounts, account):
+		return false, "account not in allow list"
+	}
+	return true, ""
+}
+
+// Tagged reports whether a VPC's tags opt it in.
+func (c Config) Tagged(tags map[string]string) bool {
+	v, ok := tags[c.TagKey]
+	return ok && strings.EqualFold(strings.TrimSpace(v), c.TagValue)
+}
+
+// Ports are the ports the endpoint service forwards, tunnel first.
+func (c Config) Ports() []int {
+	if c.HTTPPort == 0 {
+		return []int{c.TunnelPort}
+	}
+	return []int{c.TunnelPort, c.HTTPPort}
+}
+
+// IsAccountID reports whether s is a 12-digit account id.
+func IsAccountID(s string) bool { return accountRE.MatchString(s) }
+
+func reservedPrefix(p string) bool {
+	first := strings.ToLower(strings.TrimPrefix(p, "/"))
+	return strings.HasPrefix(first, "aws") || strings.HasPrefix(first, "ssm")
+}
+
+type reader struct {
+	getenv func(string) string
+	errs   []error
+}
+
+func (r *reader) fail(name, format string, args ...any) {
+	r.errs = append(r.errs, fmt.Errorf("%s %s", name, fmt.Sprintf(format, args...)))
+}
+
+func (r *reader) check(name string, ok bool, why string) {
+	if !ok {
+		r.fail(name, "%s", why)
+	}
+}
+
+func (r *reader) str(name, def string) string {
+	if v := strings.TrimSpace(r.getenv(name)); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *reader) required(name string) string {
+	v := strings.TrimSpace(r.getenv(name))
+	if v == "" {
+		r.fail(name, "is required")
+	}
+	return v
+}
+
+func (r *reader) oneOf(name, def string, allowed ...string) string {
+	v := strings.ToLower(r.str(name, def))
+	if !slices.Contains(allowed, v) {
+		r.fail(name, "is %q, want one of %s", v, strings.Join(allowed, ", "))
+	}
+	return v
+}
+
+func (r *reader) port(name string, def int, zeroOK bool) int {
+	v := r.str(name, strconv.Itoa(def))
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 65535 || (n == 0 && !zeroOK) {
+		r.fail(name, "is %q, want a TCP port (1-65535%s)", v, map[bool]string{true: ", or 0 for none"}[zeroOK])
+		return def
+	}
+	return n
+}
+
+func (r *reader) positive(name string, def int) int {
+	v := r.str(name, strconv.Itoa(def))
+	n, err := strconv.Atoi(v)
+	if err != nil || n <= 0 {
+		r.fail(name, "is %q, want a positive integer", v)
+		return def
+	}
+	return n
+}
+
+func (r *reader) boolean(name string, def bool) bool {
+	v := r.str(name, strconv.FormatBool(def))
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.fail(name, "is %q, want true or false", v)
+		return def
+	}
+	return b
+}
+
+func (r *reader) duration(name string, def time.Duration) time.Duration {
+	v := r.str(name, def.String())
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		r.fail(name, "is %q, want a duration like 10m", v)
+		return def
+	}
+	return d
+}
+
+func (r *reader) accounts(name string) []string {
+	var out []string
+	for _, a := range strings.Split(r.getenv(name), ",") {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			continue
+		}
+		if !accountRE.MatchString(a) {
+			r.fail(name, "has %q, want 12-digit account ids separated by commas", a)
+			continue
+		}
+		out = append(out, a)
+	}
+	return out
+}

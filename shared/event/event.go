@@ -1,0 +1,322 @@
+package event
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// Kind is what happened to a VPC, as far as the event tells.
+type Kind string
+
+const (
+	// TagsChanged: the VPC's tags changed (or it was created with tags).
+	TagsChanged Kind = "tags-changed"
+	// Deleted: the VPC was deleted.
+	Deleted Kind = "deleted"
+	// DeleteBlocked: DeleteVpc failed with DependencyViolation; the owner is
+	// tearing the VPC down and our resources may be in the way.
+	DeleteBlocked Kind = "delete-blocked"
+	// SubnetDeleteBlocked: DeleteSubnet failed with DependencyViolation; our
+	// endpoint's interface in that subnet may be in the way.
+	SubnetDeleteBlocked Kind = "subnet-delete-blocked"
+	// Redrive: a direct invocation asking to converge one VPC.
+	Redrive Kind = "redrive"
+)
+
+// Hint names one VPC (or subnet) to look at again.
+type Hint struct {
+	Kind     Kind
+	Account  string
+	Region   string
+	VPCID    string // empty for SubnetDeleteBlocked
+	SubnetID string // SubnetDeleteBlocked only
+	Source   string // the event's source, for logs and metrics
+}
+
+// Result is a decoded invocation: the hints, or why it was ignored.
+type Result struct {
+	Hints   []Hint
+	Ignored string // non-empty when the event is of no interest
+}
+
+// MalformedError is a payload that cannot be decoded at all.
+type MalformedError struct{ Reason string }
+
+func (e *MalformedError) Error() string { return "malformed event: " + e.Reason }
+
+// RefusedError is a decodable event that is invalid or forged.
+type RefusedError struct {
+	Reason string // a short, stable reason used as a metric dimension
+	Detail string
+}
+
+func (e *RefusedError) Error() string { return "refused event: " + e.Reason + ": " + e.Detail }
+
+// AsRefused returns the *RefusedError in err's chain, if any.
+func AsRefused(err error) (*RefusedError, bool) {
+	var r *RefusedError
+	ok := errors.As(err, &r)
+	return r, ok
+}
+
+// Sources and detail types the onboard function is routed.
+const (
+	SourceTag        = "aws.tag"
+	SourceEC2        = "aws.ec2"
+	DetailTagChange  = "Tag Change on Resource"
+	DetailCloudTrail = "AWS API Call via CloudTrail"
+)
+
+var (
+	accountRE = regexp.MustCompile(`^[0-9]{12}$`)
+	regionRE  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
+	vpcRE     = regexp.MustCompile(`^vpc-[0-9a-f]{8,17}$`)
+	subnetRE  = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
+	vpcARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:ec2:([a-z0-9-]+):([0-9]{12}):vpc/(vpc-[0-9a-f]{8,17})$`)
+)
+
+// Decoder turns onboard invocations into hints. TagKey is the opt-in tag:
+// tag events that do not touch it are ignored, which also keeps the
+// product's own status tags from re-triggering it.
+type Decoder struct {
+	TagKey string
+}
+
+// Decode decodes one onboard invocation payload.
+func (d Decoder) Decode(payload []byte) (Result, error) {
+	var probe map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &probe); err != nil {
+		return Result{}, &MalformedError{Reason: "payload is not a JSON object: " + err.Error()}
+	}
+	_, hasSource := probe["source"]
+	_, hasDetailType := probe["detail-type"]
+	switch {
+	case hasSource || hasDetailType:
+		var ev events.EventBridgeEvent
+		if err := json.Unmarshal(payload, &ev); err != nil {
+			return Result{}, &MalformedError{Reason: "EventBridge envelope: " + err.Error()}
+		}
+		return d.decodeEventBridge(ev)
+	case probe["vpcId"] != nil || probe["account"] != nil:
+		return decodeRedrive(payload)
+	case probe["Records"] != nil:
+		return Result{Ignored: "SNS records are for the accept function"}, nil
+	}
+	return Result{Ignored: "unknown payload shape"}, nil
+}
+
+func decodeRedrive(payload []byte) (Result, error) {
+	var in struct {
+		Account string `json:"account"`
+		Region  string `json:"region"`
+		VPCID   string `json:"vpcId"`
+	}
+	dec := json.NewDecoder(strings.NewReader(string(payload)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return Result{}, &MalformedError{Reason: `re-drive payload, want {"account","region","vpcId"}: ` + err.Error()}
+	}
+	switch {
+	case !accountRE.MatchString(in.Account):
+		return Result{}, &MalformedError{Reason: fmt.Sprintf("re-drive account %q is not a 12-digit account id", in.Account)}
+	case !regionRE.MatchString(in.Region):
+		return Result{}, &MalformedError{Reason: fmt.Sprintf("re-drive region %q is not a region", in.Region)}
+	case !vpcRE.MatchString(in.VPCID):
+		return Result{}, &MalformedError{Reason: fmt.Sprintf("re-drive vpcId %q is not a VPC id", in.VPCID)}
+	}
+	return Result{Hints: []Hint{{Kind: Redrive, Account: in.Account, Region: in.Region, VPCID: in.VPCID, Source: "redrive"}}}, nil
+}
+
+func (d Decoder) decodeEventBridge(ev events.EventBridgeEvent) (Result, error) {
+	switch {
+	case ev.Source == SourceTag && ev.DetailType == DetailTagChange:
+		if err := checkEnvelope(ev); err != nil {
+			return Result{}, err
+		}
+		return d.decodeTagChange(ev)
+	case ev.Source == SourceEC2 && ev.DetailType == DetailCloudTrail:
+		if err := checkEnvelope(ev); err != nil {
+			return Result{}, err
+		}
+		return d.decodeCloudTrail(ev)
+	}
+	return Result{Ignored: fmt.Sprintf("no decoder for source %q, detail-type %q", ev.Source, ev.DetailType)}, nil
+}
+
+func checkEnvelope(ev events.EventBridgeEvent) error {
+	switch {
+	case !accountRE.MatchString(ev.AccountID):
+		return &RefusedError{Reason: "bad-account", Detail: fmt.Sprintf("event account %q is not a 12-digit account id", ev.AccountID)}
+	case !regionRE.MatchString(ev.Region):
+		return &RefusedError{Reason: "bad-region", Detail: fmt.Sprintf("event region %q is not a region", ev.Region)}
+	case len(ev.Detail) == 0 || string(ev.Detail) == "null":
+		return &RefusedError{Reason: "missing-detail", Detail: "event has no detail"}
+	}
+	return nil
+}
+
+type tagChangeDetail struct {
+	ChangedTagKeys []string          `json:"changed-tag-keys"`
+	Service        string            `json:"service"`
+	ResourceType   string            `json:"resource-type"`
+	Version        json.RawMessage   `json:"version"` // seen as 3 and "4.0": not interpreted
+	Tags           map[string]string `json:"tags"`
+}
+
+func (d Decoder) decodeTagChange(ev events.EventBridgeEvent) (Result, error) {
+	var det tagChangeDetail
+	if err := json.Unmarshal(ev.Detail, &det); err != nil {
+		return Result{}, &MalformedError{Reason: "tag change detail: " + err.Error()}
+	}
+	if det.Service != "ec2" || det.ResourceType != "vpc" {
+		return Result{Ignored: fmt.Sprintf("tag change on %s/%s", det.Service, det.ResourceType)}, nil
+	}
+	if !slices.Contains(det.ChangedTagKeys, d.TagKey) {
+		return Result{Ignored: "tag change does not touch " + d.TagKey}, nil
+	}
+	if len(ev.Resources) != 1 {
+		return Result{}, &RefusedError{Reason: "bad-resources", Detail: fmt.Sprintf("want exactly one VPC ARN in resources, got %d", len(ev.Resources))}
+	}
+	m := vpcARNRE.FindStringSubmatch(ev.Resources[0])
+	switch {
+	case m == nil:
+		return Result{}, &RefusedError{Reason: "bad-resources", Detail: fmt.Sprintf("resource %q is not a VPC ARN", ev.Resources[0])}
+	case m[2] != ev.AccountID:
+		return Result{}, &RefusedError{Reason: "account-mismatch",
+			Detail: fmt.Sprintf("resource %s is in account %s, event says %s", ev.Resources[0], m[2], ev.AccountID)}
+	case m[1] != ev.Region:
+		return Result{}, &RefusedError{Reason: "region-mismatch",
+			Detail: fmt.Sprintf("resource %s is in region %s, event says %s", ev.Resources[0], m[1], ev.Region)}
+	}
+	return Result{Hints: []Hint{{Kind: TagsChanged, Account: ev.AccountID, Region: ev.Region, VPCID: m[3], Source: SourceTag}}}, nil
+}
+
+type cloudTrailDetail struct {
+	EventSource        string `json:"eventSource"`
+	EventName          string `json:"eventName"`
+	AWSRegion          string `json:"awsRegion"`
+	RecipientAccountID string `json:"recipientAccountId"`
+	ErrorCode          string `json:"errorCode"`
+	RequestParameters  struct {
+		VPCID        string `json:"vpcId"`
+		SubnetID     string `json:"subnetId"`
+		ResourcesSet struct {
+			Items []struct {
+				ResourceID string `json:"resourceId"`
+			} `json:"items"`
+		} `json:"resourcesSet"`
+		TagSet              tagSet `json:"tagSet"`
+		TagSpecificationSet struct {
+			Items []struct {
+				ResourceType string `json:"resourceType"`
+				Tags         []tag  `json:"tags"`
+			} `json:"items"`
+		} `json:"tagSpecificationSet"`
+	} `json:"requestParameters"`
+	ResponseElements *struct {
+		VPC struct {
+			VPCID string `json:"vpcId"`
+		} `json:"vpc"`
+	} `json:"responseElements"`
+}
+
+type tag struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+type tagSet struct {
+	Items []tag `json:"items"`
+}
+
+func (s tagSet) has(key string) bool {
+	return slices.ContainsFunc(s.Items, func(t tag) bool { return t.Key == key })
+}
+
+func (d Decoder) decodeCloudTrail(ev events.EventBridgeEvent) (Result, error) {
+	var det cloudTrailDetail
+	if err := json.Unmarshal(ev.Detail, &det); err != nil {
+		return Result{}, &MalformedError{Reason: "CloudTrail detail: " + err.Error()}
+	}
+	if det.EventSource != "ec2.amazonaws.com" {
+		return Result{Ignored: "CloudTrail record from " + det.EventSource}, nil
+	}
+	if det.RecipientAccountID != "" && det.RecipientAccountID != ev.AccountID {
+		return Result{}, &RefusedError{Reason: "account-mismatch",
+			Detail: fmt.Sprintf("CloudTrail recipient account %s, event says %s", det.RecipientAccountID, ev.AccountID)}
+	}
+	if det.AWSRegion != "" && det.AWSRegion != ev.Region {
+		return Result{}, &RefusedError{Reason: "region-mismatch",
+			Detail: fmt.Sprintf("CloudTrail region %s, event says %s", det.AWSRegion, ev.Region)}
+	}
+	hint := func(kind Kind, vpc string) Hint {
+		return Hint{Kind: kind, Account: ev.AccountID, Region: ev.Region, VPCID: vpc, Source: SourceEC2 + ":" + det.EventName}
+	}
+	dependencyViolation := strings.HasSuffix(det.ErrorCode, "DependencyViolation")
+	switch det.EventName {
+	case "CreateTags", "DeleteTags":
+		if det.ErrorCode != "" {
+			return Result{Ignored: det.EventName + " failed: " + det.ErrorCode}, nil
+		}
+		// DeleteTags may name keys without values; either way the key is there.
+		if !det.RequestParameters.TagSet.has(d.TagKey) {
+			return Result{Ignored: det.EventName + " does not touch " + d.TagKey}, nil
+		}
+		var hints []Hint
+		for _, it := range det.RequestParameters.ResourcesSet.Items {
+			if strings.HasPrefix(it.ResourceID, "vpc-") {
+				if !vpcRE.MatchString(it.ResourceID) {
+					return Result{}, &RefusedError{Reason: "bad-resources", Detail: fmt.Sprintf("%q is not a VPC id", it.ResourceID)}
+				}
+				hints = append(hints, hint(TagsChanged, it.ResourceID))
+			}
+		}
+		if len(hints) == 0 {
+			return Result{Ignored: det.EventName + " names no VPC"}, nil
+		}
+		return Result{Hints: hints}, nil
+	case "CreateVpc":
+		if det.ErrorCode != "" {
+			return Result{Ignored: "CreateVpc failed: " + det.ErrorCode}, nil
+		}
+		tagged := false
+		for _, spec := range det.RequestParameters.TagSpecificationSet.Items {
+			tagged = tagged || (spec.ResourceType == "vpc" && tagSet{Items: spec.Tags}.has(d.TagKey))
+		}
+		if !tagged {
+			return Result{Ignored: "CreateVpc without " + d.TagKey}, nil
+		}
+		if det.ResponseElements == nil || !vpcRE.MatchString(det.ResponseElements.VPC.VPCID) {
+			return Result{}, &RefusedError{Reason: "missing-vpc", Detail: "CreateVpc record has no responseElements.vpc.vpcId"}
+		}
+		return Result{Hints: []Hint{hint(TagsChanged, det.ResponseElements.VPC.VPCID)}}, nil
+	case "DeleteVpc":
+		if det.ErrorCode != "" && !dependencyViolation {
+			return Result{Ignored: "DeleteVpc failed: " + det.ErrorCode}, nil
+		}
+		if !vpcRE.MatchString(det.RequestParameters.VPCID) {
+			return Result{}, &RefusedError{Reason: "missing-vpc", Detail: fmt.Sprintf("DeleteVpc record has vpcId %q", det.RequestParameters.VPCID)}
+		}
+		if dependencyViolation {
+			return Result{Hints: []Hint{hint(DeleteBlocked, det.RequestParameters.VPCID)}}, nil
+		}
+		return Result{Hints: []Hint{hint(Deleted, det.RequestParameters.VPCID)}}, nil
+	case "DeleteSubnet":
+		if !dependencyViolation {
+			return Result{Ignored: "DeleteSubnet not blocked by a dependency"}, nil
+		}
+		if !subnetRE.MatchString(det.RequestParameters.SubnetID) {
+			return Result{}, &RefusedError{Reason: "missing-subnet", Detail: fmt.Sprintf("DeleteSubnet record has subnetId %q", det.RequestParameters.SubnetID)}
+		}
+		h := hint(SubnetDeleteBlocked, "")
+		h.SubnetID = det.RequestParameters.SubnetID
+		return Result{Hints: []Hint{h}}, nil
+	}
+	return Result{Ignored: "CloudTrail event " + det.EventName + " is of no interest"}, nil
+}
