@@ -1,0 +1,304 @@
+// Package acceptance owns the decision on connection requests to the
+// endpoint service: accept only what the product can tie to an endpoint it
+// manages, in a VPC that carries the tag, in an allowed account; reject
+// everything else (or, in manual approval mode, hold it for a person).
+// The accept function, onboarding and the reconciler all settle
+// connections through this one Guard.
+package acceptance
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/awserr"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/spoke"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/status"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/telemetry"
+)
+
+// HubEC2 is the part of the hub's EC2 API the guard uses.
+type HubEC2 interface {
+	DescribeVpcEndpointConnections(ctx context.Context, in *ec2.DescribeVpcEndpointConnectionsInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointConnectionsOutput, error)
+	AcceptVpcEndpointConnections(ctx context.Context, in *ec2.AcceptVpcEndpointConnectionsInput, optFns ...func(*ec2.Options)) (*ec2.AcceptVpcEndpointConnectionsOutput, error)
+	RejectVpcEndpointConnections(ctx context.Context, in *ec2.RejectVpcEndpointConnectionsInput, optFns ...func(*ec2.Options)) (*ec2.RejectVpcEndpointConnectionsOutput, error)
+}
+
+// Spokes hands out spoke-role clients per account.
+type Spokes interface {
+	For(ctx context.Context, account, region string) (agentvpc.EC2, error)
+}
+
+// Connection is one connection to the service.
+type Connection struct {
+	EndpointID string
+	Owner      string
+	State      string
+}
+
+// Verdict is what to do with a pending connection.
+type Verdict string
+
+const (
+	Accept Verdict = "accept"
+	Reject Verdict = "reject"
+	Hold   Verdict = "hold" // manual approval mode
+)
+
+// Decision is a verdict on one connection and the reason for it.
+type Decision struct {
+	Connection
+	Verdict Verdict
+	Reason  string
+	VPCID   string
+}
+
+// Report is what settling did.
+type Report struct {
+	Accepted []string
+	Rejected []string
+	Held     []string
+	Failed   map[string]string // endpoint id -> error, from Unsuccessful[]
+}
+
+// Guard decides and settles connections.
+type Guard struct {
+	Hub       HubEC2
+	ServiceID string
+	Region    string
+	Spokes    Spokes
+	Config    config.Config
+	Events    status.Publisher
+	// BatchSize bounds the ids per accept/reject call.
+	BatchSize int
+}
+
+// Connections lists the service's connections, optionally only those of
+// some endpoints and in some states.
+func (g *Guard) Connections(ctx context.Context, endpointIDs []string, states ...string) ([]Connection, error) {
+	filters := []types.Filter{{Name: aws.String("service-id"), Values: []string{g.ServiceID}}}
+	if len(endpointIDs) > 0 {
+		filters = append(filters, types.Filter{Name: aws.String("vpc-endpoint-id"), Values: endpointIDs})
+	}
+	if len(states) > 0 {
+		filters = append(filters, types.Filter{Name: aws.String("vpc-endpoint-state"), Values: states})
+	}
+	var out []Connection
+	p := ec2.NewDescribeVpcEndpointConnectionsPaginator(g.Hub, &ec2.DescribeVpcEndpointConnectionsInput{Filters: filters})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("describing connections to %s, %w", g.ServiceID, err)
+		}
+		for _, c := range page.VpcEndpointConnections {
+			conn := Connection{EndpointID: aws.ToString(c.VpcEndpointId), Owner: aws.ToString(c.VpcEndpointOwner), State: string(c.VpcEndpointState)}
+			// Filters are a request, not a promise: check the state here too.
+			if len(states) == 0 || agentvpc.StateIs(conn.State, states...) {
+				out = append(out, conn)
+			}
+		}
+	}
+	return out, nil
+}
+
+// Decide gives a verdict on each pending connection. It reads each owner
+// account once, through the spoke role. A transient failure to read an
+// account leaves its connections undecided (returned in the error), since
+// neither accepting nor rejecting would be safe.
+func (g *Guard) Decide(ctx context.Context, conns []Connection) ([]Decision, error) {
+	byOwner := map[string][]Connection{}
+	var out []Decision
+	for _, c := range conns {
+		if !agentvpc.StateIs(c.State, agentvpc.StatePendingAcceptance) {
+			continue
+		}
+		if ok, why := g.Config.AccountAllowed(c.Owner); !ok {
+			out = append(out, Decision{Connection: c, Verdict: Reject, Reason: why})
+			continue
+		}
+		byOwner[c.Owner] = append(byOwner[c.Owner], c)
+	}
+	var errs []error
+	for _, owner := range slices.Sorted(maps.Keys(byOwner)) {
+		ds, err := g.decideOwner(ctx, owner, byOwner[owner])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, ds...)
+	}
+	return out, errors.Join(errs...)
+}
+
+func (g *Guard) decideOwner(ctx context.Context, owner string, conns []Connection) ([]Decision, error) {
+	rejectAll := func(reason string) []Decision {
+		out := make([]Decision, len(conns))
+		for i, c := range conns {
+			out[i] = Decision{Connection: c, Verdict: Reject, Reason: reason}
+		}
+		return out
+	}
+	client, err := g.Spokes.For(ctx, owner, g.Region)
+	var accessErr *spoke.AccessError
+	if errors.As(err, &accessErr) && awserr.IsAccessDenied(err) {
+		// The account has no spoke role that trusts us: not one of ours.
+		return rejectAll("spoke role of the owner account cannot be assumed (" + awserr.Code(err) + ")"), nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading owner account %s, %w", owner, err)
+	}
+	ids := make([]string, len(conns))
+	for i, c := range conns {
+		ids[i] = c.EndpointID
+	}
+	endpoints := map[string]types.VpcEndpoint{}
+	res, err := client.DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: ids})
+	if err != nil && !awserr.IsNotFound(err) {
+		return nil, fmt.Errorf("describing endpoints %v in %s, %w", ids, owner, err)
+	}
+	vpcSet := map[string]bool{}
+	if res != nil {
+		for _, e := range res.VpcEndpoints {
+			endpoints[aws.ToString(e.VpcEndpointId)] = e
+			vpcSet[aws.ToString(e.VpcId)] = true
+		}
+	}
+	tagged := map[string]bool{}
+	if len(vpcSet) > 0 {
+		vpcs, err := client.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{VpcIds: slices.Sorted(maps.Keys(vpcSet))})
+		if err != nil && !awserr.IsNotFound(err) {
+			return nil, fmt.Errorf("describing VPCs of endpoints in %s, %w", owner, err)
+		}
+		if vpcs != nil {
+			for _, v := range vpcs.Vpcs {
+				tagged[aws.ToString(v.VpcId)] = g.Config.Tagged(agentvpc.TagMap(v.Tags))
+			}
+		}
+	}
+	out := make([]Decision, 0, len(conns))
+	for _, c := range conns {
+		e, found := endpoints[c.EndpointID]
+		vpc := aws.ToString(e.VpcId)
+		d := Decision{Connection: c, VPCID: vpc, Verdict: Reject}
+		switch {
+		case !found:
+			d.Reason = "endpoint not found in its owner account"
+		case agentvpc.TagMap(e.Tags)[agentvpc.TagManaged] != "true":
+			d.Reason = "endpoint not created by jenkins-agent-vpcs"
+		case !tagged[vpc]:
+			d.Reason = fmt.Sprintf("VPC %s does not carry %s=%s", vpc, g.Config.TagKey, g.Config.TagValue)
+		case g.Config.ApprovalMode == config.ApprovalManual:
+			d.Verdict, d.Reason = Hold, "manual approval mode"
+		default:
+			d.Verdict, d.Reason = Accept, "managed endpoint in tagged VPC "+vpc
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// Settle carries out decisions in batches and reads per-endpoint failures
+// from Unsuccessful[]. Held connections get an approval-needed event.
+func (g *Guard) Settle(ctx context.Context, decisions []Decision) (Report, error) {
+	rep := Report{Failed: map[string]string{}}
+	var accept, reject []string
+	log := telemetry.Logger(ctx)
+	for _, d := range decisions {
+		log.Info("connection decision", "endpoint", d.EndpointID, "owner", d.Owner, "vpc", d.VPCID, "verdict", d.Verdict, "reason", d.Reason)
+		switch d.Verdict {
+		case Accept:
+			accept = append(accept, d.EndpointID)
+		case Reject:
+			reject = append(reject, d.EndpointID)
+		case Hold:
+			rep.Held = append(rep.Held, d.EndpointID)
+			err := g.Events.Put(ctx, status.ApprovalNeeded, nil, map[string]string{
+				"serviceId": g.ServiceID, "endpointId": d.EndpointID, "account": d.Owner, "vpcId": d.VPCID,
+				"approve": fmt.Sprintf("aws ec2 accept-vpc-endpoint-connections --service-id %s --vpc-endpoint-ids %s", g.ServiceID, d.EndpointID),
+			})
+			if err != nil {
+				return rep, err
+			}
+		}
+	}
+	var errs []error
+	done, err := g.batch(ctx, accept, true, rep.Failed)
+	rep.Accepted = done
+	errs = append(errs, err)
+	done, err = g.batch(ctx, reject, false, rep.Failed)
+	rep.Rejected = done
+	errs = append(errs, err)
+	telemetry.Count(ctx, "ConnectionsAccepted", float64(len(rep.Accepted)))
+	telemetry.Count(ctx, "ConnectionsRejected", float64(len(rep.Rejected)))
+	if len(rep.Held) > 0 {
+		telemetry.Count(ctx, "ConnectionsHeld", float64(len(rep.Held)))
+	}
+	for id, why := range rep.Failed {
+		log.Warn("connection not settled", "endpoint", id, "error", why)
+	}
+	return rep, errors.Join(errs...)
+}
+
+// RejectEndpoints rejects the connections of endpoints being removed, so
+// that traffic stops at once rather than when the deletion completes.
+func (g *Guard) RejectEndpoints(ctx context.Context, endpointIDs []string) ([]string, error) {
+	if len(endpointIDs) == 0 {
+		return nil, nil
+	}
+	conns, err := g.Connections(ctx, endpointIDs, agentvpc.StatePendingAcceptance, agentvpc.StatePending, agentvpc.StateAvailable)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, len(conns))
+	for i, c := range conns {
+		ids[i] = c.EndpointID
+	}
+	return g.batch(ctx, ids, false, map[string]string{})
+}
+
+func (g *Guard) batch(ctx context.Context, ids []string, accept bool, failed map[string]string) ([]string, error) {
+	size := g.BatchSize
+	if size <= 0 {
+		size = 25
+	}
+	var done []string
+	for start := 0; start < len(ids); start += size {
+		batch := ids[start:min(start+size, len(ids))]
+		var unsuccessful []types.UnsuccessfulItem
+		if accept {
+			out, err := g.Hub.AcceptVpcEndpointConnections(ctx, &ec2.AcceptVpcEndpointConnectionsInput{ServiceId: aws.String(g.ServiceID), VpcEndpointIds: batch})
+			if err != nil {
+				return done, fmt.Errorf("accepting connections %v, %w", batch, err)
+			}
+			unsuccessful = out.Unsuccessful
+		} else {
+			out, err := g.Hub.RejectVpcEndpointConnections(ctx, &ec2.RejectVpcEndpointConnectionsInput{ServiceId: aws.String(g.ServiceID), VpcEndpointIds: batch})
+			if err != nil {
+				return done, fmt.Errorf("rejecting connections %v, %w", batch, err)
+			}
+			unsuccessful = out.Unsuccessful
+		}
+		bad := map[string]bool{}
+		for _, u := range unsuccessful {
+			id := aws.ToString(u.ResourceId)
+			bad[id] = true
+			if u.Error != nil {
+				failed[id] = aws.ToString(u.Error.Code) + ": " + aws.ToString(u.Error.Message)
+			}
+		}
+		for _, id := range batch {
+			if !bad[id] {
+				done = append(done, id)
+			}
+		}
+	}
+	return done, nil
+}

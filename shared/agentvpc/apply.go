@@ -1,0 +1,322 @@
+package agentvpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/awserr"
+)
+
+// Applier makes a plan's changes in one VPC.
+type Applier struct {
+	EC2 EC2
+	Now func() time.Time
+	// WaitTimeout bounds how long a removal waits for endpoints to be
+	// deleted before it deletes their security groups; WaitInterval is
+	// the polling period.
+	WaitTimeout  time.Duration
+	WaitInterval time.Duration
+}
+
+// Outcome is what applying a plan left behind.
+type Outcome struct {
+	Endpoint    *Endpoint // the VPC's endpoint after the changes; nil when it has none
+	GroupIDs    map[string]string
+	Changes     []string // one line per change made
+	GroupsInUse []string // agent groups left because something else still uses them
+}
+
+// Apply runs steps against the VPC observed in o. It stops at the first
+// error; since every step is idempotent, running the same plan (or a new
+// one) again finishes the work.
+func (a Applier) Apply(ctx context.Context, d Desired, o Observed, steps []Step) (Outcome, error) {
+	out := Outcome{GroupIDs: map[string]string{}}
+	for _, g := range o.Groups {
+		if g.Name == GroupName(g.Role) {
+			out.GroupIDs[g.Role] = g.ID
+		}
+	}
+	if k, ok := o.Keeper(); ok {
+		k := k
+		out.Endpoint = &k
+	}
+	for _, s := range steps {
+		changed, err := a.apply(ctx, d, o, s, &out)
+		if err != nil {
+			return out, fmt.Errorf("%s in %s (%s), %w", s.Kind, o.VPCID, s.Drift, err)
+		}
+		if changed != "" {
+			out.Changes = append(out.Changes, changed)
+		}
+	}
+	return out, nil
+}
+
+func (a Applier) now() time.Time {
+	if a.Now != nil {
+		return a.Now()
+	}
+	return time.Now()
+}
+
+func (a Applier) tags(kind types.ResourceType, vpc, role string) []types.TagSpecification {
+	tags := []types.Tag{
+		{Key: aws.String(TagManaged), Value: aws.String("true")},
+		{Key: aws.String(TagVPC), Value: aws.String(vpc)},
+	}
+	if role != "" {
+		tags = append(tags, types.Tag{Key: aws.String(TagRole), Value: aws.String(role)},
+			types.Tag{Key: aws.String(TagCreated), Value: aws.String(a.now().UTC().Format(time.RFC3339))})
+	}
+	return []types.TagSpecification{{ResourceType: kind, Tags: tags}}
+}
+
+func (a Applier) apply(ctx context.Context, d Desired, o Observed, s Step, out *Outcome) (string, error) {
+	switch s.Kind {
+	case CreateGroup:
+		id, created, err := a.createGroup(ctx, o.VPCID, s.Role)
+		if err != nil {
+			return "", err
+		}
+		out.GroupIDs[s.Role] = id
+		if !created {
+			return "", nil
+		}
+		return "created " + s.Role + " security group " + id, nil
+
+	case AuthorizeRules, RevokeRules:
+		groupID := out.GroupIDs[s.Role]
+		perms := a.permissions(s.Rules, out.GroupIDs[RoleAgent])
+		var err error
+		if s.Kind == AuthorizeRules {
+			_, err = a.EC2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(groupID), IpPermissions: perms})
+			if awserr.IsDuplicate(err) {
+				return "", nil
+			}
+		} else {
+			_, err = a.EC2.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: aws.String(groupID), IpPermissions: perms})
+			if awserr.IsNotFound(err) || awserr.Code(err) == "InvalidPermission.NotFound" {
+				return "", nil
+			}
+		}
+		if err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("%s on %s: %s", s.Kind, groupID, rulesText(s.Rules)), nil
+
+	case CreateEndpoint:
+		ep, err := a.createEndpoint(ctx, d, o, s, out.GroupIDs[RoleEndpoint])
+		if err != nil {
+			return "", err
+		}
+		out.Endpoint = &ep
+		return "created endpoint " + ep.ID, nil
+
+	case ModifyEndpoint:
+		in := &ec2.ModifyVpcEndpointInput{VpcEndpointId: aws.String(s.EndpointID), AddSubnetIds: s.AddSubnets, RemoveSubnetIds: s.RemoveSubnets}
+		for _, g := range s.AddGroups {
+			if g == "" {
+				g = out.GroupIDs[RoleEndpoint]
+			}
+			in.AddSecurityGroupIds = append(in.AddSecurityGroupIds, g)
+		}
+		in.RemoveSecurityGroupIds = s.RemoveGroups
+		if _, err := a.EC2.ModifyVpcEndpoint(ctx, in); err != nil {
+			return "", err
+		}
+		if out.Endpoint != nil && out.Endpoint.ID == s.EndpointID {
+			out.Endpoint.SubnetIDs = append(setDiff(out.Endpoint.SubnetIDs, s.RemoveSubnets), s.AddSubnets...)
+		}
+		return fmt.Sprintf("modified %s: subnets +%v -%v, groups +%v -%v", s.EndpointID, s.AddSubnets, s.RemoveSubnets, in.AddSecurityGroupIds, s.RemoveGroups), nil
+
+	case DeleteEndpoints:
+		res, err := a.EC2.DeleteVpcEndpoints(ctx, &ec2.DeleteVpcEndpointsInput{VpcEndpointIds: s.EndpointIDs})
+		if err != nil && !awserr.IsNotFound(err) {
+			return "", err
+		}
+		if res != nil {
+			for _, u := range res.Unsuccessful {
+				if u.Error != nil && !awserr.IsNotFoundCode(aws.ToString(u.Error.Code)) {
+					return "", fmt.Errorf("deleting %s, %s: %s", aws.ToString(u.ResourceId), aws.ToString(u.Error.Code), aws.ToString(u.Error.Message))
+				}
+			}
+		}
+		if out.Endpoint != nil && slices.Contains(s.EndpointIDs, out.Endpoint.ID) {
+			out.Endpoint = nil
+		}
+		return fmt.Sprintf("deleted endpoints %v", s.EndpointIDs), nil
+
+	case WaitEndpoints:
+		return "", a.waitGone(ctx, s.EndpointIDs)
+
+	case DeleteGroup:
+		_, err := a.EC2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(s.GroupID)})
+		switch {
+		case awserr.IsNotFound(err):
+			return "", nil
+		case awserr.IsDependencyViolation(err) && s.Role == RoleAgent:
+			// Agents (the owner's tasks or instances) still use it: it is
+			// theirs to stop using; the reconciler removes it once free.
+			out.GroupsInUse = append(out.GroupsInUse, s.GroupID)
+			return "", nil
+		case err != nil:
+			return "", err
+		}
+		delete(out.GroupIDs, s.Role)
+		return "deleted " + s.Role + " security group " + s.GroupID, nil
+	}
+	return "", fmt.Errorf("unknown step kind %q", s.Kind)
+}
+
+func (a Applier) createGroup(ctx context.Context, vpc, role string) (id string, created bool, err error) {
+	res, err := a.EC2.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{
+		GroupName:         aws.String(GroupName(role)),
+		Description:       aws.String("jenkins-agent-vpcs " + role + " group (managed; do not edit)"),
+		VpcId:             aws.String(vpc),
+		TagSpecifications: a.tags(types.ResourceTypeSecurityGroup, vpc, role),
+	})
+	if err == nil {
+		return aws.ToString(res.GroupId), true, nil
+	}
+	if !awserr.IsDuplicate(err) {
+		return "", false, err
+	}
+	// A racing invocation created it first: use theirs.
+	got, derr := a.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{
+		filter("vpc-id", vpc), filter("group-name", GroupName(role))}})
+	if derr != nil {
+		return "", false, fmt.Errorf("finding the existing %s, %w", GroupName(role), derr)
+	}
+	if len(got.SecurityGroups) != 1 {
+		return "", false, fmt.Errorf("finding the existing %s, found %d groups", GroupName(role), len(got.SecurityGroups))
+	}
+	g := got.SecurityGroups[0]
+	if TagMap(g.Tags)[TagManaged] != "true" {
+		return "", false, fmt.Errorf("a security group named %s exists in %s but was not created by jenkins-agent-vpcs; rename or delete it", GroupName(role), vpc)
+	}
+	return aws.ToString(g.GroupId), false, nil
+}
+
+func (a Applier) permissions(rules []Rule, agentGroupID string) []types.IpPermission {
+	perms := make([]types.IpPermission, 0, len(rules))
+	for _, r := range rules {
+		p := types.IpPermission{IpProtocol: aws.String(r.Protocol), FromPort: aws.Int32(r.FromPort), ToPort: aws.Int32(r.ToPort)}
+		switch {
+		case r.CIDR != "":
+			p.IpRanges = []types.IpRange{{CidrIp: aws.String(r.CIDR)}}
+		default:
+			src := r.SourceGroup
+			if src == "" {
+				src = agentGroupID
+			}
+			p.UserIdGroupPairs = []types.UserIdGroupPair{{GroupId: aws.String(src), Description: aws.String("Jenkins agents")}}
+		}
+		perms = append(perms, p)
+	}
+	return perms
+}
+
+func (a Applier) createEndpoint(ctx context.Context, d Desired, o Observed, s Step, groupID string) (Endpoint, error) {
+	if len(s.SubnetIDs) == 0 {
+		return Endpoint{}, errors.New("no subnet of the VPC is in an Availability Zone the endpoint service offers")
+	}
+	create := func(token string) (Endpoint, error) {
+		res, err := a.EC2.CreateVpcEndpoint(ctx, &ec2.CreateVpcEndpointInput{
+			VpcId:             aws.String(o.VPCID),
+			ServiceName:       aws.String(d.ServiceName),
+			VpcEndpointType:   types.VpcEndpointTypeInterface,
+			SubnetIds:         s.SubnetIDs,
+			SecurityGroupIds:  []string{groupID},
+			PrivateDnsEnabled: aws.Bool(false),
+			ClientToken:       aws.String(token),
+			TagSpecifications: a.tags(types.ResourceTypeVpcEndpoint, o.VPCID, ""),
+		})
+		if err != nil {
+			return Endpoint{}, err
+		}
+		if res.VpcEndpoint == nil {
+			return Endpoint{}, errors.New("CreateVpcEndpoint returned no endpoint")
+		}
+		return EndpointOf(*res.VpcEndpoint), nil
+	}
+	ep, err := create(s.ClientToken)
+	if err == nil && !Live(ep.State) {
+		// The token is old enough to name an endpoint that has since been
+		// deleted: derive a new one from it, the same for every racer.
+		ep, err = create(ClientToken(o.Account, o.VPCID, d.ServiceName, s.SubnetIDs, []string{ep.ID}))
+	}
+	if err != nil {
+		return Endpoint{}, err
+	}
+	if !Live(ep.State) {
+		return Endpoint{}, fmt.Errorf("new endpoint %s is %s", ep.ID, ep.State)
+	}
+	return ep, nil
+}
+
+func (a Applier) waitGone(ctx context.Context, ids []string) error {
+	deadline := a.now().Add(a.WaitTimeout)
+	interval := a.WaitInterval
+	if interval <= 0 {
+		interval = time.Second
+	}
+	for {
+		res, err := a.EC2.DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: ids})
+		if awserr.IsNotFound(err) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var waiting []string
+		for _, e := range res.VpcEndpoints {
+			if !StateIs(string(e.State), StateDeleted) {
+				waiting = append(waiting, aws.ToString(e.VpcEndpointId))
+			}
+		}
+		if len(waiting) == 0 {
+			return nil
+		}
+		if !a.now().Before(deadline) {
+			return fmt.Errorf("endpoints %v still not deleted after %s; a retry finishes the cleanup", waiting, a.WaitTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(interval):
+		}
+	}
+}
+
+// SetStatus writes the VPC's status tags, only when they differ.
+func SetStatus(ctx context.Context, client EC2, o Observed, status, endpointID string) (bool, error) {
+	want := map[string]string{TagStatus: status, TagEndpoint: endpointID}
+	var set []types.Tag
+	var del []types.Tag
+	for k, v := range want {
+		switch {
+		case v == "" && o.Tags[k] != "":
+			del = append(del, types.Tag{Key: aws.String(k)})
+		case v != "" && o.Tags[k] != v:
+			set = append(set, types.Tag{Key: aws.String(k), Value: aws.String(v)})
+		}
+	}
+	if len(set) > 0 {
+		if _, err := client.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{o.VPCID}, Tags: set}); err != nil {
+			return false, fmt.Errorf("tagging %s with its status, %w", o.VPCID, err)
+		}
+	}
+	if len(del) > 0 {
+		if _, err := client.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: []string{o.VPCID}, Tags: del}); err != nil {
+			return false, fmt.Errorf("removing status tags from %s, %w", o.VPCID, err)
+		}
+	}
+	return len(set)+len(del) > 0, nil
+}

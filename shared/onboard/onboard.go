@@ -1,0 +1,387 @@
+// Package onboard owns the onboard function's behaviour: from an event
+// about a VPC to a converged agent VPC. Tagged, it ensures the service
+// principal, the groups and endpoint, acceptance, the published tunnel,
+// status tags and a status event; untagged, deleted or blocking its own
+// deletion, it removes all of that again.
+package onboard
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/acceptance"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/awserr"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/endpointservice"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/status"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/telemetry"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/tunnel"
+)
+
+// AgentVPCs converges agent VPCs one at a time. The onboard function and
+// the reconciler's repairs both use it.
+type AgentVPCs struct {
+	Config  config.Config
+	Region  string // the hub's Region: the endpoint service is regional
+	Spokes  acceptance.Spokes
+	Service *endpointservice.Service
+	Guard   *acceptance.Guard
+	Store   tunnel.Store
+	Events  status.Publisher
+	Applier agentvpc.Applier // EC2 is set per account
+	Now     func() time.Time
+}
+
+// Handler is the onboard function.
+type Handler struct {
+	VPCs       *AgentVPCs
+	Decoder    event.Decoder
+	Log        *slog.Logger
+	MetricsOut io.Writer
+}
+
+// Handle is the Lambda entry point. A payload that cannot be decoded is an
+// error (Lambda retries, then the dead-letter queue keeps it); a refused
+// event is logged and counted and is not an error, since retrying cannot
+// make it valid. AWS failures are errors, so Lambda retries them; every
+// step is idempotent.
+func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) error {
+	ctx, metrics := begin(ctx, h.Log, "onboard")
+	defer func() { _ = metrics.Flush(h.MetricsOut, time.Now()) }()
+	log := telemetry.Logger(ctx)
+
+	res, err := h.Decoder.Decode(payload)
+	if r, ok := event.AsRefused(err); ok {
+		log.Warn("event refused", "reason", r.Reason, "detail", r.Detail)
+		telemetry.Refused(ctx, r.Reason)
+		return nil
+	}
+	if err != nil {
+		log.Error("event malformed", "error", err.Error())
+		telemetry.Count(ctx, "EventsMalformed", 1)
+		return err
+	}
+	if res.Ignored != "" {
+		log.Info("event ignored", "reason", res.Ignored)
+		telemetry.Count(ctx, "EventsIgnored", 1)
+		return nil
+	}
+	telemetry.Count(ctx, "EventsHandled", 1)
+	var errs []error
+	for _, hint := range res.Hints {
+		hctx := telemetry.With(ctx, "account", hint.Account, "region", hint.Region, "vpc", hint.VPCID, "kind", string(hint.Kind))
+		if err := h.VPCs.Converge(hctx, hint); err != nil {
+			telemetry.Logger(hctx).Error("converging agent VPC failed", "error", err.Error())
+			telemetry.Count(ctx, "Errors", 1)
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// begin enriches the logger with the request id and starts the metrics of
+// one invocation.
+func begin(ctx context.Context, base *slog.Logger, function string) (context.Context, *telemetry.Metrics) {
+	log := base
+	if log == nil {
+		log = slog.Default()
+	}
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		log = log.With("requestId", lc.AwsRequestID)
+	}
+	m := telemetry.NewMetrics(function)
+	return telemetry.WithMetrics(telemetry.WithLogger(ctx, log), m), m
+}
+
+// Begin is begin for the other functions' handlers.
+func Begin(ctx context.Context, base *slog.Logger, function string) (context.Context, *telemetry.Metrics) {
+	return begin(ctx, base, function)
+}
+
+func (v *AgentVPCs) now() time.Time {
+	if v.Now != nil {
+		return v.Now()
+	}
+	return time.Now()
+}
+
+// Converge makes one VPC what its tag says, whatever the hint claimed.
+func (v *AgentVPCs) Converge(ctx context.Context, hint event.Hint) error {
+	log := telemetry.Logger(ctx)
+	if ok, why := v.Config.AccountAllowed(hint.Account); !ok {
+		log.Warn("event refused", "reason", "account-not-allowed", "detail", why)
+		telemetry.Refused(ctx, "account-not-allowed")
+		return nil
+	}
+	if hint.Region != v.Region {
+		log.Warn("event refused", "reason", "other-region", "detail", "the endpoint service is in "+v.Region)
+		telemetry.Refused(ctx, "other-region")
+		return nil
+	}
+	client, err := v.Spokes.For(ctx, hint.Account, hint.Region)
+	if err != nil {
+		return err
+	}
+	vpcID, exclude := hint.VPCID, []string(nil)
+	if hint.Kind == event.SubnetDeleteBlocked {
+		vpcID, err = vpcOfSubnet(ctx, client, hint.SubnetID)
+		if err != nil || vpcID == "" {
+			return err
+		}
+		exclude = []string{hint.SubnetID}
+		ctx = telemetry.With(ctx, "vpc", vpcID, "subnet", hint.SubnetID)
+	}
+	obs, err := agentvpc.Observe(ctx, client, hint.Account, hint.Region, vpcID)
+	if err != nil {
+		return err
+	}
+	keep := hint.Kind != event.DeleteBlocked
+	if obs.Exists && keep && v.Config.Tagged(obs.Tags) {
+		return v.ensure(ctx, client, obs, exclude)
+	}
+	return v.remove(ctx, client, obs)
+}
+
+func vpcOfSubnet(ctx context.Context, client agentvpc.EC2, subnetID string) (string, error) {
+	out, err := client.DescribeSubnets(ctx, &ec2.DescribeSubnetsInput{SubnetIds: []string{subnetID}})
+	if awserr.IsNotFound(err) {
+		return "", nil // deleted after all
+	}
+	if err != nil {
+		return "", fmt.Errorf("describing %s, %w", subnetID, err)
+	}
+	if len(out.Subnets) == 0 {
+		return "", nil
+	}
+	return aws.ToString(out.Subnets[0].VpcId), nil
+}
+
+// Desired computes what a tagged VPC should hold.
+func (v *AgentVPCs) Desired(info endpointservice.Info, obs agentvpc.Observed, exclude []string) agentvpc.Desired {
+	return agentvpc.Desired{
+		Tagged:      true,
+		Keep:        true,
+		ServiceName: info.Name,
+		SubnetIDs:   agentvpc.ChooseSubnets(obs.Subnets, info.AZIDs, v.Config.SubnetTagKey, exclude...),
+		Ports:       v.Config.Ports(),
+	}
+}
+
+func (v *AgentVPCs) ensure(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed, exclude []string) error {
+	log := telemetry.Logger(ctx)
+	info, err := v.Service.Info(ctx)
+	if err != nil {
+		return err
+	}
+	d := v.Desired(info, obs, exclude)
+	if len(d.SubnetIDs) == 0 {
+		reason := fmt.Sprintf("no subnet in an Availability Zone the service offers (AZ IDs %v)", info.AZIDs)
+		log.Error("agent VPC cannot be onboarded", "reason", reason)
+		if _, err := agentvpc.SetStatus(ctx, client, obs, status.Failed, ""); err != nil {
+			return err
+		}
+		return v.Events.Put(ctx, status.AgentVPCStatus, []string{vpcARN(obs)},
+			status.VPC{Account: obs.Account, Region: obs.Region, VPCID: obs.VPCID, Status: status.Failed, Reason: reason})
+	}
+	// The principal first: CreateVpcEndpoint is refused without it.
+	allowed, err := v.Service.Allow(ctx, obs.Account)
+	if err != nil {
+		return err
+	}
+	if allowed {
+		log.Info("allowed spoke principal", "principal", v.Service.Principal(obs.Account))
+	}
+	steps := agentvpc.Plan(d, obs, v.now(), 0)
+	a := v.Applier
+	a.EC2 = client
+	out, err := a.Apply(ctx, d, obs, steps)
+	for _, c := range out.Changes {
+		log.Info("changed", "change", c)
+	}
+	if err != nil {
+		return err
+	}
+	ep := out.Endpoint
+	if ep == nil {
+		return fmt.Errorf("no endpoint in %s after applying %d steps", obs.VPCID, len(steps))
+	}
+	if slices.ContainsFunc(steps, func(s agentvpc.Step) bool { return s.Kind == agentvpc.CreateEndpoint }) {
+		telemetry.Count(ctx, "VPCsOnboarded", 1)
+	}
+
+	state := ep.State
+	if agentvpc.StateIs(state, agentvpc.StatePendingAcceptance) {
+		conns, err := v.Guard.Connections(ctx, []string{ep.ID}, agentvpc.StatePendingAcceptance)
+		if err != nil {
+			return err
+		}
+		decisions, err := v.Guard.Decide(ctx, conns)
+		if err != nil {
+			return err
+		}
+		rep, err := v.Guard.Settle(ctx, decisions)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(rep.Accepted, ep.ID) {
+			state = agentvpc.StatePending
+		}
+		if why, failed := rep.Failed[ep.ID]; failed {
+			return fmt.Errorf("accepting %s, %s", ep.ID, why)
+		}
+	}
+	st := statusOf(state)
+	doc := v.Document(obs, *ep, state, st, out.GroupIDs[agentvpc.RoleAgent], d.ServiceName)
+	wrote, err := v.Store.Publish(ctx, doc)
+	if err != nil {
+		return err
+	}
+	for _, name := range wrote {
+		log.Info("published parameter", "name", name)
+	}
+	tagged, err := agentvpc.SetStatus(ctx, client, obs, st, ep.ID)
+	if err != nil {
+		return err
+	}
+	if len(out.Changes) == 0 && len(wrote) == 0 && !tagged && !allowed {
+		log.Info("agent VPC in sync", "endpoint", ep.ID, "status", st)
+		return nil
+	}
+	log.Info("agent VPC converged", "endpoint", ep.ID, "status", st, "tunnel", doc.Tunnel)
+	return v.Events.Put(ctx, status.AgentVPCStatus, []string{vpcARN(obs)}, status.VPC{
+		Account: obs.Account, Region: obs.Region, VPCID: obs.VPCID, Status: st, EndpointID: ep.ID, Tunnel: doc.Tunnel})
+}
+
+// Document is the published document of a tagged VPC with endpoint ep.
+func (v *AgentVPCs) Document(obs agentvpc.Observed, ep agentvpc.Endpoint, state, st, agentGroup, serviceName string) tunnel.Document {
+	host := agentvpc.RegionalDNSName(ep.DNSNames, obs.Region)
+	return tunnel.Document{
+		Account: obs.Account, Region: obs.Region, VPCID: obs.VPCID,
+		EndpointID: ep.ID, EndpointState: state, Status: st,
+		Tunnel:             tunnel.Tunnel(host, v.Config.TunnelPort),
+		JenkinsURL:         tunnel.JenkinsURL(host, v.Config.HTTPPort),
+		AgentSubnets:       slices.Sorted(slices.Values(ep.SubnetIDs)),
+		AgentSecurityGroup: agentGroup,
+		ServiceName:        serviceName,
+	}
+}
+
+// statusOf maps an endpoint state to the agent VPC's status.
+func statusOf(state string) string {
+	switch {
+	case agentvpc.StateIs(state, agentvpc.StateAvailable):
+		return status.Ready
+	case agentvpc.StateIs(state, agentvpc.StatePending):
+		return status.Connecting
+	case agentvpc.StateIs(state, agentvpc.StatePendingAcceptance):
+		return status.PendingAcceptance
+	}
+	return status.Failed
+}
+
+// StatusOf is statusOf for the reconciler.
+func StatusOf(state string) string { return statusOf(state) }
+
+func (v *AgentVPCs) remove(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed) error {
+	log := telemetry.Logger(ctx)
+	var live []string
+	for _, e := range obs.Endpoints {
+		if agentvpc.Live(e.State) {
+			live = append(live, e.ID)
+		}
+	}
+	rejected, err := v.Guard.RejectEndpoints(ctx, live)
+	if err != nil {
+		return err
+	}
+	if len(rejected) > 0 {
+		log.Info("rejected connections", "endpoints", rejected)
+	}
+	steps := agentvpc.Plan(agentvpc.Desired{}, obs, v.now(), 0)
+	a := v.Applier
+	a.EC2 = client
+	out, err := a.Apply(ctx, agentvpc.Desired{}, obs, steps)
+	for _, c := range out.Changes {
+		log.Info("changed", "change", c)
+	}
+	if err != nil {
+		return err
+	}
+	deleted, err := v.Store.Remove(ctx, obs.Account, obs.VPCID)
+	if err != nil {
+		return err
+	}
+	for _, name := range deleted {
+		log.Info("deleted parameter", "name", name)
+	}
+	var untagged bool
+	if obs.Exists {
+		if untagged, err = agentvpc.SetStatus(ctx, client, obs, "", ""); err != nil {
+			return err
+		}
+	}
+	revoked, err := v.revokeIfLast(ctx, client, obs)
+	if err != nil {
+		return err
+	}
+	changed := len(out.Changes) > 0 || len(deleted) > 0 || untagged || revoked || len(rejected) > 0
+	if !changed {
+		log.Info("not an agent VPC; nothing to remove")
+		return nil
+	}
+	telemetry.Count(ctx, "VPCsOffboarded", 1)
+	reason := ""
+	if len(out.GroupsInUse) > 0 {
+		reason = fmt.Sprintf("agent security group %v still in use; left in place", out.GroupsInUse)
+		log.Warn("agent security group still in use", "groups", out.GroupsInUse)
+	}
+	log.Info("agent VPC removed")
+	return v.Events.Put(ctx, status.AgentVPCStatus, []string{vpcARN(obs)},
+		status.VPC{Account: obs.Account, Region: obs.Region, VPCID: obs.VPCID, Status: status.Removed, Reason: reason})
+}
+
+// revokeIfLast drops the account's principal when no other agent VPC
+// remains there: no other tagged VPC and no other live managed endpoint.
+func (v *AgentVPCs) revokeIfLast(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed) (bool, error) {
+	vpcs, err := client.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []types.Filter{
+		{Name: aws.String("tag-key"), Values: []string{v.Config.TagKey}}}})
+	if err != nil {
+		return false, fmt.Errorf("looking for other agent VPCs in %s, %w", obs.Account, err)
+	}
+	for _, other := range vpcs.Vpcs {
+		if aws.ToString(other.VpcId) != obs.VPCID && v.Config.Tagged(agentvpc.TagMap(other.Tags)) {
+			return false, nil
+		}
+	}
+	endpoints, err := agentvpc.DescribeEndpoints(ctx, client, agentvpc.ManagedFilter())
+	if err != nil {
+		return false, fmt.Errorf("looking for other managed endpoints in %s, %w", obs.Account, err)
+	}
+	for _, e := range endpoints {
+		if agentvpc.Live(e.State) && !slices.ContainsFunc(obs.Endpoints, func(o agentvpc.Endpoint) bool { return o.ID == e.ID }) {
+			return false, nil
+		}
+	}
+	revoked, err := v.Service.Revoke(ctx, obs.Account)
+	if revoked {
+		telemetry.Logger(ctx).Info("revoked spoke principal", "principal", v.Service.Principal(obs.Account))
+	}
+	return revoked, err
+}
+
+func vpcARN(o agentvpc.Observed) string {
+	return fmt.Sprintf("arn:%s:ec2:%s:%s:vpc/%s", "aws", o.Region, o.Account, o.VPCID)
+}

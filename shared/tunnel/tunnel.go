@@ -1,0 +1,224 @@
+// Package tunnel owns what Jenkins reads: per agent VPC, a plain host:port
+// tunnel parameter and a JSON document parameter in SSM Parameter Store
+// under the configured prefix. It writes only what changed (PutParameter is
+// slow and throttled) and treats "already gone" as success on removal.
+package tunnel
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/awserr"
+)
+
+// SSM is the part of Parameter Store the product uses.
+type SSM interface {
+	GetParameters(ctx context.Context, in *ssm.GetParametersInput, optFns ...func(*ssm.Options)) (*ssm.GetParametersOutput, error)
+	GetParametersByPath(ctx context.Context, in *ssm.GetParametersByPathInput, optFns ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error)
+	PutParameter(ctx context.Context, in *ssm.PutParameterInput, optFns ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
+	DeleteParameters(ctx context.Context, in *ssm.DeleteParametersInput, optFns ...func(*ssm.Options)) (*ssm.DeleteParametersOutput, error)
+}
+
+// Parameter leaf names.
+const (
+	TunnelName   = "tunnel"
+	DocumentName = "document"
+)
+
+// Document is everything a Jenkins cloud definition needs for one agent
+// VPC. Field order is fixed, so equal documents are equal strings.
+type Document struct {
+	Account            string   `json:"account"`
+	Region             string   `json:"region"`
+	VPCID              string   `json:"vpcId"`
+	EndpointID         string   `json:"endpointId"`
+	EndpointState      string   `json:"endpointState"`
+	Status             string   `json:"status"`
+	Tunnel             string   `json:"tunnel"`
+	JenkinsURL         string   `json:"jenkinsUrl,omitempty"`
+	AgentSubnets       []string `json:"agentSubnets"`
+	AgentSecurityGroup string   `json:"agentSecurityGroup"`
+	ServiceName        string   `json:"serviceName"`
+}
+
+// Tunnel is the host:port the agents' -tunnel option takes.
+func Tunnel(host string, port int) string { return host + ":" + strconv.Itoa(port) }
+
+// JenkinsURL is the controller URL through the endpoint, when the service
+// forwards the HTTP port; "" otherwise.
+func JenkinsURL(host string, httpPort int) string {
+	if httpPort == 0 || host == "" {
+		return ""
+	}
+	return "http://" + host + ":" + strconv.Itoa(httpPort) + "/"
+}
+
+// Store is the parameters under a prefix.
+type Store struct {
+	SSM    SSM
+	Prefix string // no trailing slash
+	// Retries of a write that another writer collided with (TooManyUpdates).
+	Backoff time.Duration
+}
+
+// Path is the parameter path of one agent VPC.
+func (s Store) Path(account, vpc string) string { return s.Prefix + "/" + account + "/" + vpc }
+
+// Values are the two parameter values of a document.
+func Values(d Document) (tunnel, document string, err error) {
+	b, err := json.Marshal(d)
+	if err != nil {
+		return "", "", fmt.Errorf("encoding the document of %s, %w", d.VPCID, err)
+	}
+	return d.Tunnel, string(b), nil
+}
+
+// Publish writes the tunnel and document of an agent VPC, each only when it
+// differs from what is stored. It returns the names it wrote.
+func (s Store) Publish(ctx context.Context, d Document) ([]string, error) {
+	tunnel, doc, err := Values(d)
+	if err != nil {
+		return nil, err
+	}
+	base := s.Path(d.Account, d.VPCID)
+	want := map[string]string{base + "/" + TunnelName: tunnel, base + "/" + DocumentName: doc}
+	have, err := s.get(ctx, base+"/"+TunnelName, base+"/"+DocumentName)
+	if err != nil {
+		return nil, err
+	}
+	var wrote []string
+	for _, name := range []string{base + "/" + TunnelName, base + "/" + DocumentName} {
+		if have[name] == want[name] {
+			continue
+		}
+		if err := s.put(ctx, name, want[name]); err != nil {
+			return wrote, err
+		}
+		wrote = append(wrote, name)
+	}
+	return wrote, nil
+}
+
+// Put writes one parameter (overwriting), retrying briefly when a
+// concurrent writer of the same name collides.
+func (s Store) put(ctx context.Context, name, value string) error {
+	backoff := s.Backoff
+	if backoff == 0 {
+		backoff = 200 * time.Millisecond
+	}
+	for attempt := 0; ; attempt++ {
+		_, err := s.SSM.PutParameter(ctx, &ssm.PutParameterInput{
+			Name: aws.String(name), Value: aws.String(value), Type: ssmtypes.ParameterTypeString,
+			Overwrite: aws.Bool(true), Description: aws.String("jenkins-agent-vpcs (managed; do not edit)"),
+		})
+		if err == nil {
+			return nil
+		}
+		if awserr.Code(err) != "TooManyUpdates" || attempt >= 3 {
+			return fmt.Errorf("writing parameter %s, %w", name, err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff << attempt):
+		}
+	}
+}
+
+// Put writes one parameter by name; the reconciler's repairs use it.
+func (s Store) Put(ctx context.Context, name, value string) error { return s.put(ctx, name, value) }
+
+func (s Store) get(ctx context.Context, names ...string) (map[string]string, error) {
+	out, err := s.SSM.GetParameters(ctx, &ssm.GetParametersInput{Names: names})
+	if err != nil {
+		return nil, fmt.Errorf("reading parameters %v, %w", names, err)
+	}
+	have := map[string]string{}
+	for _, p := range out.Parameters {
+		have[aws.ToString(p.Name)] = aws.ToString(p.Value)
+	}
+	return have, nil
+}
+
+// Remove deletes the parameters of an agent VPC; absent ones are fine.
+func (s Store) Remove(ctx context.Context, account, vpc string) ([]string, error) {
+	base := s.Path(account, vpc)
+	return s.Delete(ctx, base+"/"+TunnelName, base+"/"+DocumentName)
+}
+
+// Delete deletes parameters by name (at most 10 per call, as the API
+// allows) and returns those that existed.
+func (s Store) Delete(ctx context.Context, names ...string) ([]string, error) {
+	var deleted []string
+	for start := 0; start < len(names); start += 10 {
+		batch := names[start:min(start+10, len(names))]
+		out, err := s.SSM.DeleteParameters(ctx, &ssm.DeleteParametersInput{Names: batch})
+		if err != nil {
+			return deleted, fmt.Errorf("deleting parameters %v, %w", batch, err)
+		}
+		deleted = append(deleted, out.DeletedParameters...)
+	}
+	return deleted, nil
+}
+
+// Published is one agent VPC's stored parameters.
+type Published struct {
+	Account  string
+	VPCID    string
+	Tunnel   string
+	Document string
+	Names    []string // every parameter stored under the VPC's path
+	Modified time.Time
+}
+
+// List reads every published agent VPC under the prefix, or only one
+// account's when account is not empty (paged, 10 per page as the API
+// allows).
+func (s Store) List(ctx context.Context, account string) (map[string]*Published, error) {
+	path := s.Prefix
+	if account != "" {
+		path += "/" + account
+	}
+	out := map[string]*Published{}
+	p := ssm.NewGetParametersByPathPaginator(s.SSM, &ssm.GetParametersByPathInput{Path: aws.String(path), Recursive: aws.Bool(true)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing parameters under %s, %w", path, err)
+		}
+		for _, prm := range page.Parameters {
+			name := aws.ToString(prm.Name)
+			rest := strings.Split(strings.TrimPrefix(name, s.Prefix+"/"), "/")
+			if len(rest) < 2 {
+				continue
+			}
+			key := rest[0] + "/" + rest[1]
+			pub := out[key]
+			if pub == nil {
+				pub = &Published{Account: rest[0], VPCID: rest[1]}
+				out[key] = pub
+			}
+			pub.Names = append(pub.Names, name)
+			if t := aws.ToTime(prm.LastModifiedDate); t.After(pub.Modified) {
+				pub.Modified = t
+			}
+			if len(rest) == 3 {
+				switch rest[2] {
+				case TunnelName:
+					pub.Tunnel = aws.ToString(prm.Value)
+				case DocumentName:
+					pub.Document = aws.ToString(prm.Value)
+				}
+			}
+		}
+	}
+	return out, nil
+}
