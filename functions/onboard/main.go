@@ -1,0 +1,29 @@
+// Command onboard is the onboard function: it turns VPC tag and lifecycle
+// events into converged agent VPCs. All behaviour is in shared/onboard.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/function"
+)
+
+func main() {
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	clients, err := function.RealClients(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	core := function.NewCore(cfg, clients, function.Options{Region: clients.Base.Region})
+	lambda.Start(core.Onboard().Handle)
+}

@@ -1,0 +1,149 @@
+// Package function builds the functions' object graphs from configuration
+// and clients. main.go calls it with real SDK clients, the tests with fakes,
+// so both run the same graph.
+package function
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/accept"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/acceptance"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/endpointservice"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/onboard"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/spoke"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/status"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/telemetry"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/tunnel"
+)
+
+// HubEC2 is everything the functions call on the hub's EC2.
+type HubEC2 interface {
+	endpointservice.EC2
+	acceptance.HubEC2
+}
+
+// Clients are the AWS clients a function needs.
+type Clients struct {
+	Base   aws.Config // the function's own configuration, the base of spoke configurations
+	HubEC2 HubEC2
+	SSM    tunnel.SSM
+	Bus    status.Bus
+	STS    spoke.STS
+	// NewSpokeEC2 builds a spoke client from a configuration holding the
+	// spoke role's credentials.
+	NewSpokeEC2 func(aws.Config) agentvpc.EC2
+}
+
+// Options are what differs between production and tests.
+type Options struct {
+	Region     string
+	Log        *slog.Logger
+	MetricsOut io.Writer
+	Now        func() time.Time
+	// WaitTimeout bounds a removal's wait for endpoint deletion.
+	WaitTimeout  time.Duration
+	WaitInterval time.Duration
+	SessionName  string
+}
+
+// Clients builds the real SDK clients: the adaptive retryer handles
+// throttling and 5xx before an error reaches the handler, and
+// AWS_ENDPOINT_URL (read by the SDK) points every client at a local AWS.
+func RealClients(ctx context.Context) (Clients, error) {
+	base, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRetryer(func() aws.Retryer {
+		return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
+			o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) { so.MaxAttempts = 6 })
+		})
+	}))
+	if err != nil {
+		return Clients{}, fmt.Errorf("loading AWS configuration, %w", err)
+	}
+	if base.Region == "" {
+		return Clients{}, fmt.Errorf("loading AWS configuration, AWS_REGION is not set")
+	}
+	return Clients{
+		Base:        base,
+		HubEC2:      ec2.NewFromConfig(base),
+		SSM:         ssm.NewFromConfig(base),
+		Bus:         eventbridge.NewFromConfig(base),
+		STS:         sts.NewFromConfig(base),
+		NewSpokeEC2: func(c aws.Config) agentvpc.EC2 { return ec2.NewFromConfig(c) },
+	}, nil
+}
+
+// Compile-time checks that the SDK clients fit the interfaces.
+var (
+	_ HubEC2       = (*ec2.Client)(nil)
+	_ agentvpc.EC2 = (*ec2.Client)(nil)
+	_ tunnel.SSM   = (*ssm.Client)(nil)
+	_ status.Bus   = (*eventbridge.Client)(nil)
+	_ spoke.STS    = (*sts.Client)(nil)
+)
+
+// Core is the shared graph of the functions.
+type Core struct {
+	Config  config.Config
+	Spokes  *spoke.Role[agentvpc.EC2]
+	Service *endpointservice.Service
+	Guard   *acceptance.Guard
+	VPCs    *onboard.AgentVPCs
+	Events  status.Publisher
+	Store   tunnel.Store
+	Options Options
+}
+
+// NewCore builds the graph.
+func NewCore(cfg config.Config, c Clients, o Options) *Core {
+	if o.Log == nil {
+		o.Log = telemetry.NewLogger(os.Stdout, cfg.LogLevel)
+	}
+	if o.MetricsOut == nil {
+		o.MetricsOut = os.Stdout
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.WaitTimeout == 0 {
+		o.WaitTimeout = 45 * time.Second
+	}
+	if o.SessionName == "" {
+		o.SessionName = "jenkins-agent-vpcs"
+	}
+	spokes := spoke.New(c.Base, c.STS, cfg.SpokeRoleName, cfg.SpokeExternalID, o.SessionName, c.NewSpokeEC2)
+	events := status.Publisher{Bus: c.Bus, BusName: cfg.EventBusName}
+	svc := endpointservice.New(c.HubEC2, cfg, o.Region)
+	guard := &acceptance.Guard{Hub: c.HubEC2, ServiceID: cfg.EndpointServiceID, Region: o.Region, Spokes: spokes, Config: cfg, Events: events}
+	store := tunnel.Store{SSM: c.SSM, Prefix: cfg.ParameterPrefix}
+	vpcs := &onboard.AgentVPCs{
+		Config: cfg, Region: o.Region, Spokes: spokes, Service: svc, Guard: guard, Store: store, Events: events,
+		Applier: agentvpc.Applier{Now: o.Now, WaitTimeout: o.WaitTimeout, WaitInterval: o.WaitInterval},
+		Now:     o.Now,
+	}
+	return &Core{Config: cfg, Spokes: spokes, Service: svc, Guard: guard, VPCs: vpcs, Events: events, Store: store, Options: o}
+}
+
+// Onboard is the onboard function's handler.
+func (c *Core) Onboard() *onboard.Handler {
+	return &onboard.Handler{VPCs: c.VPCs, Decoder: event.Decoder{TagKey: c.Config.TagKey}, Log: c.Options.Log, MetricsOut: c.Options.MetricsOut}
+}
+
+// Accept is the accept function's handler.
+func (c *Core) Accept() *accept.Handler {
+	return &accept.Handler{Guard: c.Guard, Log: c.Options.Log, MetricsOut: c.Options.MetricsOut}
+}
