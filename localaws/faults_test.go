@@ -1,0 +1,190 @@
+package localaws
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+)
+
+func TestFaultsForCountRatioAndAccount(t *testing.T) {
+	srv, url := startServer(t, Options{Seed: 7})
+	hubSSM := ssm.NewFromConfig(awsConfig(url, hub, "x", ""))
+	memberSSM := ssm.NewFromConfig(awsConfig(url, member, "x", ""))
+	get := func(c *ssm.Client) error {
+		_, err := c.GetParametersByPath(ctx(t), &ssm.GetParametersByPathInput{Path: aws.String("/x")})
+		return err
+	}
+	srv.InjectFault(Fault{Service: "ssm", Action: "GetParametersByPath", Account: member, Code: "AccessDeniedException", Count: 2})
+	wantCode(t, get(memberSSM), "AccessDeniedException")
+	if err := get(hubSSM); err != nil {
+		t.Fatalf("fault leaked to another account: %v", err)
+	}
+	wantCode(t, get(memberSSM), "AccessDeniedException")
+	if err := get(memberSSM); err != nil {
+		t.Fatalf("fault outlived its count: %v", err)
+	}
+	if len(srv.Faults()) != 0 {
+		t.Fatalf("spent fault still listed: %+v", srv.Faults())
+	}
+
+	srv.InjectFault(Fault{Service: "ssm", Code: "ThrottlingException", Ratio: 0.5})
+	failed := 0
+	for range 200 {
+		if get(hubSSM) != nil {
+			failed++
+		}
+	}
+	if failed < 70 || failed > 130 {
+		t.Fatalf("ratio 0.5 failed %d of 200", failed)
+	}
+	srv.ClearFaults()
+
+	srv.InjectFault(Fault{Service: "sts", Latency: Duration(30 * time.Millisecond)})
+	start := time.Now()
+	if _, err := sts.NewFromConfig(awsConfig(url, hub, "x", "")).GetCallerIdentity(ctx(t), &sts.GetCallerIdentityInput{}); err != nil {
+		t.Fatal(err)
+	}
+	if time.Since(start) < 30*time.Millisecond {
+		t.Fatal("latency not added")
+	}
+	if n := srv.CallCount("ssm", "GetParametersByPath", member); n != 3 {
+		t.Fatalf("member GetParametersByPath count = %d, want 3", n)
+	}
+	if n := srv.CallCount("ssm", "GetParametersByPath", ""); n != 204 {
+		t.Fatalf("total GetParametersByPath count = %d, want 204", n)
+	}
+	srv.ResetCalls()
+	if len(srv.Calls()) != 0 {
+		t.Fatal("counters not reset")
+	}
+}
+
+func TestSSMThrottling(t *testing.T) {
+	srv, url := startServer(t, Options{Throttle: true})
+	srv.Clock().Set(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	c := ssm.NewFromConfig(awsConfig(url, hub, "x", ""))
+	put := func(i int) error {
+		_, err := c.PutParameter(ctx(t), &ssm.PutParameterInput{Name: aws.String("/p"), Value: aws.String(strings.Repeat("v", i+1)), Type: types.ParameterTypeString, Overwrite: aws.Bool(true)})
+		return err
+	}
+	for i := range 3 {
+		if err := put(i); err != nil {
+			t.Fatalf("put %d within burst: %v", i, err)
+		}
+	}
+	wantCode(t, put(3), "ThrottlingException")
+	srv.Clock().Advance(time.Second)
+	if err := put(4); err != nil {
+		t.Fatalf("put after refill: %v", err)
+	}
+	// Another account has its own bucket.
+	if _, err := ssm.NewFromConfig(awsConfig(url, member, "x", "")).PutParameter(ctx(t), &ssm.PutParameterInput{Name: aws.String("/p"), Value: aws.String("v"), Type: types.ParameterTypeString}); err != nil {
+		t.Fatalf("member throttled by hub's bucket: %v", err)
+	}
+	for range 40 {
+		c.GetParameter(ctx(t), &ssm.GetParameterInput{Name: aws.String("/p")})
+	}
+	_, err := c.GetParameters(ctx(t), &ssm.GetParametersInput{Names: []string{"/p"}})
+	wantCode(t, err, "ThrottlingException")
+}
+
+func TestEC2ThrottleBuckets(t *testing.T) {
+	th := throttle{}
+	th.set(true)
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	take := func(action string, n int) (ok int, last error) {
+		for range n {
+			if err := th.take(now, "ec2", action, hub, region); err != nil {
+				if err.Status != 503 || err.Code != "RequestLimitExceeded" {
+					t.Fatalf("throttle error = %+v", err)
+				}
+				last = err
+			} else {
+				ok++
+			}
+		}
+		return ok, last
+	}
+	for _, tc := range []struct {
+		action string
+		burst  int
+	}{{"CreateVpcEndpoint", 4}, {"AcceptVpcEndpointConnections", 10}, {"CreateTags", 100}, {"DescribeVpcs", 100}, {"CreateSecurityGroup", 50}} {
+		if ok, _ := take(tc.action, tc.burst+5); ok != tc.burst {
+			t.Errorf("%s: %d calls passed, want burst %d", tc.action, ok, tc.burst)
+		}
+	}
+	// DeleteVpcEndpoints shares CreateVpcEndpoint's empty bucket; 0.3/s refills one token in 3.4 s.
+	if ok, _ := take("DeleteVpcEndpoints", 1); ok != 0 {
+		t.Error("DeleteVpcEndpoints does not share the endpoint bucket")
+	}
+	now = now.Add(3400 * time.Millisecond)
+	if ok, _ := take("ModifyVpcEndpoint", 2); ok != 1 {
+		t.Errorf("after 3.4s %d endpoint calls passed, want 1", ok)
+	}
+}
+
+func TestAdminEndpoints(t *testing.T) {
+	srv, url := startServer(t, Options{})
+	do := func(method, path, body string) map[string]any {
+		req, _ := http.NewRequest(method, url+path, bytes.NewBufferString(body))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s %s = %d", method, path, resp.StatusCode)
+		}
+		var v any
+		json.NewDecoder(resp.Body).Decode(&v)
+		m, _ := v.(map[string]any)
+		return m
+	}
+	do("POST", "/_localaws/faults", `{"service":"sts","action":"GetCallerIdentity","code":"AccessDenied","count":1}`)
+	_, err := sts.NewFromConfig(awsConfig(url, hub, "x", "")).GetCallerIdentity(ctx(t), &sts.GetCallerIdentityInput{})
+	wantCode(t, err, "AccessDenied")
+	var re *smithyhttp.ResponseError
+	if !errors.As(err, &re) || re.HTTPStatusCode() != 403 {
+		t.Fatalf("AccessDenied status: %v", err)
+	}
+	resp, err := http.Get(url + "/_localaws/calls")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calls []CallCount
+	json.NewDecoder(resp.Body).Decode(&calls)
+	resp.Body.Close()
+	if len(calls) != 1 || calls[0] != (CallCount{Service: "sts", Action: "GetCallerIdentity", Account: hub, Count: 1}) {
+		t.Fatalf("calls = %+v", calls)
+	}
+	do("DELETE", "/_localaws/calls", "")
+	if len(srv.Calls()) != 0 {
+		t.Fatal("calls not reset")
+	}
+	got := do("POST", "/_localaws/clock", `{"set":"2030-01-01T00:00:00Z"}`)
+	if got["now"] != "2030-01-01T00:00:00Z" || !srv.Clock().Frozen() {
+		t.Fatalf("clock = %v", got)
+	}
+	if got = do("POST", "/_localaws/clock", `{"advance":"90s"}`); got["now"] != "2030-01-01T00:01:30Z" {
+		t.Fatalf("advanced clock = %v", got)
+	}
+	do("POST", "/_localaws/throttle", `{"enabled":true}`)
+	if do("GET", "/_localaws/throttle", "")["enabled"] != true {
+		t.Fatal("throttle not enabled")
+	}
+	do("POST", "/_localaws/topology", "accounts:\n- id: \"444444444444\"\n  roles:\n  - name: r\n    trust: {principals: [\"*\"]}\n")
+	creds := do("POST", "/_localaws/credentials", `{"account":"444444444444","role":"r","session":"fn"}`)
+	if creds["AssumedRoleARN"] != "arn:aws:sts::444444444444:assumed-role/r/fn" {
+		t.Fatalf("credentials = %v", creds)
+	}
+}

@@ -1,0 +1,86 @@
+package localaws
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/smithy-go"
+)
+
+const (
+	hub     = "111111111111"
+	member  = "222222222222"
+	member2 = "333333333333"
+	region  = "eu-west-1"
+	orgID   = "o-localaws01"
+)
+
+// testTopology is a hub with function roles and two members with a spoke
+// role trusted by the hub's function roles with an external id.
+func testTopology() *Topology {
+	spoke := Role{Name: "jenkins-agent-vpcs-spoke", Trust: Trust{
+		Principals: []string{"arn:aws:iam::" + hub + ":role/jenkins-agent-vpcs-onboard"},
+		ExternalID: "jenkins-agent-vpcs", OrganizationID: orgID,
+	}}
+	return &Topology{
+		Region:       region,
+		Organization: &Organization{ID: orgID},
+		Accounts: []Account{
+			{ID: hub, Roles: []Role{
+				{Name: "jenkins-agent-vpcs-onboard", Trust: Trust{Principals: []string{"lambda.amazonaws.com", hub}}, MaxSessionDuration: 7200},
+				{Name: "open", Trust: Trust{Principals: []string{"*"}}},
+			}, EventBuses: []EventBus{{Name: "jenkins-agent-vpcs"}}},
+			{ID: member, Roles: []Role{spoke}, VPCs: []VPC{{CIDR: "10.1.0.0/16", Tags: map[string]string{"jenkins-agents": "true"},
+				Subnets: []Subnet{{AZ: region + "a"}, {AZ: region + "b"}}}}},
+			{ID: member2, Roles: []Role{spoke, {Name: "org-only", Trust: Trust{Principals: []string{"*"}, OrganizationID: orgID}}}},
+		},
+	}
+}
+
+// startServer starts a server on a loopback port for the test.
+func startServer(t testing.TB, opts Options) (*Server, string) {
+	t.Helper()
+	srv, err := NewServer(opts)
+	if err != nil {
+		t.Fatalf("creating server: %v", err)
+	}
+	url, err := srv.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("starting server: %v", err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv, url
+}
+
+// awsConfig is an SDK config for an access key at the server, without
+// retries so error paths show on the first call.
+func awsConfig(url, accessKey, secret, token string) aws.Config {
+	return aws.Config{
+		Region:           region,
+		Credentials:      credentials.NewStaticCredentialsProvider(accessKey, secret, token),
+		BaseEndpoint:     aws.String(url),
+		RetryMaxAttempts: 1,
+	}
+}
+
+func ctx(t testing.TB) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// wantCode fails unless err is an API error with the code.
+func wantCode(t *testing.T, err error, code string) {
+	t.Helper()
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("want API error %s, got %v", code, err)
+	}
+	if ae.ErrorCode() != code {
+		t.Fatalf("want error code %s, got %s (%s)", code, ae.ErrorCode(), ae.ErrorMessage())
+	}
+}
