@@ -45,7 +45,9 @@ func StateIs(state string, any ...string) bool {
 }
 
 // Live states are those of an endpoint that is or may become usable.
-func Live(state string) bool { return StateIs(state, StatePendingAcceptance, StatePending, StateAvailable) }
+func Live(state string) bool {
+	return StateIs(state, StatePendingAcceptance, StatePending, StateAvailable)
+}
 
 // Dead states are those of an endpoint that will never carry traffic and
 // still exists: it must be deleted and replaced.

@@ -1,0 +1,128 @@
+package event_test
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
+)
+
+func load(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+const vpc = "vpc-0a11b22c33d44e55f"
+
+func TestDecode(t *testing.T) {
+	d := event.Decoder{TagKey: "jenkins-agents"}
+	tests := []struct {
+		file      string
+		wantHints []event.Hint // compared on Kind, Account, Region, VPCID, SubnetID
+		ignored   bool
+		refused   string // RefusedError reason
+		malformed bool
+	}{
+		{file: "tag-change-tagged.json", wantHints: []event.Hint{{Kind: event.TagsChanged, Account: "222222222222", Region: "us-east-1", VPCID: vpc}}},
+		{file: "tag-change-untagged.json", wantHints: []event.Hint{{Kind: event.TagsChanged, Account: "222222222222", Region: "us-east-1", VPCID: vpc}}},
+		{file: "tag-change-other-key.json", ignored: true},
+		{file: "tag-change-forged-account.json", refused: "account-mismatch"},
+		{file: "tag-change-missing-resources.json", refused: "bad-resources"},
+		{file: "tag-change-denied-account.json", wantHints: []event.Hint{{Kind: event.TagsChanged, Account: "444444444444", Region: "us-east-1", VPCID: "vpc-0d44e55f66a77b88c"}}},
+		{file: "cloudtrail-createtags-mixed.json", wantHints: []event.Hint{
+			{Kind: event.TagsChanged, Account: "222222222222", Region: "us-east-1", VPCID: vpc},
+			{Kind: event.TagsChanged, Account: "222222222222", Region: "us-east-1", VPCID: "vpc-0b22c33d44e55f66a"},
+		}},
+		{file: "cloudtrail-deletetags.json", wantHints: []event.Hint{{Kind: event.TagsChanged, Account: "222222222222", Region: "us-east-1", VPCID: vpc}}},
+		{file: "cloudtrail-createvpc-tagged.json", wantHints: []event.Hint{{Kind: event.TagsChanged, Account: "222222222222", Region: "us-east-1", VPCID: vpc}}},
+		{file: "cloudtrail-deletevpc.json", wantHints: []event.Hint{{Kind: event.Deleted, Account: "222222222222", Region: "us-east-1", VPCID: vpc}}},
+		{file: "cloudtrail-deletevpc-dependency.json", wantHints: []event.Hint{{Kind: event.DeleteBlocked, Account: "222222222222", Region: "us-east-1", VPCID: vpc}}},
+		{file: "cloudtrail-deletesubnet-dependency.json", wantHints: []event.Hint{{Kind: event.SubnetDeleteBlocked, Account: "222222222222", Region: "us-east-1", SubnetID: "subnet-0b22c33d44e55f66a"}}},
+		{file: "redrive.json", wantHints: []event.Hint{{Kind: event.Redrive, Account: "222222222222", Region: "us-east-1", VPCID: vpc}}},
+		{file: "unknown-source.json", ignored: true},
+		{file: "sns-connection-notification.json", ignored: true},
+		{file: "malformed-not-json.txt", malformed: true},
+		{file: "malformed-redrive.json", malformed: true},
+		{file: "malformed-detail.json", malformed: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			res, err := d.Decode(load(t, tc.file))
+			var malformed *event.MalformedError
+			refused, isRefused := event.AsRefused(err)
+			switch {
+			case tc.malformed:
+				if !errors.As(err, &malformed) {
+					t.Fatalf("want MalformedError, got %v", err)
+				}
+				return
+			case tc.refused != "":
+				if !isRefused || refused.Reason != tc.refused {
+					t.Fatalf("want refusal %q, got %v", tc.refused, err)
+				}
+				return
+			case err != nil:
+				t.Fatalf("unexpected error %v", err)
+			case tc.ignored:
+				if res.Ignored == "" || len(res.Hints) > 0 {
+					t.Fatalf("want ignored, got %+v", res)
+				}
+				return
+			}
+			if len(res.Hints) != len(tc.wantHints) {
+				t.Fatalf("got %d hints %+v, want %d", len(res.Hints), res.Hints, len(tc.wantHints))
+			}
+			for i, w := range tc.wantHints {
+				g := res.Hints[i]
+				if g.Kind != w.Kind || g.Account != w.Account || g.Region != w.Region || g.VPCID != w.VPCID || g.SubnetID != w.SubnetID {
+					t.Errorf("hint %d = %+v, want %+v", i, g, w)
+				}
+			}
+		})
+	}
+}
+
+func TestDecodeRejectsCloudTrailFromAnotherAccount(t *testing.T) {
+	raw := string(load(t, "cloudtrail-deletevpc.json"))
+	forged := []byte(replace(raw, `"recipientAccountId": "222222222222"`, `"recipientAccountId": "333333333333"`))
+	_, err := event.Decoder{TagKey: "jenkins-agents"}.Decode(forged)
+	if r, ok := event.AsRefused(err); !ok || r.Reason != "account-mismatch" {
+		t.Fatalf("want account-mismatch refusal, got %v", err)
+	}
+}
+
+func TestDecodeIgnoresTagsThatAreNotTheOptInTag(t *testing.T) {
+	raw := string(load(t, "cloudtrail-createtags-mixed.json"))
+	other := []byte(replace(raw, `{"key": "jenkins-agents", "value": "true"}, `, ""))
+	res, err := event.Decoder{TagKey: "jenkins-agents"}.Decode(other)
+	if err != nil || res.Ignored == "" {
+		t.Fatalf("want ignored, got %+v, %v", res, err)
+	}
+}
+
+func TestDecodeNotifications(t *testing.T) {
+	notes, err := event.DecodeNotifications(load(t, "sns-connection-notification.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := event.Notification{ServiceID: "vpce-svc-0123456789abcdef0", EndpointID: "vpce-0fedcba9876543210",
+		Owner: "222222222222", State: "pendingAcceptance", Event: "Connect"}
+	if len(notes) != 1 || notes[0] != want {
+		t.Fatalf("got %+v, want %+v", notes, want)
+	}
+	for _, bad := range []string{`{}`, `not json`, `{"Records": [{"EventSource": "aws:sqs"}]}`} {
+		var m *event.MalformedError
+		if _, err := event.DecodeNotifications([]byte(bad)); !errors.As(err, &m) {
+			t.Errorf("DecodeNotifications(%s) = %v, want MalformedError", bad, err)
+		}
+	}
+}
+
+func replace(s, old, new string) string { return strings.ReplaceAll(s, old, new) }
