@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/ec2sim"
 )
 
 // Options configure a Server. The zero value is a server with no seeded
@@ -47,6 +48,7 @@ type Server struct {
 	ssm    *parameterStore
 	events *eventBridge
 	ec2    ec2Service
+	ec2sim *ec2sim.Service
 
 	httpMu   sync.Mutex
 	httpSrv  *http.Server
