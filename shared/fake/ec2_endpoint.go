@@ -650,17 +650,43 @@ func (e *EC2) DescribeVpcEndpointConnections(ctx context.Context, in *ec2.Descri
 		}
 		out := &ec2.DescribeVpcEndpointConnectionsOutput{NextToken: next, VpcEndpointConnections: []types.VpcEndpointConnection{}}
 		for _, ep := range items {
-			s := w.services[ep.service]
-			out.VpcEndpointConnections = append(out.VpcEndpointConnections, types.VpcEndpointConnection{
-				ServiceId: aws.String(ep.service), VpcEndpointId: aws.String(ep.id), VpcEndpointOwner: aws.String(ep.owner),
-				VpcEndpointState: types.State(ep.state), CreationTimestamp: aws.Time(ep.created),
-				VpcEndpointConnectionId: aws.String(ep.connection), VpcEndpointRegion: aws.String(w.region),
-				DnsEntries: w.dnsEntries(w.accounts[ep.owner], ep), NetworkLoadBalancerArns: []string{s.nlb},
-				IpAddressType: types.IpAddressTypeIpv4,
-			})
+			out.VpcEndpointConnections = append(out.VpcEndpointConnections, w.connectionOut(ep))
 		}
 		return out, nil
 	})
+}
+
+func (w *World) connectionOut(ep *endpoint) types.VpcEndpointConnection {
+	return types.VpcEndpointConnection{
+		ServiceId: aws.String(ep.service), VpcEndpointId: aws.String(ep.id), VpcEndpointOwner: aws.String(ep.owner),
+		VpcEndpointState: types.State(ep.state), CreationTimestamp: aws.Time(ep.created),
+		VpcEndpointConnectionId: aws.String(ep.connection), VpcEndpointRegion: aws.String(w.region),
+		DnsEntries: w.dnsEntries(w.accounts[ep.owner], ep), NetworkLoadBalancerArns: []string{w.services[ep.service].nlb},
+		IpAddressType: types.IpAddressTypeIpv4,
+	}
+}
+
+// ConnectionsOf returns the connections of an endpoint service, in creation
+// order, for assertions; it is not an API call and is not recorded.
+func (w *World) ConnectionsOf(serviceID string) []types.VpcEndpointConnection {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := w.services[serviceID]
+	if s == nil {
+		return nil
+	}
+	var eps []*endpoint
+	for _, ep := range w.connections(s.owner) {
+		if ep.service == serviceID {
+			eps = append(eps, ep)
+		}
+	}
+	slices.SortFunc(eps, func(a, b *endpoint) int { return int(a.seq - b.seq) })
+	out := []types.VpcEndpointConnection{}
+	for _, ep := range eps {
+		out = append(out, w.connectionOut(ep))
+	}
+	return out
 }
 
 // decide applies accept or reject to each endpoint; per-endpoint failures go
