@@ -25,5 +25,5 @@ func main() {
 		os.Exit(1)
 	}
 	core := function.NewCore(cfg, clients, function.Options{Region: clients.Base.Region})
-	lambda.Start(core.Accept().Handle)
+	lambda.Start(core.Accept())
 }

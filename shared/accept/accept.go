@@ -70,3 +70,8 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) error {
 	log.Info("connections settled", "accepted", len(rep.Accepted), "rejected", len(rep.Rejected), "held", len(rep.Held), "failed", len(rep.Failed))
 	return nil
 }
+
+// Invoke makes the handler a lambda.Handler (see onboard.Handler.Invoke).
+func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	return nil, h.Handle(ctx, payload)
+}

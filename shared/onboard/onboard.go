@@ -385,3 +385,11 @@ func (v *AgentVPCs) revokeIfLast(ctx context.Context, client agentvpc.EC2, obs a
 func vpcARN(o agentvpc.Observed) string {
 	return fmt.Sprintf("arn:%s:ec2:%s:%s:vpc/%s", "aws", o.Region, o.Account, o.VPCID)
 }
+
+// Invoke makes the handler a lambda.Handler, so it receives the payload
+// as sent: a payload that is not JSON at all is then refused by the
+// decoder, logged and counted, rather than failing inside the runtime
+// library before any of our code sees it.
+func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	return nil, h.Handle(ctx, payload)
+}

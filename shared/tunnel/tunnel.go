@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -148,10 +149,20 @@ func (s Store) get(ctx context.Context, names ...string) (map[string]string, err
 	return have, nil
 }
 
-// Remove deletes the parameters of an agent VPC; absent ones are fine.
+// Remove deletes the parameters of an agent VPC, reading first so that
+// removing what is already gone writes nothing.
 func (s Store) Remove(ctx context.Context, account, vpc string) ([]string, error) {
 	base := s.Path(account, vpc)
-	return s.Delete(ctx, base+"/"+TunnelName, base+"/"+DocumentName)
+	have, err := s.get(ctx, base+"/"+TunnelName, base+"/"+DocumentName)
+	if err != nil || len(have) == 0 {
+		return nil, err
+	}
+	names := make([]string, 0, len(have))
+	for name := range have {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	return s.Delete(ctx, names...)
 }
 
 // Delete deletes parameters by name (at most 10 per call, as the API
