@@ -66,10 +66,19 @@ func checkName(name string) *awsproto.Error {
 	trimmed := strings.TrimPrefix(name, "/")
 	low := strings.ToLower(trimmed)
 	if strings.HasPrefix(low, "aws") || strings.HasPrefix(low, "ssm") {
-		return awsproto.Errorf("ValidationException", "Parameter name: can't be prefixed with \"aws\" or \"ssm\" (case-insensitive). If formed as a path, it can consist of sub-paths divided by slash symbol; each sub-path can be formed as a mix of letters, numbers and the following 3 symbols .-_")
+		// As AWS answers (and moto reproduces): a path under /aws is
+		// reserved (AccessDenied); any other aws/ssm prefix is invalid.
+		isPath := strings.Count(name, "/") > 1
+		if isPath && strings.HasPrefix(strings.ToLower(name), "/aws") {
+			return &awsproto.Error{Code: "AccessDeniedException", Message: "No access to reserved parameter name: " + name + ".", Status: 400}
+		}
+		if !isPath {
+			return awsproto.Errorf("ValidationException", "Parameter name: can't be prefixed with \"aws\" or \"ssm\" (case-insensitive).")
+		}
+		return awsproto.Errorf("ValidationException", "Parameter name: can't be prefixed with \"ssm\" (case-insensitive). If formed as a path, it can consist of sub-paths divided by slash symbol; each sub-path can be formed as a mix of letters, numbers and the following 3 symbols .-_")
 	}
-	if !paramNameRE.MatchString(name) || strings.Contains(name, "//") || strings.HasSuffix(name, "/") && name != "/" {
-		return awsproto.Errorf("ValidationException", "Parameter name: can't be prefixed with \"aws\" or \"ssm\" (case-insensitive). If formed as a path, it can consist of sub-paths divided by slash symbol; each sub-path can be formed as a mix of letters, numbers and the following 3 symbols .-_")
+	if !paramNameRE.MatchString(name) || strings.Contains(name, "//") || strings.HasSuffix(name, "/") {
+		return awsproto.Errorf("ValidationException", "Parameter name: it can consist of sub-paths divided by slash symbol; each sub-path can be formed as a mix of letters, numbers and the following 3 symbols .-_")
 	}
 	if strings.Contains(trimmed, "/") && !strings.HasPrefix(name, "/") {
 		return awsproto.Errorf("ValidationException", "Parameter name must be a fully qualified name.")
@@ -114,6 +123,9 @@ func (p *parameterStore) put(account, region string, in putParameterInput) (*par
 	}
 	if in.Value == nil {
 		return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value null at 'value' failed to satisfy constraint: Member must not be null")
+	}
+	if *in.Value == "" {
+		return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value '' at 'value' failed to satisfy constraint: Member must have length greater than or equal to 1.")
 	}
 	switch in.Type {
 	case "", "String", "StringList", "SecureString":

@@ -37,7 +37,11 @@ func TestPutParameterRules(t *testing.T) {
 	if _, err := put("/"+strings.Repeat("l/", 14)+"leaf", "v", false); err != nil {
 		t.Fatalf("15 levels refused: %v", err)
 	}
-	for _, bad := range []string{"/aws/x", "aws-thing", "/SSM/x", "ssm", "a/b", "/a b", "/a$"} {
+	_, err = put("/aws/x", "v", false)
+	wantCode(t, err, "AccessDeniedException")
+	_, err = put("/x", "", false)
+	wantCode(t, err, "ValidationException")
+	for _, bad := range []string{"aws-thing", "/SSM/x", "ssm", "a/b", "/a b", "/a$", "/a/"} {
 		_, err = put(bad, "v", false)
 		wantCode(t, err, "ValidationException")
 	}
