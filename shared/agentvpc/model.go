@@ -85,6 +85,7 @@ type SecurityGroup struct {
 // Endpoint is a managed interface endpoint.
 type Endpoint struct {
 	ID          string
+	VPCID       string
 	State       string
 	ServiceName string
 	SubnetIDs   []string

@@ -137,7 +137,7 @@ func GroupOf(g types.SecurityGroup) SecurityGroup {
 
 // EndpointOf converts an SDK endpoint.
 func EndpointOf(e types.VpcEndpoint) Endpoint {
-	ep := Endpoint{ID: aws.ToString(e.VpcEndpointId), State: string(e.State), ServiceName: aws.ToString(e.ServiceName),
+	ep := Endpoint{ID: aws.ToString(e.VpcEndpointId), VPCID: aws.ToString(e.VpcId), State: string(e.State), ServiceName: aws.ToString(e.ServiceName),
 		SubnetIDs: e.SubnetIds, Created: aws.ToTime(e.CreationTimestamp)}
 	for _, g := range e.Groups {
 		ep.GroupIDs = append(ep.GroupIDs, aws.ToString(g.GroupId))

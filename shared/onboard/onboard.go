@@ -26,6 +26,7 @@ import (
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/endpointservice"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/spoke"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/status"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/telemetry"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/tunnel"
@@ -181,50 +182,20 @@ func (v *AgentVPCs) Desired(info endpointservice.Info, obs agentvpc.Observed, ex
 }
 
 func (v *AgentVPCs) ensure(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed, exclude []string) error {
-	log := telemetry.Logger(ctx)
-	info, err := v.Service.Info(ctx)
-	if err != nil {
-		return err
-	}
-	d := v.Desired(info, obs, exclude)
-	if len(d.SubnetIDs) == 0 {
-		reason := fmt.Sprintf("no subnet in an Availability Zone the service offers (AZ IDs %v)", info.AZIDs)
-		log.Error("agent VPC cannot be onboarded", "reason", reason)
-		if _, err := agentvpc.SetStatus(ctx, client, obs, status.Failed, ""); err != nil {
-			return err
-		}
-		return v.Events.Put(ctx, status.AgentVPCStatus, []string{vpcARN(obs)},
-			status.VPC{Account: obs.Account, Region: obs.Region, VPCID: obs.VPCID, Status: status.Failed, Reason: reason})
-	}
 	// The principal first: CreateVpcEndpoint is refused without it.
 	allowed, err := v.Service.Allow(ctx, obs.Account)
 	if err != nil {
 		return err
 	}
 	if allowed {
-		log.Info("allowed spoke principal", "principal", v.Service.Principal(obs.Account))
+		telemetry.Logger(ctx).Info("allowed spoke principal", "principal", v.Service.Principal(obs.Account))
 	}
-	steps := agentvpc.Plan(d, obs, v.now(), 0)
-	a := v.Applier
-	a.EC2 = client
-	out, err := a.Apply(ctx, d, obs, steps)
-	for _, c := range out.Changes {
-		log.Info("changed", "change", c)
-	}
-	if err != nil {
+	res, err := v.EnsureSpoke(ctx, client, obs, exclude)
+	if err != nil || res.Failed {
 		return err
 	}
-	ep := out.Endpoint
-	if ep == nil {
-		return fmt.Errorf("no endpoint in %s after applying %d steps", obs.VPCID, len(steps))
-	}
-	if slices.ContainsFunc(steps, func(s agentvpc.Step) bool { return s.Kind == agentvpc.CreateEndpoint }) {
-		telemetry.Count(ctx, "VPCsOnboarded", 1)
-	}
-
-	state := ep.State
-	if agentvpc.StateIs(state, agentvpc.StatePendingAcceptance) {
-		conns, err := v.Guard.Connections(ctx, []string{ep.ID}, agentvpc.StatePendingAcceptance)
+	if agentvpc.StateIs(res.State, agentvpc.StatePendingAcceptance) {
+		conns, err := v.Guard.Connections(ctx, []string{res.Endpoint.ID}, agentvpc.StatePendingAcceptance)
 		if err != nil {
 			return err
 		}
@@ -236,15 +207,78 @@ func (v *AgentVPCs) ensure(ctx context.Context, client agentvpc.EC2, obs agentvp
 		if err != nil {
 			return err
 		}
-		if slices.Contains(rep.Accepted, ep.ID) {
-			state = agentvpc.StatePending
+		if why, failed := rep.Failed[res.Endpoint.ID]; failed {
+			return fmt.Errorf("accepting %s, %s", res.Endpoint.ID, why)
 		}
-		if why, failed := rep.Failed[ep.ID]; failed {
-			return fmt.Errorf("accepting %s, %s", ep.ID, why)
-		}
+		res.Accepted(rep)
 	}
-	st := statusOf(state)
-	doc := v.Document(obs, *ep, state, st, out.GroupIDs[agentvpc.RoleAgent], d.ServiceName)
+	return v.Publish(ctx, client, res, allowed)
+}
+
+// Spoke is the result of converging a tagged VPC's spoke side.
+type Spoke struct {
+	Obs        agentvpc.Observed
+	Desired    agentvpc.Desired
+	Outcome    agentvpc.Outcome
+	Endpoint   agentvpc.Endpoint
+	State      string // the endpoint's connection state, as far as known
+	AgentGroup string
+	Failed     bool // the VPC cannot be onboarded; already reported
+}
+
+// Accepted records the settling of connections.
+func (s *Spoke) Accepted(rep acceptance.Report) {
+	if slices.Contains(rep.Accepted, s.Endpoint.ID) {
+		s.State = agentvpc.StatePending
+	}
+}
+
+// EnsureSpoke makes the groups and the endpoint of a tagged VPC what they
+// should be. The principal must already be allowed; acceptance and
+// publishing are left to the caller, so the reconciler can batch them.
+func (v *AgentVPCs) EnsureSpoke(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed, exclude []string) (*Spoke, error) {
+	log := telemetry.Logger(ctx)
+	info, err := v.Service.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d := v.Desired(info, obs, exclude)
+	if len(d.SubnetIDs) == 0 {
+		reason := fmt.Sprintf("no subnet in an Availability Zone the service offers (AZ IDs %v)", info.AZIDs)
+		log.Error("agent VPC cannot be onboarded", "reason", reason)
+		if _, err := agentvpc.SetStatus(ctx, client, obs, status.Failed, ""); err != nil {
+			return nil, err
+		}
+		return &Spoke{Failed: true}, v.Events.Put(ctx, status.AgentVPCStatus, []string{vpcARN(obs)},
+			status.VPC{Account: obs.Account, Region: obs.Region, VPCID: obs.VPCID, Status: status.Failed, Reason: reason})
+	}
+	steps := agentvpc.Plan(d, obs, v.now(), 0)
+	a := v.Applier
+	a.EC2 = client
+	out, err := a.Apply(ctx, d, obs, steps)
+	for _, c := range out.Changes {
+		log.Info("changed", "change", c)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if out.Endpoint == nil {
+		return nil, fmt.Errorf("no endpoint in %s after applying %d steps", obs.VPCID, len(steps))
+	}
+	if slices.ContainsFunc(steps, func(s agentvpc.Step) bool { return s.Kind == agentvpc.CreateEndpoint }) {
+		telemetry.Count(ctx, "VPCsOnboarded", 1)
+	}
+	return &Spoke{Obs: obs, Desired: d, Outcome: out, Endpoint: *out.Endpoint, State: out.Endpoint.State,
+		AgentGroup: out.GroupIDs[agentvpc.RoleAgent]}, nil
+}
+
+// Publish writes the tunnel and document, the status tags and, when
+// anything changed, a status event. alsoChanged reports changes the caller
+// made before (a principal, say), which also deserve an event.
+func (v *AgentVPCs) Publish(ctx context.Context, client agentvpc.EC2, s *Spoke, alsoChanged bool) error {
+	log := telemetry.Logger(ctx)
+	st := statusOf(s.State)
+	doc := v.Document(s.Obs, s.Endpoint, s.State, st, s.AgentGroup, s.Desired.ServiceName)
 	wrote, err := v.Store.Publish(ctx, doc)
 	if err != nil {
 		return err
@@ -252,17 +286,17 @@ func (v *AgentVPCs) ensure(ctx context.Context, client agentvpc.EC2, obs agentvp
 	for _, name := range wrote {
 		log.Info("published parameter", "name", name)
 	}
-	tagged, err := agentvpc.SetStatus(ctx, client, obs, st, ep.ID)
+	tagged, err := agentvpc.SetStatus(ctx, client, s.Obs, st, s.Endpoint.ID)
 	if err != nil {
 		return err
 	}
-	if len(out.Changes) == 0 && len(wrote) == 0 && !tagged && !allowed {
-		log.Info("agent VPC in sync", "endpoint", ep.ID, "status", st)
+	if len(s.Outcome.Changes) == 0 && len(wrote) == 0 && !tagged && !alsoChanged {
+		log.Info("agent VPC in sync", "endpoint", s.Endpoint.ID, "status", st)
 		return nil
 	}
-	log.Info("agent VPC converged", "endpoint", ep.ID, "status", st, "tunnel", doc.Tunnel)
-	return v.Events.Put(ctx, status.AgentVPCStatus, []string{vpcARN(obs)}, status.VPC{
-		Account: obs.Account, Region: obs.Region, VPCID: obs.VPCID, Status: st, EndpointID: ep.ID, Tunnel: doc.Tunnel})
+	log.Info("agent VPC converged", "endpoint", s.Endpoint.ID, "status", st, "tunnel", doc.Tunnel)
+	return v.Events.Put(ctx, status.AgentVPCStatus, []string{vpcARN(s.Obs)}, status.VPC{
+		Account: s.Obs.Account, Region: s.Obs.Region, VPCID: s.Obs.VPCID, Status: st, EndpointID: s.Endpoint.ID, Tunnel: doc.Tunnel})
 }
 
 // Document is the published document of a tagged VPC with endpoint ep.
@@ -294,6 +328,13 @@ func statusOf(state string) string {
 
 // StatusOf is statusOf for the reconciler.
 func StatusOf(state string) string { return statusOf(state) }
+
+// Remove takes everything the product made out of a VPC that is no longer
+// an agent VPC (or is being deleted), and drops the account's principal
+// when it was the last one.
+func (v *AgentVPCs) Remove(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed) error {
+	return v.remove(ctx, client, obs)
+}
 
 func (v *AgentVPCs) remove(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed) error {
 	log := telemetry.Logger(ctx)
@@ -383,8 +424,11 @@ func (v *AgentVPCs) revokeIfLast(ctx context.Context, client agentvpc.EC2, obs a
 }
 
 func vpcARN(o agentvpc.Observed) string {
-	return fmt.Sprintf("arn:%s:ec2:%s:%s:vpc/%s", "aws", o.Region, o.Account, o.VPCID)
+	return fmt.Sprintf("arn:%s:ec2:%s:%s:vpc/%s", spoke.Partition(o.Region), o.Region, o.Account, o.VPCID)
 }
+
+// VPCARN is the ARN of an observed VPC.
+func VPCARN(o agentvpc.Observed) string { return vpcARN(o) }
 
 // Invoke makes the handler a lambda.Handler, so it receives the payload
 // as sent: a payload that is not JSON at all is then refused by the
