@@ -1,0 +1,185 @@
+package templates
+
+import (
+	"fmt"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Route is one way an event reaches a target: a SAM function event (EventBridgeRule,
+// Schedule, SNS) or an AWS::Events::Rule target. Values are raw text (see Text).
+type Route struct {
+	// Name is the logical id of the rule: for a SAM event, the id SAM gives it
+	// (<Function><Event>, e.g. OnboardFunctionTagChange); for an AWS::Events::Rule, its own.
+	Name string
+	// Kind is "EventBridgeRule", "Schedule" or "SNS".
+	Kind string
+	// EventBus is the bus the rule is on: "" for the account's default bus.
+	EventBus string
+	// Pattern is the event pattern as decoded JSON values (map[string]any, []any, string,
+	// float64/int, bool); intrinsics are left as raw text such as "!Ref TagKey", see
+	// ResolvePattern. Nil for Schedule and SNS.
+	Pattern any
+	// Schedule is the schedule expression of a Schedule (or scheduled rule).
+	Schedule string
+	// Topic is the SNS topic of an SNS event.
+	Topic string
+	// Function is the logical id of the target function, when the target is a function of
+	// this template; otherwise Target holds the raw target ARN.
+	Function string
+	Target   string
+	RoleArn  string
+}
+
+// Routes returns every event route of the template: the Events of each SAM function, then
+// each target of each AWS::Events::Rule, in document order.
+func (t *Template) Routes() []Route {
+	var out []Route
+	for _, r := range t.resources {
+		if r.kind != "AWS::Serverless::Function" {
+			continue
+		}
+		events := field(r.properties, "Events")
+		if events == nil || events.Kind != yaml.MappingNode {
+			continue
+		}
+		for i := 0; i+1 < len(events.Content); i += 2 {
+			props := field(events.Content[i+1], "Properties")
+			route := Route{
+				Name:     r.id + events.Content[i].Value,
+				Kind:     scalar(field(events.Content[i+1], "Type")),
+				Function: r.id,
+			}
+			switch route.Kind {
+			case "EventBridgeRule", "CloudWatchEvent":
+				route.Kind = "EventBridgeRule"
+				route.EventBus = optionalText(field(props, "EventBusName"))
+				route.Pattern = decode(field(props, "Pattern"))
+			case "Schedule", "ScheduleV2":
+				route.Kind = "Schedule"
+				route.Schedule = optionalText(field(props, "Schedule"))
+				if route.Schedule == "" {
+					route.Schedule = optionalText(field(props, "ScheduleExpression"))
+				}
+			case "SNS":
+				route.Topic = optionalText(field(props, "Topic"))
+			default:
+				continue
+			}
+			out = append(out, route)
+		}
+	}
+	for _, r := range t.resources {
+		if r.kind != "AWS::Events::Rule" {
+			continue
+		}
+		targets := field(r.properties, "Targets")
+		if targets == nil || targets.Kind != yaml.SequenceNode {
+			continue
+		}
+		for _, target := range targets.Content {
+			route := Route{
+				Name:     r.id,
+				Kind:     "EventBridgeRule",
+				EventBus: optionalText(field(r.properties, "EventBusName")),
+				Pattern:  decode(field(r.properties, "EventPattern")),
+				Schedule: optionalText(field(r.properties, "ScheduleExpression")),
+				Target:   optionalText(field(target, "Arn")),
+				RoleArn:  optionalText(field(target, "RoleArn")),
+			}
+			if route.Schedule != "" {
+				route.Kind = "Schedule"
+			}
+			if id, ok := strings.CutSuffix(strings.TrimPrefix(route.Target, "!GetAtt "), ".Arn"); ok && functionTypes[t.ResourceType(id)] {
+				route.Function, route.Target = id, ""
+			}
+			out = append(out, route)
+		}
+	}
+	return out
+}
+
+// ResolvePattern returns a copy of an event pattern with every "!Ref X" leaf replaced by
+// values[X] (parameter values, or pseudo parameters such as "AWS::AccountId"). It fails on a
+// reference without a value and on any other intrinsic, so a pattern is never matched with
+// unresolved text in it.
+func ResolvePattern(pattern any, values map[string]string) (any, error) {
+	switch p := pattern.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(p))
+		for k, v := range p {
+			r, err := ResolvePattern(v, values)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", k, err)
+			}
+			out[k] = r
+		}
+		return out, nil
+	case []any:
+		out := make([]any, len(p))
+		for i, v := range p {
+			r, err := ResolvePattern(v, values)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = r
+		}
+		return out, nil
+	case intrinsicText:
+		name, ok := strings.CutPrefix(string(p), "!Ref ")
+		if !ok {
+			return nil, fmt.Errorf("cannot resolve %s in an event pattern", p)
+		}
+		v, ok := values[name]
+		if !ok {
+			return nil, fmt.Errorf("no value for %s", name)
+		}
+		return v, nil
+	}
+	return pattern, nil
+}
+
+// intrinsicText is an unresolved intrinsic in a decoded pattern. It is a string type so that
+// a pattern prints and marshals readably, and distinct so that a literal value that merely
+// starts with "!" is never taken for one.
+type intrinsicText string
+
+// decode turns a YAML value into JSON-like Go values, intrinsics into intrinsicText.
+func decode(n *yaml.Node) any {
+	n = resolve(n)
+	if n == nil {
+		return nil
+	}
+	if _, _, ok := intrinsic(n); ok {
+		return intrinsicText(Text(n))
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		out := make(map[string]any, len(n.Content)/2)
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			out[n.Content[i].Value] = decode(n.Content[i+1])
+		}
+		return out
+	case yaml.SequenceNode:
+		out := make([]any, 0, len(n.Content))
+		for _, item := range n.Content {
+			out = append(out, decode(item))
+		}
+		return out
+	case yaml.ScalarNode:
+		var v any
+		if err := n.Decode(&v); err != nil {
+			return n.Value
+		}
+		return v
+	}
+	return nil
+}
+
+func optionalText(n *yaml.Node) string {
+	if n == nil {
+		return ""
+	}
+	return Text(n)
+}
