@@ -153,7 +153,7 @@ func (v *AgentVPCs) Converge(ctx context.Context, hint event.Hint) error {
 	if obs.Exists && keep && v.Config.Tagged(obs.Tags) {
 		return v.ensure(ctx, client, obs, exclude)
 	}
-	return v.remove(ctx, client, obs)
+	return v.remove(ctx, client, obs, 0)
 }
 
 func vpcOfSubnet(ctx context.Context, client agentvpc.EC2, subnetID string) (string, error) {
@@ -332,16 +332,22 @@ func StatusOf(state string) string { return statusOf(state) }
 // Remove takes everything the product made out of a VPC that is no longer
 // an agent VPC (or is being deleted), and drops the account's principal
 // when it was the last one.
-func (v *AgentVPCs) Remove(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed) error {
-	return v.remove(ctx, client, obs)
+// Resources younger than grace are left alone (the reconciler's safety
+// margin; onboarding passes zero).
+func (v *AgentVPCs) Remove(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed, grace time.Duration) error {
+	return v.remove(ctx, client, obs, grace)
 }
 
-func (v *AgentVPCs) remove(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed) error {
+func (v *AgentVPCs) remove(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed, grace time.Duration) error {
 	log := telemetry.Logger(ctx)
+	steps := agentvpc.Plan(agentvpc.Desired{}, obs, v.now(), grace)
+	// Reject first, so traffic stops now rather than when deletion ends.
 	var live []string
-	for _, e := range obs.Endpoints {
-		if agentvpc.Live(e.State) {
-			live = append(live, e.ID)
+	for _, s := range steps {
+		for _, id := range s.EndpointIDs {
+			if s.Kind == agentvpc.DeleteEndpoints {
+				live = append(live, id)
+			}
 		}
 	}
 	rejected, err := v.Guard.RejectEndpoints(ctx, live)
@@ -351,7 +357,6 @@ func (v *AgentVPCs) remove(ctx context.Context, client agentvpc.EC2, obs agentvp
 	if len(rejected) > 0 {
 		log.Info("rejected connections", "endpoints", rejected)
 	}
-	steps := agentvpc.Plan(agentvpc.Desired{}, obs, v.now(), 0)
 	a := v.Applier
 	a.EC2 = client
 	out, err := a.Apply(ctx, agentvpc.Desired{}, obs, steps)

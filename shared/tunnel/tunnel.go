@@ -18,6 +18,7 @@ import (
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/awserr"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/pace"
 )
 
 // SSM is the part of Parameter Store the product uses.
@@ -68,6 +69,9 @@ type Store struct {
 	Prefix string // no trailing slash
 	// Retries of a write that another writer collided with (TooManyUpdates).
 	Backoff time.Duration
+	// Pace, when set, is waited on before every write (PutParameter is
+	// slow: about 3 per second per account).
+	Pace *pace.Bucket
 }
 
 // Path is the parameter path of one agent VPC.
@@ -116,6 +120,9 @@ func (s Store) put(ctx context.Context, name, value string) error {
 		backoff = 200 * time.Millisecond
 	}
 	for attempt := 0; ; attempt++ {
+		if err := s.Pace.Wait(ctx); err != nil {
+			return err
+		}
 		_, err := s.SSM.PutParameter(ctx, &ssm.PutParameterInput{
 			Name: aws.String(name), Value: aws.String(value), Type: ssmtypes.ParameterTypeString,
 			Overwrite: aws.Bool(true), Description: aws.String("jenkins-agent-vpcs (managed; do not edit)"),
@@ -171,6 +178,9 @@ func (s Store) Delete(ctx context.Context, names ...string) ([]string, error) {
 	var deleted []string
 	for start := 0; start < len(names); start += 10 {
 		batch := names[start:min(start+10, len(names))]
+		if err := s.Pace.Wait(ctx); err != nil {
+			return deleted, err
+		}
 		out, err := s.SSM.DeleteParameters(ctx, &ssm.DeleteParametersInput{Names: batch})
 		if err != nil {
 			return deleted, fmt.Errorf("deleting parameters %v, %w", batch, err)
