@@ -30,6 +30,15 @@
 //   - State filter values (vpc-endpoint-state) match case-insensitively.
 //   - An unknown filter name fails with InvalidParameterValue ("The filter
 //     'x' is invalid"), as EC2 does.
+//   - DeleteVpcEndpoints reports an unknown or deleted id in Unsuccessful
+//     with code InvalidVpcEndpoint.NotFound (AWS's code there), while
+//     describes and ModifyVpcEndpoint fail with InvalidVpcEndpointId.NotFound.
+//   - There is no default VPC, so GroupName parameters (DescribeSecurityGroups,
+//     DeleteSecurityGroup, ingress calls) fail with InvalidGroup.NotFound as
+//     they do outside a default VPC; use GroupId or the group-name filter.
+//   - Endpoint services have no private DNS name: PrivateDnsEnabled=true is
+//     refused (InvalidParameter); omitted means false. EndpointService.Ports
+//     is recorded but not enforced (there is no data plane).
 //   - Tag change events (aws.tag) are emitted by CreateTags/DeleteTags for
 //     every taggable resource type, not by tags given at creation (CreateVpc
 //     is seen through its CloudTrail record).
