@@ -738,3 +738,59 @@ func (e *EC2) DeleteTags(ctx context.Context, in *ec2.DeleteTagsInput, optFns ..
 		return &ec2.DeleteTagsOutput{}, nil
 	})
 }
+
+// liveEndpoints returns the endpoints of a that still hold network interfaces
+// (every state but deleted).
+func (w *World) liveEndpoints(a *account) []*endpoint {
+	var out []*endpoint
+	for _, k := range sortedKeys(a.endpoints) {
+		ep := a.endpoints[k]
+		w.settle(ep)
+		if ep.state != stateDeleted {
+			out = append(out, ep)
+		}
+	}
+	return out
+}
+
+// DeleteSubnet fails with DependencyViolation while an endpoint has a network
+// interface in the subnet, as an owner tearing down a VPC sees it.
+func (e *EC2) DeleteSubnet(ctx context.Context, in *ec2.DeleteSubnetInput, optFns ...func(*ec2.Options)) (*ec2.DeleteSubnetOutput, error) {
+	return call(e.view, ctx, "ec2", "DeleteSubnet", func(a *account) (*ec2.DeleteSubnetOutput, error) {
+		id := aws.ToString(in.SubnetId)
+		if a.subnets[id] == nil {
+			return nil, apiError("InvalidSubnetID.NotFound", "The subnet ID '%s' does not exist", id)
+		}
+		for _, ep := range e.w.liveEndpoints(a) {
+			if slices.Contains(ep.subnets, id) {
+				return nil, apiError("DependencyViolation", "The subnet '%s' has dependencies and cannot be deleted.", id)
+			}
+		}
+		delete(a.subnets, id)
+		delete(a.tags, id)
+		return &ec2.DeleteSubnetOutput{}, nil
+	})
+}
+
+// DeleteVpc fails with DependencyViolation while the VPC has subnets, security
+// groups other than its default one, or endpoints that are not deleted.
+func (e *EC2) DeleteVpc(ctx context.Context, in *ec2.DeleteVpcInput, optFns ...func(*ec2.Options)) (*ec2.DeleteVpcOutput, error) {
+	return call(e.view, ctx, "ec2", "DeleteVpc", func(a *account) (*ec2.DeleteVpcOutput, error) {
+		id := aws.ToString(in.VpcId)
+		v := a.vpcs[id]
+		if v == nil {
+			return nil, apiError("InvalidVpcID.NotFound", "The vpc ID '%s' does not exist", id)
+		}
+		blocked := slices.ContainsFunc(mapValues(a.subnets), func(s *subnet) bool { return s.vpc == id }) ||
+			slices.ContainsFunc(mapValues(a.groups), func(g *securityGroup) bool { return g.vpc == id && !g.isDefault }) ||
+			slices.ContainsFunc(e.w.liveEndpoints(a), func(ep *endpoint) bool { return ep.vpc == id })
+		if blocked {
+			return nil, apiError("DependencyViolation", "The vpc '%s' has dependencies and can not be deleted.", id)
+		}
+		delete(a.groups, v.defaultGroup)
+		delete(a.tags, v.defaultGroup)
+		delete(a.vpcs, id)
+		delete(a.tags, id)
+		return &ec2.DeleteVpcOutput{}, nil
+	})
+}

@@ -319,3 +319,57 @@ func TestDeleteSecurityGroupWaitsForTheEndpoint(t *testing.T) {
 		t.Fatalf("group of a deleted endpoint: %v", err)
 	}
 }
+
+// The owner tearing a VPC down is blocked by the endpoint until it is deleted.
+func TestDeleteSubnetAndVpcDependencies(t *testing.T) {
+	f := setup(t, false)
+	id := *f.createEndpoint(t).VpcEndpointId
+	api := f.w.EC2(spoke)
+	delSubnet := func(s string) error {
+		_, err := api.DeleteSubnet(t.Context(), &ec2.DeleteSubnetInput{SubnetId: aws.String(s)})
+		return err
+	}
+	delVpc := func() error {
+		_, err := api.DeleteVpc(t.Context(), &ec2.DeleteVpcInput{VpcId: aws.String(f.vpc)})
+		return err
+	}
+	if err := delSubnet(f.subA); code(err) != "DependencyViolation" {
+		t.Errorf("subnet with an endpoint interface: %v", err)
+	}
+	if err := delSubnet(f.subC); err != nil {
+		t.Errorf("subnet without dependencies: %v", err)
+	}
+	if err := delSubnet(f.subC); code(err) != "InvalidSubnetID.NotFound" {
+		t.Errorf("second delete: %v", err)
+	}
+	if _, err := api.ModifyVpcEndpoint(t.Context(), &ec2.ModifyVpcEndpointInput{VpcEndpointId: &id, RemoveSubnetIds: []string{f.subB}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := delSubnet(f.subB); err != nil {
+		t.Errorf("subnet released by ModifyVpcEndpoint: %v", err)
+	}
+	if err := delVpc(); code(err) != "DependencyViolation" {
+		t.Errorf("VPC with subnets, groups and an endpoint: %v", err)
+	}
+	if _, err := api.DeleteVpcEndpoints(t.Context(), &ec2.DeleteVpcEndpointsInput{VpcEndpointIds: []string{id}}); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(2 * time.Minute)
+	for _, s := range []string{f.subA, f.subA2} {
+		if err := delSubnet(s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := delVpc(); code(err) != "DependencyViolation" {
+		t.Errorf("VPC with a non-default group: %v", err)
+	}
+	if _, err := api.DeleteSecurityGroup(t.Context(), &ec2.DeleteSecurityGroupInput{GroupId: &f.sg}); err != nil {
+		t.Fatal(err)
+	}
+	if err := delVpc(); err != nil {
+		t.Errorf("empty VPC: %v", err)
+	}
+	if out, _ := api.DescribeSecurityGroups(t.Context(), &ec2.DescribeSecurityGroupsInput{}); len(out.SecurityGroups) != 0 {
+		t.Errorf("the default group outlived its VPC: %d groups", len(out.SecurityGroups))
+	}
+}
