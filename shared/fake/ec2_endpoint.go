@@ -23,8 +23,7 @@ const (
 	stateRejected          = "rejected"
 	stateDeleting          = "deleting"
 	stateDeleted           = "deleted"
-	stateFailed            = "failed"
-	stateExpired           = "expired"
+	// "failed" and "expired" come only from World.SetEndpointState.
 )
 
 // ServiceSpec describes an endpoint service (the hub's NLB-backed PrivateLink service).
