@@ -14,8 +14,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
@@ -26,6 +28,8 @@ import (
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/endpointservice"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/onboard"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/pace"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/reconcile"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/spoke"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/status"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/telemetry"
@@ -48,6 +52,9 @@ type Clients struct {
 	// NewSpokeEC2 builds a spoke client from a configuration holding the
 	// spoke role's credentials.
 	NewSpokeEC2 func(aws.Config) agentvpc.EC2
+	// Organizations lists the organization's accounts for the reconciler;
+	// nil when no organization role is configured.
+	Organizations reconcile.Organizations
 }
 
 // Options are what differs between production and tests.
@@ -62,10 +69,10 @@ type Options struct {
 	SessionName  string
 }
 
-// Clients builds the real SDK clients: the adaptive retryer handles
+// RealClients builds the real SDK clients: the adaptive retryer handles
 // throttling and 5xx before an error reaches the handler, and
 // AWS_ENDPOINT_URL (read by the SDK) points every client at a local AWS.
-func RealClients(ctx context.Context) (Clients, error) {
+func RealClients(ctx context.Context, cfg config.Config) (Clients, error) {
 	base, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRetryer(func() aws.Retryer {
 		return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
 			o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) { so.MaxAttempts = 6 })
@@ -77,13 +84,20 @@ func RealClients(ctx context.Context) (Clients, error) {
 	if base.Region == "" {
 		return Clients{}, fmt.Errorf("loading AWS configuration, AWS_REGION is not set")
 	}
+	var orgs reconcile.Organizations
+	if roleARN := cfg.OrganizationRoleARN; roleARN != "" {
+		orgCfg := base.Copy()
+		orgCfg.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(base), roleARN))
+		orgs = organizations.NewFromConfig(orgCfg)
+	}
 	return Clients{
-		Base:        base,
-		HubEC2:      ec2.NewFromConfig(base),
-		SSM:         ssm.NewFromConfig(base),
-		Bus:         eventbridge.NewFromConfig(base),
-		STS:         sts.NewFromConfig(base),
-		NewSpokeEC2: func(c aws.Config) agentvpc.EC2 { return ec2.NewFromConfig(c) },
+		Organizations: orgs,
+		Base:          base,
+		HubEC2:        ec2.NewFromConfig(base),
+		SSM:           ssm.NewFromConfig(base),
+		Bus:           eventbridge.NewFromConfig(base),
+		STS:           sts.NewFromConfig(base),
+		NewSpokeEC2:   func(c aws.Config) agentvpc.EC2 { return ec2.NewFromConfig(c) },
 	}, nil
 }
 
@@ -106,6 +120,7 @@ type Core struct {
 	Events  status.Publisher
 	Store   tunnel.Store
 	Options Options
+	Clients Clients
 }
 
 // NewCore builds the graph.
@@ -135,7 +150,7 @@ func NewCore(cfg config.Config, c Clients, o Options) *Core {
 		Applier: agentvpc.Applier{Now: o.Now, WaitTimeout: o.WaitTimeout, WaitInterval: o.WaitInterval},
 		Now:     o.Now,
 	}
-	return &Core{Config: cfg, Spokes: spokes, Service: svc, Guard: guard, VPCs: vpcs, Events: events, Store: store, Options: o}
+	return &Core{Config: cfg, Spokes: spokes, Service: svc, Guard: guard, VPCs: vpcs, Events: events, Store: store, Options: o, Clients: c}
 }
 
 // Onboard is the onboard function's handler.
@@ -146,4 +161,22 @@ func (c *Core) Onboard() *onboard.Handler {
 // Accept is the accept function's handler.
 func (c *Core) Accept() *accept.Handler {
 	return &accept.Handler{Guard: c.Guard, Log: c.Options.Log, MetricsOut: c.Options.MetricsOut}
+}
+
+// Reconciler is the sweep, with SSM writes paced under Parameter Store's
+// rate (about 3 PutParameter calls per second per account).
+func (c *Core) Reconciler() *reconcile.Reconciler {
+	store := c.Store
+	store.Pace = pace.New(3, 3)
+	vpcs := *c.VPCs
+	vpcs.Store = store
+	return &reconcile.Reconciler{
+		Config: c.Config, Region: c.Options.Region, Spokes: c.Spokes, Service: c.Service, Guard: c.Guard,
+		Store: store, VPCs: &vpcs, Events: c.Events, Bus: c.Clients.Bus, Orgs: c.Clients.Organizations, Now: c.Options.Now,
+	}
+}
+
+// Reconcile is the reconcile function's handler.
+func (c *Core) Reconcile() *reconcile.Handler {
+	return &reconcile.Handler{Reconciler: c.Reconciler(), Log: c.Options.Log, MetricsOut: c.Options.MetricsOut}
 }

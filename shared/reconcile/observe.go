@@ -1,0 +1,170 @@
+package reconcile
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/acceptance"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/tunnel"
+)
+
+// Hub is one observation of the hub.
+type Hub struct {
+	Principals  []string
+	Connections map[string]acceptance.Connection // by endpoint id
+}
+
+// VPC is one VPC of an account as the sweep sees it.
+type VPC struct {
+	ID     string
+	Tags   map[string]string
+	Tagged bool
+}
+
+// Account is one observation of a member account.
+type Account struct {
+	ID      string
+	Allowed bool
+	Err     error // the account could not be observed; nothing is planned for its spoke side
+	VPCs    map[string]VPC
+	// Endpoints are the managed endpoints of the account, in every VPC.
+	Endpoints []agentvpc.Endpoint
+	Params    map[string]*tunnel.Published // by VPC id
+	// Deep is true when subnets and groups were read too.
+	Deep    bool
+	Subnets map[string][]agentvpc.Subnet
+	Groups  map[string][]agentvpc.SecurityGroup
+}
+
+// observeHub reads the principals and the connections of the service.
+func (r *Reconciler) observeHub(ctx context.Context) (Hub, error) {
+	principals, err := r.Service.Principals(ctx)
+	if err != nil {
+		return Hub{}, err
+	}
+	conns, err := r.Guard.Connections(ctx, nil)
+	if err != nil {
+		return Hub{}, err
+	}
+	h := Hub{Principals: principals, Connections: map[string]acceptance.Connection{}}
+	for _, c := range conns {
+		h.Connections[c.EndpointID] = c
+	}
+	return h, nil
+}
+
+// observeAccount reads one account: parameters from the hub, and through
+// the spoke role its tagged VPCs and managed endpoints (and, when deep,
+// their subnets and managed groups).
+func (r *Reconciler) observeAccount(ctx context.Context, id string, deep bool) Account {
+	a := Account{ID: id, VPCs: map[string]VPC{}, Params: map[string]*tunnel.Published{}}
+	a.Allowed, _ = r.Config.AccountAllowed(id)
+	params, err := r.Store.List(ctx, id)
+	if err != nil {
+		a.Err = err
+		return a
+	}
+	for key, p := range params {
+		a.Params[key[len(id)+1:]] = p
+	}
+	if !a.Allowed {
+		return a // never assume a role in an account we may not act for
+	}
+	client, err := r.Spokes.For(ctx, id, r.Region)
+	if err != nil {
+		a.Err = err
+		return a
+	}
+	vpcs := ec2.NewDescribeVpcsPaginator(client, &ec2.DescribeVpcsInput{Filters: []types.Filter{
+		{Name: aws.String("tag-key"), Values: []string{r.Config.TagKey}}}})
+	for vpcs.HasMorePages() {
+		page, err := vpcs.NextPage(ctx)
+		if err != nil {
+			a.Err = fmt.Errorf("describing tagged VPCs, %w", err)
+			return a
+		}
+		for _, v := range page.Vpcs {
+			tags := agentvpc.TagMap(v.Tags)
+			a.VPCs[aws.ToString(v.VpcId)] = VPC{ID: aws.ToString(v.VpcId), Tags: tags, Tagged: r.Config.Tagged(tags)}
+		}
+	}
+	a.Endpoints, err = agentvpc.DescribeEndpoints(ctx, client, agentvpc.ManagedFilter())
+	if err != nil {
+		a.Err = fmt.Errorf("describing managed endpoints, %w", err)
+		return a
+	}
+	if deep {
+		if err := r.observeDeep(ctx, client, &a); err != nil {
+			a.Err = err
+		}
+	}
+	return a
+}
+
+func (r *Reconciler) observeDeep(ctx context.Context, client agentvpc.EC2, a *Account) error {
+	a.Deep = true
+	a.Subnets, a.Groups = map[string][]agentvpc.Subnet{}, map[string][]agentvpc.SecurityGroup{}
+	var tagged []string
+	for id, v := range a.VPCs {
+		if v.Tagged {
+			tagged = append(tagged, id)
+		}
+	}
+	if len(tagged) > 0 {
+		slices.Sort(tagged)
+		p := ec2.NewDescribeSubnetsPaginator(client, &ec2.DescribeSubnetsInput{Filters: []types.Filter{
+			{Name: aws.String("vpc-id"), Values: tagged}}})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return fmt.Errorf("describing subnets, %w", err)
+			}
+			for _, s := range page.Subnets {
+				vpc := aws.ToString(s.VpcId)
+				a.Subnets[vpc] = append(a.Subnets[vpc], agentvpc.SubnetOf(s))
+			}
+		}
+	}
+	p := ec2.NewDescribeSecurityGroupsPaginator(client, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{agentvpc.ManagedFilter()}})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("describing managed security groups, %w", err)
+		}
+		for _, g := range page.SecurityGroups {
+			vpc := aws.ToString(g.VpcId)
+			a.Groups[vpc] = append(a.Groups[vpc], agentvpc.GroupOf(g))
+		}
+	}
+	return nil
+}
+
+// Observed builds the per-VPC observation the agentvpc plan takes, from
+// a deep account observation.
+func (a Account) Observed(vpc, region string) agentvpc.Observed {
+	v, ok := a.VPCs[vpc]
+	o := agentvpc.Observed{Account: a.ID, Region: region, VPCID: vpc, Exists: ok, Tags: v.Tags,
+		Subnets: a.Subnets[vpc], Groups: a.Groups[vpc]}
+	for _, e := range a.Endpoints {
+		if e.VPCID == vpc {
+			o.Endpoints = append(o.Endpoints, e)
+		}
+	}
+	return o
+}
+
+// endpointVPCs lists the VPCs that hold managed endpoints.
+func (a Account) endpointVPCs() []string {
+	set := map[string]bool{}
+	for _, e := range a.Endpoints {
+		set[e.VPCID] = true
+	}
+	return slices.Sorted(maps.Keys(set))
+}

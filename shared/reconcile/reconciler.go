@@ -1,0 +1,445 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"maps"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/organizations"
+	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/acceptance"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/endpointservice"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/onboard"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/status"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/telemetry"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/tunnel"
+)
+
+// Organizations is the part of the Organizations API the sweep uses.
+type Organizations interface {
+	ListAccounts(ctx context.Context, in *organizations.ListAccountsInput, optFns ...func(*organizations.Options)) (*organizations.ListAccountsOutput, error)
+}
+
+// Reconciler sweeps accounts.
+type Reconciler struct {
+	Config  config.Config
+	Region  string
+	Spokes  acceptance.Spokes
+	Service *endpointservice.Service
+	Guard   *acceptance.Guard
+	Store   tunnel.Store
+	VPCs    *onboard.AgentVPCs
+	Events  status.Publisher
+	Bus     status.Bus    // for fan-out batches
+	Orgs    Organizations // nil: the organization is not listed
+	Now     func() time.Time
+}
+
+// Request is what one reconcile invocation is asked to do.
+type Request struct {
+	// Accounts to sweep; empty means discover them (the scheduled run).
+	Accounts []string `json:"accounts,omitempty"`
+	DryRun   bool     `json:"dryRun,omitempty"`
+	// Deep checks subnets and security group rules in every account.
+	Deep  bool   `json:"deep,omitempty"`
+	RunID string `json:"runId,omitempty"`
+}
+
+// Report is what a run found and did.
+type Report struct {
+	RunID          string            `json:"runId"`
+	DryRun         bool              `json:"dryRun"`
+	Accounts       int               `json:"accounts"`
+	DeepAccounts   int               `json:"deepAccounts"`
+	VPCs           int               `json:"vpcs"`
+	Drifts         int               `json:"drifts"`
+	Repairs        int               `json:"repairs"`
+	FailedAccounts map[string]string `json:"failedAccounts,omitempty"`
+	FailedRepairs  map[string]string `json:"failedRepairs,omitempty"`
+	FanoutBatches  int               `json:"fanoutBatches,omitempty"`
+	DurationMS     int64             `json:"durationMs"`
+	Items          []Item            `json:"-"`
+	Observed       []Account         `json:"-"`
+}
+
+func (r *Reconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// Run sweeps: observe, plan, and (unless dry) apply. Failures of single
+// accounts or repairs are in the report, not the error; the error is for
+// what stops the whole run (the hub cannot be read).
+func (r *Reconciler) Run(ctx context.Context, req Request) (Report, error) {
+	start := r.now()
+	rep := Report{RunID: req.RunID, DryRun: req.DryRun || r.Config.DryRun,
+		FailedAccounts: map[string]string{}, FailedRepairs: map[string]string{}}
+	if rep.RunID == "" {
+		rep.RunID = start.UTC().Format("20060102T150405Z")
+	}
+	log := telemetry.Logger(ctx).With("runId", rep.RunID)
+	ctx = telemetry.WithLogger(ctx, log)
+
+	info, err := r.Service.Info(ctx)
+	if err != nil {
+		return rep, err
+	}
+	hub, err := r.observeHub(ctx)
+	if err != nil {
+		return rep, err
+	}
+	accounts := req.Accounts
+	if len(accounts) == 0 {
+		if accounts, err = r.discover(ctx, hub); err != nil {
+			return rep, err
+		}
+		if len(accounts) > r.Config.FanoutThreshold {
+			rep.Accounts = len(accounts)
+			rep.FanoutBatches, err = r.fanOut(ctx, accounts, req, rep.RunID)
+			rep.DurationMS = r.now().Sub(start).Milliseconds()
+			return rep, err
+		}
+	}
+	observed := r.observeAll(ctx, accounts, req.Deep, start)
+	rep.Observed = observed
+	rep.Accounts = len(observed)
+	for _, a := range observed {
+		if a.Err != nil {
+			rep.FailedAccounts[a.ID] = a.Err.Error()
+			log.Warn("account not swept", "account", a.ID, "error", a.Err.Error())
+			continue
+		}
+		if a.Deep {
+			rep.DeepAccounts++
+		}
+		for _, v := range a.VPCs {
+			if v.Tagged && a.Allowed {
+				rep.VPCs++
+			}
+		}
+	}
+	in := Input{Config: r.Config, Region: r.Region, Service: info, Principal: r.Service.Principal,
+		Document: r.VPCs.Document, Now: start, Grace: r.Config.GracePeriod}
+	rep.Items = Plan(in, hub, observed)
+	rep.Drifts = len(rep.Items)
+	for _, it := range rep.Items {
+		log.Info("drift", "account", it.Account, "vpc", it.VPCID, "drift", it.Drift, "repair", it.Repair, "detail", it.Detail, "dryRun", rep.DryRun)
+	}
+	if !rep.DryRun && len(rep.Items) > 0 {
+		rep.Repairs = r.apply(ctx, rep.Items, observed, rep.FailedRepairs)
+	}
+	rep.DurationMS = r.now().Sub(start).Milliseconds()
+	return rep, nil
+}
+
+// discover lists the accounts to sweep: the allow list, the organization
+// (when configured), and every account the hub's state names.
+func (r *Reconciler) discover(ctx context.Context, hub Hub) ([]string, error) {
+	set := map[string]bool{}
+	for _, a := range r.Config.AllowedAccounts {
+		set[a] = true
+	}
+	for _, p := range hub.Principals {
+		if a := endpointservice.AccountOf(p); a != "" {
+			set[a] = true
+		}
+	}
+	for _, c := range hub.Connections {
+		if config.IsAccountID(c.Owner) {
+			set[c.Owner] = true
+		}
+	}
+	if r.Orgs != nil {
+		p := organizations.NewListAccountsPaginator(r.Orgs, &organizations.ListAccountsInput{})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("listing the organization's accounts, %w", err)
+			}
+			for _, a := range page.Accounts {
+				if a.Status == orgtypes.AccountStatusActive || a.State == orgtypes.AccountStateActive {
+					set[aws.ToString(a.Id)] = true
+				}
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(set)), nil
+}
+
+// fanOut puts the accounts on the bus in batches, each handled by its own
+// reconcile invocation.
+func (r *Reconciler) fanOut(ctx context.Context, accounts []string, req Request, runID string) (int, error) {
+	size := r.Config.FanoutBatchSize
+	var entries []ebtypes.PutEventsRequestEntry
+	for start := 0; start < len(accounts); start += size {
+		batch := Request{Accounts: accounts[start:min(start+size, len(accounts))], DryRun: req.DryRun, Deep: req.Deep,
+			RunID: fmt.Sprintf("%s-%d", runID, start/size)}
+		body, err := jsonString(batch)
+		if err != nil {
+			return 0, err
+		}
+		entries = append(entries, ebtypes.PutEventsRequestEntry{EventBusName: aws.String(r.Events.BusName),
+			Source: aws.String(status.Source), DetailType: aws.String(status.ReconcileAccounts), Detail: aws.String(body)})
+	}
+	for start := 0; start < len(entries); start += 10 {
+		out, err := r.Bus.PutEvents(ctx, &eventbridge.PutEventsInput{Entries: entries[start:min(start+10, len(entries))]})
+		if err != nil {
+			return start, fmt.Errorf("putting fan-out batches, %w", err)
+		}
+		if out.FailedEntryCount > 0 {
+			return start, fmt.Errorf("putting fan-out batches, %d entries failed", out.FailedEntryCount)
+		}
+	}
+	telemetry.Logger(ctx).Info("fanned out", "accounts", len(accounts), "batches", len(entries))
+	return len(entries), nil
+}
+
+// deepSlot spreads the deep pass: each account falls into one of four
+// 15-minute slots of the hour.
+func deepSlot(account string, now time.Time) bool {
+	h := fnv.New32a()
+	h.Write([]byte(account))
+	return int(h.Sum32()%4) == now.Minute()/15
+}
+
+func (r *Reconciler) observeAll(ctx context.Context, accounts []string, deep bool, now time.Time) []Account {
+	out := make([]Account, len(accounts))
+	r.each(ctx, len(accounts), func(i int) {
+		out[i] = r.observeAccount(ctx, accounts[i], deep || deepSlot(accounts[i], now))
+	})
+	return out
+}
+
+// each runs f(0..n-1) with bounded concurrency.
+func (r *Reconciler) each(ctx context.Context, n int, f func(i int)) {
+	limit := max(1, r.Config.Concurrency)
+	sem := make(chan struct{}, limit)
+	var wg sync.WaitGroup
+	for i := range n {
+		if ctx.Err() != nil {
+			break
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			f(i)
+		}()
+	}
+	wg.Wait()
+}
+
+// apply carries out a plan: the hub's permission change in one call, the
+// spoke repairs per account (concurrently, each account in order), the
+// connections in one accept and one reject batch, then publishing.
+func (r *Reconciler) apply(ctx context.Context, items []Item, observed []Account, failed map[string]string) int {
+	log := telemetry.Logger(ctx)
+	var mu sync.Mutex
+	repaired := 0
+	done := func(it Item, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			failed[it.Account+"/"+it.VPCID+"/"+string(it.Drift)] = err.Error()
+			log.Error("repair failed", "account", it.Account, "vpc", it.VPCID, "drift", it.Drift, "error", err.Error())
+			return
+		}
+		repaired++
+	}
+	byAccount := map[string]Account{}
+	for _, a := range observed {
+		byAccount[a.ID] = a
+	}
+
+	// 1. Principals: one call for all accounts.
+	var add, remove []string
+	var principalItems []Item
+	for _, it := range items {
+		switch it.Repair {
+		case Allow:
+			add = append(add, it.Detail)
+			principalItems = append(principalItems, it)
+		case Revoke:
+			remove = append(remove, it.Detail)
+			principalItems = append(principalItems, it)
+		}
+	}
+	err := r.Service.Change(ctx, add, remove)
+	for _, it := range principalItems {
+		done(it, err)
+	}
+
+	// 2. Spoke repairs, per account.
+	perAccount := map[string][]Item{}
+	for _, it := range items {
+		perAccount[it.Account] = append(perAccount[it.Account], it)
+	}
+	ids := slices.Sorted(maps.Keys(perAccount))
+	spokes := make([][]*onboard.Spoke, len(ids))
+	r.each(ctx, len(ids), func(i int) {
+		spokes[i] = r.repairAccount(ctx, byAccount[ids[i]], perAccount[ids[i]], done)
+	})
+	var converged []*onboard.Spoke
+	for _, s := range spokes {
+		converged = append(converged, s...)
+	}
+
+	// 3. Connections: the pending ones of the plan and of new endpoints.
+	var pending []string
+	for _, it := range items {
+		if it.Repair == Settle {
+			pending = append(pending, it.EndpointID)
+		}
+	}
+	for _, s := range converged {
+		if agentvpc.StateIs(s.State, agentvpc.StatePendingAcceptance) {
+			pending = append(pending, s.Endpoint.ID)
+		}
+	}
+	var settled acceptance.Report
+	if len(pending) > 0 {
+		conns, err := r.Guard.Connections(ctx, pending, agentvpc.StatePendingAcceptance)
+		if err == nil {
+			var decisions []acceptance.Decision
+			decisions, err = r.Guard.Decide(ctx, conns)
+			var serr error
+			settled, serr = r.Guard.Settle(ctx, decisions)
+			err = errors.Join(err, serr)
+		}
+		for _, it := range items {
+			if it.Repair == Settle {
+				if why, bad := settled.Failed[it.EndpointID]; bad {
+					done(it, errors.New(why))
+				} else {
+					done(it, err)
+				}
+			}
+		}
+	}
+
+	// 4. Publishing: converged VPCs, settled ones, and those whose
+	// parameters or tags drifted.
+	for _, s := range converged {
+		s.Accepted(settled)
+	}
+	publish := map[string]*onboard.Spoke{}
+	for _, s := range converged {
+		publish[s.Obs.Account+"/"+s.Obs.VPCID] = s
+	}
+	var extra []Item
+	for _, it := range items {
+		if (it.Repair == Publish || it.Repair == Settle) && it.VPCID != "" {
+			if _, ok := publish[it.Account+"/"+it.VPCID]; !ok {
+				extra = append(extra, it)
+			}
+		}
+	}
+	keys := slices.Sorted(maps.Keys(publish))
+	r.each(ctx, len(keys)+len(extra), func(i int) {
+		if i < len(keys) {
+			s := publish[keys[i]]
+			err := r.publish(ctx, s)
+			if err != nil {
+				done(Item{Account: s.Obs.Account, VPCID: s.Obs.VPCID, Drift: "publish"}, err)
+			}
+			return
+		}
+		it := extra[i-len(keys)]
+		s, err := r.spokeFromView(ctx, byAccount[it.Account], it.VPCID, settled)
+		if err == nil {
+			err = r.publish(ctx, s)
+		}
+		if it.Repair == Publish {
+			done(it, err)
+		}
+	})
+	return repaired
+}
+
+func (r *Reconciler) publish(ctx context.Context, s *onboard.Spoke) error {
+	client, err := r.Spokes.For(ctx, s.Obs.Account, r.Region)
+	if err != nil {
+		return err
+	}
+	return r.VPCs.Publish(telemetry.With(ctx, "account", s.Obs.Account, "vpc", s.Obs.VPCID), client, s, false)
+}
+
+// spokeFromView rebuilds what Publish needs from the sweep's observation,
+// for a VPC whose spoke side is in sync.
+func (r *Reconciler) spokeFromView(ctx context.Context, a Account, vpc string, settled acceptance.Report) (*onboard.Spoke, error) {
+	info, err := r.Service.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	o := a.Observed(vpc, r.Region)
+	keeper, ok := o.Keeper()
+	if !ok {
+		return nil, fmt.Errorf("no live endpoint in %s", vpc)
+	}
+	group := agentGroup(a, vpc, a.Params[vpc])
+	s := &onboard.Spoke{Obs: o, Desired: agentvpc.Desired{ServiceName: info.Name}, Endpoint: keeper, State: keeper.State, AgentGroup: group}
+	s.Accepted(settled)
+	return s, nil
+}
+
+// repairAccount runs an account's converge, remove and delete repairs in
+// order, and returns the converged VPCs for acceptance and publishing.
+func (r *Reconciler) repairAccount(ctx context.Context, a Account, items []Item, done func(Item, error)) []*onboard.Spoke {
+	ctx = telemetry.With(ctx, "account", a.ID)
+	var out []*onboard.Spoke
+	for _, it := range items {
+		switch it.Repair {
+		case Converge, Remove:
+			vctx := telemetry.With(ctx, "vpc", it.VPCID)
+			client, err := r.Spokes.For(vctx, a.ID, r.Region)
+			if err != nil {
+				done(it, err)
+				continue
+			}
+			obs, err := agentvpc.Observe(vctx, client, a.ID, r.Region, it.VPCID)
+			if err != nil {
+				done(it, err)
+				continue
+			}
+			if it.Repair == Remove {
+				done(it, r.VPCs.Remove(vctx, client, obs, r.Config.GracePeriod))
+				continue
+			}
+			s, err := r.VPCs.EnsureSpoke(vctx, client, obs, nil)
+			if err == nil && s != nil && !s.Failed {
+				out = append(out, s)
+			}
+			done(it, err)
+		case DeleteParameters:
+			_, err := r.Store.Delete(ctx, it.Names...)
+			done(it, err)
+		}
+	}
+	return out
+}
+
+// Sorted returns the items in a stable order for printing.
+func Sorted(items []Item) []Item {
+	out := slices.Clone(items)
+	sort.SliceStable(out, func(i, j int) bool {
+		if out[i].Account != out[j].Account {
+			return out[i].Account < out[j].Account
+		}
+		return out[i].VPCID < out[j].VPCID
+	})
+	return out
+}
