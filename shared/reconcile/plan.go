@@ -113,6 +113,9 @@ func planAccount(in Input, hub Hub, a Account) []Item {
 				drift := SpokeDrift
 				if _, ok := o.Keeper(); !ok {
 					drift = MissingEndpoint
+					if len(o.Endpoints) > 0 {
+						drift = DeadEndpoint
+					}
 				}
 				add(Item{VPCID: vpc, Drift: drift, Repair: Converge, Detail: stepsText(steps)})
 				handled[vpc] = true

@@ -70,7 +70,7 @@ type Report struct {
 	FailedRepairs  map[string]string `json:"failedRepairs,omitempty"`
 	FanoutBatches  int               `json:"fanoutBatches,omitempty"`
 	DurationMS     int64             `json:"durationMs"`
-	Items          []Item            `json:"-"`
+	Items          []Item            `json:"items,omitempty"`
 	Observed       []Account         `json:"-"`
 }
 

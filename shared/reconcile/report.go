@@ -20,6 +20,8 @@ func jsonString(v any) (string, error) {
 	return string(b), err
 }
 
+const maxEventItems = 50
+
 // Publish reports a run: one log line, metrics, and a status event.
 func (r *Reconciler) Publish(ctx context.Context, rep Report) error {
 	telemetry.Logger(ctx).Info("reconcile report", "runId", rep.RunID, "dryRun", rep.DryRun, "accounts", rep.Accounts,
@@ -32,6 +34,10 @@ func (r *Reconciler) Publish(ctx context.Context, rep Report) error {
 	telemetry.Count(ctx, "Drifts", float64(rep.Drifts))
 	telemetry.Count(ctx, "Repairs", float64(rep.Repairs))
 	telemetry.Count(ctx, "RepairsFailed", float64(len(rep.FailedRepairs)))
+	// An event holds at most 256 KB: the first items tell the story.
+	if len(rep.Items) > maxEventItems {
+		rep.Items = rep.Items[:maxEventItems]
+	}
 	return r.Events.Put(ctx, status.ReconcileReport, nil, rep)
 }
 

@@ -1,0 +1,294 @@
+package function_test
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/fake"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/reconcile"
+)
+
+func (e *env) redrive(acct, vpc string) {
+	e.t.Helper()
+	body := `{"account":"` + acct + `","region":"us-east-1","vpcId":"` + vpc + `"}`
+	if err := invoke(e.t, e.core("onboard").Onboard(), []byte(body)); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *env) reconcile(req reconcile.Request) reconcile.Report {
+	e.t.Helper()
+	body, _ := json.Marshal(req)
+	out, err := e.core("reconcile").Reconcile().Invoke(context.Background(), body)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var rep reconcile.Report
+	if err := json.Unmarshal(out, &rep); err != nil {
+		e.t.Fatal(err)
+	}
+	return rep
+}
+
+// fleet onboards three VPCs in two accounts and lets the grace period pass.
+func fleet(t *testing.T, vars map[string]string) (*env, []string) {
+	v := map[string]string{"GRACE_PERIOD": "1m", "ALLOWED_ACCOUNTS": member + "," + member2}
+	for k, x := range vars {
+		v[k] = x
+	}
+	e := newEnv(t, v)
+	one, two, three := e.vpcs[savedVPC], e.vpcs[savedVPC2], e.vpcs["vpc-member2"]
+	for _, x := range []struct{ acct, vpc string }{{member, one}, {member, two}, {member2, three}} {
+		e.tag(x.acct, x.vpc, "true")
+		e.redrive(x.acct, x.vpc)
+	}
+	e.w.Clock().Advance(5 * time.Minute)
+	return e, []string{one, two, three}
+}
+
+func TestReconcileInSyncFleetWritesNothing(t *testing.T) {
+	e, _ := fleet(t, nil)
+	e.reconcile(reconcile.Request{Deep: true}) // publishes the "available" state the endpoints reached
+	mark := e.mark()
+	rep := e.reconcile(reconcile.Request{Deep: true})
+	if rep.Drifts != 0 || rep.Repairs != 0 || rep.VPCs != 3 || rep.Accounts != 2 {
+		t.Fatalf("in-sync fleet: %+v", rep)
+	}
+	for _, c := range e.writes(mark) {
+		if c.Action != "PutEvents" { // the report itself
+			t.Errorf("in-sync sweep wrote %s", c.Action)
+		}
+	}
+}
+
+func TestReconcileRepairsEveryDriftInOneRun(t *testing.T) {
+	e, vpcs := fleet(t, map[string]string{"ALLOWED_ACCOUNTS": member + "," + member2 + ",555555555555"})
+	one, two, three := vpcs[0], vpcs[1], vpcs[2]
+	e.reconcile(reconcile.Request{Deep: true})
+	ctx := context.Background()
+	hubEC2, spoke, spoke2 := e.w.EC2(hub), e.w.EC2(member), e.w.EC2(member2)
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A fourth VPC gets the tag but its event is lost: missing endpoint.
+	four := e.addVPC(member2, "vpc-four", "10.5.0.0/16", map[string]string{"jenkins-agents": "true"})
+	// VPC one: its endpoint deleted by hand.
+	f1 := e.footprint(member, one)
+	must(spoke.DeleteVpcEndpoints(ctx, &ec2.DeleteVpcEndpointsInput{VpcEndpointIds: []string{f1.Endpoints[0].ID}}))
+	// VPC two: its connection rejected by hand, its tunnel overwritten, its status tag edited.
+	f2 := e.footprint(member, two)
+	must(hubEC2.RejectVpcEndpointConnections(ctx, &ec2.RejectVpcEndpointConnectionsInput{ServiceId: aws.String(e.service), VpcEndpointIds: []string{f2.Endpoints[0].ID}}))
+	// VPC three: a subnet removed from the endpoint and a rule revoked.
+	f3 := e.footprint(member2, three)
+	must(spoke2.ModifyVpcEndpoint(ctx, &ec2.ModifyVpcEndpointInput{VpcEndpointId: aws.String(f3.Endpoints[0].ID), RemoveSubnetIds: f3.Endpoints[0].SubnetIDs[:1]}))
+	var endpointGroup agentvpc.SecurityGroup
+	for _, g := range f3.Groups {
+		if g.Role == agentvpc.RoleEndpoint {
+			endpointGroup = g
+		}
+	}
+	must(spoke2.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: aws.String(endpointGroup.ID),
+		IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(8080), ToPort: aws.Int32(8080),
+			UserIdGroupPairs: []types.UserIdGroupPair{{GroupId: aws.String(endpointGroup.Ingress[0].SourceGroup)}}}}}))
+	must(spoke2.CreateTags(ctx, createTags(three, agentvpc.TagStatus, "bogus")))
+	// Parameters: one overwritten, and one left for a VPC that is not an agent VPC.
+	hubSSM := e.w.SSM(hub)
+	must(hubSSM.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(e.cfg.ParameterPrefix + "/" + member + "/" + two + "/tunnel"),
+		Value: aws.String("wrong.example.com:1"), Overwrite: aws.Bool(true), Type: "String"}))
+	stale := e.cfg.ParameterPrefix + "/" + member2 + "/vpc-0123456789abcdef0/tunnel"
+	must(hubSSM.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(stale), Value: aws.String("old:50000"), Type: "String"}))
+	// An agent VPC untagged while the onboard function was down: its endpoint is left behind.
+	five := e.addVPC(member, "vpc-five", "10.6.0.0/16", nil)
+	e.tag(member, five, "true")
+	e.redrive(member, five)
+	e.untag(member, five)
+	// Hub: member's principal removed by hand, a stale one for an account with no agent VPC.
+	must(hubEC2.ModifyVpcEndpointServicePermissions(ctx, &ec2.ModifyVpcEndpointServicePermissionsInput{ServiceId: aws.String(e.service),
+		RemoveAllowedPrincipals: []string{functionRolesSpoke(member)}, AddAllowedPrincipals: []string{fake.RoleARN("666666666666", "jenkins-agent-vpcs-spoke")}}))
+	e.w.Clock().Advance(5 * time.Minute)
+
+	mark := e.mark()
+	rep := e.reconcile(reconcile.Request{Deep: true})
+	perms, accepts := 0, 0
+	for _, c := range e.w.Calls()[mark:] {
+		switch c.Action {
+		case "ModifyVpcEndpointServicePermissions":
+			perms++
+		case "AcceptVpcEndpointConnections":
+			accepts++
+		}
+	}
+	if perms != 1 || accepts != 1 {
+		t.Errorf("hub writes not batched: %d permission changes, %d accept calls", perms, accepts)
+	}
+	drifts := map[reconcile.Drift]int{}
+	for _, it := range rep.Items {
+		drifts[it.Drift]++
+	}
+	for _, d := range []reconcile.Drift{reconcile.MissingEndpoint, reconcile.DeadEndpoint, reconcile.SpokeDrift, reconcile.MissingPrincipal,
+		reconcile.StalePrincipal, reconcile.StaleParameters, reconcile.UntaggedEndpoint} {
+		if drifts[d] == 0 {
+			t.Errorf("drift %s not found; plan:\n%v", d, rep.Items)
+		}
+	}
+	if len(rep.FailedRepairs) > 0 || len(rep.FailedAccounts) > 1 {
+		t.Fatalf("failures: %+v %+v", rep.FailedRepairs, rep.FailedAccounts)
+	}
+	if _, ok := rep.FailedAccounts["555555555555"]; !ok {
+		t.Errorf("an allowed account without a spoke role should be reported: %+v", rep.FailedAccounts)
+	}
+	// Everything is repaired after this one run.
+	e.w.Clock().Advance(2 * time.Minute) // endpoints finish their transitions
+	for _, x := range []struct{ acct, vpc string }{{member, one}, {member, two}, {member2, three}, {member2, four}} {
+		e.assertOnboarded(x.acct, x.vpc)
+	}
+	if f := e.footprint(member, five); len(f.Endpoints) != 0 || len(f.Groups) != 0 || f.Tunnel != "" {
+		t.Errorf("untagged VPC keeps %+v", f)
+	}
+	if _, ok := e.w.Parameter(hub, stale); ok {
+		t.Error("stale parameter kept")
+	}
+	if slices.Contains(e.w.AllowedPrincipals(e.service), fake.RoleARN("666666666666", "jenkins-agent-vpcs-spoke")) {
+		t.Error("stale principal kept")
+	}
+	if got := e.footprint(member2, three).Tags[agentvpc.TagStatus]; got == "bogus" {
+		t.Error("status tag not repaired")
+	}
+	// A second run finds nothing (the new endpoints' states settle first).
+	e.reconcile(reconcile.Request{Deep: true})
+	again := e.reconcile(reconcile.Request{Deep: true})
+	if again.Drifts != 0 {
+		t.Errorf("second run found drift:\n%v", again.Items)
+	}
+}
+
+func TestReconcileDryRunChangesNothing(t *testing.T) {
+	e, vpcs := fleet(t, nil)
+	f := e.footprint(member, vpcs[0])
+	if _, err := e.w.EC2(member).DeleteVpcEndpoints(context.Background(), &ec2.DeleteVpcEndpointsInput{VpcEndpointIds: []string{f.Endpoints[0].ID}}); err != nil {
+		t.Fatal(err)
+	}
+	mark := e.mark()
+	rep, err := e.core("reconcile").Reconciler().Run(context.Background(), reconcile.Request{DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Drifts == 0 || rep.Repairs != 0 || !rep.DryRun {
+		t.Fatalf("dry run: %+v", rep)
+	}
+	for _, c := range e.writes(mark) {
+		if c.Action != "PutEvents" {
+			t.Errorf("dry run wrote %s", c.Action)
+		}
+	}
+	var table strings.Builder
+	if err := reconcile.WriteTable(&table, rep); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(table.String(), "missing-endpoint") && !strings.Contains(table.String(), "dead-endpoint") {
+		t.Errorf("table lacks the drift:\n%s", table.String())
+	}
+}
+
+func TestReconcileRespectsGracePeriod(t *testing.T) {
+	e, vpcs := fleet(t, map[string]string{"GRACE_PERIOD": "1h"})
+	e.untag(member, vpcs[0]) // the untag event is "in flight": the onboard function has not run yet
+	rep := e.reconcile(reconcile.Request{Deep: true})
+	for _, it := range rep.Items {
+		if it.Repair == reconcile.Remove || it.Repair == reconcile.DeleteParameters {
+			t.Errorf("young resources planned for removal: %v", it)
+		}
+	}
+	if f := e.footprint(member, vpcs[0]); len(f.Endpoints) != 1 {
+		t.Errorf("young endpoint removed")
+	}
+}
+
+func TestReconcileNeverRemovesWhatItDidNotCreate(t *testing.T) {
+	e, vpcs := fleet(t, nil)
+	e.allow(fake.RootARN(member), "arn:aws:iam::"+member+":role/someone-else")
+	theirs := e.handMade(member, vpcs[0], false) // unmanaged, in an agent VPC
+	e.untag(member, vpcs[1])
+	theirs2 := e.handMade(member, vpcs[1], false) // unmanaged, in a VPC that is no longer an agent VPC
+	e.w.Clock().Advance(time.Hour)
+	e.reconcile(reconcile.Request{Deep: true})
+	for _, id := range []string{theirs, theirs2} {
+		if got := e.w.EndpointState(member, id); agentvpc.StateIs(got, agentvpc.StateDeleted, agentvpc.StateDeleting) {
+			t.Errorf("unmanaged endpoint %s deleted", id)
+		}
+	}
+	if !slices.Contains(e.w.AllowedPrincipals(e.service), "arn:aws:iam::"+member+":role/someone-else") {
+		t.Error("a principal the product did not add was removed")
+	}
+}
+
+func TestReconcileIsolatesFailingAccounts(t *testing.T) {
+	e, vpcs := fleet(t, map[string]string{"ALLOWED_ACCOUNTS": member + "," + member2 + "," + stranger})
+	for _, x := range []struct{ acct, vpc string }{{member, vpcs[0]}, {member2, vpcs[2]}} {
+		f := e.footprint(x.acct, x.vpc)
+		if _, err := e.w.EC2(x.acct).DeleteVpcEndpoints(context.Background(), &ec2.DeleteVpcEndpointsInput{VpcEndpointIds: []string{f.Endpoints[0].ID}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.w.Clock().Advance(2 * time.Minute)
+	// member2's EC2 refuses everything: AccessDenied on its role's calls.
+	e.w.Fail(fake.Fault{Account: member2, Service: "ec2", Code: "UnauthorizedOperation"})
+	rep := e.reconcile(reconcile.Request{})
+	if rep.FailedAccounts[stranger] == "" || rep.FailedAccounts[member2] == "" {
+		t.Errorf("failures not reported by account: %+v", rep.FailedAccounts)
+	}
+	e.w.Clock().Advance(2 * time.Minute)
+	e.assertOnboarded(member, vpcs[0])
+	e.w.ClearFaults()
+}
+
+func TestReconcileFansOutAboveTheThreshold(t *testing.T) {
+	e, _ := fleet(t, map[string]string{"FANOUT_THRESHOLD": "1", "FANOUT_BATCH_SIZE": "1"})
+	rep := e.reconcile(reconcile.Request{})
+	if rep.FanoutBatches != 2 {
+		t.Fatalf("want 2 batches, got %+v", rep)
+	}
+	var batches []string
+	for _, ev := range e.w.Events(hub) {
+		if ev.DetailType == "Reconcile Accounts" {
+			batches = append(batches, ev.Detail)
+			// Each batch, delivered back to the function, sweeps its accounts.
+			envelope := `{"version":"0","id":"x","detail-type":"Reconcile Accounts","source":"jenkins-agent-vpcs","account":"` + hub +
+				`","time":"2026-11-27T10:00:00Z","region":"us-east-1","resources":[],"detail":` + ev.Detail + `}`
+			out, err := e.core("reconcile").Reconcile().Invoke(context.Background(), []byte(envelope))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var r reconcile.Report
+			_ = json.Unmarshal(out, &r)
+			if r.Accounts != 1 || r.FanoutBatches != 0 {
+				t.Errorf("batch run %+v", r)
+			}
+		}
+	}
+	if len(batches) != 2 {
+		t.Errorf("batches on the bus: %v", batches)
+	}
+}
+
+func TestReconcileMalformedRequest(t *testing.T) {
+	e := newEnv(t, nil)
+	for _, bad := range []string{`nope`, `{"accounts":["12"]}`, `{"acounts":["222222222222"]}`} {
+		if _, err := e.core("reconcile").Reconcile().Invoke(context.Background(), []byte(bad)); err == nil || !strings.Contains(err.Error(), "malformed") {
+			t.Errorf("%s: got %v", bad, err)
+		}
+	}
+}
