@@ -126,42 +126,6 @@ func TestEveryFunctionHasItsOwnRoleAndItsEnvironment(t *testing.T) {
 	}
 }
 
-// The hub grants, per role, as the security model states them. The test that compares
-// grants with the calls the code makes keeps these honest in the other direction.
-func TestHubRolesGrantExactlyTheFunctionsNeeds(t *testing.T) {
-	hub, _ := loadProduct(t)
-	common := []string{
-		"ec2:AcceptVpcEndpointConnections",
-		"ec2:DescribeVpcEndpointConnections",
-		"ec2:DescribeVpcEndpointServiceConfigurations",
-		"ec2:RejectVpcEndpointConnections",
-		"events:PutEvents",
-		"logs:CreateLogStream",
-		"logs:PutLogEvents",
-		"sqs:SendMessage",
-		"sts:AssumeRole",
-	}
-	onboard := append(slices.Clone(common),
-		"ec2:DescribeVpcEndpointServicePermissions",
-		"ec2:ModifyVpcEndpointServicePermissions",
-		"ssm:DeleteParameters",
-		"ssm:GetParameters",
-		"ssm:GetParametersByPath",
-		"ssm:PutParameter",
-	)
-	slices.Sort(onboard)
-	want := map[string][]string{
-		"OnboardRole":   onboard,
-		"AcceptRole":    common,
-		"ReconcileRole": onboard,
-	}
-	for role, actions := range want {
-		if got := hub.Actions(role); !reflect.DeepEqual(got, actions) {
-			t.Errorf("%s actions =\n  %v\nwant\n  %v", role, got, actions)
-		}
-	}
-}
-
 func TestHubGrantsAreScopedToTheProductsResources(t *testing.T) {
 	hub, _ := loadProduct(t)
 	roles := hub.FunctionRoles()

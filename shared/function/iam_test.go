@@ -1,0 +1,141 @@
+package function_test
+
+import (
+	"context"
+	"maps"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/internal/templates"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/fake"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/reconcile"
+)
+
+// notCalledByCode are grants the Lambda service uses on a function's
+// behalf, not the function's code.
+var notCalledByCode = map[string]string{
+	"logs:CreateLogStream": "Lambda writes the function's logs",
+	"logs:PutLogEvents":    "Lambda writes the function's logs",
+	"sqs:SendMessage":      "Lambda sends failed asynchronous invocations to the dead-letter queue",
+}
+
+// tour drives every function through every path that calls AWS, and
+// returns the actions each identity called: hub actions per function, and
+// the spoke role's actions (whichever function assumed it).
+func tour(t *testing.T) (hubCalls map[string]map[string]bool, spokeCalls map[string]bool) {
+	e, vpcs := fleet(t, map[string]string{"ALLOWED_ACCOUNTS": "", "DENIED_ACCOUNTS": "666666666666"})
+	one, two, three := vpcs[0], vpcs[1], vpcs[2]
+	ctx := context.Background()
+	must := func(_ any, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Accept: strangers rejected, ours accepted, and a held one in manual mode.
+	e.allow("*")
+	e.handMade(stranger, e.vpcs["vpc-stranger"], true)
+	e.handMade(member, one, false)
+	e.handMade(member, one, true)
+	if err := e.accept(); err != nil {
+		t.Fatal(err)
+	}
+	e.cfg.ApprovalMode = config.ApprovalManual
+	e.handMade(member, one, true)
+	if err := e.accept(); err != nil {
+		t.Fatal(err)
+	}
+	e.cfg.ApprovalMode = config.ApprovalAuto
+
+	// Drift for the reconciler: every kind of repair.
+	f1, f3 := e.footprint(member, one), e.footprint(member2, three)
+	must(e.w.EC2(member).DeleteVpcEndpoints(ctx, &ec2.DeleteVpcEndpointsInput{VpcEndpointIds: []string{f1.Endpoints[0].ID}}))
+	must(e.w.EC2(member2).ModifyVpcEndpoint(ctx, &ec2.ModifyVpcEndpointInput{VpcEndpointId: aws.String(f3.Endpoints[0].ID), RemoveSubnetIds: f3.Endpoints[0].SubnetIDs[:1]}))
+	for _, g := range f3.Groups {
+		if g.Role == agentvpc.RoleEndpoint {
+			must(e.w.EC2(member2).AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(g.ID),
+				IpPermissions: []types.IpPermission{{IpProtocol: aws.String("tcp"), FromPort: aws.Int32(22), ToPort: aws.Int32(22),
+					IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}}}}))
+		}
+	}
+	must(e.w.SSM(hub).PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(e.cfg.ParameterPrefix + "/" + member2 + "/vpc-0123456789abcdef0/tunnel"),
+		Value: aws.String("old:50000"), Type: "String"}))
+	e.untag(member, two)
+	e.addVPC(member2, "vpc-four", "10.5.0.0/16", map[string]string{"jenkins-agents": "true"}) // its tag event was lost
+	must(e.w.EC2(hub).ModifyVpcEndpointServicePermissions(ctx, &ec2.ModifyVpcEndpointServicePermissionsInput{ServiceId: aws.String(e.service),
+		AddAllowedPrincipals: []string{fake.RoleARN("666666666666", "jenkins-agent-vpcs-spoke")}}))
+	e.w.Clock().Advance(5 * time.Minute)
+	if rep := e.reconcile(reconcile.Request{Deep: true}); rep.Repairs == 0 || len(rep.FailedRepairs) > 0 {
+		t.Fatalf("tour reconcile: %+v", rep)
+	}
+	// Fan-out puts batches on the bus.
+	e.cfg.FanoutThreshold = 1
+	e.reconcile(reconcile.Request{})
+	e.cfg.FanoutThreshold = 50
+	// Onboard: untag and removal of the last agent VPC of an account.
+	e.untag(member2, three)
+	e.vpcs[savedVPC] = three
+	if err := invoke(t, e.core("onboard").Onboard(), []byte(`{"account":"`+member2+`","region":"us-east-1","vpcId":"`+three+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+
+	hubCalls = map[string]map[string]bool{}
+	spokeCalls = map[string]bool{}
+	for _, c := range e.w.Calls() {
+		action := c.Service + ":" + c.Action
+		switch {
+		case strings.Contains(c.Principal, ":assumed-role/jenkins-agent-vpcs-spoke/"):
+			spokeCalls[action] = true
+		case c.Account == hub && strings.Contains(c.Principal, ":assumed-role/jenkins-agent-vpcs-"):
+			fn := strings.TrimPrefix(strings.Split(c.Principal, "/")[1], "jenkins-agent-vpcs-")
+			if hubCalls[fn] == nil {
+				hubCalls[fn] = map[string]bool{}
+			}
+			hubCalls[fn][action] = true
+		}
+	}
+	return hubCalls, spokeCalls
+}
+
+func TestRolesGrantExactlyWhatTheFunctionsCall(t *testing.T) {
+	hub, err := templates.Load(filepath.Join("..", "..", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	member, err := templates.Load(filepath.Join("..", "..", "member-template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubCalls, spokeCalls := tour(t)
+	roles := hub.FunctionRoles()
+	check := func(who string, called map[string]bool, granted []string) {
+		t.Helper()
+		for _, a := range slices.Sorted(maps.Keys(called)) {
+			if !slices.Contains(granted, a) {
+				t.Errorf("%s calls %s, which its role does not grant", who, a)
+			}
+		}
+		for _, g := range granted {
+			if !called[g] && notCalledByCode[g] == "" {
+				t.Errorf("%s's role grants %s, which no code calls", who, g)
+			}
+		}
+	}
+	for fn, logical := range map[string]string{"onboard": "OnboardFunction", "accept": "AcceptFunction", "reconcile": "ReconcileFunction"} {
+		if len(hubCalls[fn]) == 0 {
+			t.Fatalf("the tour made no calls as %s", fn)
+		}
+		check(fn, hubCalls[fn], hub.Actions(roles[logical]))
+	}
+	check("the spoke role", spokeCalls, member.Actions("SpokeRole"))
+}
