@@ -202,6 +202,7 @@ type footprint struct {
 	Groups     []agentvpc.SecurityGroup
 	Tags       map[string]string
 	Tunnel     string
+	JenkinsURL string
 	Document   map[string]any
 	Principals []string
 }
@@ -221,6 +222,7 @@ func (e *env) footprint(acct, vpc string) footprint {
 	}
 	prefix := e.cfg.ParameterPrefix + "/" + acct + "/" + vpc
 	f.Tunnel, _ = e.w.Parameter(hub, prefix+"/tunnel")
+	f.JenkinsURL, _ = e.w.Parameter(hub, prefix+"/jenkins-url")
 	if doc, ok := e.w.Parameter(hub, prefix+"/document"); ok {
 		if err := json.Unmarshal([]byte(doc), &f.Document); err != nil {
 			e.t.Fatalf("document is not JSON: %v", err)

@@ -38,6 +38,9 @@ func (e *env) assertOnboarded(acct, vpc string) footprint {
 		f.Document["jenkinsUrl"] != "http://"+strings.TrimSuffix(f.Tunnel, ":50000")+":8080/" {
 		e.t.Errorf("%s: document %v does not match endpoint %s", vpc, f.Document, ep.ID)
 	}
+	if f.JenkinsURL != f.Document["jenkinsUrl"] {
+		e.t.Errorf("%s: jenkins-url parameter %q, document says %v", vpc, f.JenkinsURL, f.Document["jenkinsUrl"])
+	}
 	if f.Tags[agentvpc.TagEndpoint] != ep.ID || f.Tags[agentvpc.TagStatus] == "" {
 		e.t.Errorf("%s: status tags %v", vpc, f.Tags)
 	}
@@ -196,7 +199,7 @@ func TestUntagRemovesEverything(t *testing.T) {
 				t.Fatal(err)
 			}
 			f := e.footprint(member, vpc)
-			if len(f.Endpoints) != 0 || len(f.Groups) != 0 || f.Tunnel != "" || f.Document != nil {
+			if len(f.Endpoints) != 0 || len(f.Groups) != 0 || f.Tunnel != "" || f.Document != nil || f.JenkinsURL != "" {
 				t.Errorf("left behind: %+v", f)
 			}
 			if f.Tags[agentvpc.TagStatus] != "" || f.Tags[agentvpc.TagEndpoint] != "" {
@@ -518,4 +521,22 @@ func (e *env) deleter(acct string) vpcDeleter {
 		e.t.Fatal("the EC2 fake lacks DeleteVpc/DeleteSubnet")
 	}
 	return d
+}
+
+func TestWithoutHTTPForwardingPublishesNoJenkinsURL(t *testing.T) {
+	e := newEnv(t, map[string]string{"HTTP_PORT": "0"})
+	vpc := e.vpcs[savedVPC]
+	e.tag(member, vpc, "true")
+	if err := e.onboard("tag-change-tagged.json"); err != nil {
+		t.Fatal(err)
+	}
+	f := e.footprint(member, vpc)
+	if !tunnelRE.MatchString(f.Tunnel) || f.JenkinsURL != "" || f.Document["jenkinsUrl"] != nil {
+		t.Errorf("tunnel %q, jenkins-url %q, document %v", f.Tunnel, f.JenkinsURL, f.Document)
+	}
+	for _, g := range f.Groups {
+		if g.Role == agentvpc.RoleEndpoint && len(g.Ingress) != 1 {
+			t.Errorf("endpoint group admits %d ports, want only the tunnel port", len(g.Ingress))
+		}
+	}
 }

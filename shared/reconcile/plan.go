@@ -168,6 +168,8 @@ func planAccount(in Input, hub Hub, a Account) []Item {
 			drifts = append(drifts, fmt.Sprintf("tunnel is %q, want %q", pub.Tunnel, tunnelValue))
 		case pub.Document != docValue:
 			drifts = append(drifts, "document differs from the endpoint")
+		case pub.JenkinsURL != doc.JenkinsURL:
+			drifts = append(drifts, fmt.Sprintf("jenkins-url is %q, want %q", pub.JenkinsURL, doc.JenkinsURL))
 		}
 		if len(drifts) > 0 {
 			add(Item{VPCID: vpc, Drift: WrongParameters, Repair: Publish, EndpointID: keeper.ID, Detail: strings.Join(drifts, "; ")})

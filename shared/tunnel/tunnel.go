@@ -29,10 +29,14 @@ type SSM interface {
 	DeleteParameters(ctx context.Context, in *ssm.DeleteParametersInput, optFns ...func(*ssm.Options)) (*ssm.DeleteParametersOutput, error)
 }
 
-// Parameter leaf names.
+// Parameter leaf names. The jenkins-url parameter exists only when the
+// endpoint service forwards the HTTP port: JCasC cannot pick a field out
+// of the JSON document, so what a cloud definition reads is published
+// plain.
 const (
-	TunnelName   = "tunnel"
-	DocumentName = "document"
+	TunnelName     = "tunnel"
+	DocumentName   = "document"
+	JenkinsURLName = "jenkins-url"
 )
 
 // Document is everything a Jenkins cloud definition needs for one agent
@@ -86,28 +90,36 @@ func Values(d Document) (tunnel, document string, err error) {
 	return d.Tunnel, string(b), nil
 }
 
-// Publish writes the tunnel and document of an agent VPC, each only when it
-// differs from what is stored. It returns the names it wrote.
+// Publish writes the parameters of an agent VPC, each only when it
+// differs from what is stored, and removes a jenkins-url parameter that
+// is no longer wanted. It returns the names it wrote or removed.
 func (s Store) Publish(ctx context.Context, d Document) ([]string, error) {
 	tunnel, doc, err := Values(d)
 	if err != nil {
 		return nil, err
 	}
 	base := s.Path(d.Account, d.VPCID)
-	want := map[string]string{base + "/" + TunnelName: tunnel, base + "/" + DocumentName: doc}
-	have, err := s.get(ctx, base+"/"+TunnelName, base+"/"+DocumentName)
+	names := []string{base + "/" + TunnelName, base + "/" + DocumentName, base + "/" + JenkinsURLName}
+	want := map[string]string{names[0]: tunnel, names[1]: doc, names[2]: d.JenkinsURL}
+	have, err := s.get(ctx, names...)
 	if err != nil {
 		return nil, err
 	}
 	var wrote []string
-	for _, name := range []string{base + "/" + TunnelName, base + "/" + DocumentName} {
-		if have[name] == want[name] {
-			continue
+	for _, name := range names {
+		switch {
+		case have[name] == want[name]:
+		case want[name] == "":
+			if _, err := s.Delete(ctx, name); err != nil {
+				return wrote, err
+			}
+			wrote = append(wrote, name)
+		default:
+			if err := s.put(ctx, name, want[name]); err != nil {
+				return wrote, err
+			}
+			wrote = append(wrote, name)
 		}
-		if err := s.put(ctx, name, want[name]); err != nil {
-			return wrote, err
-		}
-		wrote = append(wrote, name)
 	}
 	return wrote, nil
 }
@@ -160,7 +172,7 @@ func (s Store) get(ctx context.Context, names ...string) (map[string]string, err
 // removing what is already gone writes nothing.
 func (s Store) Remove(ctx context.Context, account, vpc string) ([]string, error) {
 	base := s.Path(account, vpc)
-	have, err := s.get(ctx, base+"/"+TunnelName, base+"/"+DocumentName)
+	have, err := s.get(ctx, base+"/"+TunnelName, base+"/"+DocumentName, base+"/"+JenkinsURLName)
 	if err != nil || len(have) == 0 {
 		return nil, err
 	}
@@ -192,12 +204,13 @@ func (s Store) Delete(ctx context.Context, names ...string) ([]string, error) {
 
 // Published is one agent VPC's stored parameters.
 type Published struct {
-	Account  string
-	VPCID    string
-	Tunnel   string
-	Document string
-	Names    []string // every parameter stored under the VPC's path
-	Modified time.Time
+	Account    string
+	VPCID      string
+	Tunnel     string
+	Document   string
+	JenkinsURL string
+	Names      []string // every parameter stored under the VPC's path
+	Modified   time.Time
 }
 
 // List reads every published agent VPC under the prefix, or only one
@@ -237,6 +250,8 @@ func (s Store) List(ctx context.Context, account string) (map[string]*Published,
 					pub.Tunnel = aws.ToString(prm.Value)
 				case DocumentName:
 					pub.Document = aws.ToString(prm.Value)
+				case JenkinsURLName:
+					pub.JenkinsURL = aws.ToString(prm.Value)
 				}
 			}
 		}
