@@ -69,21 +69,31 @@ type Options struct {
 	SessionName  string
 }
 
-// RealClients builds the real SDK clients: the adaptive retryer handles
-// throttling and 5xx before an error reaches the handler, and
-// AWS_ENDPOINT_URL (read by the SDK) points every client at a local AWS.
+// RealClients builds the real SDK clients from the environment: the
+// adaptive retryer handles throttling and 5xx before an error reaches the
+// handler, and AWS_ENDPOINT_URL (read by the SDK) points every client at a
+// local AWS.
 func RealClients(ctx context.Context, cfg config.Config) (Clients, error) {
-	base, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRetryer(func() aws.Retryer {
-		return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
-			o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) { so.MaxAttempts = 6 })
-		})
-	}))
+	base, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRetryer(Retryer))
 	if err != nil {
 		return Clients{}, fmt.Errorf("loading AWS configuration, %w", err)
 	}
 	if base.Region == "" {
 		return Clients{}, fmt.Errorf("loading AWS configuration, AWS_REGION is not set")
 	}
+	return ClientsFrom(base, cfg), nil
+}
+
+// Retryer is the functions' retry policy: adaptive (client-side rate
+// limiting on throttling), six attempts.
+func Retryer() aws.Retryer {
+	return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
+		o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) { so.MaxAttempts = 6 })
+	})
+}
+
+// ClientsFrom builds the SDK clients from a base configuration.
+func ClientsFrom(base aws.Config, cfg config.Config) Clients {
 	var orgs reconcile.Organizations
 	if roleARN := cfg.OrganizationRoleARN; roleARN != "" {
 		orgCfg := base.Copy()
@@ -98,7 +108,7 @@ func RealClients(ctx context.Context, cfg config.Config) (Clients, error) {
 		Bus:           eventbridge.NewFromConfig(base),
 		STS:           sts.NewFromConfig(base),
 		NewSpokeEC2:   func(c aws.Config) agentvpc.EC2 { return ec2.NewFromConfig(c) },
-	}, nil
+	}
 }
 
 // Compile-time checks that the SDK clients fit the interfaces.
