@@ -1,0 +1,242 @@
+package localstack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/internal/templates"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
+)
+
+// AdminConfig is an SDK configuration for an account's administrator on
+// the local AWS (access key id = account id).
+func AdminConfig(url, region, account string) aws.Config {
+	return aws.Config{
+		Region:       region,
+		Credentials:  credentials.NewStaticCredentialsProvider(account, "local", ""),
+		BaseEndpoint: aws.String(url),
+	}
+}
+
+// route is one deployed event route of the hub template to a function.
+type route struct {
+	Name     string // the rule's physical name, or the topic ARN
+	Kind     string // EventBridgeRule, Schedule, SNS
+	Bus      string
+	Schedule string
+	Topic    string
+	Function string // logical id
+}
+
+// deployHub creates what template.yaml creates that the local AWS needs:
+// the function roles, the central bus, the connection notification, and the
+// rules that route events to the functions. It returns the routes.
+func (s *Stack) deployHub(ctx context.Context, hub *deployment) ([]route, error) {
+	cfg := AdminConfig(s.URL, s.Region, s.Hub)
+	events := eventbridge.NewFromConfig(cfg)
+	ec2c := ec2.NewFromConfig(cfg)
+
+	var roles []localaws.Role
+	for _, roleID := range hub.tpl.Roles() {
+		name, err := hub.ref(roleID)
+		if err != nil {
+			return nil, fmt.Errorf("naming role %s, %w", roleID, err)
+		}
+		var principals []string
+		for _, st := range hub.tpl.Trust(roleID) {
+			principals = append(principals, st.Principals["Service"]...)
+		}
+		roles = append(roles, localaws.Role{Name: name, MaxSessionDuration: 43200, Trust: localaws.Trust{Principals: principals}})
+	}
+	if err := s.AWS.Seed(&localaws.Topology{Region: s.Region, Accounts: []localaws.Account{{ID: s.Hub, Roles: roles}}}); err != nil {
+		return nil, fmt.Errorf("creating the hub roles, %w", err)
+	}
+
+	for _, id := range hub.tpl.Resources("AWS::Events::EventBus") {
+		name, err := hub.ref(id)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := events.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(name)}); err != nil && !strings.Contains(err.Error(), "ResourceAlreadyExists") {
+			return nil, fmt.Errorf("creating bus %s, %w", name, err)
+		}
+	}
+
+	for _, id := range hub.tpl.Resources("AWS::EC2::VPCEndpointConnectionNotification") {
+		service, err := hub.propertyValue(id, "ServiceId")
+		if err != nil {
+			return nil, err
+		}
+		topic, err := hub.propertyValue(id, "ConnectionNotificationArn")
+		if err != nil {
+			return nil, err
+		}
+		kinds, err := hub.propertyValue(id, "ConnectionEvents")
+		if err != nil {
+			return nil, err
+		}
+		if _, err := ec2c.CreateVpcEndpointConnectionNotification(ctx, &ec2.CreateVpcEndpointConnectionNotificationInput{
+			ServiceId: aws.String(service), ConnectionNotificationArn: aws.String(topic), ConnectionEvents: strings.Split(kinds, ","),
+		}); err != nil {
+			return nil, fmt.Errorf("creating the connection notification of %s to %s, %w", service, topic, err)
+		}
+	}
+
+	var out []route
+	for _, r := range hub.tpl.Routes() {
+		if r.Function == "" {
+			continue
+		}
+		fnARN, err := hub.attr(r.Function, "Arn")
+		if err != nil {
+			return nil, err
+		}
+		rt := route{Name: ruleName(hub.physicalName(r.Name)), Kind: r.Kind, Function: r.Function, Bus: "default"}
+		switch r.Kind {
+		case "SNS":
+			if rt.Topic, err = hub.text(r.Topic); err != nil {
+				return nil, err
+			}
+			rt.Name = rt.Topic
+			out = append(out, rt)
+			continue
+		case "Schedule":
+			if rt.Schedule, err = hub.text(r.Schedule); err != nil {
+				return nil, err
+			}
+		case "EventBridgeRule":
+			if r.EventBus != "" {
+				if rt.Bus, err = hub.text(r.EventBus); err != nil {
+					return nil, err
+				}
+			}
+		}
+		if err := putRule(ctx, events, hub, r, rt.Name, rt.Bus, rt.Schedule, fnARN, ""); err != nil {
+			return nil, err
+		}
+		out = append(out, rt)
+	}
+	return out, nil
+}
+
+// deployMember creates what member-template.yaml creates in one member
+// account: the spoke role (trust and external id from the template) and the
+// default-bus rules forwarding VPC events to the hub bus.
+func (s *Stack) deployMember(ctx context.Context, member *deployment, account string) error {
+	var roles []localaws.Role
+	for _, roleID := range member.tpl.Roles() {
+		name, err := member.ref(roleID)
+		if err != nil {
+			return err
+		}
+		role := localaws.Role{Name: name}
+		if raw, ok := member.tpl.Property(roleID, "MaxSessionDuration"); ok {
+			role.MaxSessionDuration, _ = strconv.Atoi(raw)
+		}
+		for _, st := range member.tpl.Trust(roleID) {
+			for _, p := range st.Principals["AWS"] {
+				l, err := member.list(p)
+				if err != nil {
+					return fmt.Errorf("reading the trust of %s, %w", roleID, err)
+				}
+				role.Trust.Principals = append(role.Trust.Principals, l...)
+			}
+			role.Trust.Principals = append(role.Trust.Principals, st.Principals["Service"]...)
+			for _, raw := range st.Conditions["StringEquals"]["sts:ExternalId"] {
+				if role.Trust.ExternalID, err = member.text(raw); err != nil {
+					return err
+				}
+			}
+		}
+		roles = append(roles, role)
+	}
+	if err := s.AWS.Seed(&localaws.Topology{Region: s.Region, Accounts: []localaws.Account{{ID: account, Roles: roles}}}); err != nil {
+		return fmt.Errorf("creating the roles of %s, %w", account, err)
+	}
+	events := eventbridge.NewFromConfig(AdminConfig(s.URL, s.Region, account))
+	for _, r := range member.tpl.Routes() {
+		if r.Kind != "EventBridgeRule" || r.Target == "" {
+			continue
+		}
+		target, err := member.text(r.Target)
+		if err != nil {
+			return err
+		}
+		roleARN := ""
+		if r.RoleArn != "" {
+			if roleARN, err = member.text(r.RoleArn); err != nil {
+				return err
+			}
+		}
+		if err := putRule(ctx, events, member, r, ruleName(member.physicalName(r.Name)), "default", "", target, roleARN); err != nil {
+			return fmt.Errorf("deploying %s in %s, %w", r.Name, account, err)
+		}
+	}
+	return nil
+}
+
+func putRule(ctx context.Context, events *eventbridge.Client, d *deployment, r templates.Route, name, bus, schedule, targetARN, roleARN string) error {
+	in := &eventbridge.PutRuleInput{Name: aws.String(name), EventBusName: aws.String(bus), State: ebtypes.RuleStateEnabled}
+	if schedule != "" {
+		in.ScheduleExpression = aws.String(schedule)
+	}
+	if r.Pattern != nil {
+		values := map[string]string{}
+		for k, v := range d.params {
+			values[k] = v
+		}
+		for k, v := range d.pseudo {
+			values[k] = v
+		}
+		pattern, err := templates.ResolvePattern(r.Pattern, values)
+		if err != nil {
+			return fmt.Errorf("resolving the pattern of %s, %w", r.Name, err)
+		}
+		b, err := json.Marshal(pattern)
+		if err != nil {
+			return fmt.Errorf("encoding the pattern of %s, %w", r.Name, err)
+		}
+		in.EventPattern = aws.String(string(b))
+	}
+	if _, err := events.PutRule(ctx, in); err != nil {
+		return fmt.Errorf("creating rule %s on bus %s, %w", name, bus, err)
+	}
+	target := ebtypes.Target{Id: aws.String("target"), Arn: aws.String(targetARN)}
+	if roleARN != "" {
+		target.RoleArn = aws.String(roleARN)
+	}
+	out, err := events.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(name), EventBusName: aws.String(bus), Targets: []ebtypes.Target{target}})
+	if err != nil {
+		return fmt.Errorf("adding target %s to rule %s, %w", targetARN, name, err)
+	}
+	if out.FailedEntryCount > 0 {
+		return fmt.Errorf("adding target %s to rule %s: %s", targetARN, name, aws.ToString(out.FailedEntries[0].ErrorMessage))
+	}
+	return nil
+}
+
+// ruleName keeps a generated name within EventBridge's 64 characters.
+func ruleName(s string) string {
+	if len(s) > 64 {
+		return s[:64]
+	}
+	return s
+}
+
+// propertyValue evaluates a resource property.
+func (d *deployment) propertyValue(id, prop string) (string, error) {
+	raw, ok := d.tpl.Property(id, prop)
+	if !ok {
+		return "", fmt.Errorf("%s has no %s", id, prop)
+	}
+	return d.text(raw)
+}

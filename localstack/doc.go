@@ -1,0 +1,19 @@
+// Package localstack runs the whole product on one machine: the local AWS
+// (package localaws) seeded with a documented topology, the hub and member
+// templates "deployed" into it (the event rules, targets, roles and the
+// connection notification that CloudFormation would create, read from
+// template.yaml and member-template.yaml rather than written again here), and
+// each function's real bootstrap, built by the Makefile's build-<LogicalId>
+// target, running under the AWS Lambda Runtime Interface Emulator with the
+// environment template.yaml gives it and AWS_ENDPOINT_URL pointing at the
+// local AWS.
+//
+// Events then flow as they do in AWS: a tag change in a member account lands
+// on its default bus, the member template's rule forwards it to the hub bus,
+// the hub template's rule invokes the onboard function (asynchronously, with
+// Lambda's retries); connection notifications reach the accept function
+// through the SNS topic; the schedule invokes the reconcile function.
+//
+// cmd/localstack wraps it as `make local` (stay up) and `make demo` (a
+// narrated scenario); e2e/ drives it in tests.
+package localstack

@@ -1,0 +1,296 @@
+package localstack
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/internal/templates"
+)
+
+// deployment is one template deployed as a stack in one account: what
+// CloudFormation would resolve its intrinsics to. Values come back from
+// internal/templates as raw text ("!Ref TagKey", "!If [C, !Ref A, !Ref B]",
+// a !Sub's template string); they are parsed again as YAML and evaluated
+// here with the parameters, the pseudo parameters and the physical ids of
+// the resources.
+type deployment struct {
+	tpl        *templates.Template
+	params     map[string]string
+	pseudo     map[string]string
+	conditions map[string]*yaml.Node
+}
+
+// newDeployment loads a template and binds its parameters: overrides win
+// over defaults; a parameter with neither is an error naming it.
+func newDeployment(path, stackName, account, region string, overrides map[string]string) (*deployment, error) {
+	tpl, err := templates.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	d := &deployment{tpl: tpl, params: map[string]string{}, pseudo: map[string]string{
+		"AWS::AccountId": account, "AWS::Region": region, "AWS::StackName": stackName,
+		"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": "",
+	}}
+	for _, p := range tpl.Parameters() {
+		if v, ok := overrides[p.Name]; ok {
+			d.params[p.Name] = v
+		} else if p.HasDefault {
+			d.params[p.Name] = p.Default
+		} else {
+			return nil, fmt.Errorf("deploying %s: parameter %s has no default and no value", path, p.Name)
+		}
+	}
+	for name := range overrides {
+		if _, ok := d.params[name]; !ok {
+			return nil, fmt.Errorf("deploying %s: no parameter %s", path, name)
+		}
+	}
+	// internal/templates does not expose Conditions; read them directly.
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s, %w", path, err)
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		return nil, fmt.Errorf("reading conditions of %s, %w", path, err)
+	}
+	d.conditions = map[string]*yaml.Node{}
+	if len(doc.Content) == 1 {
+		root := doc.Content[0]
+		for i := 0; i+1 < len(root.Content); i += 2 {
+			if root.Content[i].Value != "Conditions" {
+				continue
+			}
+			section := root.Content[i+1]
+			for j := 0; j+1 < len(section.Content); j += 2 {
+				d.conditions[section.Content[j].Value] = section.Content[j+1]
+			}
+		}
+	}
+	return d, nil
+}
+
+// text evaluates raw template text (see templates.Text) to its value.
+func (d *deployment) text(raw string) (string, error) {
+	if !strings.HasPrefix(raw, "!") && !strings.HasPrefix(raw, "[") {
+		return d.sub(raw)
+	}
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte(raw), &n); err != nil {
+		return "", fmt.Errorf("parsing %q, %w", raw, err)
+	}
+	return d.eval(n.Content[0])
+}
+
+// list evaluates text whose value is a list (a CommaDelimitedList parameter,
+// a YAML sequence).
+func (d *deployment) list(raw string) ([]string, error) {
+	v, err := d.text(raw)
+	if err != nil {
+		return nil, err
+	}
+	if v == "" {
+		return nil, nil
+	}
+	return strings.Split(v, ","), nil
+}
+
+func (d *deployment) eval(n *yaml.Node) (string, error) {
+	fn, arg := "", n
+	switch {
+	case strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!"):
+		fn = strings.TrimPrefix(n.Tag, "!")
+	case n.Kind == yaml.MappingNode && len(n.Content) == 2 && (n.Content[0].Value == "Ref" || strings.HasPrefix(n.Content[0].Value, "Fn::")):
+		fn, arg = strings.TrimPrefix(n.Content[0].Value, "Fn::"), n.Content[1]
+	}
+	switch fn {
+	case "":
+		switch n.Kind {
+		case yaml.ScalarNode:
+			return d.sub(n.Value)
+		case yaml.SequenceNode:
+			parts := make([]string, 0, len(n.Content))
+			for _, c := range n.Content {
+				v, err := d.eval(c)
+				if err != nil {
+					return "", err
+				}
+				parts = append(parts, v)
+			}
+			return strings.Join(parts, ","), nil
+		}
+		return "", fmt.Errorf("cannot evaluate a %v node", n.Kind)
+	case "Ref":
+		return d.ref(arg.Value)
+	case "GetAtt":
+		id, attr, _ := strings.Cut(arg.Value, ".")
+		if arg.Kind == yaml.SequenceNode && len(arg.Content) == 2 {
+			id, attr = arg.Content[0].Value, arg.Content[1].Value
+		}
+		return d.attr(id, attr)
+	case "Sub":
+		if arg.Kind == yaml.SequenceNode && len(arg.Content) > 0 {
+			return "", fmt.Errorf("!Sub with a variable map is not supported here")
+		}
+		return d.sub(arg.Value)
+	case "If":
+		if arg.Kind != yaml.SequenceNode || len(arg.Content) != 3 {
+			return "", fmt.Errorf("!If takes [condition, then, else]")
+		}
+		ok, err := d.condition(arg.Content[0].Value)
+		if err != nil {
+			return "", err
+		}
+		if ok {
+			return d.eval(arg.Content[1])
+		}
+		return d.eval(arg.Content[2])
+	case "Join":
+		if arg.Kind != yaml.SequenceNode || len(arg.Content) != 2 {
+			return "", fmt.Errorf("!Join takes [delimiter, list]")
+		}
+		parts := []string{}
+		for _, c := range arg.Content[1].Content {
+			v, err := d.eval(c)
+			if err != nil {
+				return "", err
+			}
+			parts = append(parts, v)
+		}
+		return strings.Join(parts, arg.Content[0].Value), nil
+	}
+	return "", fmt.Errorf("intrinsic !%s is not supported by the local stack", fn)
+}
+
+func (d *deployment) condition(name string) (bool, error) {
+	n, ok := d.conditions[name]
+	if !ok {
+		return false, fmt.Errorf("no condition %s", name)
+	}
+	return d.boolean(n)
+}
+
+func (d *deployment) boolean(n *yaml.Node) (bool, error) {
+	fn, arg := strings.TrimPrefix(n.Tag, "!"), n
+	if n.Kind == yaml.MappingNode && len(n.Content) == 2 {
+		fn, arg = strings.TrimPrefix(n.Content[0].Value, "Fn::"), n.Content[1]
+	}
+	switch fn {
+	case "Condition":
+		return d.condition(arg.Value)
+	case "Equals":
+		if len(arg.Content) != 2 {
+			return false, fmt.Errorf("!Equals takes two values")
+		}
+		a, err := d.eval(arg.Content[0])
+		if err != nil {
+			return false, err
+		}
+		b, err := d.eval(arg.Content[1])
+		return a == b, err
+	case "Not":
+		v, err := d.boolean(arg.Content[0])
+		return !v, err
+	case "And", "Or":
+		all := fn == "And"
+		for _, c := range arg.Content {
+			v, err := d.boolean(c)
+			if err != nil {
+				return false, err
+			}
+			if v != all {
+				return v, nil
+			}
+		}
+		return all, nil
+	}
+	return false, fmt.Errorf("condition function %s is not supported", fn)
+}
+
+var subVar = regexp.MustCompile(`\$\{([^}!][^}]*)\}`)
+
+func (d *deployment) sub(s string) (string, error) {
+	var err error
+	out := subVar.ReplaceAllStringFunc(s, func(m string) string {
+		name := m[2 : len(m)-1]
+		var v string
+		var e error
+		if id, attr, ok := strings.Cut(name, "."); ok {
+			v, e = d.attr(id, attr)
+		} else {
+			v, e = d.ref(name)
+		}
+		if e != nil && err == nil {
+			err = e
+		}
+		return v
+	})
+	return out, err
+}
+
+func (d *deployment) ref(name string) (string, error) {
+	if v, ok := d.pseudo[name]; ok {
+		return v, nil
+	}
+	if v, ok := d.params[name]; ok {
+		return v, nil
+	}
+	kind := d.tpl.ResourceType(name)
+	switch kind {
+	case "":
+		return "", fmt.Errorf("!Ref %s: no such parameter or resource", name)
+	case "AWS::Events::EventBus":
+		return d.property(name, "Name")
+	case "AWS::IAM::Role":
+		return d.property(name, "RoleName")
+	case "AWS::Serverless::Function", "AWS::Lambda::Function":
+		return d.property(name, "FunctionName")
+	case "AWS::SNS::Topic":
+		return d.arn("sns", d.physicalName(name)), nil
+	}
+	return d.physicalName(name), nil
+}
+
+func (d *deployment) attr(id, attr string) (string, error) {
+	if attr != "Arn" {
+		return "", fmt.Errorf("!GetAtt %s.%s: only Arn is supported", id, attr)
+	}
+	name, err := d.ref(id)
+	if err != nil {
+		return "", err
+	}
+	switch d.tpl.ResourceType(id) {
+	case "AWS::Events::EventBus":
+		return d.arn("events", "event-bus/"+name), nil
+	case "AWS::IAM::Role":
+		return "arn:aws:iam::" + d.pseudo["AWS::AccountId"] + ":role/" + name, nil
+	case "AWS::Serverless::Function", "AWS::Lambda::Function":
+		return d.arn("lambda", "function:"+name), nil
+	case "AWS::SNS::Topic":
+		return name, nil
+	case "AWS::SQS::Queue":
+		return d.arn("sqs", name), nil
+	case "AWS::Events::Rule":
+		return d.arn("events", "rule/"+name), nil
+	}
+	return d.arn(strings.ToLower(strings.Split(d.tpl.ResourceType(id), "::")[1]), name), nil
+}
+
+// property evaluates a resource's name property, or falls back to the
+// generated physical name CloudFormation gives a resource without one.
+func (d *deployment) property(id, prop string) (string, error) {
+	if raw, ok := d.tpl.Property(id, prop); ok {
+		return d.text(raw)
+	}
+	return d.physicalName(id), nil
+}
+
+func (d *deployment) physicalName(id string) string { return d.pseudo["AWS::StackName"] + "-" + id }
+
+func (d *deployment) arn(service, resource string) string {
+	return "arn:aws:" + service + ":" + d.pseudo["AWS::Region"] + ":" + d.pseudo["AWS::AccountId"] + ":" + resource
+}

@@ -1,0 +1,614 @@
+package localstack
+
+import (
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
+)
+
+//go:embed topology.yaml
+var topologyYAML []byte
+
+// Topology returns the documented local topology (topology.yaml): the hub
+// 111111111111 with the Jenkins endpoint service, members 222222222222 and
+// 333333333333 with VPCs over several AZs.
+func Topology() (*localaws.Topology, error) { return localaws.ParseTopology(topologyYAML) }
+
+// Defaults of the local deployment.
+const (
+	StackName   = "jenkins-agent-vpcs"
+	HubAccount  = "111111111111"
+	ExternalID  = "jenkins-agent-vpcs-local"
+	memberStack = "jenkins-agent-vpcs-member"
+)
+
+// Options configure a Stack. The zero value runs every function of
+// template.yaml on the documented topology.
+type Options struct {
+	RepoRoot string // default: found from the working directory
+	WorkDir  string // builds and function logs; default: a new temporary directory
+	CacheDir string // the emulator binary; default CacheDir()
+	Addr     string // local AWS listen address; default 127.0.0.1:0
+
+	Topology   *localaws.Topology // default Topology()
+	HubAccount string             // default 111111111111
+	// Parameters override template.yaml's parameters (defaults apply otherwise;
+	// OrganizationId, EndpointServiceId and SpokeExternalId are filled in from
+	// the topology).
+	Parameters map[string]string
+
+	// Functions limits the functions run (logical ids); default: every
+	// function of template.yaml. A function that cannot be built fails Start.
+	Functions []string
+	// Bootstraps are prebuilt bootstrap paths by logical id (skips the build).
+	Bootstraps map[string]string
+	// Emulator is a prebuilt aws-lambda-rie path (skips its build).
+	Emulator string
+	// Instances is the number of execution environments per function
+	// (default 2: two invocations of one function can run at once, as on Lambda).
+	Instances int
+
+	// Schedule fires the template's schedules at this interval; 0 never
+	// (TriggerSchedules fires them on demand).
+	Schedule time.Duration
+	// Retries are the delays between the attempts of an asynchronous
+	// invocation that failed (Lambda retries twice); default 200ms, 1s.
+	Retries []time.Duration
+
+	Throttle        bool
+	TransitionDelay time.Duration
+	// Trace receives one line per invocation (nil: none).
+	Trace io.Writer
+}
+
+// Stack is the running product: the local AWS, the deployed templates and
+// one emulator pool per function.
+type Stack struct {
+	AWS     *localaws.Server
+	URL     string
+	Region  string
+	Hub     string
+	Members []string
+	// Parameters are the hub template's resolved parameters.
+	Parameters map[string]string
+	Functions  map[string]*Function // by logical id
+	Routes     []route
+	WorkDir    string
+
+	opts     Options
+	ctx      context.Context
+	cancel   context.CancelFunc
+	inflight atomic.Int64
+	bg       sync.WaitGroup
+
+	mu          sync.Mutex
+	invocations []Invocation
+	cancels     []func()
+}
+
+// Function is one deployed function.
+type Function struct {
+	LogicalID string
+	Name      string // FunctionName
+	ARN       string
+	Env       map[string]string // as template.yaml sets it, plus the runtime's
+	LogPath   string
+
+	pool      chan *Instance
+	instances []*Instance
+}
+
+// Invocation is one attempt at invoking a function.
+type Invocation struct {
+	Function string // logical id
+	Trigger  string // the rule, topic or "direct"
+	Attempt  int    // 0 for the first
+	Payload  []byte
+	Result   Result
+	Err      error // the invocation did not complete
+	Start    time.Time
+}
+
+// Failed reports whether the function did not succeed.
+func (i Invocation) Failed() bool { return i.Err != nil || i.Result.Error != nil }
+
+// Start builds, deploys and starts everything. Close it when done.
+func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
+	if opts.RepoRoot == "" {
+		wd, _ := os.Getwd()
+		if opts.RepoRoot, err = RepoRoot(wd); err != nil {
+			return nil, err
+		}
+	}
+	if opts.WorkDir == "" {
+		if opts.WorkDir, err = os.MkdirTemp("", "localstack-"); err != nil {
+			return nil, fmt.Errorf("creating a work directory, %w", err)
+		}
+	}
+	if opts.CacheDir == "" {
+		if opts.CacheDir, err = CacheDir(); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	if opts.HubAccount == "" {
+		opts.HubAccount = HubAccount
+	}
+	if opts.Topology == nil {
+		if opts.Topology, err = Topology(); err != nil {
+			return nil, err
+		}
+	}
+	if opts.Instances == 0 {
+		opts.Instances = 2
+	}
+	if opts.Retries == nil {
+		opts.Retries = []time.Duration{200 * time.Millisecond, time.Second}
+	}
+	topo := opts.Topology
+	s := &Stack{Region: topo.Region, Hub: opts.HubAccount, WorkDir: opts.WorkDir, opts: opts, Functions: map[string]*Function{}}
+	if s.Region == "" {
+		s.Region = "us-east-1"
+	}
+	for _, a := range topo.Accounts {
+		if a.ID != s.Hub {
+			s.Members = append(s.Members, a.ID)
+		}
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+
+	// The template first: it names the functions to build.
+	hubParams := map[string]string{"SpokeExternalId": ExternalID}
+	if topo.Organization != nil {
+		hubParams["OrganizationId"] = topo.Organization.ID
+	}
+	for _, a := range topo.Accounts {
+		if a.ID == s.Hub && len(a.EndpointServices) > 0 {
+			hubParams["EndpointServiceId"] = a.EndpointServices[0].ID
+		}
+	}
+	for k, v := range opts.Parameters {
+		hubParams[k] = v
+	}
+	hub, err := newDeployment(filepath.Join(opts.RepoRoot, "template.yaml"), StackName, s.Hub, s.Region, hubParams)
+	if err != nil {
+		return nil, err
+	}
+	s.Parameters = hub.params
+	ids := hub.tpl.Functions()
+	if len(opts.Functions) > 0 {
+		for _, id := range opts.Functions {
+			if !slices.Contains(ids, id) {
+				return nil, fmt.Errorf("template.yaml has no function %s (it has %s)", id, strings.Join(ids, ", "))
+			}
+		}
+		ids = opts.Functions
+	}
+
+	// Build while the local AWS starts.
+	type built struct {
+		paths    map[string]string
+		emulator string
+		err      error
+	}
+	builds := make(chan built, 1)
+	go func() {
+		var b built
+		b.emulator = opts.Emulator
+		if b.emulator == "" {
+			if b.emulator, b.err = Emulator(ctx, opts.CacheDir); b.err != nil {
+				builds <- b
+				return
+			}
+		}
+		var missing []string
+		b.paths = map[string]string{}
+		for _, id := range ids {
+			if p, ok := opts.Bootstraps[id]; ok {
+				b.paths[id] = p
+			} else {
+				missing = append(missing, id)
+			}
+		}
+		if len(missing) > 0 {
+			var paths map[string]string
+			paths, b.err = Build(ctx, opts.RepoRoot, filepath.Join(opts.WorkDir, "build"), missing)
+			for id, p := range paths {
+				b.paths[id] = p
+			}
+		}
+		builds <- b
+	}()
+
+	if s.AWS, err = localaws.NewServer(localaws.Options{Topology: topo, Throttle: opts.Throttle, TransitionDelay: opts.TransitionDelay}); err != nil {
+		<-builds
+		return nil, fmt.Errorf("starting the local AWS, %w", err)
+	}
+	if s.URL, err = s.AWS.Start(opts.Addr); err != nil {
+		<-builds
+		return nil, fmt.Errorf("starting the local AWS on %s, %w", opts.Addr, err)
+	}
+	if s.Routes, err = s.deployHub(ctx, hub); err != nil {
+		<-builds
+		return nil, fmt.Errorf("deploying template.yaml, %w", err)
+	}
+	if err := s.deployMembers(ctx, hub); err != nil {
+		<-builds
+		return nil, err
+	}
+
+	b := <-builds
+	if b.err != nil {
+		return nil, b.err
+	}
+	if err := os.MkdirAll(filepath.Join(opts.WorkDir, "logs"), 0o755); err != nil {
+		return nil, fmt.Errorf("creating the log directory, %w", err)
+	}
+	for _, id := range ids {
+		fn, err := s.startFunction(ctx, hub, id, b.emulator, b.paths[id])
+		if err != nil {
+			return nil, err
+		}
+		s.Functions[id] = fn
+	}
+	s.wire()
+	if opts.Schedule > 0 {
+		s.bg.Go(func() { s.tick(opts.Schedule) })
+	}
+	return s, nil
+}
+
+func (s *Stack) deployMembers(ctx context.Context, hub *deployment) error {
+	busARN, err := hub.attr(hub.tpl.Resources("AWS::Events::EventBus")[0], "Arn")
+	if err != nil {
+		return err
+	}
+	var roleARNs []string
+	for _, id := range hub.tpl.Functions() {
+		if role, ok := hub.tpl.FunctionRoles()[id]; ok {
+			arn, err := hub.attr(role, "Arn")
+			if err != nil {
+				return err
+			}
+			roleARNs = append(roleARNs, arn)
+		}
+	}
+	serviceName := "com.amazonaws.vpce." + s.Region + "." + hub.params["EndpointServiceId"]
+	for _, account := range s.Members {
+		member, err := newDeployment(filepath.Join(s.opts.RepoRoot, "member-template.yaml"), memberStack, account, s.Region, map[string]string{
+			"HubAccountId": s.Hub, "HubEventBusArn": busARN, "HubFunctionRoleArns": strings.Join(roleARNs, ","),
+			"SpokeRoleName": hub.params["SpokeRoleName"], "ExternalId": hub.params["SpokeExternalId"],
+			"EndpointServiceName": serviceName, "TagKey": hub.params["TagKey"],
+		})
+		if err != nil {
+			return err
+		}
+		if err := s.deployMember(ctx, member, account); err != nil {
+			return fmt.Errorf("deploying member-template.yaml in %s, %w", account, err)
+		}
+	}
+	return nil
+}
+
+func (s *Stack) startFunction(ctx context.Context, hub *deployment, id, emulator, bootstrap string) (*Function, error) {
+	fn := &Function{LogicalID: id, Env: map[string]string{}, LogPath: filepath.Join(s.WorkDir, "logs", id+".log")}
+	var err error
+	if fn.Name, err = hub.ref(id); err != nil {
+		return nil, err
+	}
+	if fn.ARN, err = hub.attr(id, "Arn"); err != nil {
+		return nil, err
+	}
+	for k, raw := range hub.tpl.Env(id) {
+		if fn.Env[k], err = hub.text(raw); err != nil {
+			return nil, fmt.Errorf("environment variable %s of %s, %w", k, id, err)
+		}
+	}
+	roleID, ok := hub.tpl.FunctionRoles()[id]
+	if !ok {
+		return nil, fmt.Errorf("%s has no role of the template", id)
+	}
+	roleName, err := hub.ref(roleID)
+	if err != nil {
+		return nil, err
+	}
+	// Lambda gives a function its execution role's session credentials.
+	creds, err := s.AWS.RoleCredentials(s.Hub, roleName, fn.Name, 12*time.Hour)
+	if err != nil {
+		return nil, fmt.Errorf("issuing the credentials of role %s, %w", roleName, err)
+	}
+	timeout := "60" // Globals.Function.Timeout
+	if v, ok := hub.tpl.Property(id, "Timeout"); ok {
+		timeout = v
+	}
+	memory := "128"
+	if v, ok := hub.tpl.Property(id, "MemorySize"); ok {
+		memory = v
+	}
+	home := filepath.Join(s.WorkDir, "home")
+	os.MkdirAll(home, 0o755)
+	for k, v := range map[string]string{
+		"AWS_ENDPOINT_URL": s.URL, "AWS_REGION": s.Region, "AWS_DEFAULT_REGION": s.Region,
+		"AWS_ACCESS_KEY_ID": creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY": creds.SecretAccessKey, "AWS_SESSION_TOKEN": creds.SessionToken,
+		"AWS_LAMBDA_FUNCTION_NAME": fn.Name, "AWS_LAMBDA_FUNCTION_TIMEOUT": timeout, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": memory,
+		"AWS_EC2_METADATA_DISABLED": "true", "HOME": home, "TZ": "UTC",
+	} {
+		fn.Env[k] = v
+	}
+	env := make([]string, 0, len(fn.Env))
+	for k, v := range fn.Env {
+		env = append(env, k+"="+v)
+	}
+	slices.Sort(env)
+	logFile, err := os.OpenFile(fn.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s, %w", fn.LogPath, err)
+	}
+	defer logFile.Close() // the children hold their own descriptors
+	fn.pool = make(chan *Instance, s.opts.Instances)
+	for range s.opts.Instances {
+		in, err := StartInstance(ctx, emulator, bootstrap, id, env, logFile)
+		if err != nil {
+			for _, started := range fn.instances {
+				started.Stop()
+			}
+			return nil, err
+		}
+		fn.instances = append(fn.instances, in)
+		fn.pool <- in
+	}
+	return fn, nil
+}
+
+// wire subscribes the functions to what the deployed routes deliver.
+func (s *Stack) wire() {
+	subscribed := map[string]bool{}
+	for _, r := range s.Routes {
+		fn := s.Functions[r.Function]
+		if fn == nil {
+			continue
+		}
+		switch r.Kind {
+		case "SNS":
+			topic := r.Topic
+			s.cancels = append(s.cancels, s.AWS.SubscribeTopic(topic, func(subject, message string) {
+				s.InvokeAsync(fn.LogicalID, snsEvent(topic, subject, message, time.Now()), "sns:"+topic[strings.LastIndex(topic, ":")+1:])
+			}))
+		default:
+			if subscribed[fn.ARN] {
+				continue
+			}
+			subscribed[fn.ARN] = true
+			s.cancels = append(s.cancels, s.AWS.Subscribe(fn.ARN, func(d localaws.Delivery) {
+				s.InvokeAsync(fn.LogicalID, d.Payload, d.RuleARN[strings.LastIndex(d.RuleARN, "/")+1:])
+			}))
+		}
+	}
+}
+
+// snsEvent is what Lambda passes a function subscribed to a topic.
+func snsEvent(topic, subject, message string, now time.Time) []byte {
+	type record struct {
+		EventSource, EventVersion, EventSubscriptionArn string
+		Sns                                             map[string]any
+	}
+	b, _ := json.Marshal(map[string]any{"Records": []record{{
+		EventSource: "aws:sns", EventVersion: "1.0", EventSubscriptionArn: topic + ":local",
+		Sns: map[string]any{"Type": "Notification", "MessageId": strconv.FormatInt(now.UnixNano(), 36), "TopicArn": topic,
+			"Subject": subject, "Message": message, "Timestamp": now.UTC().Format(time.RFC3339Nano),
+			"SignatureVersion": "1", "MessageAttributes": map[string]any{}},
+	}}})
+	return b
+}
+
+// TriggerSchedules fires every schedule route now, as its schedule would.
+func (s *Stack) TriggerSchedules() error {
+	var errs []error
+	for _, r := range s.Routes {
+		if r.Kind == "Schedule" && s.Functions[r.Function] != nil {
+			errs = append(errs, s.AWS.TriggerRule(s.Hub, s.Region, r.Bus, r.Name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Stack) tick(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			s.TriggerSchedules()
+		}
+	}
+}
+
+// Invoke invokes a function synchronously (RequestResponse), as the
+// Lambda Invoke API would, waiting for a free execution environment.
+func (s *Stack) Invoke(ctx context.Context, logicalID string, payload []byte) (Result, error) {
+	inv := s.invoke(ctx, logicalID, payload, "direct", 0)
+	return inv.Result, inv.Err
+}
+
+// InvokeAsync queues an asynchronous invocation (InvocationType Event):
+// a failed attempt is retried after each of Options.Retries.
+func (s *Stack) InvokeAsync(logicalID string, payload []byte, trigger string) {
+	s.inflight.Add(1)
+	go func() {
+		defer s.inflight.Add(-1)
+		for attempt := 0; ; attempt++ {
+			inv := s.invoke(s.ctx, logicalID, payload, trigger, attempt)
+			if !inv.Failed() || attempt >= len(s.opts.Retries) || s.ctx.Err() != nil {
+				return
+			}
+			select {
+			case <-time.After(s.opts.Retries[attempt]):
+			case <-s.ctx.Done():
+				return
+			}
+		}
+	}()
+}
+
+func (s *Stack) invoke(ctx context.Context, logicalID string, payload []byte, trigger string, attempt int) Invocation {
+	inv := Invocation{Function: logicalID, Trigger: trigger, Attempt: attempt, Payload: payload, Start: time.Now()}
+	fn := s.Functions[logicalID]
+	if fn == nil {
+		inv.Err = fmt.Errorf("function %s is not running", logicalID)
+		return inv
+	}
+	select {
+	case in := <-fn.pool:
+		inv.Result, inv.Err = in.Invoke(ctx, payload)
+		fn.pool <- in
+	case <-ctx.Done():
+		inv.Err = ctx.Err()
+	}
+	s.mu.Lock()
+	s.invocations = append(s.invocations, inv)
+	s.mu.Unlock()
+	if s.opts.Trace != nil {
+		fmt.Fprintln(s.opts.Trace, traceLine(inv))
+	}
+	return inv
+}
+
+func traceLine(inv Invocation) string {
+	outcome := "ok"
+	switch {
+	case inv.Err != nil:
+		outcome = "FAILED " + inv.Err.Error()
+	case inv.Result.Error != nil:
+		outcome = "error " + inv.Result.Error.Error()
+	}
+	retry := ""
+	if inv.Attempt > 0 {
+		retry = fmt.Sprintf(" (retry %d)", inv.Attempt)
+	}
+	return fmt.Sprintf("  %s  λ %-17s <- %-34s %s%s  %s", inv.Start.Format("15:04:05.000"), inv.Function, inv.Trigger+" "+describe(inv.Payload),
+		outcome, retry, inv.Result.Duration.Round(time.Millisecond))
+}
+
+// describe names an event briefly: its source and detail-type, or its kind.
+func describe(payload []byte) string {
+	var ev struct {
+		Source     string `json:"source"`
+		DetailType string `json:"detail-type"`
+		Detail     struct {
+			EventName string `json:"eventName"`
+		} `json:"detail"`
+		Records []any `json:"Records"`
+	}
+	if json.Unmarshal(payload, &ev) != nil {
+		return "(not JSON)"
+	}
+	switch {
+	case ev.Detail.EventName != "":
+		return "[" + ev.Detail.EventName + "]"
+	case ev.DetailType != "":
+		return "[" + ev.DetailType + "]"
+	case len(ev.Records) > 0:
+		return "[SNS notification]"
+	}
+	return "[direct]"
+}
+
+// Invocations returns every invocation attempt so far, in completion order.
+func (s *Stack) Invocations() []Invocation {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.invocations)
+}
+
+// Settle waits until no event is queued in the local AWS and no
+// asynchronous invocation is running or waiting for a retry.
+func (s *Stack) Settle(ctx context.Context) error {
+	quiet := 0
+	for quiet < 3 {
+		deadline, ok := ctx.Deadline()
+		wait := 10 * time.Second
+		if ok {
+			wait = time.Until(deadline)
+		}
+		if !s.AWS.Flush(wait) {
+			return fmt.Errorf("settling: events still queued, %w", context.DeadlineExceeded)
+		}
+		if s.inflight.Load() == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("settling: %d invocations in flight, %w", s.inflight.Load(), ctx.Err())
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	return nil
+}
+
+// ColdStarts returns each function's measured cold starts (process start to
+// first invocation answered), one per instance that has been invoked.
+func (s *Stack) ColdStarts() map[string][]time.Duration {
+	out := map[string][]time.Duration{}
+	for id, fn := range s.Functions {
+		for _, in := range fn.instances {
+			if d := in.ColdStart(); d > 0 {
+				out[id] = append(out[id], d)
+			}
+		}
+	}
+	return out
+}
+
+// Log returns what a function (and its emulator) wrote so far.
+func (s *Stack) Log(logicalID string) string {
+	fn := s.Functions[logicalID]
+	if fn == nil {
+		return ""
+	}
+	b, _ := os.ReadFile(fn.LogPath)
+	return string(b)
+}
+
+// Close stops the schedule, every emulator process and the local AWS.
+func (s *Stack) Close() error {
+	if s.cancel != nil {
+		s.cancel()
+	}
+	s.bg.Wait()
+	for _, c := range s.cancels {
+		c()
+	}
+	for _, fn := range s.Functions {
+		for _, in := range fn.instances {
+			in.Stop()
+		}
+	}
+	if s.AWS != nil {
+		s.AWS.Close()
+	}
+	return nil
+}
