@@ -75,7 +75,7 @@ func tour(t *testing.T) (hubCalls map[string]map[string]bool, spokeCalls map[str
 	must(e.w.EC2(hub).ModifyVpcEndpointServicePermissions(ctx, &ec2.ModifyVpcEndpointServicePermissionsInput{ServiceId: aws.String(e.service),
 		AddAllowedPrincipals: []string{fake.RoleARN("666666666666", "jenkins-agent-vpcs-spoke")}}))
 	e.w.Clock().Advance(5 * time.Minute)
-	if rep := e.reconcile(reconcile.Request{Deep: true}); rep.Repairs == 0 || len(rep.FailedRepairs) > 0 {
+	if rep := e.reconcile(reconcile.Request{Deep: reconcile.DeepAll}); rep.Repairs == 0 || len(rep.FailedRepairs) > 0 {
 		t.Fatalf("tour reconcile: %+v", rep)
 	}
 	// Fan-out puts batches on the bus.

@@ -181,7 +181,7 @@ func TestLocalAWSReconcileUnderThrottlingConverges(t *testing.T) {
 	l.srv.SetThrottle(true)
 	l.srv.InjectFault(localaws.Fault{Service: "ec2", Code: "RequestLimitExceeded", Ratio: 0.25})
 	rec := l.core("reconcile").Reconciler()
-	rep, err := rec.Run(ctx, reconcile.Request{Deep: true})
+	rep, err := rec.Run(ctx, reconcile.Request{Deep: reconcile.DeepAll})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,7 +194,7 @@ func TestLocalAWSReconcileUnderThrottlingConverges(t *testing.T) {
 		}
 	}
 	l.srv.ClearFaults()
-	again, err := rec.Run(ctx, reconcile.Request{Deep: true})
+	again, err := rec.Run(ctx, reconcile.Request{Deep: reconcile.DeepAll})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -58,9 +58,9 @@ func fleet(t *testing.T, vars map[string]string) (*env, []string) {
 
 func TestReconcileInSyncFleetWritesNothing(t *testing.T) {
 	e, _ := fleet(t, nil)
-	e.reconcile(reconcile.Request{Deep: true}) // publishes the "available" state the endpoints reached
+	e.reconcile(reconcile.Request{Deep: reconcile.DeepAll}) // publishes the "available" state the endpoints reached
 	mark := e.mark()
-	rep := e.reconcile(reconcile.Request{Deep: true})
+	rep := e.reconcile(reconcile.Request{Deep: reconcile.DeepAll})
 	if rep.Drifts != 0 || rep.Repairs != 0 || rep.VPCs != 3 || rep.Accounts != 2 {
 		t.Fatalf("in-sync fleet: %+v", rep)
 	}
@@ -74,7 +74,7 @@ func TestReconcileInSyncFleetWritesNothing(t *testing.T) {
 func TestReconcileRepairsEveryDriftInOneRun(t *testing.T) {
 	e, vpcs := fleet(t, map[string]string{"ALLOWED_ACCOUNTS": member + "," + member2 + ",555555555555"})
 	one, two, three := vpcs[0], vpcs[1], vpcs[2]
-	e.reconcile(reconcile.Request{Deep: true})
+	e.reconcile(reconcile.Request{Deep: reconcile.DeepAll})
 	ctx := context.Background()
 	hubEC2, spoke, spoke2 := e.w.EC2(hub), e.w.EC2(member), e.w.EC2(member2)
 	must := func(_ any, err error) {
@@ -121,7 +121,7 @@ func TestReconcileRepairsEveryDriftInOneRun(t *testing.T) {
 	e.w.Clock().Advance(5 * time.Minute)
 
 	mark := e.mark()
-	rep := e.reconcile(reconcile.Request{Deep: true})
+	rep := e.reconcile(reconcile.Request{Deep: reconcile.DeepAll})
 	perms, accepts := 0, 0
 	for _, c := range e.w.Calls()[mark:] {
 		switch c.Action {
@@ -168,8 +168,8 @@ func TestReconcileRepairsEveryDriftInOneRun(t *testing.T) {
 		t.Error("status tag not repaired")
 	}
 	// A second run finds nothing (the new endpoints' states settle first).
-	e.reconcile(reconcile.Request{Deep: true})
-	again := e.reconcile(reconcile.Request{Deep: true})
+	e.reconcile(reconcile.Request{Deep: reconcile.DeepAll})
+	again := e.reconcile(reconcile.Request{Deep: reconcile.DeepAll})
 	if again.Drifts != 0 {
 		t.Errorf("second run found drift:\n%v", again.Items)
 	}
@@ -206,7 +206,7 @@ func TestReconcileDryRunChangesNothing(t *testing.T) {
 func TestReconcileRespectsGracePeriod(t *testing.T) {
 	e, vpcs := fleet(t, map[string]string{"GRACE_PERIOD": "1h"})
 	e.untag(member, vpcs[0]) // the untag event is "in flight": the onboard function has not run yet
-	rep := e.reconcile(reconcile.Request{Deep: true})
+	rep := e.reconcile(reconcile.Request{Deep: reconcile.DeepAll})
 	for _, it := range rep.Items {
 		if it.Repair == reconcile.Remove || it.Repair == reconcile.DeleteParameters {
 			t.Errorf("young resources planned for removal: %v", it)
@@ -224,7 +224,7 @@ func TestReconcileNeverRemovesWhatItDidNotCreate(t *testing.T) {
 	e.untag(member, vpcs[1])
 	theirs2 := e.handMade(member, vpcs[1], false) // unmanaged, in a VPC that is no longer an agent VPC
 	e.w.Clock().Advance(time.Hour)
-	e.reconcile(reconcile.Request{Deep: true})
+	e.reconcile(reconcile.Request{Deep: reconcile.DeepAll})
 	for _, id := range []string{theirs, theirs2} {
 		if got := e.w.EndpointState(member, id); agentvpc.StateIs(got, agentvpc.StateDeleted, agentvpc.StateDeleting) {
 			t.Errorf("unmanaged endpoint %s deleted", id)

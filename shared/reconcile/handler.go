@@ -92,6 +92,11 @@ func (h *Handler) decode(ctx context.Context, payload []byte) (Request, error) {
 			return Request{}, &event.MalformedError{Reason: `direct request, want {"accounts","dryRun","deep"}: ` + err.Error()}
 		}
 	}
+	switch req.Deep {
+	case DeepRotating, DeepAll, DeepNone:
+	default:
+		return Request{}, &event.MalformedError{Reason: fmt.Sprintf(`deep is %q, want "all" or "none"`, req.Deep)}
+	}
 	for _, a := range req.Accounts {
 		if !config.IsAccountID(a) {
 			return Request{}, &event.MalformedError{Reason: fmt.Sprintf("account %q is not a 12-digit account id", a)}

@@ -52,9 +52,30 @@ type Request struct {
 	// Accounts to sweep; empty means discover them (the scheduled run).
 	Accounts []string `json:"accounts,omitempty"`
 	DryRun   bool     `json:"dryRun,omitempty"`
-	// Deep checks subnets and security group rules in every account.
-	Deep  bool   `json:"deep,omitempty"`
+	// Deep says which accounts get their subnets and security group rules
+	// checked: by default a rotating quarter of them each run.
+	Deep  Depth  `json:"deep,omitempty"`
 	RunID string `json:"runId,omitempty"`
+}
+
+// Depth selects the deep pass.
+type Depth string
+
+const (
+	DeepRotating Depth = ""     // each account once an hour at a 15-minute schedule
+	DeepAll      Depth = "all"  // every account
+	DeepNone     Depth = "none" // no account (the cheapest sweep)
+)
+
+// deep reports whether account gets the deep pass in a run at now.
+func (d Depth) deep(account string, now time.Time) bool {
+	switch d {
+	case DeepAll:
+		return true
+	case DeepNone:
+		return false
+	}
+	return deepSlot(account, now)
 }
 
 // Report is what a run found and did.
@@ -216,10 +237,10 @@ func deepSlot(account string, now time.Time) bool {
 	return int(h.Sum32()%4) == now.Minute()/15
 }
 
-func (r *Reconciler) observeAll(ctx context.Context, accounts []string, deep bool, now time.Time) []Account {
+func (r *Reconciler) observeAll(ctx context.Context, accounts []string, depth Depth, now time.Time) []Account {
 	out := make([]Account, len(accounts))
 	r.each(ctx, len(accounts), func(i int) {
-		out[i] = r.observeAccount(ctx, accounts[i], deep || deepSlot(accounts[i], now))
+		out[i] = r.observeAccount(ctx, accounts[i], depth.deep(accounts[i], now))
 	})
 	return out
 }
