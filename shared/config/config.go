@@ -63,6 +63,11 @@ type Config struct {
 	FanoutThreshold     int
 	FanoutBatchSize     int
 	OrganizationRoleARN string
+	// Parameter Store rates the reconciler paces itself to: reads share
+	// about 40 TPS per account and Region (10,000 with "higher
+	// throughput"), PutParameter manages about 3 per second.
+	SSMReadRate  float64
+	SSMWriteRate float64
 }
 
 var (
@@ -100,6 +105,8 @@ func Load(getenv func(string) string) (Config, error) {
 		FanoutThreshold:     r.positive("FANOUT_THRESHOLD", 50),
 		FanoutBatchSize:     r.positive("FANOUT_BATCH_SIZE", 25),
 		OrganizationRoleARN: r.str("ORGANIZATION_ROLE_ARN", ""),
+		SSMReadRate:         r.rate("SSM_READ_RATE", 35),
+		SSMWriteRate:        r.rate("SSM_WRITE_RATE", 3),
 	}
 	r.check("TAG_KEY", c.TagKey != "" && len(c.TagKey) <= 128, "must be 1 to 128 characters")
 	r.check("TAG_VALUE", len(c.TagValue) <= 256, "must be at most 256 characters")
@@ -215,6 +222,16 @@ func (r *reader) positive(name string, def int) int {
 		return def
 	}
 	return n
+}
+
+func (r *reader) rate(name string, def float64) float64 {
+	v := r.str(name, strconv.FormatFloat(def, 'f', -1, 64))
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || f <= 0 {
+		r.fail(name, "is %q, want a positive number of calls per second", v)
+		return def
+	}
+	return f
 }
 
 func (r *reader) boolean(name string, def bool) bool {

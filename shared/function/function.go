@@ -173,11 +173,13 @@ func (c *Core) Accept() *accept.Handler {
 	return &accept.Handler{Guard: c.Guard, Log: c.Options.Log, MetricsOut: c.Options.MetricsOut}
 }
 
-// Reconciler is the sweep, with SSM writes paced under Parameter Store's
-// rate (about 3 PutParameter calls per second per account).
+// Reconciler is the sweep, with its Parameter Store reads and writes paced
+// under the account's rates, so a large sweep does not spend its time in
+// throttling retries.
 func (c *Core) Reconciler() *reconcile.Reconciler {
 	store := c.Store
-	store.Pace = pace.New(3, 3)
+	store.Pace = pace.New(c.Config.SSMWriteRate, max(1, int(c.Config.SSMWriteRate)))
+	store.ReadPace = pace.New(c.Config.SSMReadRate, max(1, int(c.Config.SSMReadRate)))
 	vpcs := *c.VPCs
 	vpcs.Store = store
 	return &reconcile.Reconciler{

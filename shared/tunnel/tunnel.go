@@ -76,6 +76,9 @@ type Store struct {
 	// Pace, when set, is waited on before every write (PutParameter is
 	// slow: about 3 per second per account).
 	Pace *pace.Bucket
+	// ReadPace, when set, is waited on before every read (reads share
+	// about 40 TPS per account by default).
+	ReadPace *pace.Bucket
 }
 
 // Path is the parameter path of one agent VPC.
@@ -157,6 +160,9 @@ func (s Store) put(ctx context.Context, name, value string) error {
 func (s Store) Put(ctx context.Context, name, value string) error { return s.put(ctx, name, value) }
 
 func (s Store) get(ctx context.Context, names ...string) (map[string]string, error) {
+	if err := s.ReadPace.Wait(ctx); err != nil {
+		return nil, err
+	}
 	out, err := s.SSM.GetParameters(ctx, &ssm.GetParametersInput{Names: names})
 	if err != nil {
 		return nil, fmt.Errorf("reading parameters %v, %w", names, err)
@@ -224,6 +230,9 @@ func (s Store) List(ctx context.Context, account string) (map[string]*Published,
 	out := map[string]*Published{}
 	p := ssm.NewGetParametersByPathPaginator(s.SSM, &ssm.GetParametersByPathInput{Path: aws.String(path), Recursive: aws.Bool(true)})
 	for p.HasMorePages() {
+		if err := s.ReadPace.Wait(ctx); err != nil {
+			return nil, err
+		}
 		page, err := p.NextPage(ctx)
 		if err != nil {
 			return nil, fmt.Errorf("listing parameters under %s, %w", path, err)
