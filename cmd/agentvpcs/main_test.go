@@ -1,0 +1,60 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
+)
+
+// TestStatusAgainstTheLocalAWS runs the command as an operator would, with
+// the hub's credentials and AWS_ENDPOINT_URL pointing at a local AWS whose
+// topology has one tagged VPC that was never onboarded.
+func TestStatusAgainstTheLocalAWS(t *testing.T) {
+	top, err := localaws.ParseTopology([]byte(`
+region: us-east-1
+accounts:
+  - id: "111111111111"
+    endpointServices:
+      - {id: vpce-svc-0a1b2c3d4e5f60001, acceptanceRequired: true, azs: [use1-az1, use1-az2], ports: [50000]}
+  - id: "222222222222"
+    roles:
+      - name: jenkins-agent-vpcs-spoke
+        trust: {principals: ["111111111111"], externalId: ops}
+    vpcs:
+      - {id: vpc-0aaaaaaaaaaaaaaa1, cidr: 10.1.0.0/16, tags: {jenkins-agents: "true"}, subnets: [{az: us-east-1a}, {az: us-east-1b}]}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := localaws.New(localaws.Options{Topology: top})
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	env := map[string]string{"AWS_ENDPOINT_URL": hs.URL, "AWS_ACCESS_KEY_ID": "111111111111", "AWS_SECRET_ACCESS_KEY": "x",
+		"AWS_REGION": "us-east-1", "ALLOWED_ACCOUNTS": "222222222222"}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+	var out bytes.Buffer
+	getenv := func(k string) string { return env[k] }
+	if err := run(context.Background(), []string{"-service", "vpce-svc-0a1b2c3d4e5f60001", "-external-id", "ops"}, getenv, &out); err != nil {
+		t.Fatal(err)
+	}
+	got := out.String()
+	for _, want := range []string{"222222222222", "vpc-0aaaaaaaaaaaaaaa1", "missing-endpoint", "converge-vpc", "missing-principal", "dry run"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("output lacks %q:\n%s", want, got)
+		}
+	}
+	if n := srv.CallCount("ec2", "CreateVpcEndpoint", "") + srv.CallCount("ec2", "ModifyVpcEndpointServicePermissions", ""); n != 0 {
+		t.Errorf("the status command wrote to AWS (%d calls)", n)
+	}
+	if err := run(context.Background(), []string{"-deep", "sideways"}, getenv, &out); err == nil {
+		t.Error("a bad -deep value was accepted")
+	}
+}
