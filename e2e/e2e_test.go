@@ -1,0 +1,305 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localstack"
+)
+
+var (
+	teamA   = localstack.AgentVPC{Account: "222222222222", VPC: "vpc-0a000000000000001"}
+	sandbox = localstack.AgentVPC{Account: "222222222222", VPC: "vpc-0a000000000000002"}
+	teamB   = localstack.AgentVPC{Account: "333333333333", VPC: "vpc-0b000000000000001"}
+)
+
+const tunnelPort = "50000"
+
+func settle(t *testing.T, s *localstack.Stack) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := s.Settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func status(t *testing.T, s *localstack.Stack, v localstack.AgentVPC) localstack.VPCStatus {
+	t.Helper()
+	st, err := s.Status(context.Background(), v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func tag(t *testing.T, s *localstack.Stack, v localstack.AgentVPC, on bool) {
+	t.Helper()
+	if err := s.Tag(context.Background(), v, on); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// awsCLI runs the real AWS CLI (v1, first on PATH) as an account's
+// administrator against the local AWS; the SDK stands in when it is absent
+// (CI=true makes that a failure).
+func awsCLI(t *testing.T, s *localstack.Stack, account string, args ...string) bool {
+	t.Helper()
+	bin, err := exec.LookPath("aws")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the AWS CLI is not on PATH")
+		}
+		t.Log("the AWS CLI is not on PATH: using the SDK")
+		return false
+	}
+	cmd := exec.Command(bin, append([]string{"--endpoint-url", s.URL, "--region", s.Region}, args...)...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "AWS_ACCESS_KEY_ID=" + account, "AWS_SECRET_ACCESS_KEY=local"}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("aws %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return true
+}
+
+func wantReady(t *testing.T, st localstack.VPCStatus) {
+	t.Helper()
+	if !st.Ready(tunnelPort) {
+		t.Fatalf("%s not converged: %+v", st.AgentVPC, st)
+	}
+}
+
+// The tag on a member VPC, set with the AWS CLI and nothing else, makes the
+// tunnel appear in the hub's SSM; removing it removes everything.
+func TestTagToTunnelAndBack(t *testing.T) {
+	s := start(t, localstack.Options{})
+	ctx := context.Background()
+	tagged := time.Now()
+	if !awsCLI(t, s, teamA.Account, "ec2", "create-tags", "--resources", teamA.VPC, "--tags", "Key=jenkins-agents,Value=true") {
+		tag(t, s, teamA, true)
+	}
+	hub := s.SSM(s.Hub)
+	name := s.ParameterPath(teamA) + "/tunnel"
+	for {
+		if _, err := hub.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name)}); err == nil {
+			break
+		}
+		if time.Since(tagged) > 2*time.Second {
+			t.Fatalf("%s not readable 2 s after create-tags", name)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Logf("create-tags to readable tunnel parameter: %s", time.Since(tagged).Round(time.Millisecond))
+	tag(t, s, teamB, true)
+	settle(t, s)
+
+	a := status(t, s, teamA)
+	wantReady(t, a)
+	// One subnet per AZ the service offers (a and b, not c), the first of
+	// the two in eu-west-1a.
+	if got, want := a.Endpoints[0].Subnets, []string{"subnet-0a000000000000011", "subnet-0a000000000000013"}; !slices.Equal(got, want) {
+		t.Errorf("team A endpoint subnets %v, want %v", got, want)
+	}
+	if a.Document["tunnel"] != a.Tunnel || a.Document["vpcId"] != teamA.VPC {
+		t.Errorf("document %v does not match tunnel %s", a.Document, a.Tunnel)
+	}
+	if conn, _ := s.Connection(ctx, a.Endpoints[0].ID); !strings.EqualFold(conn, "available") {
+		t.Errorf("hub sees the connection as %q", conn)
+	}
+	b := status(t, s, teamB)
+	wantReady(t, b)
+	// Opted-in subnets only.
+	if got, want := b.Endpoints[0].Subnets, []string{"subnet-0b000000000000012", "subnet-0b000000000000013"}; !slices.Equal(got, want) {
+		t.Errorf("team B endpoint subnets %v, want %v", got, want)
+	}
+
+	if !awsCLI(t, s, teamA.Account, "ec2", "delete-tags", "--resources", teamA.VPC, "--tags", "Key=jenkins-agents") {
+		tag(t, s, teamA, false)
+	}
+	settle(t, s)
+	if a := status(t, s, teamA); !a.Clean() || a.Principal {
+		t.Errorf("team A not cleaned up after untagging: %+v", a)
+	}
+	wantReady(t, status(t, s, teamB))
+}
+
+// At-least-once delivery: the same tag event arriving again changes nothing.
+func TestSameEventDeliveredTwice(t *testing.T) {
+	s := start(t, localstack.Options{})
+	tag(t, s, teamA, true)
+	settle(t, s)
+	before := status(t, s, teamA)
+	wantReady(t, before)
+
+	var event []byte
+	for _, inv := range s.Invocations() {
+		if inv.Function == "OnboardFunction" && strings.HasSuffix(inv.Trigger, "TagChange") {
+			event = inv.Payload
+		}
+	}
+	if event == nil {
+		t.Fatal("no tag change event reached the onboard function")
+	}
+	s.InvokeAsync("OnboardFunction", event, "redelivery")
+	s.InvokeAsync("OnboardFunction", event, "redelivery")
+	settle(t, s)
+	after := status(t, s, teamA)
+	wantReady(t, after)
+	if after.Endpoints[0].ID != before.Endpoints[0].ID || after.Tunnel != before.Tunnel {
+		t.Errorf("redelivery changed the endpoint: %+v -> %+v", before.Endpoints, after.Endpoints)
+	}
+	for _, inv := range s.Invocations() {
+		if inv.Trigger == "redelivery" && inv.Failed() {
+			t.Errorf("redelivered event failed: %v %v", inv.Err, inv.Result.Error)
+		}
+	}
+}
+
+// Two invocations racing for one VPC in two execution environments, on top
+// of the tag's own events: exactly one endpoint, one pair of groups.
+func TestEventsRacingForOneVPC(t *testing.T) {
+	s := start(t, localstack.Options{})
+	direct, _ := json.Marshal(map[string]string{"account": teamA.Account, "region": s.Region, "vpcId": teamA.VPC})
+	tag(t, s, teamA, true)
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			if _, err := s.Invoke(context.Background(), "OnboardFunction", direct); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	settle(t, s)
+	st := status(t, s, teamA)
+	wantReady(t, st)
+	// A retry of the loser is fine; a leftover is not: Ready checks one
+	// endpoint, two groups, one tunnel.
+	if n := s.AWS.CallCount("ec2", "CreateVpcEndpoint", teamA.Account); n < 1 {
+		t.Errorf("CreateVpcEndpoint called %d times", n)
+	}
+}
+
+// A payload the functions cannot decode is answered with an error and
+// changes nothing.
+func TestMalformedPayloadAnsweredWithErrorAndNothingChanged(t *testing.T) {
+	s := start(t, localstack.Options{})
+	cases := map[string][]string{
+		"OnboardFunction": {`not json`, `[1,2]`},
+		"AcceptFunction":  {`not json`, `{"Records":"nope"}`},
+	}
+	if noReconcile == "" {
+		cases["ReconcileFunction"] = []string{`not json`}
+	}
+	s.AWS.ResetCalls()
+	for fn, payloads := range cases {
+		for _, p := range payloads {
+			res, err := s.Invoke(context.Background(), fn, []byte(p))
+			if err != nil {
+				t.Fatalf("%s %s: %v", fn, p, err)
+			}
+			if res.Error == nil {
+				t.Errorf("%s answered %q to %s, want an error", fn, res.Payload, p)
+			}
+		}
+	}
+	settle(t, s)
+	for _, c := range s.AWS.Calls() {
+		if !strings.HasPrefix(c.Action, "Describe") && !strings.HasPrefix(c.Action, "Get") && c.Action != "AssumeRole" {
+			t.Errorf("a malformed payload led to %s %s in %s", c.Service, c.Action, c.Account)
+		}
+	}
+	if st := status(t, s, teamA); !st.Clean() {
+		t.Errorf("state changed: %+v", st)
+	}
+}
+
+// With a share of the calls throttled, the fleet still converges: the SDK's
+// retryer, Lambda's retries of asynchronous invocations, and (when it
+// exists) one reconcile.
+func TestThrottledRunConverges(t *testing.T) {
+	s := start(t, localstack.Options{})
+	for _, acct := range []string{s.Hub, teamA.Account, teamB.Account} {
+		s.AWS.InjectFault(localaws.Fault{Service: "ec2", Account: acct, Code: "RequestLimitExceeded", Ratio: 0.25})
+	}
+	s.AWS.InjectFault(localaws.Fault{Service: "ssm", Account: s.Hub, Code: "ThrottlingException", Ratio: 0.25})
+	s.AWS.InjectFault(localaws.Fault{Service: "ec2", Action: "CreateVpcEndpoint", Code: "RequestLimitExceeded", Count: 2})
+	ctx := context.Background()
+	for _, v := range []localstack.AgentVPC{teamA, teamB} {
+		var err error
+		for range 10 { // the administrator's own call is throttled too
+			if err = s.Tag(ctx, v, true); err == nil {
+				break
+			}
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	settle(t, s)
+	if noReconcile == "" {
+		if err := s.TriggerSchedules(); err != nil {
+			t.Fatal(err)
+		}
+		settle(t, s)
+	}
+	s.AWS.ClearFaults()
+	for _, v := range []localstack.AgentVPC{teamA, teamB} {
+		wantReady(t, status(t, s, v))
+	}
+	if n := s.AWS.CallCount("ec2", "CreateVpcEndpoint", ""); n < 4 {
+		t.Errorf("CreateVpcEndpoint called %d times: the injected throttling was not retried", n)
+	}
+}
+
+// Each hand-made drift of the demo is repaired by one scheduled reconcile.
+func TestEachDemoBreakageRepairedByOneReconcile(t *testing.T) {
+	needReconcile(t)
+	s := start(t, localstack.Options{})
+	ctx := context.Background()
+	tag(t, s, teamA, true)
+	tag(t, s, teamB, true)
+	settle(t, s)
+	wantReady(t, status(t, s, teamA))
+	for _, b := range localstack.Breakages() {
+		t.Run(b.Name, func(t *testing.T) {
+			if err := b.Apply(ctx, s, teamA); err != nil {
+				t.Fatal(err)
+			}
+			settle(t, s)
+			if st := status(t, s, teamA); st.Ready(tunnelPort) {
+				t.Fatalf("%s did not break anything: %+v", b.Story, st)
+			}
+			runs := len(reconcileRuns(s))
+			if err := s.TriggerSchedules(); err != nil {
+				t.Fatal(err)
+			}
+			settle(t, s)
+			if got := reconcileRuns(s)[runs:]; len(got) != 1 || got[0].Failed() {
+				t.Fatalf("want one successful reconcile, got %d: %+v", len(got), got)
+			}
+			wantReady(t, status(t, s, teamA))
+			wantReady(t, status(t, s, teamB))
+		})
+	}
+}
+
+func reconcileRuns(s *localstack.Stack) []localstack.Invocation {
+	var out []localstack.Invocation
+	for _, inv := range s.Invocations() {
+		if inv.Function == "ReconcileFunction" {
+			out = append(out, inv)
+		}
+	}
+	return out
+}
