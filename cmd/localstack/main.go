@@ -1,0 +1,108 @@
+// Command localstack runs the whole product on this machine: the local AWS
+// with the documented topology (localstack/topology.yaml), the templates'
+// routing, and the three functions' real bootstraps under the AWS Lambda
+// Runtime Interface Emulator.
+//
+//	make local    # go run ./cmd/localstack: stays up until Ctrl-C
+//	make demo     # go run ./cmd/localstack -demo: a narrated scenario, exits 0 when it worked
+//
+// Drive `make local` with the AWS CLI: an access key id equal to an account
+// id is that account's administrator (see the banner it prints).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"slices"
+	"syscall"
+	"time"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localstack"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:4566", "listen address of the local AWS")
+	schedule := flag.Duration("schedule", time.Minute, "interval of the reconcile schedule (0: only on demand); the template's rate is for AWS")
+	throttle := flag.Bool("throttle", false, "enforce the EC2 and SSM rate limits in the local AWS")
+	demo := flag.Bool("demo", false, "run the narrated demo scenario and exit")
+	quiet := flag.Bool("quiet", false, "do not print one line per function invocation")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var err error
+	if *demo {
+		err = runDemo(ctx, os.Stdout)
+	} else {
+		err = runLocal(ctx, *addr, *schedule, *throttle, *quiet)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "localstack:", err)
+		os.Exit(1)
+	}
+}
+
+func runLocal(ctx context.Context, addr string, schedule time.Duration, throttle, quiet bool) error {
+	var trace io.Writer = os.Stdout
+	if quiet {
+		trace = nil
+	}
+	work, err := os.MkdirTemp("", "localstack-")
+	if err != nil {
+		return err
+	}
+	started := time.Now()
+	fmt.Println("Starting: building the functions (make build-<LogicalId>) and the emulator, deploying the templates...")
+	s, err := localstack.Start(ctx, localstack.Options{Addr: addr, Schedule: schedule, Throttle: throttle, Trace: trace, WorkDir: work})
+	if err != nil {
+		return err
+	}
+	// Every process started is stopped on the way out, Ctrl-C included.
+	defer s.Close()
+	printBanner(os.Stdout, s, schedule, time.Since(started))
+	<-ctx.Done()
+	fmt.Println("\nStopping: emulators and the local AWS.")
+	return nil
+}
+
+func printBanner(w io.Writer, s *localstack.Stack, schedule time.Duration, took time.Duration) {
+	fmt.Fprintf(w, "\njenkins-agent-vpcs is running locally (started in %s)\n\n", took.Round(time.Millisecond))
+	fmt.Fprintf(w, "  local AWS     %s   region %s\n", s.URL, s.Region)
+	fmt.Fprintf(w, "  credentials   AWS_ACCESS_KEY_ID=<account id>, any AWS_SECRET_ACCESS_KEY\n")
+	fmt.Fprintf(w, "  accounts      %s hub (Jenkins endpoint service %s)\n", s.Hub, s.Parameters["EndpointServiceId"])
+	for _, m := range s.Members {
+		fmt.Fprintf(w, "                %s member\n", m)
+	}
+	ids := make([]string, 0, len(s.Functions))
+	for id := range s.Functions {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for i, id := range ids {
+		label := "functions"
+		if i > 0 {
+			label = ""
+		}
+		fmt.Fprintf(w, "  %-13s %-18s %s  log %s\n", label, id, s.Functions[id].Name, s.Functions[id].LogPath)
+	}
+	if schedule > 0 {
+		fmt.Fprintf(w, "  schedule      reconcile every %s\n", schedule)
+	}
+	prefix := s.Parameters["ParameterPrefix"]
+	fmt.Fprintf(w, `
+Try it (AWS CLI v1; v2 is /usr/bin/aws and needs --endpoint-url %[1]s):
+
+  export AWS_ACCESS_KEY_ID=222222222222 AWS_SECRET_ACCESS_KEY=local AWS_DEFAULT_REGION=%[2]s AWS_ENDPOINT_URL=%[1]s
+  aws ec2 create-tags --resources vpc-0a000000000000001 --tags Key=%[3]s,Value=true
+  AWS_ACCESS_KEY_ID=%[4]s aws ssm get-parameter --name %[5]s/222222222222/vpc-0a000000000000001/tunnel
+  aws ec2 describe-vpc-endpoints
+  aws ec2 delete-tags --resources vpc-0a000000000000001 --tags Key=%[3]s
+
+Ctrl-C stops everything. One line per function invocation follows.
+
+`, s.URL, s.Region, s.Parameters["TagKey"], s.Hub, prefix)
+}
