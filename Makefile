@@ -31,6 +31,10 @@ build: ## Build all functions into bin/<function>/bootstrap (GOARCH, default arm
 		$(GO_BUILD) -o bin/$$fn/bootstrap ./functions/$$fn || exit 1; \
 	done
 
+.PHONY: sizes
+sizes: build ## Build, then print each stripped bootstrap's size in bytes
+	@for fn in $(FUNCTIONS); do printf '%-10s %s bytes (%s)\n' $$fn $$(stat -c %s bin/$$fn/bootstrap) $(GOARCH); done
+
 .PHONY: build-OnboardFunction build-AcceptFunction build-ReconcileFunction
 build-OnboardFunction: ## (sam build) Build the onboard function into $(ARTIFACTS_DIR)/bootstrap
 	$(call require-artifacts-dir)
@@ -48,7 +52,7 @@ build-ReconcileFunction: ## (sam build) Build the reconcile function into $(ARTI
 
 .PHONY: test
 test: ## Run all Go tests
-	go test ./...
+	go test -timeout 30m ./...
 
 .PHONY: lint
 lint: ## go vet, gofmt check, cfn-lint on both templates
