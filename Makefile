@@ -65,6 +65,19 @@ lint: ## go vet, gofmt check, cfn-lint on both templates
 clean: ## Remove build outputs (bin/, .aws-sam/)
 	rm -rf bin .aws-sam
 
+##@ Run locally (no AWS account)
+
+LOCAL_ARGS ?=
+
+.PHONY: local demo
+local: ## Run the product locally until Ctrl-C: local AWS, templates' routing, functions under the Lambda emulator (LOCAL_ARGS="-schedule 30s -throttle")
+	@go build -o bin/localstack ./cmd/localstack
+	@exec ./bin/localstack $(LOCAL_ARGS)
+
+demo: ## Narrated scenario on the local stack: tag, publish, break, reconcile, refuse, untag (exits 0 when it all worked)
+	@go build -o bin/localstack ./cmd/localstack
+	@exec ./bin/localstack -demo
+
 define require-artifacts-dir
 	@if [ -z "$(ARTIFACTS_DIR)" ]; then echo "ARTIFACTS_DIR is not set: run sam build, or make build" >&2; exit 2; fi
 endef
