@@ -11,6 +11,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -191,4 +192,21 @@ func (c *Core) Reconciler() *reconcile.Reconciler {
 // Reconcile is the reconcile function's handler.
 func (c *Core) Reconcile() *reconcile.Handler {
 	return &reconcile.Handler{Reconciler: c.Reconciler(), Log: c.Options.Log, MetricsOut: c.Options.MetricsOut}
+}
+
+// Main is every function's main: configuration and clients are built once
+// per cold start, outside the handler, and a bad configuration ends the
+// cold start with an error naming the variable.
+func Main(handler func(*Core) lambda.Handler) {
+	cfg, err := config.Load(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	clients, err := RealClients(context.Background(), cfg)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	lambda.Start(handler(NewCore(cfg, clients, Options{Region: clients.Base.Region})))
 }

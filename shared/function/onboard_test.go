@@ -187,12 +187,7 @@ func TestCreateVpcWithTags(t *testing.T) {
 func TestUntagRemovesEverything(t *testing.T) {
 	for _, evt := range []string{"tag-change-untagged.json", "cloudtrail-deletetags.json"} {
 		t.Run(evt, func(t *testing.T) {
-			e := newEnv(t, nil)
-			vpc := e.vpcs[savedVPC]
-			e.tag(member, vpc, "true")
-			if err := e.onboard("tag-change-tagged.json"); err != nil {
-				t.Fatal(err)
-			}
+			e, vpc := onboarded(t, nil)
 			ep := e.assertOnboarded(member, vpc).Endpoints[0].ID
 			e.untag(member, vpc)
 			if err := e.onboard(evt); err != nil {
@@ -251,12 +246,7 @@ func TestUntagKeepsPrincipalWhileAnotherAgentVPCRemains(t *testing.T) {
 }
 
 func TestDeleteVpcBlockedByOurEndpointCleansUp(t *testing.T) {
-	e := newEnv(t, nil)
-	vpc := e.vpcs[savedVPC]
-	e.tag(member, vpc, "true")
-	if err := e.onboard("tag-change-tagged.json"); err != nil {
-		t.Fatal(err)
-	}
+	e, vpc := onboarded(t, nil)
 	ctx := context.Background()
 	spokeEC2 := e.deleter(member)
 	// The owner tears the VPC down: subnets first, then the VPC. Our endpoint blocks both.
@@ -292,12 +282,7 @@ func TestDeleteVpcBlockedByOurEndpointCleansUp(t *testing.T) {
 }
 
 func TestDeleteSubnetBlockedByOurEndpointReleasesIt(t *testing.T) {
-	e := newEnv(t, nil)
-	vpc := e.vpcs[savedVPC]
-	e.tag(member, vpc, "true")
-	if err := e.onboard("tag-change-tagged.json"); err != nil {
-		t.Fatal(err)
-	}
+	e, vpc := onboarded(t, nil)
 	f := e.assertOnboarded(member, vpc)
 	victim := f.Endpoints[0].SubnetIDs[0]
 	e.vpcs[savedSubnet] = victim // the saved event names the subnet by this id
@@ -389,12 +374,7 @@ func TestTaggedFalseIsNotAnAgentVPC(t *testing.T) {
 }
 
 func TestManualApprovalHoldsTheConnection(t *testing.T) {
-	e := newEnv(t, map[string]string{"APPROVAL_MODE": "manual"})
-	vpc := e.vpcs[savedVPC]
-	e.tag(member, vpc, "true")
-	if err := e.onboard("tag-change-tagged.json"); err != nil {
-		t.Fatal(err)
-	}
+	e, vpc := onboarded(t, map[string]string{"APPROVAL_MODE": "manual"})
 	f := e.footprint(member, vpc)
 	if len(f.Endpoints) != 1 || !agentvpc.StateIs(e.w.EndpointState(member, f.Endpoints[0].ID), agentvpc.StatePendingAcceptance) {
 		t.Fatalf("connection should stay pending: %+v", f.Endpoints)
@@ -416,12 +396,7 @@ func TestManualApprovalHoldsTheConnection(t *testing.T) {
 func TestPrincipalModes(t *testing.T) {
 	for mode, want := range map[string]string{"role": fake.RoleARN(member, "jenkins-agent-vpcs-spoke"), "account": fake.RootARN(member), "any": "*"} {
 		t.Run(mode, func(t *testing.T) {
-			e := newEnv(t, map[string]string{"PRINCIPAL_MODE": mode})
-			vpc := e.vpcs[savedVPC]
-			e.tag(member, vpc, "true")
-			if err := e.onboard("tag-change-tagged.json"); err != nil {
-				t.Fatal(err)
-			}
+			e, vpc := onboarded(t, map[string]string{"PRINCIPAL_MODE": mode})
 			if got := e.w.AllowedPrincipals(e.service); !slices.Equal(got, []string{want}) {
 				t.Errorf("principals %v, want [%s]", got, want)
 			}
@@ -443,12 +418,7 @@ func TestPrincipalModes(t *testing.T) {
 func TestRepairsAfterEndpointRejectedOrDeleted(t *testing.T) {
 	for _, state := range []string{"rejected", "deleted", "failed"} {
 		t.Run(state, func(t *testing.T) {
-			e := newEnv(t, nil)
-			vpc := e.vpcs[savedVPC]
-			e.tag(member, vpc, "true")
-			if err := e.onboard("tag-change-tagged.json"); err != nil {
-				t.Fatal(err)
-			}
+			e, vpc := onboarded(t, nil)
 			old := e.footprint(member, vpc).Endpoints[0].ID
 			e.w.SetEndpointState(member, old, state)
 			if err := e.onboard("redrive.json"); err != nil {
@@ -524,12 +494,7 @@ func (e *env) deleter(acct string) vpcDeleter {
 }
 
 func TestWithoutHTTPForwardingPublishesNoJenkinsURL(t *testing.T) {
-	e := newEnv(t, map[string]string{"HTTP_PORT": "0"})
-	vpc := e.vpcs[savedVPC]
-	e.tag(member, vpc, "true")
-	if err := e.onboard("tag-change-tagged.json"); err != nil {
-		t.Fatal(err)
-	}
+	e, vpc := onboarded(t, map[string]string{"HTTP_PORT": "0"})
 	f := e.footprint(member, vpc)
 	if !tunnelRE.MatchString(f.Tunnel) || f.JenkinsURL != "" || f.Document["jenkinsUrl"] != nil {
 		t.Errorf("tunnel %q, jenkins-url %q, document %v", f.Tunnel, f.JenkinsURL, f.Document)
@@ -539,4 +504,17 @@ func TestWithoutHTTPForwardingPublishesNoJenkinsURL(t *testing.T) {
 			t.Errorf("endpoint group admits %d ports, want only the tunnel port", len(g.Ingress))
 		}
 	}
+}
+
+// onboarded is an env whose first VPC was tagged and onboarded by its
+// tag-change event.
+func onboarded(t *testing.T, vars map[string]string) (*env, string) {
+	t.Helper()
+	e := newEnv(t, vars)
+	vpc := e.vpcs[savedVPC]
+	e.tag(member, vpc, "true")
+	if err := e.onboard("tag-change-tagged.json"); err != nil {
+		t.Fatal(err)
+	}
+	return e, vpc
 }
