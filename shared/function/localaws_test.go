@@ -176,10 +176,10 @@ func TestLocalAWSReconcileUnderThrottlingConverges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Every tag event was lost; the AWS buckets are enforced, and a quarter
+	// Every tag event was lost; the AWS buckets are enforced, and a tenth
 	// of EC2 calls are throttled on top.
 	l.srv.SetThrottle(true)
-	l.srv.InjectFault(localaws.Fault{Service: "ec2", Code: "RequestLimitExceeded", Ratio: 0.25})
+	l.srv.InjectFault(localaws.Fault{Service: "ec2", Code: "RequestLimitExceeded", Ratio: 0.1})
 	rec := l.core("reconcile").Reconciler()
 	rep, err := rec.Run(ctx, reconcile.Request{Deep: reconcile.DeepAll})
 	if err != nil {

@@ -167,8 +167,7 @@ func TestReconcileRepairsEveryDriftInOneRun(t *testing.T) {
 	if got := e.footprint(member2, three).Tags[agentvpc.TagStatus]; got == "bogus" {
 		t.Error("status tag not repaired")
 	}
-	// A second run finds nothing (the new endpoints' states settle first).
-	e.reconcile(reconcile.Request{Deep: reconcile.DeepAll})
+	// A second run finds nothing.
 	again := e.reconcile(reconcile.Request{Deep: reconcile.DeepAll})
 	if again.Drifts != 0 {
 		t.Errorf("second run found drift:\n%v", again.Items)

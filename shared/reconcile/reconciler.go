@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
@@ -369,26 +370,69 @@ func (r *Reconciler) apply(ctx context.Context, items []Item, observed []Account
 			}
 		}
 	}
-	keys := slices.Sorted(maps.Keys(publish))
-	r.each(ctx, len(keys)+len(extra), func(i int) {
-		if i < len(keys) {
-			s := publish[keys[i]]
-			err := r.publish(ctx, s)
-			if err != nil {
-				done(Item{Account: s.Obs.Account, VPCID: s.Obs.VPCID, Drift: "publish"}, err)
+	for _, it := range extra {
+		sp, err := r.spokeFromView(ctx, byAccount[it.Account], it.VPCID, settled)
+		if err != nil {
+			if it.Repair == Publish {
+				done(it, err)
 			}
-			return
+			continue
 		}
-		it := extra[i-len(keys)]
-		s, err := r.spokeFromView(ctx, byAccount[it.Account], it.VPCID, settled)
-		if err == nil {
-			err = r.publish(ctx, s)
+		publish[it.Account+"/"+it.VPCID] = sp
+	}
+	r.refreshAccepted(ctx, publish, settled)
+	keys := slices.Sorted(maps.Keys(publish))
+	published := make([]error, len(keys))
+	r.each(ctx, len(keys), func(i int) { published[i] = r.publish(ctx, publish[keys[i]]) })
+	for i, key := range keys {
+		s := publish[key]
+		var item *Item
+		for _, it := range items {
+			if it.Repair == Publish && it.Account+"/"+it.VPCID == key {
+				item = &it
+			}
 		}
-		if it.Repair == Publish {
-			done(it, err)
+		switch {
+		case item != nil:
+			done(*item, published[i])
+		case published[i] != nil:
+			done(Item{Account: s.Obs.Account, VPCID: s.Obs.VPCID, Drift: "publish"}, published[i])
 		}
-	})
+	}
 	return repaired
+}
+
+// refreshAccepted re-reads the state of endpoints whose connections were
+// just accepted (one describe per account), so that what is published is
+// what the endpoint says now rather than a guess.
+func (r *Reconciler) refreshAccepted(ctx context.Context, publish map[string]*onboard.Spoke, settled acceptance.Report) {
+	byAccount := map[string][]*onboard.Spoke{}
+	for _, s := range publish {
+		if slices.Contains(settled.Accepted, s.Endpoint.ID) {
+			byAccount[s.Obs.Account] = append(byAccount[s.Obs.Account], s)
+		}
+	}
+	for account, spokes := range byAccount {
+		client, err := r.Spokes.For(ctx, account, r.Region)
+		if err != nil {
+			continue
+		}
+		ids := make([]string, len(spokes))
+		for i, s := range spokes {
+			ids[i] = s.Endpoint.ID
+		}
+		out, err := client.DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: ids})
+		if err != nil {
+			continue // publish the state acceptance implies; the next sweep corrects it
+		}
+		for _, e := range out.VpcEndpoints {
+			for _, s := range spokes {
+				if s.Endpoint.ID == aws.ToString(e.VpcEndpointId) && agentvpc.Live(string(e.State)) {
+					s.State = string(e.State)
+				}
+			}
+		}
+	}
 }
 
 func (r *Reconciler) publish(ctx context.Context, s *onboard.Spoke) error {
