@@ -20,6 +20,7 @@ import (
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/awserr"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/pace"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/spoke"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/status"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/telemetry"
@@ -79,6 +80,9 @@ type Guard struct {
 	Events    status.Publisher
 	// BatchSize bounds the ids per accept/reject call.
 	BatchSize int
+	// Pace, when set, is waited on before each accept/reject call: they
+	// share a bucket of 10 calls, refilled at 1 per second, on the hub.
+	Pace *pace.Bucket
 }
 
 // Connections lists the service's connections, optionally only those of
@@ -273,6 +277,9 @@ func (g *Guard) batch(ctx context.Context, ids []string, accept bool, failed map
 	for start := 0; start < len(ids); start += size {
 		batch := ids[start:min(start+size, len(ids))]
 		var unsuccessful []types.UnsuccessfulItem
+		if err := g.Pace.Wait(ctx); err != nil {
+			return done, err
+		}
 		if accept {
 			out, err := g.Hub.AcceptVpcEndpointConnections(ctx, &ec2.AcceptVpcEndpointConnectionsInput{ServiceId: aws.String(g.ServiceID), VpcEndpointIds: batch})
 			if err != nil {

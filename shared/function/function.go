@@ -154,7 +154,8 @@ func NewCore(cfg config.Config, c Clients, o Options) *Core {
 	spokes := spoke.New(c.Base, c.STS, cfg.SpokeRoleName, cfg.SpokeExternalID, o.SessionName, c.NewSpokeEC2)
 	events := status.Publisher{Bus: c.Bus, BusName: cfg.EventBusName}
 	svc := endpointservice.New(c.HubEC2, cfg, o.Region)
-	guard := &acceptance.Guard{Hub: c.HubEC2, ServiceID: cfg.EndpointServiceID, Region: o.Region, Spokes: spokes, Config: cfg, Events: events}
+	guard := &acceptance.Guard{Hub: c.HubEC2, ServiceID: cfg.EndpointServiceID, Region: o.Region, Spokes: spokes, Config: cfg, Events: events,
+		Pace: pace.New(1, 10)}
 	store := tunnel.Store{SSM: c.SSM, Prefix: cfg.ParameterPrefix}
 	vpcs := &onboard.AgentVPCs{
 		Config: cfg, Region: o.Region, Spokes: spokes, Service: svc, Guard: guard, Store: store, Events: events,

@@ -50,6 +50,8 @@ type env struct {
 	logs    *syncBuffer
 	vpcs    map[string]string // saved id -> fake id
 	subnets map[string][]string
+	// hubHook, when set, wraps the hub EC2 client of the functions built next.
+	hubHook func(function.HubEC2) function.HubEC2
 }
 
 type syncBuffer struct {
@@ -119,7 +121,7 @@ func (e *env) core(fn string) *function.Core {
 	principal = strings.Replace(principal, ":role/", ":assumed-role/", 1) + "/" + fn
 	clients := function.Clients{
 		Base:   aws.Config{Region: region},
-		HubEC2: e.w.EC2As(hub, principal),
+		HubEC2: function.HubEC2(e.w.EC2As(hub, principal)),
 		SSM:    e.w.SSMAs(hub, principal),
 		Bus:    e.w.EventBridgeAs(hub, principal),
 		STS:    e.w.STS(hub, principal),
@@ -134,6 +136,9 @@ func (e *env) core(fn string) *function.Core {
 			}
 			return e.w.EC2As(acct, p)
 		},
+	}
+	if e.hubHook != nil {
+		clients.HubEC2 = e.hubHook(clients.HubEC2)
 	}
 	return function.NewCore(e.cfg, clients, function.Options{
 		Region: region, Log: telemetry.NewLogger(e.logs, "debug"), MetricsOut: e.logs,

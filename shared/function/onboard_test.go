@@ -13,6 +13,7 @@ import (
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/fake"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/function"
 )
 
 var tunnelRE = regexp.MustCompile(`^vpce-[0-9a-f]+-[a-z0-9]+\.vpce-svc-[0-9a-f]+\.us-east-1\.vpce\.amazonaws\.com:50000$`)
@@ -517,4 +518,37 @@ func onboarded(t *testing.T, vars map[string]string) (*env, string) {
 		t.Fatal(err)
 	}
 	return e, vpc
+}
+
+// acceptFirst lets the accept function settle a connection just before
+// onboarding's own accept call reaches the hub.
+type acceptFirst struct {
+	function.HubEC2
+	before func()
+}
+
+func (a acceptFirst) AcceptVpcEndpointConnections(ctx context.Context, in *ec2.AcceptVpcEndpointConnectionsInput, optFns ...func(*ec2.Options)) (*ec2.AcceptVpcEndpointConnectionsOutput, error) {
+	a.before()
+	return a.HubEC2.AcceptVpcEndpointConnections(ctx, in, optFns...)
+}
+
+func TestOnboardLosesTheAcceptRaceToTheAcceptFunction(t *testing.T) {
+	e := newEnv(t, nil)
+	vpc := e.vpcs[savedVPC]
+	e.tag(member, vpc, "true")
+	acceptFn := e.core("accept").Accept()
+	e.hubHook = func(h function.HubEC2) function.HubEC2 {
+		return acceptFirst{HubEC2: h, before: func() {
+			if err := invoke(t, acceptFn, e.event("sns-connection-notification.json")); err != nil {
+				t.Errorf("accept function: %v", err)
+			}
+		}}
+	}
+	if err := e.onboard("tag-change-tagged.json"); err != nil {
+		t.Fatalf("an endpoint accepted by someone else is not a failure: %v", err)
+	}
+	f := e.assertOnboarded(member, vpc)
+	if f.Document["endpointState"] == "pendingAcceptance" {
+		t.Errorf("published a stale state: %v", f.Document)
+	}
 }

@@ -207,12 +207,33 @@ func (v *AgentVPCs) ensure(ctx context.Context, client agentvpc.EC2, obs agentvp
 		if err != nil {
 			return err
 		}
-		if why, failed := rep.Failed[res.Endpoint.ID]; failed {
-			return fmt.Errorf("accepting %s, %s", res.Endpoint.ID, why)
-		}
 		res.Accepted(rep)
+		// Another invocation (or the accept function) may have settled it
+		// first, and an older observation must not be published over a
+		// newer one: read the state the endpoint has now.
+		state, err := endpointState(ctx, client, res.Endpoint.ID)
+		if err != nil {
+			return err
+		}
+		if !agentvpc.Live(state) {
+			why := rep.Failed[res.Endpoint.ID]
+			return fmt.Errorf("connection of %s is %s after settling (%s)", res.Endpoint.ID, state, why)
+		}
+		res.State = state
 	}
 	return v.Publish(ctx, client, res, allowed)
+}
+
+// endpointState reads an endpoint's current state through the spoke role.
+func endpointState(ctx context.Context, client agentvpc.EC2, id string) (string, error) {
+	out, err := client.DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: []string{id}})
+	if err != nil {
+		return "", fmt.Errorf("reading the state of %s, %w", id, err)
+	}
+	if len(out.VpcEndpoints) != 1 {
+		return agentvpc.StateDeleted, nil
+	}
+	return string(out.VpcEndpoints[0].State), nil
 }
 
 // Spoke is the result of converging a tagged VPC's spoke side.

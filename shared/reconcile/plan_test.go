@@ -1,0 +1,149 @@
+package reconcile_test
+
+import (
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/acceptance"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/endpointservice"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/onboard"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/reconcile"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/tunnel"
+)
+
+// The plan as tables: observations in, items out, no AWS anywhere.
+
+var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
+
+const (
+	acct      = "222222222222"
+	vpc       = "vpc-1"
+	principal = "arn:aws:iam::222222222222:role/jenkins-agent-vpcs-spoke"
+	dns       = "vpce-1-abcdefgh.vpce-svc-1.us-east-1.vpce.amazonaws.com"
+)
+
+func input(t *testing.T, mode config.ApprovalMode) reconcile.Input {
+	cfg, err := config.Load(func(k string) string {
+		return map[string]string{"ENDPOINT_SERVICE_ID": "vpce-svc-0123456789abcdef0", "EVENT_BUS_NAME": "bus", "APPROVAL_MODE": string(mode)}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vpcs := &onboard.AgentVPCs{Config: cfg}
+	return reconcile.Input{Config: cfg, Region: "us-east-1",
+		Service:   endpointservice.Info{Name: "svc", AZIDs: []string{"use1-az1", "use1-az2"}},
+		Principal: func(a string) string { return "arn:aws:iam::" + a + ":role/jenkins-agent-vpcs-spoke" },
+		Document:  vpcs.Document, Now: now, Grace: 10 * time.Minute}
+}
+
+// synced is one account with one agent VPC in sync, and its hub side.
+func synced(in reconcile.Input) (reconcile.Hub, reconcile.Account) {
+	ep := agentvpc.Endpoint{ID: "vpce-1", VPCID: vpc, State: "available", SubnetIDs: []string{"subnet-1"},
+		DNSNames: []string{dns}, Created: now.Add(-time.Hour)}
+	a := reconcile.Account{ID: acct, Allowed: true,
+		VPCs:      map[string]reconcile.VPC{vpc: {ID: vpc, Tagged: true, Tags: map[string]string{"jenkins-agents": "true", agentvpc.TagStatus: "ready", agentvpc.TagEndpoint: "vpce-1"}}},
+		Endpoints: []agentvpc.Endpoint{ep},
+		Params:    map[string]*tunnel.Published{}}
+	o := a.Observed(vpc, in.Region)
+	doc := in.Document(o, ep, "available", "ready", "sg-agent", "svc")
+	t, d, _ := tunnel.Values(doc)
+	a.Params[vpc] = &tunnel.Published{Account: acct, VPCID: vpc, Tunnel: t, Document: d, Modified: now.Add(-time.Hour),
+		Names: []string{"/jenkins-agent-vpcs/" + acct + "/" + vpc + "/tunnel", "/jenkins-agent-vpcs/" + acct + "/" + vpc + "/document"}}
+	hub := reconcile.Hub{Principals: []string{principal}, Connections: map[string]acceptance.Connection{
+		"vpce-1": {EndpointID: "vpce-1", Owner: acct, State: "available"}}}
+	return hub, a
+}
+
+func TestPlanTable(t *testing.T) {
+	type want struct {
+		drift  reconcile.Drift
+		repair reconcile.Repair
+	}
+	tests := []struct {
+		name   string
+		mode   config.ApprovalMode
+		change func(h *reconcile.Hub, a *reconcile.Account)
+		want   []want
+	}{
+		{name: "in sync", change: func(*reconcile.Hub, *reconcile.Account) {}},
+		{name: "endpoint gone", change: func(_ *reconcile.Hub, a *reconcile.Account) { a.Endpoints = nil },
+			want: []want{{reconcile.MissingEndpoint, reconcile.Converge}}},
+		{name: "endpoint rejected", change: func(_ *reconcile.Hub, a *reconcile.Account) { a.Endpoints[0].State = "rejected" },
+			want: []want{{reconcile.DeadEndpoint, reconcile.Converge}}},
+		{name: "endpoint expired", change: func(_ *reconcile.Hub, a *reconcile.Account) { a.Endpoints[0].State = "expired" },
+			want: []want{{reconcile.DeadEndpoint, reconcile.Converge}}},
+		{name: "principal removed by hand", change: func(h *reconcile.Hub, _ *reconcile.Account) { h.Principals = nil },
+			want: []want{{reconcile.MissingPrincipal, reconcile.Allow}}},
+		{name: "connection pending", change: func(h *reconcile.Hub, _ *reconcile.Account) {
+			h.Connections["vpce-1"] = acceptance.Connection{EndpointID: "vpce-1", Owner: acct, State: "pendingAcceptance"}
+		}, want: []want{{reconcile.PendingConnection, reconcile.Settle}}},
+		{name: "connection pending in manual mode is a person's call", mode: config.ApprovalManual, change: func(h *reconcile.Hub, a *reconcile.Account) {
+			h.Connections["vpce-1"] = acceptance.Connection{EndpointID: "vpce-1", Owner: acct, State: "pendingAcceptance"}
+			a.VPCs[vpc].Tags[agentvpc.TagStatus] = "pending-acceptance"
+			a.Params = nil
+		}, want: []want{{reconcile.WrongParameters, reconcile.Converge}}},
+		{name: "tunnel overwritten", change: func(_ *reconcile.Hub, a *reconcile.Account) { a.Params[vpc].Tunnel = "evil:1" },
+			want: []want{{reconcile.WrongParameters, reconcile.Publish}}},
+		{name: "status tag edited", change: func(_ *reconcile.Hub, a *reconcile.Account) { a.VPCs[vpc].Tags[agentvpc.TagStatus] = "broken" },
+			want: []want{{reconcile.StaleStatusTags, reconcile.Publish}}},
+		{name: "endpoint became available since publishing", change: func(_ *reconcile.Hub, a *reconcile.Account) {
+			var d tunnel.Document
+			_ = d
+			a.Params[vpc].Document = a.Params[vpc].Document[:len(a.Params[vpc].Document)-1] + " }"
+		}, want: []want{{reconcile.WrongParameters, reconcile.Publish}}},
+		{name: "untagged, endpoint left behind", change: func(h *reconcile.Hub, a *reconcile.Account) {
+			a.VPCs = map[string]reconcile.VPC{}
+		}, want: []want{{reconcile.UntaggedEndpoint, reconcile.Remove}, {reconcile.StalePrincipal, reconcile.Revoke}}},
+		{name: "untagged within the grace period", change: func(h *reconcile.Hub, a *reconcile.Account) {
+			a.VPCs = map[string]reconcile.VPC{}
+			a.Endpoints[0].Created = now.Add(-time.Minute)
+			a.Params[vpc].Modified = now.Add(-time.Minute)
+		}},
+		{name: "parameters of a VPC that is gone", change: func(h *reconcile.Hub, a *reconcile.Account) {
+			a.VPCs, a.Endpoints = map[string]reconcile.VPC{}, nil
+			h.Connections = map[string]acceptance.Connection{}
+		}, want: []want{{reconcile.StaleParameters, reconcile.DeleteParameters}, {reconcile.StalePrincipal, reconcile.Revoke}}},
+		{name: "account no longer allowed", change: func(h *reconcile.Hub, a *reconcile.Account) {
+			a.Allowed = false
+			a.VPCs, a.Endpoints = map[string]reconcile.VPC{}, nil // never read: no role is assumed there
+		}, want: []want{{reconcile.StaleParameters, reconcile.DeleteParameters}, {reconcile.StalePrincipal, reconcile.Revoke}}},
+		{name: "a stranger's pending connection", change: func(h *reconcile.Hub, _ *reconcile.Account) {
+			h.Connections["vpce-x"] = acceptance.Connection{EndpointID: "vpce-x", Owner: acct, State: "pendingAcceptance"}
+		}, want: []want{{reconcile.PendingConnection, reconcile.Settle}}},
+		{name: "account unreadable: nothing planned", change: func(h *reconcile.Hub, a *reconcile.Account) {
+			a.Err = errAccess
+			h.Principals = nil
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			mode := tc.mode
+			if mode == "" {
+				mode = config.ApprovalAuto
+			}
+			in := input(t, mode)
+			hub, a := synced(in)
+			tc.change(&hub, &a)
+			items := reconcile.Plan(in, hub, []reconcile.Account{a})
+			var got []want
+			for _, it := range items {
+				got = append(got, want{it.Drift, it.Repair})
+				if it.Detail == "" || it.Account != acct {
+					t.Errorf("item %v lacks its detail or account", it)
+				}
+			}
+			if !slices.Equal(got, tc.want) {
+				t.Errorf("plan %v, want %v\n%v", got, tc.want, items)
+			}
+		})
+	}
+}
+
+var errAccess = &accessError{}
+
+type accessError struct{}
+
+func (*accessError) Error() string { return "AccessDenied" }
