@@ -28,7 +28,7 @@ const tunnelPort = "50000"
 
 func settle(t *testing.T, s *localstack.Stack) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	if err := s.Settle(ctx); err != nil {
 		t.Fatal(err)
