@@ -217,7 +217,7 @@ func (d *demo) showParameters() error {
 		}
 	}
 	d.say("")
-	d.say("JCasC (configuration-as-code-secret-ssm) reads ${%s/222222222222/%s/tunnel} as the ECS cloud's tunnel.", strings.TrimPrefix(prefix, "/"), teamA.VPC)
+	d.say("JCasC (configuration-as-code-secret-ssm, CASC_SSM_PREFIX=%s/) reads ${222222222222/%s/tunnel} as the ECS cloud's tunnel.", prefix, teamA.VPC)
 	return nil
 }
 
