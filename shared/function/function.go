@@ -154,8 +154,7 @@ func NewCore(cfg config.Config, c Clients, o Options) *Core {
 	spokes := spoke.New(c.Base, c.STS, cfg.SpokeRoleName, cfg.SpokeExternalID, o.SessionName, c.NewSpokeEC2)
 	events := status.Publisher{Bus: c.Bus, BusName: cfg.EventBusName}
 	svc := endpointservice.New(c.HubEC2, cfg, o.Region)
-	guard := &acceptance.Guard{Hub: c.HubEC2, ServiceID: cfg.EndpointServiceID, Region: o.Region, Spokes: spokes, Config: cfg, Events: events,
-		Pace: pace.New(1, 10)}
+	guard := &acceptance.Guard{Hub: c.HubEC2, ServiceID: cfg.EndpointServiceID, Region: o.Region, Spokes: spokes, Config: cfg, Events: events}
 	store := tunnel.Store{SSM: c.SSM, Prefix: cfg.ParameterPrefix}
 	vpcs := &onboard.AgentVPCs{
 		Config: cfg, Region: o.Region, Spokes: spokes, Service: svc, Guard: guard, Store: store, Events: events,
@@ -182,10 +181,16 @@ func (c *Core) Reconciler() *reconcile.Reconciler {
 	store := c.Store
 	store.Pace = pace.New(c.Config.SSMWriteRate, max(1, int(c.Config.SSMWriteRate)))
 	store.ReadPace = pace.New(c.Config.SSMReadRate, max(1, int(c.Config.SSMReadRate)))
+	// One sweep may settle many batches of connections: keep them under
+	// the hub's bucket (10 calls, refilled at 1 per second). A single
+	// invocation of the other functions makes one call and is not paced.
+	guard := *c.Guard
+	guard.Pace = pace.New(1, 10)
 	vpcs := *c.VPCs
 	vpcs.Store = store
+	vpcs.Guard = &guard
 	return &reconcile.Reconciler{
-		Config: c.Config, Region: c.Options.Region, Spokes: c.Spokes, Service: c.Service, Guard: c.Guard,
+		Config: c.Config, Region: c.Options.Region, Spokes: c.Spokes, Service: c.Service, Guard: &guard,
 		Store: store, VPCs: &vpcs, Events: c.Events, Bus: c.Clients.Bus, Orgs: c.Clients.Organizations, Now: c.Options.Now,
 	}
 }
