@@ -15,7 +15,6 @@ import (
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/acceptance"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/onboard"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/telemetry"
 )
 
@@ -28,7 +27,7 @@ type Handler struct {
 
 // Handle is the Lambda entry point.
 func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) error {
-	ctx, metrics := onboard.Begin(ctx, h.Log, "accept")
+	ctx, metrics := telemetry.Begin(ctx, h.Log, "accept")
 	defer func() { _ = metrics.Flush(h.MetricsOut, time.Now()) }()
 	log := telemetry.Logger(ctx)
 

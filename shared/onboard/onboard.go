@@ -15,7 +15,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -60,7 +59,7 @@ type Handler struct {
 // make it valid. AWS failures are errors, so Lambda retries them; every
 // step is idempotent.
 func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) error {
-	ctx, metrics := begin(ctx, h.Log, "onboard")
+	ctx, metrics := telemetry.Begin(ctx, h.Log, "onboard")
 	defer func() { _ = metrics.Flush(h.MetricsOut, time.Now()) }()
 	log := telemetry.Logger(ctx)
 
@@ -91,25 +90,6 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// begin enriches the logger with the request id and starts the metrics of
-// one invocation.
-func begin(ctx context.Context, base *slog.Logger, function string) (context.Context, *telemetry.Metrics) {
-	log := base
-	if log == nil {
-		log = slog.Default()
-	}
-	if lc, ok := lambdacontext.FromContext(ctx); ok {
-		log = log.With("requestId", lc.AwsRequestID)
-	}
-	m := telemetry.NewMetrics(function)
-	return telemetry.WithMetrics(telemetry.WithLogger(ctx, log), m), m
-}
-
-// Begin is begin for the other functions' handlers.
-func Begin(ctx context.Context, base *slog.Logger, function string) (context.Context, *telemetry.Metrics) {
-	return begin(ctx, base, function)
 }
 
 func (v *AgentVPCs) now() time.Time {

@@ -14,7 +14,6 @@ import (
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/onboard"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/status"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/telemetry"
 )
@@ -30,7 +29,7 @@ type Handler struct {
 
 // Invoke is the Lambda entry point (a lambda.Handler, so it sees the raw payload).
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	ctx, metrics := onboard.Begin(ctx, h.Log, "reconcile")
+	ctx, metrics := telemetry.Begin(ctx, h.Log, "reconcile")
 	defer func() { _ = metrics.Flush(h.MetricsOut, time.Now()) }()
 	log := telemetry.Logger(ctx)
 	req, err := h.decode(ctx, payload)

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/aws/aws-lambda-go/lambdacontext"
 )
 
 type loggerKey struct{}
@@ -40,6 +42,20 @@ func Logger(ctx context.Context) *slog.Logger {
 // With returns ctx whose logger has args added.
 func With(ctx context.Context, args ...any) context.Context {
 	return WithLogger(ctx, Logger(ctx).With(args...))
+}
+
+// Begin starts one invocation: the logger gets the Lambda request id, and
+// metrics start counting. Both travel in the returned context.
+func Begin(ctx context.Context, base *slog.Logger, function string) (context.Context, *Metrics) {
+	log := base
+	if log == nil {
+		log = slog.Default()
+	}
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		log = log.With("requestId", lc.AwsRequestID)
+	}
+	m := NewMetrics(function)
+	return WithMetrics(WithLogger(ctx, log), m), m
 }
 
 // Namespace is the CloudWatch namespace of every metric.
