@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -498,11 +499,52 @@ func (p *parameterStore) tags(call *awsproto.Call, decode func(any) *awsproto.Er
 // describe is DescribeParameters without filters beyond paging.
 func (p *parameterStore) describe(call *awsproto.Call, decode func(any) *awsproto.Error) ([]byte, error) {
 	var in struct {
-		MaxResults *int
-		NextToken  string
+		MaxResults       *int
+		NextToken        string
+		ParameterFilters []struct {
+			Key, Option string
+			Values      []string
+		}
 	}
 	if err := decode(&in); err != nil {
 		return nil, err
+	}
+	// Path (Recursive or OneLevel, the default) and Name (Equals or
+	// BeginsWith) are the filters modelled; others are refused, not ignored.
+	var keep []func(name string) bool
+	for _, f := range in.ParameterFilters {
+		if len(f.Values) == 0 {
+			return nil, awsproto.Errorf("InvalidFilterValue", "The filter %s has no values.", f.Key)
+		}
+		switch {
+		case f.Key == "Path" && (f.Option == "" || f.Option == "OneLevel" || f.Option == "Recursive"):
+			recursive := f.Option == "Recursive"
+			values := f.Values
+			keep = append(keep, func(name string) bool {
+				for _, v := range values {
+					rest, ok := strings.CutPrefix(name, strings.TrimSuffix(v, "/")+"/")
+					if ok && rest != "" && (recursive || !strings.Contains(rest, "/")) {
+						return true
+					}
+				}
+				return false
+			})
+		case f.Key == "Name" && (f.Option == "" || f.Option == "Equals" || f.Option == "BeginsWith"):
+			begins := f.Option == "BeginsWith"
+			values := f.Values
+			keep = append(keep, func(name string) bool {
+				for _, v := range values {
+					if name == v || (begins && strings.HasPrefix(name, v)) {
+						return true
+					}
+				}
+				return false
+			})
+		case f.Key == "Path" || f.Key == "Name":
+			return nil, awsproto.Errorf("InvalidFilterOption", "The filter option %q is not valid for key %s.", f.Option, f.Key)
+		default:
+			return nil, awsproto.Errorf("InvalidFilterKey", "localaws models the Path and Name filters of DescribeParameters, not %q.", f.Key)
+		}
 	}
 	limit := 50
 	if in.MaxResults != nil {
@@ -517,7 +559,7 @@ func (p *parameterStore) describe(call *awsproto.Call, decode func(any) *awsprot
 	scope := p.params[scopeKey(call.Account, call.Region)]
 	var names []string
 	for n := range scope {
-		if n > after {
+		if n > after && !slices.ContainsFunc(keep, func(ok func(string) bool) bool { return !ok(n) }) {
 			names = append(names, n)
 		}
 	}

@@ -153,3 +153,42 @@ func TestGetParametersByPathPages(t *testing.T) {
 	_, err = c.GetParametersByPath(ctx(t), &ssm.GetParametersByPathInput{Path: aws.String("jav")})
 	wantCode(t, err, "ValidationException")
 }
+
+func TestDescribeParametersFilters(t *testing.T) {
+	_, url := startServer(t, Options{})
+	c := ssm.NewFromConfig(awsConfig(url, hub, "x", ""))
+	for i := range 60 {
+		if _, err := c.PutParameter(ctx(t), &ssm.PutParameterInput{Name: aws.String(fmt.Sprintf("/jav/%s/vpc-%02d/tunnel", member, i)), Value: aws.String("t"), Type: types.ParameterTypeString}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.PutParameter(ctx(t), &ssm.PutParameterInput{Name: aws.String("/other/x"), Value: aws.String("t"), Type: types.ParameterTypeString})
+	path := func(option string) []types.ParameterStringFilter {
+		return []types.ParameterStringFilter{{Key: aws.String("Path"), Option: aws.String(option), Values: []string{"/jav"}}}
+	}
+	n, pages := 0, 0
+	p := ssm.NewDescribeParametersPaginator(c, &ssm.DescribeParametersInput{ParameterFilters: path("Recursive")})
+	for p.HasMorePages() && pages < 10 {
+		page, err := p.NextPage(ctx(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		n += len(page.Parameters)
+	}
+	if n != 60 || pages != 2 {
+		t.Fatalf("recursive: %d parameters in %d pages, want 60 in 2", n, pages)
+	}
+	one, err := c.DescribeParameters(ctx(t), &ssm.DescribeParametersInput{ParameterFilters: path("OneLevel")})
+	if err != nil || len(one.Parameters) != 0 {
+		t.Fatalf("one level = %+v, %v", one, err)
+	}
+	byName, err := c.DescribeParameters(ctx(t), &ssm.DescribeParametersInput{ParameterFilters: []types.ParameterStringFilter{
+		{Key: aws.String("Name"), Option: aws.String("BeginsWith"), Values: []string{"/other"}}}})
+	if err != nil || len(byName.Parameters) != 1 {
+		t.Fatalf("by name = %+v, %v", byName, err)
+	}
+	_, err = c.DescribeParameters(ctx(t), &ssm.DescribeParametersInput{ParameterFilters: []types.ParameterStringFilter{
+		{Key: aws.String("KeyId"), Values: []string{"alias/x"}}}})
+	wantCode(t, err, "InvalidFilterKey")
+}

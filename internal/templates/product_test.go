@@ -26,8 +26,8 @@ func loadProduct(t *testing.T) (hub, member *Template) {
 	return hub, member
 }
 
-// unscopable are the only actions allowed on Resource "*": EC2 has no resource-level
-// permissions for these Describe calls.
+// unscopable are the only actions allowed on Resource "*": EC2 and SSM have no
+// resource-level permissions for these Describe calls.
 var unscopable = []string{
 	"ec2:DescribeVpcs",
 	"ec2:DescribeSubnets",
@@ -36,6 +36,7 @@ var unscopable = []string{
 	"ec2:DescribeVpcEndpointServiceConfigurations",
 	"ec2:DescribeVpcEndpointServicePermissions",
 	"ec2:DescribeVpcEndpointConnections",
+	"ssm:DescribeParameters",
 }
 
 // hubEnv is the environment every function reads; reconcileEnv what the reconciler adds.

@@ -92,6 +92,7 @@ var (
 	ec2Paging      = pageSpec{min: 5, max: 1000, badToken: "InvalidPaginationToken"}
 	endpointPaging = pageSpec{min: 1, max: 1000, badToken: "InvalidPaginationToken"}
 	ssmPaging      = pageSpec{min: 1, max: 10, dflt: 10, tooBig: "ValidationException", badToken: "InvalidNextToken"}
+	ssmDescribe    = pageSpec{min: 1, max: 50, dflt: 50, tooBig: "ValidationException", badToken: "InvalidNextToken"}
 )
 
 // page returns the items after token, at most maxResults of them, and the

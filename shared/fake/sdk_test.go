@@ -43,6 +43,7 @@ type ssmAPI interface {
 	GetParameter(context.Context, *ssm.GetParameterInput, ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
 	GetParameters(context.Context, *ssm.GetParametersInput, ...func(*ssm.Options)) (*ssm.GetParametersOutput, error)
 	GetParametersByPath(context.Context, *ssm.GetParametersByPathInput, ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error)
+	DescribeParameters(context.Context, *ssm.DescribeParametersInput, ...func(*ssm.Options)) (*ssm.DescribeParametersOutput, error)
 	DeleteParameter(context.Context, *ssm.DeleteParameterInput, ...func(*ssm.Options)) (*ssm.DeleteParameterOutput, error)
 	DeleteParameters(context.Context, *ssm.DeleteParametersInput, ...func(*ssm.Options)) (*ssm.DeleteParametersOutput, error)
 }
@@ -75,4 +76,5 @@ var (
 	_ ec2.DescribeVpcEndpointServiceConfigurationsAPIClient = (*fake.EC2)(nil)
 	_ ec2.DescribeVpcEndpointServicePermissionsAPIClient    = (*fake.EC2)(nil)
 	_ ssm.GetParametersByPathAPIClient                      = (*fake.SSM)(nil)
+	_ ssm.DescribeParametersAPIClient                       = (*fake.SSM)(nil)
 )

@@ -257,6 +257,43 @@ func (s *SSM) GetParametersByPath(ctx context.Context, in *ssm.GetParametersByPa
 	})
 }
 
+// DescribeParameters lists parameter metadata (no values). Only the Path
+// filter (Option Recursive or OneLevel) is modelled; other filters are
+// refused rather than ignored.
+func (s *SSM) DescribeParameters(ctx context.Context, in *ssm.DescribeParametersInput, optFns ...func(*ssm.Options)) (*ssm.DescribeParametersOutput, error) {
+	return call(s.view, ctx, "ssm", "DescribeParameters", func(a *account) (*ssm.DescribeParametersOutput, error) {
+		if len(in.Filters) > 0 {
+			return nil, validationf("fake: Filters are not modelled; use ParameterFilters")
+		}
+		prefix, recursive := "/", true
+		for _, f := range in.ParameterFilters {
+			if aws.ToString(f.Key) != "Path" || len(f.Values) != 1 {
+				return nil, validationf("fake: only a Path filter with one value is modelled")
+			}
+			prefix = strings.TrimSuffix(f.Values[0], "/") + "/"
+			recursive = aws.ToString(f.Option) == "Recursive"
+		}
+		var found []*parameter
+		for _, p := range a.params {
+			rest, ok := strings.CutPrefix(p.name, prefix)
+			if !ok || rest == "" || (!recursive && strings.Contains(rest, "/")) {
+				continue
+			}
+			found = append(found, p)
+		}
+		items, next, err := page(found, func(p *parameter) string { return p.name }, in.MaxResults, in.NextToken, ssmDescribe)
+		if err != nil {
+			return nil, err
+		}
+		out := &ssm.DescribeParametersOutput{NextToken: next, Parameters: []types.ParameterMetadata{}}
+		for _, p := range items {
+			out.Parameters = append(out.Parameters, types.ParameterMetadata{Name: aws.String(p.name), Type: types.ParameterType(p.typ),
+				Version: p.version, LastModifiedDate: aws.Time(p.modified), ARN: aws.String(s.arn(p.name)), DataType: aws.String(p.dataType)})
+		}
+		return out, nil
+	})
+}
+
 func (s *SSM) DeleteParameter(ctx context.Context, in *ssm.DeleteParameterInput, optFns ...func(*ssm.Options)) (*ssm.DeleteParameterOutput, error) {
 	return call(s.view, ctx, "ssm", "DeleteParameter", func(a *account) (*ssm.DeleteParameterOutput, error) {
 		name := aws.ToString(in.Name)

@@ -1,6 +1,8 @@
 package fake_test
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -179,5 +181,39 @@ func TestGetParametersByPath(t *testing.T) {
 	}
 	if _, err := api.GetParametersByPath(t.Context(), &ssm.GetParametersByPathInput{Path: aws.String("/jenkins"), NextToken: aws.String("junk!")}); code(err) != "InvalidNextToken" {
 		t.Errorf("bad token: %v", err)
+	}
+}
+
+func TestDescribeParametersByPath(t *testing.T) {
+	w := fake.NewWorld(fake.Options{})
+	s := w.SSM("111111111111")
+	ctx := context.Background()
+	for i := range 120 {
+		name := fmt.Sprintf("/p/%012d/vpc-%d/tunnel", 200000000000+i%7, i)
+		if _, err := s.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String("v"), Type: "String"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String("/other/x"), Value: aws.String("v"), Type: "String"}); err != nil {
+		t.Fatal(err)
+	}
+	p := ssm.NewDescribeParametersPaginator(s, &ssm.DescribeParametersInput{ParameterFilters: []types.ParameterStringFilter{
+		{Key: aws.String("Path"), Option: aws.String("Recursive"), Values: []string{"/p"}}}})
+	n, pages := 0, 0
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		n += len(page.Parameters)
+	}
+	if n != 120 || pages != 3 {
+		t.Fatalf("got %d parameters in %d pages, want 120 in 3", n, pages)
+	}
+	oneLevel, err := s.DescribeParameters(ctx, &ssm.DescribeParametersInput{ParameterFilters: []types.ParameterStringFilter{
+		{Key: aws.String("Path"), Option: aws.String("OneLevel"), Values: []string{"/p"}}}})
+	if err != nil || len(oneLevel.Parameters) != 0 {
+		t.Fatalf("one level below /p holds no parameter: %v %v", oneLevel, err)
 	}
 }

@@ -291,3 +291,23 @@ func TestReconcileMalformedRequest(t *testing.T) {
 		}
 	}
 }
+
+func TestReconcileFindsAccountsOnlyTheParametersRemember(t *testing.T) {
+	e, _ := fleet(t, nil) // ALLOWED_ACCOUNTS: the two members
+	// Left behind for an account the hub has otherwise forgotten (no principal, no connection).
+	name := e.cfg.ParameterPrefix + "/777777777777/vpc-0123456789abcdef0/tunnel"
+	if _, err := e.w.SSM(hub).PutParameter(context.Background(), &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String("old:50000"), Type: "String"}); err != nil {
+		t.Fatal(err)
+	}
+	e.w.Clock().Advance(time.Hour)
+	if rep := e.reconcile(reconcile.Request{Deep: reconcile.DeepNone}); rep.Accounts != 2 {
+		t.Errorf("the cheap sweep lists no parameters, yet swept %d accounts", rep.Accounts)
+	}
+	rep := e.reconcile(reconcile.Request{Deep: reconcile.DeepAll})
+	if rep.Accounts != 3 {
+		t.Errorf("swept %d accounts, want the parameters' account too", rep.Accounts)
+	}
+	if _, ok := e.w.Parameter(hub, name); ok {
+		t.Error("the forgotten account's parameter was kept")
+	}
+}

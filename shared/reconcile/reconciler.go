@@ -126,7 +126,8 @@ func (r *Reconciler) Run(ctx context.Context, req Request) (Report, error) {
 	}
 	accounts := req.Accounts
 	if len(accounts) == 0 {
-		if accounts, err = r.discover(ctx, hub); err != nil {
+		listParameters := req.Deep == DeepAll || (req.Deep == DeepRotating && start.Minute() < 15)
+		if accounts, err = r.discover(ctx, hub, listParameters); err != nil {
 			return rep, err
 		}
 		if len(accounts) > r.Config.FanoutThreshold {
@@ -169,8 +170,15 @@ func (r *Reconciler) Run(ctx context.Context, req Request) (Report, error) {
 }
 
 // discover lists the accounts to sweep: the allow list, the organization
-// (when configured), and every account the hub's state names.
-func (r *Reconciler) discover(ctx context.Context, hub Hub) ([]string, error) {
+// (when configured), and every account the hub's state names (allowed
+// principals, connections and, when listParameters, published
+// parameters).
+//
+// Listing every parameter name costs a call per 50 parameters, and an
+// account that only its parameters remember is a rare leftover (removal
+// deletes parameters before it drops the principal), so that listing runs
+// with the deep pass: once an hour at the default schedule, or on request.
+func (r *Reconciler) discover(ctx context.Context, hub Hub, listParameters bool) ([]string, error) {
 	set := map[string]bool{}
 	for _, a := range r.Config.AllowedAccounts {
 		set[a] = true
@@ -183,6 +191,17 @@ func (r *Reconciler) discover(ctx context.Context, hub Hub) ([]string, error) {
 	for _, c := range hub.Connections {
 		if config.IsAccountID(c.Owner) {
 			set[c.Owner] = true
+		}
+	}
+	if listParameters {
+		published, err := r.Store.Accounts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		for _, a := range published {
+			if config.IsAccountID(a) {
+				set[a] = true
+			}
 		}
 	}
 	if r.Orgs != nil {

@@ -8,6 +8,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -27,6 +28,7 @@ type SSM interface {
 	GetParametersByPath(ctx context.Context, in *ssm.GetParametersByPathInput, optFns ...func(*ssm.Options)) (*ssm.GetParametersByPathOutput, error)
 	PutParameter(ctx context.Context, in *ssm.PutParameterInput, optFns ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
 	DeleteParameters(ctx context.Context, in *ssm.DeleteParametersInput, optFns ...func(*ssm.Options)) (*ssm.DeleteParametersOutput, error)
+	DescribeParameters(ctx context.Context, in *ssm.DescribeParametersInput, optFns ...func(*ssm.Options)) (*ssm.DescribeParametersOutput, error)
 }
 
 // Parameter leaf names. The jenkins-url parameter exists only when the
@@ -266,4 +268,27 @@ func (s Store) List(ctx context.Context, account string) (map[string]*Published,
 		}
 	}
 	return out, nil
+}
+
+// Accounts lists the accounts that have parameters under the prefix. It
+// reads names only (DescribeParameters, 50 a page), so the reconciler can
+// find accounts that only the parameters remember.
+func (s Store) Accounts(ctx context.Context) ([]string, error) {
+	set := map[string]bool{}
+	p := ssm.NewDescribeParametersPaginator(s.SSM, &ssm.DescribeParametersInput{MaxResults: aws.Int32(50),
+		ParameterFilters: []ssmtypes.ParameterStringFilter{{Key: aws.String("Path"), Option: aws.String("Recursive"), Values: []string{s.Prefix}}}})
+	for p.HasMorePages() {
+		if err := s.ReadPace.Wait(ctx); err != nil {
+			return nil, err
+		}
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing the accounts under %s, %w", s.Prefix, err)
+		}
+		for _, prm := range page.Parameters {
+			account, _, _ := strings.Cut(strings.TrimPrefix(aws.ToString(prm.Name), s.Prefix+"/"), "/")
+			set[account] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set)), nil
 }
