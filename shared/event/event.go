@@ -264,8 +264,10 @@ func (d Decoder) decodeCloudTrail(ev events.EventBridgeEvent) (Result, error) {
 		if det.ErrorCode != "" {
 			return Result{Ignored: det.EventName + " failed: " + det.ErrorCode}, nil
 		}
-		// DeleteTags may name keys without values; either way the key is there.
-		if !det.RequestParameters.TagSet.has(d.TagKey) {
+		// DeleteTags may name keys without values, or no tags at all, which
+		// deletes every tag: the opt-in tag among them.
+		deletesAll := det.EventName == "DeleteTags" && len(det.RequestParameters.TagSet.Items) == 0
+		if !deletesAll && !det.RequestParameters.TagSet.has(d.TagKey) {
 			return Result{Ignored: det.EventName + " does not touch " + d.TagKey}, nil
 		}
 		var hints []Hint

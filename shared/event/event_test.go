@@ -126,3 +126,15 @@ func TestDecodeNotifications(t *testing.T) {
 }
 
 func replace(s, old, new string) string { return strings.ReplaceAll(s, old, new) }
+
+func TestDeleteTagsWithoutTagsDeletesTheOptInTag(t *testing.T) {
+	raw := string(load(t, "cloudtrail-deletetags.json"))
+	all := []byte(strings.ReplaceAll(raw, `"tagSet": {"items": [{"key": "jenkins-agents"}]}`, `"tagSet": {}`))
+	if string(all) == raw {
+		t.Fatal("test event not rewritten")
+	}
+	res, err := event.Decoder{TagKey: "jenkins-agents"}.Decode(all)
+	if err != nil || len(res.Hints) != 1 || res.Hints[0].VPCID != vpc {
+		t.Fatalf("DeleteTags of every tag: %+v, %v", res, err)
+	}
+}
