@@ -269,8 +269,8 @@ func TestMemberForwardsExactlyWhatTheHubRoutesToOnboard(t *testing.T) {
 			t.Errorf("member rule %s targets %s, want the hub bus with the forwarding role", rule, targets)
 		}
 	}
-	if len(hubPatterns) != 2 || !reflect.DeepEqual(hubPatterns, memberPatterns) {
-		t.Errorf("hub onboard patterns\n  %v\nmember forwarding patterns\n  %v\nwant the same two", hubPatterns, memberPatterns)
+	if len(hubPatterns) != 3 || !reflect.DeepEqual(hubPatterns, memberPatterns) {
+		t.Errorf("hub onboard patterns\n  %v\nmember forwarding patterns\n  %v\nwant the same three", hubPatterns, memberPatterns)
 	}
 	if got := member.Grants("ForwardEventsRole"); !reflect.DeepEqual(got, []Grant{{Action: "events:PutEvents", Resources: []string{"!Ref HubEventBusArn"}}}) {
 		t.Errorf("forwarding role grants = %+v, want only PutEvents on the hub bus", got)

@@ -15,7 +15,8 @@ func TestHubRoutesEveryEventToItsFunction(t *testing.T) {
 	}
 	want := []summary{
 		{"OnboardFunctionTagChange", "EventBridgeRule", "!Ref EventBus", "", "", "OnboardFunction"},
-		{"OnboardFunctionApiCall", "EventBridgeRule", "!Ref EventBus", "", "", "OnboardFunction"},
+		{"OnboardFunctionTagCall", "EventBridgeRule", "!Ref EventBus", "", "", "OnboardFunction"},
+		{"OnboardFunctionVpcCall", "EventBridgeRule", "!Ref EventBus", "", "", "OnboardFunction"},
 		{"AcceptFunctionNotification", "SNS", "", "", "!Ref ConnectionTopic", "AcceptFunction"},
 		{"ReconcileFunctionSchedule", "Schedule", "", "!Ref ReconcileRate", "", "ReconcileFunction"},
 		{"ReconcileFunctionFanout", "EventBridgeRule", "!Ref EventBus", "", "", "ReconcileFunction"},
@@ -50,8 +51,8 @@ func TestFanoutPatternResolvesToTheHubAccountOnly(t *testing.T) {
 func TestMemberRoutesForwardToTheHubBus(t *testing.T) {
 	_, member := loadProduct(t)
 	routes := member.Routes()
-	if len(routes) != 2 {
-		t.Fatalf("member routes = %+v, want 2", routes)
+	if len(routes) != 3 {
+		t.Fatalf("member routes = %+v, want 3", routes)
 	}
 	for _, r := range routes {
 		if r.EventBus != "" || r.Target != "!Ref HubEventBusArn" || r.RoleArn != "!GetAtt ForwardEventsRole.Arn" || r.Function != "" {
