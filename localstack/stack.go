@@ -33,6 +33,10 @@ const (
 	HubAccount  = "111111111111"
 	ExternalID  = "jenkins-agent-vpcs-local"
 	memberStack = "jenkins-agent-vpcs-member"
+	// OperatorRole is a hub role people assume (the hub's administrators
+	// may) and the member stacks' HubFunctionRoleArns also names, as an
+	// operator would add theirs, so cmd/agentvpcs can read member accounts.
+	OperatorRole = "jenkins-agent-vpcs-operator"
 )
 
 // Options configure a Stack. The zero value runs every function of
@@ -283,7 +287,12 @@ func (s *Stack) deployMembers(ctx context.Context, hub *deployment) error {
 	if err != nil {
 		return err
 	}
-	var roleARNs []string
+	operator := "arn:aws:iam::" + s.Hub + ":role/" + OperatorRole
+	if err := s.AWS.Seed(&localaws.Topology{Region: s.Region, Accounts: []localaws.Account{{ID: s.Hub,
+		Roles: []localaws.Role{{Name: OperatorRole, Trust: localaws.Trust{Principals: []string{s.Hub}}}}}}}); err != nil {
+		return fmt.Errorf("creating the operator role, %w", err)
+	}
+	roleARNs := []string{operator}
 	for _, id := range hub.tpl.Functions() {
 		if role, ok := hub.tpl.FunctionRoles()[id]; ok {
 			arn, err := hub.attr(role, "Arn")

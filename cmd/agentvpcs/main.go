@@ -3,8 +3,11 @@
 // every agent VPC and the plan the reconciler would apply. It changes
 // nothing: it runs the reconciler's observation and plan in dry-run mode.
 //
-//	agentvpcs [-service vpce-svc-...] [-accounts 222222222222,...] [-deep all|none|rotating] [-json]
+//	agentvpcs [-role-arn arn:aws:iam::<hub>:role/<ops>] [-service vpce-svc-...] [-accounts 222222222222,...] [-deep all|none|rotating] [-json]
 //
+// It reads member accounts through their spoke roles, which trust only the
+// roles the member stack set names (HubFunctionRoleArns): run it as, or with
+// -role-arn assume, one of those, such as an operations role added there.
 // Settings not given as flags come from the same environment variables as
 // the functions (ENDPOINT_SERVICE_ID, SPOKE_EXTERNAL_ID, ALLOWED_ACCOUNTS,
 // PARAMETER_PREFIX, ...).
@@ -18,6 +21,11 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/function"
@@ -36,6 +44,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	fs := flag.NewFlagSet("agentvpcs", flag.ContinueOnError)
 	service := fs.String("service", "", "endpoint service id (default $ENDPOINT_SERVICE_ID)")
 	externalID := fs.String("external-id", "", "spoke role external id (default $SPOKE_EXTERNAL_ID)")
+	roleARN := fs.String("role-arn", "", "a hub role to assume first, one the spoke roles trust")
 	accounts := fs.String("accounts", "", "comma-separated accounts to show (default: discover them as the reconciler does)")
 	deep := fs.String("deep", "all", "check subnets and security group rules: all, none or rotating")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
@@ -64,10 +73,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if !ok {
 		return fmt.Errorf("-deep is %q, want all, none or rotating", *deep)
 	}
-	clients, err := function.RealClients(ctx, cfg)
+	base, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRetryer(function.Retryer))
 	if err != nil {
-		return err
+		return fmt.Errorf("loading AWS configuration, %w", err)
 	}
+	if base.Region == "" {
+		return fmt.Errorf("loading AWS configuration, AWS_REGION is not set")
+	}
+	if *roleARN != "" {
+		base.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(base), *roleARN,
+			func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = "agentvpcs" }))
+	}
+	clients := function.ClientsFrom(base, cfg)
 	core := function.NewCore(cfg, clients, function.Options{Region: clients.Base.Region,
 		Log: telemetry.NewLogger(os.Stderr, cfg.LogLevel), MetricsOut: io.Discard, SessionName: "agentvpcs"})
 	rec := core.Reconciler()

@@ -18,12 +18,14 @@ func TestStatusAgainstTheLocalAWS(t *testing.T) {
 region: us-east-1
 accounts:
   - id: "111111111111"
+    roles:
+      - {name: ops, trust: {principals: ["111111111111"]}}
     endpointServices:
       - {id: vpce-svc-0a1b2c3d4e5f60001, acceptanceRequired: true, azs: [use1-az1, use1-az2], ports: [50000]}
   - id: "222222222222"
     roles:
       - name: jenkins-agent-vpcs-spoke
-        trust: {principals: ["111111111111"], externalId: ops}
+        trust: {principals: ["arn:aws:iam::111111111111:role/ops"], externalId: ops}
     vpcs:
       - {id: vpc-0aaaaaaaaaaaaaaa1, cidr: 10.1.0.0/16, tags: {jenkins-agents: "true"}, subnets: [{az: us-east-1a}, {az: us-east-1b}]}
 `))
@@ -42,7 +44,16 @@ accounts:
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
 	var out bytes.Buffer
 	getenv := func(k string) string { return env[k] }
-	if err := run(context.Background(), []string{"-service", "vpce-svc-0a1b2c3d4e5f60001", "-external-id", "ops"}, getenv, &out); err != nil {
+	args := []string{"-service", "vpce-svc-0a1b2c3d4e5f60001", "-external-id", "ops"}
+	// As the hub's root, which the spoke role does not trust: the account is reported unreadable.
+	if err := run(context.Background(), args, getenv, &out); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "not readable") {
+		t.Errorf("an account whose spoke role refuses us must be reported:\n%s", out.String())
+	}
+	out.Reset()
+	if err := run(context.Background(), append(args, "-role-arn", "arn:aws:iam::111111111111:role/ops"), getenv, &out); err != nil {
 		t.Fatal(err)
 	}
 	got := out.String()

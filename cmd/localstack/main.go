@@ -102,7 +102,12 @@ Try it (AWS CLI v1; v2 is /usr/bin/aws and needs --endpoint-url %[1]s):
   aws ec2 describe-vpc-endpoints
   aws ec2 delete-tags --resources vpc-0a000000000000001 --tags Key=%[3]s
 
+The operator view (every agent VPC and the reconciler's plan, read-only):
+
+  AWS_ACCESS_KEY_ID=%[4]s SPOKE_EXTERNAL_ID=%[6]s go run ./cmd/agentvpcs \
+    -role-arn arn:aws:iam::%[4]s:role/%[7]s -service %[8]s
+
 Ctrl-C stops everything. One line per function invocation follows.
 
-`, s.URL, s.Region, s.Parameters["TagKey"], s.Hub, prefix)
+`, s.URL, s.Region, s.Parameters["TagKey"], s.Hub, prefix, localstack.ExternalID, localstack.OperatorRole, s.Parameters["EndpointServiceId"])
 }
