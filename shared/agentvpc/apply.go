@@ -263,6 +263,11 @@ func (a Applier) createEndpoint(ctx context.Context, d Desired, o Observed, s St
 
 func (a Applier) waitGone(ctx context.Context, ids []string) error {
 	deadline := a.now().Add(a.WaitTimeout)
+	// Leave the invocation time to delete the groups and report: a Lambda
+	// context carries the function's deadline.
+	if d, ok := ctx.Deadline(); ok && d.Add(-20*time.Second).Before(deadline) {
+		deadline = d.Add(-20 * time.Second)
+	}
 	interval := a.WaitInterval
 	if interval <= 0 {
 		interval = time.Second
@@ -285,7 +290,7 @@ func (a Applier) waitGone(ctx context.Context, ids []string) error {
 			return nil
 		}
 		if !a.now().Before(deadline) {
-			return fmt.Errorf("endpoints %v still not deleted after %s; a retry finishes the cleanup", waiting, a.WaitTimeout)
+			return fmt.Errorf("endpoints %v still being deleted; a retry finishes the cleanup", waiting)
 		}
 		select {
 		case <-ctx.Done():

@@ -146,7 +146,9 @@ func NewCore(cfg config.Config, c Clients, o Options) *Core {
 		o.Now = time.Now
 	}
 	if o.WaitTimeout == 0 {
-		o.WaitTimeout = 45 * time.Second
+		// Endpoint deletion takes a minute or two; the wait also stops 20 s
+		// before the invocation's deadline (the onboard function has 300 s).
+		o.WaitTimeout = 4 * time.Minute
 	}
 	if o.SessionName == "" {
 		o.SessionName = "jenkins-agent-vpcs"
