@@ -1,0 +1,7 @@
+// Package acceptance owns the decision on connection requests to the
+// endpoint service: accept only what the product can tie to an endpoint it
+// manages, in a VPC that carries the tag, in an allowed account; reject
+// everything else (or, in manual approval mode, hold it for a person).
+// The accept function, onboarding and the reconciler all settle
+// connections through this one Guard.
+package acceptance
