@@ -18,11 +18,7 @@ func Code(err error) string {
 
 // IsNotFound reports errors that mean the thing is already gone: on
 // delete, success.
-func IsNotFound(err error) bool {
-	c := Code(err)
-	return strings.HasSuffix(c, ".NotFound") || c == "ParameterNotFound" || c == "ResourceNotFoundException" ||
-		c == "InvalidVpcEndpointId.NotFound"
-}
+func IsNotFound(err error) bool { return IsNotFoundCode(Code(err)) }
 
 // IsDuplicate reports errors that mean the thing is already there: on
 // create, success.
@@ -63,5 +59,5 @@ func IsDependencyViolation(err error) bool {
 // IsNotFoundCode is IsNotFound for a bare code, as found in Unsuccessful[]
 // items of batch calls.
 func IsNotFoundCode(code string) bool {
-	return strings.HasSuffix(code, ".NotFound") || code == "ParameterNotFound"
+	return strings.HasSuffix(code, ".NotFound") || code == "ParameterNotFound" || code == "ResourceNotFoundException"
 }

@@ -46,9 +46,6 @@ func New(client EC2, cfg config.Config, region string) *Service {
 	return &Service{ec2: client, id: cfg.EndpointServiceID, region: region, mode: cfg.PrincipalMode, role: cfg.SpokeRoleName}
 }
 
-// ID is the service id.
-func (s *Service) ID() string { return s.id }
-
 // Info describes the service once per cold start: its name and AZs change
 // only when the operator redeploys, which starts new function instances.
 func (s *Service) Info(ctx context.Context) (Info, error) {

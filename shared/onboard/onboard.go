@@ -428,9 +428,6 @@ func vpcARN(o agentvpc.Observed) string {
 	return fmt.Sprintf("arn:%s:ec2:%s:%s:vpc/%s", spoke.Partition(o.Region), o.Region, o.Account, o.VPCID)
 }
 
-// VPCARN is the ARN of an observed VPC.
-func VPCARN(o agentvpc.Observed) string { return vpcARN(o) }
-
 // Invoke makes the handler a lambda.Handler, so it receives the payload
 // as sent: a payload that is not JSON at all is then refused by the
 // decoder, logged and counted, rather than failing inside the runtime

@@ -374,22 +374,23 @@ func (r *Reconciler) apply(ctx context.Context, items []Item, observed []Account
 
 	// 4. Publishing: converged VPCs, settled ones, and those whose
 	// parameters or tags drifted.
-	for _, s := range converged {
-		s.Accepted(settled)
-	}
 	publish := map[string]*onboard.Spoke{}
 	for _, s := range converged {
+		s.Accepted(settled)
 		publish[s.Obs.Account+"/"+s.Obs.VPCID] = s
 	}
-	var extra []Item
+	publishItems := map[string]Item{}
 	for _, it := range items {
-		if (it.Repair == Publish || it.Repair == Settle) && it.VPCID != "" {
-			if _, ok := publish[it.Account+"/"+it.VPCID]; !ok {
-				extra = append(extra, it)
-			}
+		key := it.Account + "/" + it.VPCID
+		if (it.Repair != Publish && it.Repair != Settle) || it.VPCID == "" {
+			continue
 		}
-	}
-	for _, it := range extra {
+		if it.Repair == Publish {
+			publishItems[key] = it
+		}
+		if _, ok := publish[key]; ok {
+			continue
+		}
 		sp, err := r.spokeFromView(ctx, byAccount[it.Account], it.VPCID, settled)
 		if err != nil {
 			if it.Repair == Publish {
@@ -397,24 +398,17 @@ func (r *Reconciler) apply(ctx context.Context, items []Item, observed []Account
 			}
 			continue
 		}
-		publish[it.Account+"/"+it.VPCID] = sp
+		publish[key] = sp
 	}
 	r.refreshAccepted(ctx, publish, settled)
 	keys := slices.Sorted(maps.Keys(publish))
 	published := make([]error, len(keys))
 	r.each(ctx, len(keys), func(i int) { published[i] = r.publish(ctx, publish[keys[i]]) })
 	for i, key := range keys {
-		s := publish[key]
-		var item *Item
-		for _, it := range items {
-			if it.Repair == Publish && it.Account+"/"+it.VPCID == key {
-				item = &it
-			}
-		}
-		switch {
-		case item != nil:
-			done(*item, published[i])
-		case published[i] != nil:
+		if it, ok := publishItems[key]; ok {
+			done(it, published[i])
+		} else if published[i] != nil {
+			s := publish[key]
 			done(Item{Account: s.Obs.Account, VPCID: s.Obs.VPCID, Drift: "publish"}, published[i])
 		}
 	}

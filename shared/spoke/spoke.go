@@ -88,13 +88,6 @@ func (r *Role[C]) For(ctx context.Context, account, region string) (C, error) {
 	return c, nil
 }
 
-// Forget drops the cached client of an account, after its role failed.
-func (r *Role[C]) Forget(account, region string) {
-	r.mu.Lock()
-	delete(r.cache, account+"/"+region)
-	r.mu.Unlock()
-}
-
 func (r *Role[C]) assume(ctx context.Context, account, region string) (aws.Credentials, error) {
 	in := &sts.AssumeRoleInput{
 		RoleArn:         aws.String(r.ARN(account, region)),

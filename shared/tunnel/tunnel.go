@@ -125,7 +125,7 @@ func (s Store) Publish(ctx context.Context, d Document) ([]string, error) {
 	return wrote, nil
 }
 
-// Put writes one parameter (overwriting), retrying briefly when a
+// put writes one parameter (overwriting), retrying briefly when a
 // concurrent writer of the same name collides.
 func (s Store) put(ctx context.Context, name, value string) error {
 	backoff := s.Backoff
@@ -153,9 +153,6 @@ func (s Store) put(ctx context.Context, name, value string) error {
 		}
 	}
 }
-
-// Put writes one parameter by name; the reconciler's repairs use it.
-func (s Store) Put(ctx context.Context, name, value string) error { return s.put(ctx, name, value) }
 
 func (s Store) get(ctx context.Context, names ...string) (map[string]string, error) {
 	if err := s.ReadPace.Wait(ctx); err != nil {
