@@ -34,6 +34,21 @@ type Options struct {
 	// (pendingAcceptance accepted -> pending -> available, deleting ->
 	// deleted) before the next; zero keeps ec2sim's default.
 	TransitionDelay time.Duration
+	// Relax turns off behaviours that AWS has and that make the local AWS
+	// strict. The zero value is as strict as AWS: tests and tools relax one
+	// only when their subject is something else, and say why.
+	Relax Relax
+}
+
+// Relax names the strict behaviours that can be turned off.
+type Relax struct {
+	// IAM: role sessions are not authorized against their role's policies.
+	IAM bool
+	// Consistency: reads see every write at once (no eventual consistency).
+	Consistency bool
+	// Delivery: EventBridge delivers every event exactly once, at once and
+	// in order, and loses none.
+	Delivery bool
 }
 
 // Server is the local AWS. Use Handler in-process or Start to listen.
