@@ -15,9 +15,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/internal/templates"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/localawstest"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/fake"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/reconcile"
 )
 
@@ -73,7 +73,7 @@ func tour(t *testing.T) (hubCalls map[string]map[string]bool, spokeCalls map[str
 	e.untag(member, two)
 	e.addVPC(member2, "vpc-four", "10.5.0.0/16", map[string]string{"jenkins-agents": "true"}) // its tag event was lost
 	must(e.w.EC2(hub).ModifyVpcEndpointServicePermissions(ctx, &ec2.ModifyVpcEndpointServicePermissionsInput{ServiceId: aws.String(e.service),
-		AddAllowedPrincipals: []string{fake.RoleARN("666666666666", "jenkins-agent-vpcs-spoke")}}))
+		AddAllowedPrincipals: []string{localawstest.RoleARN("666666666666", "jenkins-agent-vpcs-spoke")}}))
 	e.w.Clock().Advance(5 * time.Minute)
 	if rep := e.reconcile(reconcile.Request{Deep: reconcile.DeepAll}); rep.Repairs == 0 || len(rep.FailedRepairs) > 0 {
 		t.Fatalf("tour reconcile: %+v", rep)
