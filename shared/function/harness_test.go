@@ -88,7 +88,15 @@ var envTopology = &localaws.Topology{Region: region,
 
 func newEnv(t *testing.T, vars map[string]string) *env {
 	t.Helper()
-	w := localawstest.New(t, localawstest.Options{Topology: envTopology, Now: time.Now().UTC().Truncate(time.Second),
+	return newEnvWith(t, vars, localaws.Relax{})
+}
+
+// newEnvWith is newEnv on a local AWS with relax. The server clock starts
+// stopped at the wall time (the SDK checks session expiry against the
+// wall clock, so credentials must be fresh by both clocks).
+func newEnvWith(t *testing.T, vars map[string]string, relax localaws.Relax) *env {
+	t.Helper()
+	w := localawstest.New(t, localawstest.Options{Topology: envTopology, Relax: relax, Now: time.Now().UTC().Truncate(time.Second),
 		Deploy: &localstack.DeployOptions{HubAccount: hub, Members: []string{member, member2},
 			Parameters: map[string]string{"SpokeExternalId": extID}}})
 	e := &env{t: t, w: w, service: serviceID, logs: &syncBuffer{}, vpcs: map[string]string{}, subnets: map[string][]string{}}

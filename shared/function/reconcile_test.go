@@ -43,11 +43,16 @@ func (e *env) reconcile(req reconcile.Request) reconcile.Report {
 
 // fleet onboards three VPCs in two accounts and lets the grace period pass.
 func fleet(t *testing.T, vars map[string]string) (*env, []string) {
+	return fleetWith(t, vars, localaws.Relax{})
+}
+
+// fleetWith is fleet on a local AWS with relax.
+func fleetWith(t *testing.T, vars map[string]string, relax localaws.Relax) (*env, []string) {
 	v := map[string]string{"GRACE_PERIOD": "1m", "ALLOWED_ACCOUNTS": member + "," + member2}
 	for k, x := range vars {
 		v[k] = x
 	}
-	e := newEnv(t, v)
+	e := newEnvWith(t, v, relax)
 	one, two, three := e.vpcs[savedVPC], e.vpcs[savedVPC2], e.vpcs["vpc-member2"]
 	for _, x := range []struct{ acct, vpc string }{{member, one}, {member, two}, {member2, three}} {
 		e.tag(x.acct, x.vpc, "true")
