@@ -58,6 +58,7 @@ type Server struct {
 	faults   *faults
 	throttle throttle
 	calls    counters
+	callLog  callLog
 
 	iam    *iam
 	ssm    *parameterStore
@@ -307,6 +308,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	call.Account, call.Principal = id.account, id.principal
 	s.calls.add(service, call.Action, call.Account)
+	s.callLog.record(service, call.Action, call.Account, call.Principal, call.Region, requestID, s.clock.Now())
 	if latency, fault := s.faults.check(service, call.Action, call.Account); latency > 0 || fault != nil {
 		if latency > 0 {
 			time.Sleep(latency)
@@ -373,6 +375,7 @@ func authError(service string, e *awsproto.Error) *awsproto.Error {
 }
 
 func (s *Server) writeError(w http.ResponseWriter, proto, service, requestID string, e *awsproto.Error) {
+	s.callLog.fail(requestID, e.Code)
 	status := e.Status
 	if status == 0 {
 		status = 400

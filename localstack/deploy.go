@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -27,6 +29,120 @@ func AdminConfig(url, region, account string) aws.Config {
 	}
 }
 
+// DeployOptions say what Deploy deploys, and where.
+type DeployOptions struct {
+	RepoRoot string // holds template.yaml and member-template.yaml; default: found from the working directory
+	// Topology supplies the Region, the organization and the hub's endpoint
+	// service (template parameters OrganizationId and EndpointServiceId),
+	// and, unless Members is set, the member accounts (every account but
+	// the hub). It is not seeded: the server already holds it.
+	Topology   *localaws.Topology
+	HubAccount string // default 111111111111
+	// Members are the accounts that get member-template.yaml (the spoke
+	// role and the forwarding rules); nil means the topology's others.
+	Members []string
+	// Parameters override template.yaml's parameters (SpokeExternalId
+	// defaults to ExternalID).
+	Parameters map[string]string
+}
+
+// Deployment is what Deploy put into the local AWS.
+type Deployment struct {
+	Region  string
+	Hub     string
+	Members []string
+	// Parameters are the hub template's resolved parameters.
+	Parameters map[string]string
+	Routes     []route
+}
+
+// Deploy creates in srv (served at url) what the product's templates
+// create that the local AWS models, as Start does for the local stack, but
+// starts no function: template.yaml in the hub (function roles, central
+// bus, connection notification, the rules routing events to the
+// functions) and member-template.yaml in each member (spoke role with its
+// trust and external id, the rules forwarding VPC events to the hub bus).
+// Tests use it to run the functions' code in-process against the same
+// deployment.
+func Deploy(ctx context.Context, srv *localaws.Server, url string, opts DeployOptions) (*Deployment, error) {
+	var err error
+	if opts.RepoRoot == "" {
+		wd, _ := os.Getwd()
+		if opts.RepoRoot, err = RepoRoot(wd); err != nil {
+			return nil, err
+		}
+	}
+	topo := opts.Topology
+	if topo == nil {
+		topo = &localaws.Topology{}
+	}
+	t := &target{AWS: srv, URL: url, Region: or(topo.Region, "us-east-1"), Hub: or(opts.HubAccount, HubAccount), Members: opts.Members, RepoRoot: opts.RepoRoot}
+	if t.Members == nil {
+		for _, a := range topo.Accounts {
+			if a.ID != t.Hub {
+				t.Members = append(t.Members, a.ID)
+			}
+		}
+	}
+	hub, err := newDeployment(filepath.Join(opts.RepoRoot, "template.yaml"), StackName, t.Hub, t.Region, hubParameters(topo, t.Hub, opts.Parameters))
+	if err != nil {
+		return nil, err
+	}
+	routes, err := t.deploy(ctx, hub)
+	if err != nil {
+		return nil, err
+	}
+	return &Deployment{Region: t.Region, Hub: t.Hub, Members: t.Members, Parameters: hub.params, Routes: routes}, nil
+}
+
+func or(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// hubParameters are template.yaml's parameters for a topology: the
+// external id of the local deployment, the organization and the hub's
+// first endpoint service, then the overrides.
+func hubParameters(topo *localaws.Topology, hubAccount string, overrides map[string]string) map[string]string {
+	params := map[string]string{"SpokeExternalId": ExternalID}
+	if topo.Organization != nil {
+		params["OrganizationId"] = topo.Organization.ID
+	}
+	for _, a := range topo.Accounts {
+		if a.ID == hubAccount && len(a.EndpointServices) > 0 {
+			params["EndpointServiceId"] = a.EndpointServices[0].ID
+		}
+	}
+	for k, v := range overrides {
+		params[k] = v
+	}
+	return params
+}
+
+// target is a local AWS the templates are deployed into.
+type target struct {
+	AWS      *localaws.Server
+	URL      string
+	Region   string
+	Hub      string
+	Members  []string
+	RepoRoot string
+}
+
+// deploy deploys the hub template, then the member template in every member.
+func (s *target) deploy(ctx context.Context, hub *deployment) ([]route, error) {
+	routes, err := s.deployHub(ctx, hub)
+	if err != nil {
+		return nil, fmt.Errorf("deploying template.yaml, %w", err)
+	}
+	if err := s.deployMembers(ctx, hub); err != nil {
+		return nil, err
+	}
+	return routes, nil
+}
+
 // route is one deployed event route of the hub template to a function.
 type route struct {
 	Name     string // the rule's physical name, or the topic ARN
@@ -40,7 +156,7 @@ type route struct {
 // deployHub creates what template.yaml creates that the local AWS needs:
 // the function roles, the central bus, the connection notification, and the
 // rules that route events to the functions. It returns the routes.
-func (s *Stack) deployHub(ctx context.Context, hub *deployment) ([]route, error) {
+func (s *target) deployHub(ctx context.Context, hub *deployment) ([]route, error) {
 	cfg := AdminConfig(s.URL, s.Region, s.Hub)
 	events := eventbridge.NewFromConfig(cfg)
 	ec2c := ec2.NewFromConfig(cfg)
@@ -131,7 +247,7 @@ func (s *Stack) deployHub(ctx context.Context, hub *deployment) ([]route, error)
 // deployMember creates what member-template.yaml creates in one member
 // account: the spoke role (trust and external id from the template) and the
 // default-bus rules forwarding VPC events to the hub bus.
-func (s *Stack) deployMember(ctx context.Context, member *deployment, account string) error {
+func (s *target) deployMember(ctx context.Context, member *deployment, account string) error {
 	var roles []localaws.Role
 	for _, roleID := range member.tpl.Roles() {
 		name, err := member.ref(roleID)

@@ -182,19 +182,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}()
 
 	// The template first: it names the functions to build.
-	hubParams := map[string]string{"SpokeExternalId": ExternalID}
-	if topo.Organization != nil {
-		hubParams["OrganizationId"] = topo.Organization.ID
-	}
-	for _, a := range topo.Accounts {
-		if a.ID == s.Hub && len(a.EndpointServices) > 0 {
-			hubParams["EndpointServiceId"] = a.EndpointServices[0].ID
-		}
-	}
-	for k, v := range opts.Parameters {
-		hubParams[k] = v
-	}
-	hub, err := newDeployment(filepath.Join(opts.RepoRoot, "template.yaml"), StackName, s.Hub, s.Region, hubParams)
+	hub, err := newDeployment(filepath.Join(opts.RepoRoot, "template.yaml"), StackName, s.Hub, s.Region, hubParameters(topo, s.Hub, opts.Parameters))
 	if err != nil {
 		return nil, err
 	}
@@ -252,11 +240,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		<-builds
 		return nil, fmt.Errorf("starting the local AWS on %s, %w", opts.Addr, err)
 	}
-	if s.Routes, err = s.deployHub(ctx, hub); err != nil {
-		<-builds
-		return nil, fmt.Errorf("deploying template.yaml, %w", err)
-	}
-	if err := s.deployMembers(ctx, hub); err != nil {
+	if s.Routes, err = (&target{AWS: s.AWS, URL: s.URL, Region: s.Region, Hub: s.Hub, Members: s.Members, RepoRoot: opts.RepoRoot}).deploy(ctx, hub); err != nil {
 		<-builds
 		return nil, err
 	}
@@ -282,7 +266,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	return s, nil
 }
 
-func (s *Stack) deployMembers(ctx context.Context, hub *deployment) error {
+func (s *target) deployMembers(ctx context.Context, hub *deployment) error {
 	busARN, err := hub.attr(hub.tpl.Resources("AWS::Events::EventBus")[0], "Arn")
 	if err != nil {
 		return err
@@ -304,7 +288,7 @@ func (s *Stack) deployMembers(ctx context.Context, hub *deployment) error {
 	}
 	serviceName := "com.amazonaws.vpce." + s.Region + "." + hub.params["EndpointServiceId"]
 	for _, account := range s.Members {
-		member, err := newDeployment(filepath.Join(s.opts.RepoRoot, "member-template.yaml"), memberStack, account, s.Region, map[string]string{
+		member, err := newDeployment(filepath.Join(s.RepoRoot, "member-template.yaml"), memberStack, account, s.Region, map[string]string{
 			"HubAccountId": s.Hub, "HubEventBusArn": busARN, "HubFunctionRoleArns": strings.Join(roleARNs, ","),
 			"SpokeRoleName": hub.params["SpokeRoleName"], "ExternalId": hub.params["SpokeExternalId"],
 			"EndpointServiceName": serviceName, "TagKey": hub.params["TagKey"],

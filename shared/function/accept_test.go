@@ -9,9 +9,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/localawstest"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/acceptance"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/fake"
 )
 
 // handMade creates an endpoint to the service as acct's administrator
@@ -106,7 +107,7 @@ func TestAcceptOnlyWhatItCanTieToATaggedVPC(t *testing.T) {
 
 func TestAcceptManualModeHoldsAndAnnounces(t *testing.T) {
 	e := newEnv(t, map[string]string{"APPROVAL_MODE": "manual"})
-	e.allow(fake.RoleARN(member, "jenkins-agent-vpcs-spoke"), fake.RootARN(member))
+	e.allow(localawstest.RoleARN(member, "jenkins-agent-vpcs-spoke"), localawstest.RootARN(member))
 	vpc := e.vpcs[savedVPC]
 	e.tag(member, vpc, "true")
 	id := e.handMade(member, vpc, true)
@@ -118,7 +119,7 @@ func TestAcceptManualModeHoldsAndAnnounces(t *testing.T) {
 	}
 	found := false
 	for _, ev := range e.w.Events(hub) {
-		found = found || (ev.DetailType == "Connection Approval Needed" && strings.Contains(ev.Detail, id))
+		found = found || (ev.DetailType == "Connection Approval Needed" && strings.Contains(string(ev.Detail), id))
 	}
 	if !found {
 		t.Error("no approval-needed event")
@@ -127,7 +128,7 @@ func TestAcceptManualModeHoldsAndAnnounces(t *testing.T) {
 
 func TestAcceptReadsUnsuccessful(t *testing.T) {
 	e := newEnv(t, nil)
-	e.allow(fake.RootARN(member))
+	e.allow(localawstest.RootARN(member))
 	vpc := e.vpcs[savedVPC]
 	e.tag(member, vpc, "true")
 	id := e.handMade(member, vpc, true)
@@ -156,18 +157,18 @@ func TestAcceptMalformedNotification(t *testing.T) {
 			t.Errorf("%s: want a malformed-event error, got %v", bad, err)
 		}
 	}
-	if calls := e.w.Calls()[mark:]; len(calls) != 0 {
+	if calls := e.w.CallsSince(mark); len(calls) != 0 {
 		t.Errorf("malformed notifications made AWS calls: %+v", calls)
 	}
 }
 
 func TestAcceptThrottledOwnerLeavesConnectionPending(t *testing.T) {
 	e := newEnv(t, nil)
-	e.allow(fake.RootARN(member))
+	e.allow(localawstest.RootARN(member))
 	vpc := e.vpcs[savedVPC]
 	e.tag(member, vpc, "true")
 	id := e.handMade(member, vpc, true)
-	e.w.Fail(fake.Fault{Account: member, Action: "DescribeVpcEndpoints", Code: "RequestLimitExceeded", Times: 1})
+	e.w.Fail(localaws.Fault{Account: member, Action: "DescribeVpcEndpoints", Code: "RequestLimitExceeded", Count: sdkAttempts})
 	if err := e.accept(); err == nil {
 		t.Fatal("a connection that could not be checked must make the invocation fail, for a retry")
 	}

@@ -13,10 +13,13 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/localawstest"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localstack"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/fake"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/function"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/telemetry"
 )
@@ -28,27 +31,32 @@ const (
 	stranger = "444444444444" // has no spoke role
 	region   = "us-east-1"
 	extID    = "jenkins-agent-vpcs-test"
-	// The ids the saved events name; tests swap in the fakes' ids.
+	// The ids the saved events name; tests swap in the local AWS's ids.
 	savedVPC    = "vpc-0a11b22c33d44e55f"
 	savedVPC2   = "vpc-0b22c33d44e55f66a"
 	savedSubnet = "subnet-0b22c33d44e55f66a"
 )
 
 var functionRoles = map[string]string{
-	"onboard":   "arn:aws:iam::" + hub + ":role/jenkins-agent-vpcs-onboard",
-	"accept":    "arn:aws:iam::" + hub + ":role/jenkins-agent-vpcs-accept",
-	"reconcile": "arn:aws:iam::" + hub + ":role/jenkins-agent-vpcs-reconcile",
+	"onboard":   localawstest.RoleARN(hub, "jenkins-agent-vpcs-onboard"),
+	"accept":    localawstest.RoleARN(hub, "jenkins-agent-vpcs-accept"),
+	"reconcile": localawstest.RoleARN(hub, "jenkins-agent-vpcs-reconcile"),
 }
 
-// env is a world with a hub and members, and the functions wired to it
-// exactly as main wires them, with fakes in place of the SDK clients.
+// serviceID is the hub's endpoint service (the NLB's, outside the templates).
+const serviceID = "vpce-svc-0a1b2c3d4e5f60001"
+
+// env is a local AWS with a hub and members, the product's templates
+// deployed into it, and the functions wired to it exactly as main wires
+// them: real SDK clients, the function role's credentials, the spoke role
+// assumed through STS.
 type env struct {
 	t       *testing.T
-	w       *fake.World
+	w       *localawstest.AWS
 	cfg     config.Config
 	service string
 	logs    *syncBuffer
-	vpcs    map[string]string // saved id -> fake id
+	vpcs    map[string]string // saved id -> local AWS id
 	subnets map[string][]string
 	// hubHook, when set, wraps the hub EC2 client of the functions built next.
 	hubHook func(function.HubEC2) function.HubEC2
@@ -71,25 +79,34 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
+// envTopology is the hub's endpoint service; the templates add the roles
+// and the bus, and newEnv the VPCs. The stranger has no member stack.
+var envTopology = &localaws.Topology{Region: region,
+	Organization: &localaws.Organization{ID: "o-jenkinsagents", Accounts: []string{hub, member, member2}}, Accounts: []localaws.Account{{ID: hub,
+		EndpointServices: []localaws.EndpointService{{ID: serviceID, AcceptanceRequired: true,
+			AZs: []string{"use1-az1", "use1-az2", "use1-az4"}, Ports: []int{50000, 8080}}}}}}
+
 func newEnv(t *testing.T, vars map[string]string) *env {
 	t.Helper()
-	w := fake.NewWorld(fake.Options{Region: region, Clock: fake.NewClock(time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC))})
-	w.SetTransitionDelay(0)
-	svcID, _ := w.AddEndpointService(hub, fake.ServiceSpec{AcceptanceRequired: true,
-		AvailabilityZoneIDs: []string{"use1-az1", "use1-az2", "use1-az4"}, Ports: []int32{50000, 8080}})
-	w.AddEventBus(hub, "jenkins-agent-vpcs")
-	e := &env{t: t, w: w, service: svcID, logs: &syncBuffer{}, vpcs: map[string]string{}, subnets: map[string][]string{}}
-	for _, acct := range []string{member, member2} {
-		w.AddRole(acct, "jenkins-agent-vpcs-spoke", fake.Trust{ExternalID: extID,
-			Principals: []string{functionRoles["onboard"], functionRoles["accept"], functionRoles["reconcile"]}})
-	}
+	return newEnvWith(t, vars, localaws.Relax{})
+}
+
+// newEnvWith is newEnv on a local AWS with relax. The server clock starts
+// stopped at the wall time (the SDK checks session expiry against the
+// wall clock, so credentials must be fresh by both clocks).
+func newEnvWith(t *testing.T, vars map[string]string, relax localaws.Relax) *env {
+	t.Helper()
+	w := localawstest.New(t, localawstest.Options{Topology: envTopology, Relax: relax, Now: time.Now().UTC().Truncate(time.Second),
+		Deploy: &localstack.DeployOptions{HubAccount: hub, Members: []string{member, member2},
+			Parameters: map[string]string{"SpokeExternalId": extID}}})
+	e := &env{t: t, w: w, service: serviceID, logs: &syncBuffer{}, vpcs: map[string]string{}, subnets: map[string][]string{}}
 	e.addVPC(member, savedVPC, "10.1.0.0/16", map[string]string{"Name": "ci"})
 	e.addVPC(member, savedVPC2, "10.2.0.0/16", map[string]string{"Name": "ci-2"})
 	e.addVPC(member2, "vpc-member2", "10.3.0.0/16", nil)
 	e.addVPC(stranger, "vpc-stranger", "10.4.0.0/16", map[string]string{"jenkins-agents": "true"})
 
 	m := map[string]string{
-		"ENDPOINT_SERVICE_ID": svcID, "EVENT_BUS_NAME": "jenkins-agent-vpcs", "SPOKE_EXTERNAL_ID": extID,
+		"ENDPOINT_SERVICE_ID": serviceID, "EVENT_BUS_NAME": "jenkins-agent-vpcs", "SPOKE_EXTERNAL_ID": extID,
 		"HTTP_PORT": "8080", "DENIED_ACCOUNTS": "999999999999",
 	}
 	for k, v := range vars {
@@ -103,8 +120,9 @@ func newEnv(t *testing.T, vars map[string]string) *env {
 	return e
 }
 
-// addVPC adds a VPC with subnets over three AZs (one the service does not offer
-// in this account's AZ mapping, as often happens) and records its id.
+// addVPC adds a VPC with subnets over four AZs (at least one the service
+// does not offer in this account's AZ mapping, as often happens) and
+// records its id.
 func (e *env) addVPC(acct, saved, cidr string, tags map[string]string) string {
 	id := e.w.AddVPC(acct, cidr, tags)
 	e.vpcs[saved] = id
@@ -114,29 +132,27 @@ func (e *env) addVPC(acct, saved, cidr string, tags map[string]string) string {
 	return id
 }
 
-// core builds the graph of one function as main does, acting as that
+// sdkAttempts is how many times the functions' retryer tries a call: a
+// fault must outlast them to reach the handler.
+var sdkAttempts = function.Retryer().MaxAttempts()
+
+// testRetryer retries what main's retryer retries, as many times, without
+// its client-side rate limiting (adaptive mode) and backoff, which only
+// pace the calls: a throttled test would otherwise sleep for seconds.
+func testRetryer() aws.Retryer {
+	return retry.NewStandard(func(o *retry.StandardOptions) {
+		o.MaxAttempts = sdkAttempts
+		o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
+	})
+}
+
+// core builds the graph of one function as main does (function.ClientsFrom
+// over the credentials Lambda gives the function's role), acting as that
 // function's role in the hub.
 func (e *env) core(fn string) *function.Core {
-	principal := strings.Replace(functionRoles[fn], ":iam::", ":sts::", 1)
-	principal = strings.Replace(principal, ":role/", ":assumed-role/", 1) + "/" + fn
-	clients := function.Clients{
-		Base:   aws.Config{Region: region},
-		HubEC2: function.HubEC2(e.w.EC2As(hub, principal)),
-		SSM:    e.w.SSMAs(hub, principal),
-		Bus:    e.w.EventBridgeAs(hub, principal),
-		STS:    e.w.STS(hub, principal),
-		NewSpokeEC2: func(c aws.Config) agentvpc.EC2 {
-			creds, err := c.Credentials.Retrieve(context.Background())
-			if err != nil {
-				e.t.Fatalf("spoke credentials: %v", err)
-			}
-			acct, p, ok := e.w.AccountOfKey(creds.AccessKeyID)
-			if !ok {
-				e.t.Fatalf("unknown access key %s", creds.AccessKeyID)
-			}
-			return e.w.EC2As(acct, p)
-		},
-	}
+	base := e.w.Session(hub, "jenkins-agent-vpcs-"+fn, fn)
+	base.Retryer = testRetryer
+	clients := function.ClientsFrom(base, e.cfg)
 	if e.hubHook != nil {
 		clients.HubEC2 = e.hubHook(clients.HubEC2)
 	}
@@ -146,7 +162,7 @@ func (e *env) core(fn string) *function.Core {
 	})
 }
 
-// event reads a saved event and swaps in the fakes' ids.
+// event reads a saved event and swaps in the local AWS's ids.
 func (e *env) event(name string) []byte {
 	e.t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "events", name))
@@ -185,10 +201,10 @@ func (e *env) untag(acct, vpc string) {
 	}
 }
 
-// writes counts the calls that change something, optionally since a mark.
-func (e *env) writes(since int) []fake.Call {
-	var out []fake.Call
-	for _, c := range e.w.Calls()[since:] {
+// writes lists the successful calls that change something since a mark.
+func (e *env) writes(since int64) []localaws.Call {
+	var out []localaws.Call
+	for _, c := range e.w.CallsSince(since) {
 		if c.Code != "" {
 			continue
 		}
@@ -199,7 +215,7 @@ func (e *env) writes(since int) []fake.Call {
 	return out
 }
 
-func (e *env) mark() int { return len(e.w.Calls()) }
+func (e *env) mark() int64 { return e.w.Mark() }
 
 // world is the product's footprint in one agent VPC.
 type footprint struct {
@@ -239,7 +255,7 @@ func (e *env) footprint(acct, vpc string) footprint {
 func (e *env) statusEvents(status string) int {
 	n := 0
 	for _, ev := range e.w.Events(hub) {
-		if ev.Source == "jenkins-agent-vpcs" && strings.Contains(ev.Detail, `"status":"`+status+`"`) {
+		if ev.Source == "jenkins-agent-vpcs" && strings.Contains(string(ev.Detail), `"status":"`+status+`"`) {
 			n++
 		}
 	}

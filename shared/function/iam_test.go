@@ -15,9 +15,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/internal/templates"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/localawstest"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/fake"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/reconcile"
 )
 
@@ -29,11 +30,11 @@ var notCalledByCode = map[string]string{
 	"sqs:SendMessage":      "Lambda sends failed asynchronous invocations to the dead-letter queue",
 }
 
-// tour drives every function through every path that calls AWS, and
-// returns the actions each identity called: hub actions per function, and
-// the spoke role's actions (whichever function assumed it).
-func tour(t *testing.T) (hubCalls map[string]map[string]bool, spokeCalls map[string]bool) {
-	e, vpcs := fleet(t, map[string]string{"ALLOWED_ACCOUNTS": "", "DENIED_ACCOUNTS": "666666666666"})
+// tour drives every function through every path that calls AWS against
+// a local AWS with relax (the zero value: strict, the templates' policies
+// enforced once the local AWS enforces IAM) and returns the call log.
+func tour(t *testing.T, relax localaws.Relax) []localaws.Call {
+	e, vpcs := fleetWith(t, map[string]string{"ALLOWED_ACCOUNTS": "", "DENIED_ACCOUNTS": "666666666666"}, relax)
 	one, two, three := vpcs[0], vpcs[1], vpcs[2]
 	ctx := context.Background()
 	must := func(_ any, err error) {
@@ -73,7 +74,7 @@ func tour(t *testing.T) (hubCalls map[string]map[string]bool, spokeCalls map[str
 	e.untag(member, two)
 	e.addVPC(member2, "vpc-four", "10.5.0.0/16", map[string]string{"jenkins-agents": "true"}) // its tag event was lost
 	must(e.w.EC2(hub).ModifyVpcEndpointServicePermissions(ctx, &ec2.ModifyVpcEndpointServicePermissionsInput{ServiceId: aws.String(e.service),
-		AddAllowedPrincipals: []string{fake.RoleARN("666666666666", "jenkins-agent-vpcs-spoke")}}))
+		AddAllowedPrincipals: []string{localawstest.RoleARN("666666666666", "jenkins-agent-vpcs-spoke")}}))
 	e.w.Clock().Advance(5 * time.Minute)
 	if rep := e.reconcile(reconcile.Request{Deep: reconcile.DeepAll}); rep.Repairs == 0 || len(rep.FailedRepairs) > 0 {
 		t.Fatalf("tour reconcile: %+v", rep)
@@ -89,9 +90,17 @@ func tour(t *testing.T) (hubCalls map[string]map[string]bool, spokeCalls map[str
 		t.Fatal(err)
 	}
 
+	return e.w.Calls()
+}
+
+// actionsByIdentity sorts the actions of a call log by who called them:
+// the hub actions per function (its role's sessions), and the spoke role's
+// actions (whichever function assumed it). Test set-up calls as an
+// account's root are nobody's.
+func actionsByIdentity(calls []localaws.Call) (hubCalls map[string]map[string]bool, spokeCalls map[string]bool) {
 	hubCalls = map[string]map[string]bool{}
 	spokeCalls = map[string]bool{}
-	for _, c := range e.w.Calls() {
+	for _, c := range calls {
 		action := c.Service + ":" + c.Action
 		switch {
 		case strings.Contains(c.Principal, ":assumed-role/jenkins-agent-vpcs-spoke/"):
@@ -116,7 +125,7 @@ func TestRolesGrantExactlyWhatTheFunctionsCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hubCalls, spokeCalls := tour(t)
+	hubCalls, spokeCalls := actionsByIdentity(tour(t, localaws.Relax{}))
 	roles := hub.FunctionRoles()
 	check := func(who string, called map[string]bool, granted []string) {
 		t.Helper()

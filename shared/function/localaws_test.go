@@ -3,7 +3,6 @@ package function_test
 import (
 	"context"
 	"encoding/json"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/localawstest"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/function"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/reconcile"
@@ -75,19 +75,14 @@ func newLocal(t *testing.T) *local {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := localaws.NewServer(localaws.Options{Topology: top})
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(srv.Handler())
-	t.Cleanup(func() { hs.Close(); _ = srv.Close() })
+	w := localawstest.New(t, localawstest.Options{Topology: top})
 	m := map[string]string{"ENDPOINT_SERVICE_ID": "vpce-svc-0a1b2c3d4e5f60001", "EVENT_BUS_NAME": "jenkins-agent-vpcs",
 		"SPOKE_EXTERNAL_ID": "jenkins-agent-vpcs", "HTTP_PORT": "8080", "GRACE_PERIOD": "0s", "ALLOWED_ACCOUNTS": "222222222222,333333333333"}
 	cfg, err := config.Load(func(k string) string { return m[k] })
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &local{t: t, srv: srv, url: hs.URL, cfg: cfg}
+	return &local{t: t, srv: w.Server, url: w.URL, cfg: cfg}
 }
 
 // core builds a function's graph as main does, with the credentials Lambda

@@ -13,8 +13,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/localawstest"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/fake"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/reconcile"
 )
 
@@ -42,11 +43,16 @@ func (e *env) reconcile(req reconcile.Request) reconcile.Report {
 
 // fleet onboards three VPCs in two accounts and lets the grace period pass.
 func fleet(t *testing.T, vars map[string]string) (*env, []string) {
+	return fleetWith(t, vars, localaws.Relax{})
+}
+
+// fleetWith is fleet on a local AWS with relax.
+func fleetWith(t *testing.T, vars map[string]string, relax localaws.Relax) (*env, []string) {
 	v := map[string]string{"GRACE_PERIOD": "1m", "ALLOWED_ACCOUNTS": member + "," + member2}
 	for k, x := range vars {
 		v[k] = x
 	}
-	e := newEnv(t, v)
+	e := newEnvWith(t, v, relax)
 	one, two, three := e.vpcs[savedVPC], e.vpcs[savedVPC2], e.vpcs["vpc-member2"]
 	for _, x := range []struct{ acct, vpc string }{{member, one}, {member, two}, {member2, three}} {
 		e.tag(x.acct, x.vpc, "true")
@@ -117,13 +123,13 @@ func TestReconcileRepairsEveryDriftInOneRun(t *testing.T) {
 	e.untag(member, five)
 	// Hub: member's principal removed by hand, a stale one for an account with no agent VPC.
 	must(hubEC2.ModifyVpcEndpointServicePermissions(ctx, &ec2.ModifyVpcEndpointServicePermissionsInput{ServiceId: aws.String(e.service),
-		RemoveAllowedPrincipals: []string{functionRolesSpoke(member)}, AddAllowedPrincipals: []string{fake.RoleARN("666666666666", "jenkins-agent-vpcs-spoke")}}))
+		RemoveAllowedPrincipals: []string{functionRolesSpoke(member)}, AddAllowedPrincipals: []string{localawstest.RoleARN("666666666666", "jenkins-agent-vpcs-spoke")}}))
 	e.w.Clock().Advance(5 * time.Minute)
 
 	mark := e.mark()
 	rep := e.reconcile(reconcile.Request{Deep: reconcile.DeepAll})
 	perms, accepts := 0, 0
-	for _, c := range e.w.Calls()[mark:] {
+	for _, c := range e.w.CallsSince(mark) {
 		switch c.Action {
 		case "ModifyVpcEndpointServicePermissions":
 			perms++
@@ -161,7 +167,7 @@ func TestReconcileRepairsEveryDriftInOneRun(t *testing.T) {
 	if _, ok := e.w.Parameter(hub, stale); ok {
 		t.Error("stale parameter kept")
 	}
-	if slices.Contains(e.w.AllowedPrincipals(e.service), fake.RoleARN("666666666666", "jenkins-agent-vpcs-spoke")) {
+	if slices.Contains(e.w.AllowedPrincipals(e.service), localawstest.RoleARN("666666666666", "jenkins-agent-vpcs-spoke")) {
 		t.Error("stale principal kept")
 	}
 	if got := e.footprint(member2, three).Tags[agentvpc.TagStatus]; got == "bogus" {
@@ -218,7 +224,7 @@ func TestReconcileRespectsGracePeriod(t *testing.T) {
 
 func TestReconcileNeverRemovesWhatItDidNotCreate(t *testing.T) {
 	e, vpcs := fleet(t, nil)
-	e.allow(fake.RootARN(member), "arn:aws:iam::"+member+":role/someone-else")
+	e.allow(localawstest.RootARN(member), "arn:aws:iam::"+member+":role/someone-else")
 	theirs := e.handMade(member, vpcs[0], false) // unmanaged, in an agent VPC
 	e.untag(member, vpcs[1])
 	theirs2 := e.handMade(member, vpcs[1], false) // unmanaged, in a VPC that is no longer an agent VPC
@@ -244,7 +250,7 @@ func TestReconcileIsolatesFailingAccounts(t *testing.T) {
 	}
 	e.w.Clock().Advance(2 * time.Minute)
 	// member2's EC2 refuses everything: AccessDenied on its role's calls.
-	e.w.Fail(fake.Fault{Account: member2, Service: "ec2", Code: "UnauthorizedOperation"})
+	e.w.Fail(localaws.Fault{Account: member2, Service: "ec2", Code: "UnauthorizedOperation"})
 	rep := e.reconcile(reconcile.Request{})
 	if rep.FailedAccounts[stranger] == "" || rep.FailedAccounts[member2] == "" {
 		t.Errorf("failures not reported by account: %+v", rep.FailedAccounts)
@@ -263,10 +269,10 @@ func TestReconcileFansOutAboveTheThreshold(t *testing.T) {
 	var batches []string
 	for _, ev := range e.w.Events(hub) {
 		if ev.DetailType == "Reconcile Accounts" {
-			batches = append(batches, ev.Detail)
+			batches = append(batches, string(ev.Detail))
 			// Each batch, delivered back to the function, sweeps its accounts.
 			envelope := `{"version":"0","id":"x","detail-type":"Reconcile Accounts","source":"jenkins-agent-vpcs","account":"` + hub +
-				`","time":"2026-11-27T10:00:00Z","region":"us-east-1","resources":[],"detail":` + ev.Detail + `}`
+				`","time":"2026-11-27T10:00:00Z","region":"us-east-1","resources":[],"detail":` + string(ev.Detail) + `}`
 			out, err := e.core("reconcile").Reconcile().Invoke(context.Background(), []byte(envelope))
 			if err != nil {
 				t.Fatal(err)
