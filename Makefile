@@ -61,6 +61,22 @@ lint: ## go vet, gofmt check, cfn-lint on both templates
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	cfn-lint $(TEMPLATES)
 
+# Fuzzing: every Fuzz* target of these packages, each for FUZZTIME in turn. CI runs a short
+# pass; run longer here, e.g. `make fuzz FUZZTIME=10m FUZZFLAGS=-parallel=1`.
+FUZZTIME ?= 10s
+FUZZFLAGS ?=
+FUZZ_PACKAGES := ./shared/event
+
+.PHONY: fuzz
+fuzz: ## Run each fuzz target for FUZZTIME (default 10s) in turn; findings land in the package's testdata/fuzz
+	@for pkg in $(FUZZ_PACKAGES); do \
+		targets="$$(go test -list '^Fuzz' $$pkg | grep '^Fuzz')" || exit 1; \
+		for target in $$targets; do \
+			echo "fuzzing $$target in $$pkg for $(FUZZTIME)"; \
+			go test -run '^$$' -fuzz "^$$target\$$" -fuzztime $(FUZZTIME) $(FUZZFLAGS) $$pkg || exit 1; \
+		done; \
+	done
+
 .PHONY: clean
 clean: ## Remove build outputs (bin/, .aws-sam/)
 	rm -rf bin .aws-sam

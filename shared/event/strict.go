@@ -5,7 +5,9 @@ import (
 	"encoding"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -186,11 +188,12 @@ func decodedType(t reflect.Type) reflect.Type {
 	return nil
 }
 
-// foldedField is the field name key matches only case-insensitively.
-// strings.EqualFold is the comparison encoding/json uses (its foldName is
-// documented as identical to bytes.EqualFold).
+// foldedField is the field name key matches only case-insensitively (the
+// first in sorted order, should two fields fold alike, so that errors are
+// deterministic). strings.EqualFold is the comparison encoding/json uses (its
+// foldName is documented as identical to bytes.EqualFold).
 func foldedField(fields map[string]reflect.Type, key string) (string, bool) {
-	for name := range fields {
+	for _, name := range slices.Sorted(maps.Keys(fields)) {
 		if strings.EqualFold(name, key) {
 			return name, true
 		}

@@ -89,6 +89,9 @@ func DecodeSweep(payload []byte, hubAccount string) (Sweep, error) {
 	default:
 		return Sweep{}, &MalformedError{Reason: fmt.Sprintf(`deep is %q, want "all" or "none"`, s.Deep)}
 	}
+	if len(s.Accounts) == 0 {
+		s.Accounts = nil // [] and no list both mean: discover the accounts
+	}
 	for _, a := range s.Accounts {
 		if !accountRE.MatchString(a) {
 			return Sweep{}, &MalformedError{Reason: fmt.Sprintf("account %q is not a 12-digit account id", a)}

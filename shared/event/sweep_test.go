@@ -27,6 +27,7 @@ func TestDecodeSweep(t *testing.T) {
 		{name: "direct", payload: string(load(t, "reconcile-direct.json")), hub: hub,
 			want: event.Sweep{Accounts: []string{"222222222222"}, DryRun: true, Deep: event.DeepAll}},
 		{name: "direct, everything", payload: `{}`, hub: hub, want: event.Sweep{}},
+		{name: "direct, empty account list", payload: `{"accounts":[]}`, hub: hub, want: event.Sweep{}},
 		{name: "fan-out batch from a member account", payload: string(load(t, "reconcile-fanout-foreign.json")), hub: hub, refused: "foreign-fanout"},
 		{name: "another event", payload: string(load(t, "tag-change-tagged.json")), hub: hub, refused: "unknown-event"},
 		{name: "not JSON", payload: `nope`, malformed: true},
