@@ -93,10 +93,11 @@ type Decoder struct {
 // Decode decodes one onboard invocation payload.
 //
 // Keys are matched exactly (see checkKeys): the envelope's, the re-drive
-// payload's, and the detail's fields that the decoder reads. A CloudTrail
-// detail is checked only once its eventName is one the decoder handles,
-// since requestParameters take each API's own shape; an ambiguous eventName
-// then ends either ignored or refused, never acted on.
+// payload's, and the detail's fields that the decoder reads; a key twice is
+// refused anywhere in the payload. A CloudTrail detail's field names are
+// checked only once its eventName is one the decoder handles, since
+// requestParameters take each API's own shape; an ambiguous eventName then
+// ends either ignored or refused, never acted on.
 func (d Decoder) Decode(payload []byte) (Result, error) {
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &probe); err != nil {

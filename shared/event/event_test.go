@@ -10,7 +10,7 @@ import (
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
 )
 
-func load(t *testing.T, name string) []byte {
+func load(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "events", name))
 	if err != nil {

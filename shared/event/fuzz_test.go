@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -66,50 +67,141 @@ func FuzzDecode(f *testing.F) {
 	addSavedEvents(f)
 	d := event.Decoder{TagKey: "jenkins-agents"}
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		res, err := d.Decode(payload)
+		checkDecode(t, d, payload)
+	})
+}
 
-		res2, err2 := d.Decode(payload)
-		if !reflect.DeepEqual(res, res2) || errString(err) != errString(err2) {
-			t.Fatalf("not deterministic: %+v, %v then %+v, %v", res, err, res2, err2)
+// checkDecode decodes payload and checks the properties every onboard
+// decoding has; it returns the hints.
+func checkDecode(t *testing.T, d event.Decoder, payload []byte) []event.Hint {
+	t.Helper()
+	res, err := d.Decode(payload)
+
+	res2, err2 := d.Decode(payload)
+	if !reflect.DeepEqual(res, res2) || errString(err) != errString(err2) {
+		t.Fatalf("not deterministic: %+v, %v then %+v, %v", res, err, res2, err2)
+	}
+	if err != nil {
+		checkError(t, err)
+		if !reflect.DeepEqual(res, event.Result{}) {
+			t.Fatalf("error %v came with a result %+v", err, res)
 		}
+		return nil
+	}
+	if res.Ignored != "" {
+		if len(res.Hints) > 0 {
+			t.Fatalf("ignored (%s) with hints %+v", res.Ignored, res.Hints)
+		}
+		return nil
+	}
+	if len(res.Hints) == 0 {
+		t.Fatalf("neither hints nor a reason to ignore: %+v", res)
+	}
+	if ambiguous, key := ambiguousEnvelopeKey(payload); ambiguous {
+		t.Fatalf("decoded %+v from a payload with key %q twice", res, key)
+	}
+	var envelope events.EventBridgeEvent
+	isEnvelope := json.Unmarshal(payload, &envelope) == nil && envelope.Source != ""
+	for _, h := range res.Hints {
+		checkHint(t, h)
+		if isEnvelope && (h.Account != envelope.AccountID || h.Region != envelope.Region) {
+			t.Fatalf("hint %+v is not in the event's account %s and region %s", h, envelope.AccountID, envelope.Region)
+		}
+		if h.Kind == event.SubnetDeleteBlocked {
+			continue
+		}
+		// The hint's re-drive form decodes to the same VPC.
+		redrive, err := json.Marshal(event.RedriveRequest{Account: h.Account, Region: h.Region, VPCID: h.VPCID})
 		if err != nil {
-			checkError(t, err)
-			if !reflect.DeepEqual(res, event.Result{}) {
-				t.Fatalf("error %v came with a result %+v", err, res)
-			}
-			return
+			t.Fatal(err)
 		}
-		if res.Ignored != "" {
-			if len(res.Hints) > 0 {
-				t.Fatalf("ignored (%s) with hints %+v", res.Ignored, res.Hints)
-			}
-			return
+		again, err := d.Decode(redrive)
+		want := event.Hint{Kind: event.Redrive, Account: h.Account, Region: h.Region, VPCID: h.VPCID, Source: "redrive"}
+		if err != nil || len(again.Hints) != 1 || again.Hints[0] != want {
+			t.Fatalf("re-drive %s of %+v decoded to %+v, %v", redrive, h, again, err)
 		}
-		if len(res.Hints) == 0 {
-			t.Fatalf("neither hints nor a reason to ignore: %+v", res)
+	}
+	return res.Hints
+}
+
+// FuzzDecodeEventFields varies the fields of well-formed tag change and
+// CloudTrail events (the byte-level target rarely gets past the JSON
+// syntax to the validation of ids, ARNs and names).
+func FuzzDecodeEventFields(f *testing.F) {
+	dir := filepath.Join("..", "..", "testdata", "events")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, e := range entries {
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			f.Fatal(err)
 		}
-		if ambiguous, key := ambiguousEnvelopeKey(payload); ambiguous {
-			t.Fatalf("decoded %+v from a payload with key %q twice", res, key)
+		var ev struct {
+			events.EventBridgeEvent
+			Detail struct {
+				ChangedTagKeys    []string `json:"changed-tag-keys"`
+				EventName         string   `json:"eventName"`
+				ErrorCode         string   `json:"errorCode"`
+				RequestParameters struct {
+					VPCID        string `json:"vpcId"`
+					SubnetID     string `json:"subnetId"`
+					ResourcesSet struct {
+						Items []struct {
+							ResourceID string `json:"resourceId"`
+						} `json:"items"`
+					} `json:"resourcesSet"`
+				} `json:"requestParameters"`
+				ResponseElements struct {
+					VPC struct {
+						VPCID string `json:"vpcId"`
+					} `json:"vpc"`
+				} `json:"responseElements"`
+			} `json:"detail"`
 		}
-		var envelope events.EventBridgeEvent
-		isEnvelope := json.Unmarshal(payload, &envelope) == nil && envelope.Source != ""
-		for _, h := range res.Hints {
-			checkHint(t, h)
-			if isEnvelope && (h.Account != envelope.AccountID || h.Region != envelope.Region) {
-				t.Fatalf("hint %+v is not in the event's account %s and region %s", h, envelope.AccountID, envelope.Region)
-			}
-			if h.Kind == event.SubnetDeleteBlocked {
-				continue
-			}
-			// The hint's re-drive form decodes to the same VPC.
-			redrive, err := json.Marshal(event.RedriveRequest{Account: h.Account, Region: h.Region, VPCID: h.VPCID})
-			if err != nil {
-				t.Fatal(err)
-			}
-			again, err := d.Decode(redrive)
-			want := event.Hint{Kind: event.Redrive, Account: h.Account, Region: h.Region, VPCID: h.VPCID, Source: "redrive"}
-			if err != nil || len(again.Hints) != 1 || again.Hints[0] != want {
-				t.Fatalf("re-drive %s of %+v decoded to %+v, %v", redrive, h, again, err)
+		if json.Unmarshal(b, &ev) != nil || ev.Source == "" {
+			continue
+		}
+		det := ev.Detail
+		resource, changed := "", ""
+		if len(ev.Resources) > 0 {
+			resource = ev.Resources[0]
+		}
+		if len(det.ChangedTagKeys) > 0 {
+			changed = det.ChangedTagKeys[0]
+		}
+		id := det.RequestParameters.VPCID + det.RequestParameters.SubnetID + det.ResponseElements.VPC.VPCID
+		if items := det.RequestParameters.ResourcesSet.Items; len(items) > 0 {
+			id = items[0].ResourceID
+		}
+		f.Add(ev.Source, ev.DetailType, ev.AccountID, ev.Region, resource, changed, det.EventName, det.ErrorCode, id)
+	}
+	d := event.Decoder{TagKey: "jenkins-agents"}
+	f.Fuzz(func(t *testing.T, source, detailType, account, region, resource, tagKey, eventName, errorCode, id string) {
+		var detail map[string]any
+		if source == event.SourceTag {
+			detail = map[string]any{"changed-tag-keys": []string{tagKey}, "service": "ec2", "resource-type": "vpc",
+				"version": 4.0, "tags": map[string]string{tagKey: "true"}}
+		} else {
+			tags := []map[string]string{{"key": tagKey, "value": "true"}}
+			detail = map[string]any{"eventSource": "ec2.amazonaws.com", "eventName": eventName, "awsRegion": region,
+				"recipientAccountId": account, "errorCode": errorCode,
+				"requestParameters": map[string]any{"vpcId": id, "subnetId": id,
+					"resourcesSet":        map[string]any{"items": []map[string]string{{"resourceId": id}}},
+					"tagSet":              map[string]any{"items": tags},
+					"tagSpecificationSet": map[string]any{"items": []map[string]any{{"resourceType": "vpc", "tags": tags}}}},
+				"responseElements": map[string]any{"vpc": map[string]string{"vpcId": id}}}
+		}
+		payload, err := json.Marshal(map[string]any{"version": "0", "id": "e", "detail-type": detailType, "source": source,
+			"account": account, "time": "2026-11-27T09:30:00Z", "region": region, "resources": []string{resource}, "detail": detail})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range checkDecode(t, d, payload) {
+			// The hint names the VPC (or subnet) the event names, nothing else.
+			if h.VPCID != id && h.SubnetID != id && !strings.HasSuffix(resource, fmt.Sprintf(":ec2:%s:%s:vpc/%s", h.Region, h.Account, h.VPCID)) {
+				t.Fatalf("hint %+v names neither %q nor %q", h, id, resource)
 			}
 		}
 	})

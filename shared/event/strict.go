@@ -118,7 +118,7 @@ func (w *keyWalker) value(t reflect.Type, depth int) error {
 			w.path = w.path[:len(w.path)-1]
 		}
 	case '{':
-		var fields map[string]reflect.Type
+		var fields *fieldSet
 		var elem reflect.Type
 		if t != nil {
 			switch t.Kind() {
@@ -141,9 +141,9 @@ func (w *keyWalker) value(t reflect.Type, depth int) error {
 			seen[key] = true
 			next := elem
 			if fields != nil {
-				if ft, ok := fields[key]; ok {
+				if ft, ok := fields.types[key]; ok {
 					next = ft
-				} else if name, ok := foldedField(fields, key); ok {
+				} else if name, ok := fields.foldedField(key); ok {
 					return &keyError{path: w.path, key: key, field: name}
 				}
 			}
@@ -192,8 +192,8 @@ func decodedType(t reflect.Type) reflect.Type {
 // first in sorted order, should two fields fold alike, so that errors are
 // deterministic). strings.EqualFold is the comparison encoding/json uses (its
 // foldName is documented as identical to bytes.EqualFold).
-func foldedField(fields map[string]reflect.Type, key string) (string, bool) {
-	for _, name := range slices.Sorted(maps.Keys(fields)) {
+func (f *fieldSet) foldedField(key string) (string, bool) {
+	for _, name := range f.names {
 		if strings.EqualFold(name, key) {
 			return name, true
 		}
@@ -201,15 +201,21 @@ func foldedField(fields map[string]reflect.Type, key string) (string, bool) {
 	return "", false
 }
 
-var fieldCache sync.Map // reflect.Type -> map[string]reflect.Type
+// fieldSet is the JSON names of a struct's fields, with their types.
+type fieldSet struct {
+	types map[string]reflect.Type
+	names []string // sorted
+}
 
-// structFields maps the JSON names of t's fields to their types, following
+var fieldCache sync.Map // reflect.Type -> *fieldSet
+
+// structFields is the JSON names of t's fields and their types, following
 // encoding/json's tag rules (untagged embedded structs are flattened).
-func structFields(t reflect.Type) map[string]reflect.Type {
+func structFields(t reflect.Type) *fieldSet {
 	if f, ok := fieldCache.Load(t); ok {
-		return f.(map[string]reflect.Type)
+		return f.(*fieldSet)
 	}
-	fields := make(map[string]reflect.Type)
+	fields := &fieldSet{types: make(map[string]reflect.Type)}
 	var add func(t reflect.Type)
 	add = func(t reflect.Type) {
 		for i := range t.NumField() {
@@ -235,12 +241,13 @@ func structFields(t reflect.Type) map[string]reflect.Type {
 			if name == "" {
 				name = sf.Name
 			}
-			if _, dup := fields[name]; !dup {
-				fields[name] = sf.Type
+			if _, dup := fields.types[name]; !dup {
+				fields.types[name] = sf.Type
 			}
 		}
 	}
 	add(t)
+	fields.names = slices.Sorted(maps.Keys(fields.types))
 	fieldCache.Store(t, fields)
 	return fields
 }
