@@ -7,8 +7,6 @@ import (
 	"reflect"
 
 	"github.com/aws/aws-lambda-go/events"
-
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/status"
 )
 
 // Sweep is a decoded invocation of the reconcile function: which accounts
@@ -31,14 +29,19 @@ const (
 	DeepNone     = "none"
 )
 
-// Sources and detail types the reconcile function is routed.
+// Sources and detail types the reconcile function is routed. The product's
+// own are status.Source and status.ReconcileAccounts, repeated here so that
+// decoding depends on nothing but aws-lambda-go (a test in shared/reconcile
+// keeps them equal).
 const (
-	SourceSchedule  = "aws.events"
-	DetailScheduled = "Scheduled Event"
+	SourceSchedule          = "aws.events"
+	DetailScheduled         = "Scheduled Event"
+	SourceProduct           = "jenkins-agent-vpcs"
+	DetailReconcileAccounts = "Reconcile Accounts"
 )
 
 // DecodeSweep decodes one reconcile invocation: the schedule's event, a
-// fan-out batch the hub put on the central bus (status.ReconcileAccounts),
+// fan-out batch the hub put on the central bus (DetailReconcileAccounts),
 // or a direct request such as {"dryRun":true,"deep":"all"}.
 //
 // hubAccount is the account the function runs in (empty when unknown, as in
@@ -60,7 +63,7 @@ func DecodeSweep(payload []byte, hubAccount string) (Sweep, error) {
 		switch {
 		case ev.Source == SourceSchedule && ev.DetailType == DetailScheduled:
 			return Sweep{RunID: ev.Time.UTC().Format("20060102T150405Z")}, nil
-		case ev.Source == status.Source && ev.DetailType == status.ReconcileAccounts:
+		case ev.Source == SourceProduct && ev.DetailType == DetailReconcileAccounts:
 			if hubAccount != "" && ev.AccountID != hubAccount {
 				return Sweep{}, &RefusedError{Reason: "foreign-fanout", Detail: "fan-out batch put by account " + ev.AccountID}
 			}

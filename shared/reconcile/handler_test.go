@@ -8,12 +8,13 @@ import (
 	"testing"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/status"
 )
 
 // event.Sweep is the wire form of Request: fan-out puts Requests on the bus
 // and event.DecodeSweep reads them back. These tests keep the two in step.
 
-func TestRequestAndSweepHaveTheSameJSONFields(t *testing.T) {
+func TestRequestAndSweepAgreeOnTheWireForm(t *testing.T) {
 	names := func(v any) []string {
 		var out []string
 		rt := reflect.TypeOf(v)
@@ -25,6 +26,10 @@ func TestRequestAndSweepHaveTheSameJSONFields(t *testing.T) {
 	}
 	if r, s := names(Request{}), names(event.Sweep{}); !slices.Equal(r, s) {
 		t.Fatalf("reconcile.Request fields %v, event.Sweep fields %v", r, s)
+	}
+	if event.SourceProduct != status.Source || event.DetailReconcileAccounts != status.ReconcileAccounts {
+		t.Errorf("event decodes fan-out batches as %q/%q, status puts them as %q/%q",
+			event.SourceProduct, event.DetailReconcileAccounts, status.Source, status.ReconcileAccounts)
 	}
 	for _, d := range []struct {
 		depth Depth
