@@ -1,9 +1,11 @@
 package event
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"regexp"
 	"slices"
 	"strings"
@@ -89,6 +91,13 @@ type Decoder struct {
 }
 
 // Decode decodes one onboard invocation payload.
+//
+// Keys are matched exactly (see checkKeys): the envelope's, the re-drive
+// payload's, and the detail's fields that the decoder reads; a key twice is
+// refused anywhere in the payload. A CloudTrail detail's field names are
+// checked only once its eventName is one the decoder handles, since
+// requestParameters take each API's own shape; an ambiguous eventName then
+// ends either ignored or refused, never acted on.
 func (d Decoder) Decode(payload []byte) (Result, error) {
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(payload, &probe); err != nil {
@@ -99,8 +108,8 @@ func (d Decoder) Decode(payload []byte) (Result, error) {
 	switch {
 	case hasSource || hasDetailType:
 		var ev events.EventBridgeEvent
-		if err := json.Unmarshal(payload, &ev); err != nil {
-			return Result{}, &MalformedError{Reason: "EventBridge envelope: " + err.Error()}
+		if err := unmarshalStrict(payload, &ev, "EventBridge envelope", ""); err != nil {
+			return Result{}, err
 		}
 		return d.decodeEventBridge(ev)
 	case probe["vpcId"] != nil || probe["account"] != nil:
@@ -111,16 +120,25 @@ func (d Decoder) Decode(payload []byte) (Result, error) {
 	return Result{Ignored: "unknown payload shape"}, nil
 }
 
+// RedriveRequest is the direct invocation that asks the onboard function to
+// converge one VPC (an operator's re-drive, or a replay from the
+// dead-letter queue's hints).
+type RedriveRequest struct {
+	Account string `json:"account"`
+	Region  string `json:"region"`
+	VPCID   string `json:"vpcId"`
+}
+
 func decodeRedrive(payload []byte) (Result, error) {
-	var in struct {
-		Account string `json:"account"`
-		Region  string `json:"region"`
-		VPCID   string `json:"vpcId"`
-	}
-	dec := json.NewDecoder(strings.NewReader(string(payload)))
+	const what = `re-drive payload, want {"account","region","vpcId"}`
+	var in RedriveRequest
+	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
-		return Result{}, &MalformedError{Reason: `re-drive payload, want {"account","region","vpcId"}: ` + err.Error()}
+		return Result{}, &MalformedError{Reason: what + ": " + err.Error()}
+	}
+	if err := checkKeys(payload, reflect.TypeFor[RedriveRequest](), what, ""); err != nil {
+		return Result{}, err
 	}
 	switch {
 	case !accountRE.MatchString(in.Account):
@@ -171,8 +189,8 @@ type tagChangeDetail struct {
 
 func (d Decoder) decodeTagChange(ev events.EventBridgeEvent) (Result, error) {
 	var det tagChangeDetail
-	if err := json.Unmarshal(ev.Detail, &det); err != nil {
-		return Result{}, &MalformedError{Reason: "tag change detail: " + err.Error()}
+	if err := unmarshalStrict(ev.Detail, &det, "tag change detail", "detail"); err != nil {
+		return Result{}, err
 	}
 	if det.Service != "ec2" || det.ResourceType != "vpc" {
 		return Result{Ignored: fmt.Sprintf("tag change on %s/%s", det.Service, det.ResourceType)}, nil
@@ -226,6 +244,9 @@ type cloudTrailDetail struct {
 	} `json:"responseElements"`
 }
 
+// cloudTrailEvents are the EC2 calls the decoder turns into hints.
+var cloudTrailEvents = []string{"CreateTags", "DeleteTags", "CreateVpc", "DeleteVpc", "DeleteSubnet"}
+
 type tag struct {
 	Key   string `json:"key"`
 	Value string `json:"value"`
@@ -246,6 +267,12 @@ func (d Decoder) decodeCloudTrail(ev events.EventBridgeEvent) (Result, error) {
 	}
 	if det.EventSource != "ec2.amazonaws.com" {
 		return Result{Ignored: "CloudTrail record from " + det.EventSource}, nil
+	}
+	if !slices.Contains(cloudTrailEvents, det.EventName) {
+		return Result{Ignored: "CloudTrail event " + det.EventName + " is of no interest"}, nil
+	}
+	if err := checkKeys(ev.Detail, reflect.TypeFor[cloudTrailDetail](), "CloudTrail detail", "detail"); err != nil {
+		return Result{}, err
 	}
 	if det.RecipientAccountID != "" && det.RecipientAccountID != ev.AccountID {
 		return Result{}, &RefusedError{Reason: "account-mismatch",

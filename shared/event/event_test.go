@@ -10,7 +10,7 @@ import (
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
 )
 
-func load(t *testing.T, name string) []byte {
+func load(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "events", name))
 	if err != nil {
@@ -51,6 +51,10 @@ func TestDecode(t *testing.T) {
 		{file: "malformed-not-json.txt", malformed: true},
 		{file: "malformed-redrive.json", malformed: true},
 		{file: "malformed-detail.json", malformed: true},
+		{file: "malformed-duplicate-key.json", malformed: true},
+		{file: "malformed-case-duplicate-key.json", malformed: true},
+		{file: "malformed-cloudtrail-case-duplicate-key.json", malformed: true},
+		{file: "tag-change-replayed.json", wantHints: []event.Hint{{Kind: event.TagsChanged, Account: "222222222222", Region: "us-east-1", VPCID: vpc}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {

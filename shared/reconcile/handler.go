@@ -3,18 +3,14 @@ package reconcile
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 	"time"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/status"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/telemetry"
 )
 
@@ -55,53 +51,14 @@ func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
 	return json.Marshal(rep)
 }
 
+// decode reads the invocation through event.DecodeSweep, which owns the
+// reconciler's event forms; Request has the same JSON fields as event.Sweep.
 func (h *Handler) decode(ctx context.Context, payload []byte) (Request, error) {
-	var probe map[string]json.RawMessage
-	if err := json.Unmarshal(payload, &probe); err != nil {
-		return Request{}, &event.MalformedError{Reason: "payload is not a JSON object: " + err.Error()}
+	s, err := event.DecodeSweep(payload, hubAccount(ctx))
+	if err != nil {
+		return Request{}, err
 	}
-	var req Request
-	if probe["detail-type"] != nil {
-		var ev events.EventBridgeEvent
-		if err := json.Unmarshal(payload, &ev); err != nil {
-			return Request{}, &event.MalformedError{Reason: "EventBridge envelope: " + err.Error()}
-		}
-		switch {
-		case ev.Source == "aws.events" && ev.DetailType == "Scheduled Event":
-			return Request{RunID: ev.Time.UTC().Format("20060102T150405Z")}, nil
-		case ev.Source == status.Source && ev.DetailType == status.ReconcileAccounts:
-			// Member accounts may put events on the central bus: only the
-			// hub's own batches are obeyed.
-			if hub := hubAccount(ctx); hub != "" && ev.AccountID != hub {
-				return Request{}, &event.RefusedError{Reason: "foreign-fanout", Detail: "fan-out batch put by account " + ev.AccountID}
-			}
-			if err := json.Unmarshal(ev.Detail, &req); err != nil {
-				return Request{}, &event.MalformedError{Reason: "fan-out detail: " + err.Error()}
-			}
-			if len(req.Accounts) == 0 {
-				return Request{}, &event.MalformedError{Reason: "fan-out batch names no account"}
-			}
-		default:
-			return Request{}, &event.RefusedError{Reason: "unknown-event", Detail: fmt.Sprintf("%s/%s", ev.Source, ev.DetailType)}
-		}
-	} else {
-		dec := json.NewDecoder(strings.NewReader(string(payload)))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&req); err != nil {
-			return Request{}, &event.MalformedError{Reason: `direct request, want {"accounts","dryRun","deep"}: ` + err.Error()}
-		}
-	}
-	switch req.Deep {
-	case DeepRotating, DeepAll, DeepNone:
-	default:
-		return Request{}, &event.MalformedError{Reason: fmt.Sprintf(`deep is %q, want "all" or "none"`, req.Deep)}
-	}
-	for _, a := range req.Accounts {
-		if !config.IsAccountID(a) {
-			return Request{}, &event.MalformedError{Reason: fmt.Sprintf("account %q is not a 12-digit account id", a)}
-		}
-	}
-	return req, nil
+	return Request{Accounts: s.Accounts, DryRun: s.DryRun, Deep: Depth(s.Deep), RunID: s.RunID}, nil
 }
 
 // hubAccount is the account of the invoked function, from its ARN.
