@@ -6,7 +6,7 @@ package function_test
 // asserts the end state.
 
 import (
-	"errors"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -17,9 +17,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/reconcile"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/status"
 )
 
@@ -392,12 +397,33 @@ func TestUntagRetagRaceEndsInTheTagsState(t *testing.T) {
 		if trial%2 == 0 {
 			tagged = !tagged
 			w.setTag(cVPC1, tagged)
-			if err := w.onboard(cVPC1, 0); err != nil && !errors.Is(err, nil) {
+			if err := w.onboard(cVPC1, 0); err != nil {
 				t.Fatalf("trial %d: moving to tagged=%v: %v", trial, tagged, err)
 			}
 		}
 	}
 	if wrong > 0 {
 		t.Errorf("%d of %d trials ended in a wrong state", wrong, trials)
+	}
+}
+
+// The reconciler repairs a status tag that disagrees with the endpoint
+// (a status CreateTags lost for good, or a person's edit).
+func TestReconcilerRepairsAStatusTagThatDisagrees(t *testing.T) {
+	w := newWorld(t)
+	w.setTag(cVPC1, true)
+	if err := w.onboard(cVPC1, 0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the endpoint becomes available
+	if _, err := w.admin(cMember).CreateTags(context.Background(), &ec2.CreateTagsInput{Resources: []string{cVPC1},
+		Tags: []types.Tag{{Key: aws.String(agentvpc.TagStatus), Value: aws.String(status.Failed)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.core("reconcile", 0).Reconciler().Run(context.Background(), reconcile.Request{Deep: reconcile.DeepAll}); err != nil {
+		t.Fatal(err)
+	}
+	if st := w.vpcTags(cVPC1)[agentvpc.TagStatus]; st != status.Ready {
+		t.Errorf("status tag %q after reconciling, want %s", st, status.Ready)
 	}
 }
