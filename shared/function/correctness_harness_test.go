@@ -72,8 +72,8 @@ type answer struct {
 
 // world is the local AWS behind the counting layer.
 type world struct {
-	t   *testing.T
-	srv *localaws.Server
+	t      *testing.T
+	srv    *localaws.Server
 	url    string // through the counting layer: what the functions use
 	direct string // the local AWS itself
 	cfg    config.Config
