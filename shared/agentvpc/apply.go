@@ -213,12 +213,13 @@ func (a Applier) createGroup(ctx context.Context, vpc, role string) (id string, 
 	return aws.ToString(g.GroupId), false, nil
 }
 
-// authorize adds ingress rules. EC2 adds none of a call's rules when one of
-// them already exists (InvalidPermission.Duplicate fails the whole call;
-// AuthorizeSecurityGroupIngress has no partial success in its API model:
-// the output's SecurityGroupRules lists the rules added, all or none), so
-// on a duplicate each rule is added on its own and only a rule's own
-// duplicate is success.
+// authorize adds ingress rules. In the API model the call either succeeds
+// ("Returns true if the request succeeds; otherwise, returns an error",
+// with the rules added in SecurityGroupRules) or fails: there is no
+// per-rule result, so a call that fails with InvalidPermission.Duplicate
+// (EC2 API reference, "Error codes": the rule already exists) cannot be
+// taken to have added the call's other rules. On a duplicate each rule is
+// added on its own, and only a rule's own duplicate is success.
 func (a Applier) authorize(ctx context.Context, groupID string, perms []types.IpPermission) error {
 	_, err := a.EC2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(groupID), IpPermissions: perms})
 	if !awserr.IsDuplicate(err) || len(perms) == 1 {
@@ -293,10 +294,12 @@ func (a Applier) createEndpoint(ctx context.Context, d Desired, o Observed, s St
 	return ep, nil
 }
 
-// createVpcEndpoint retries InvalidServiceName for a while: the principal
-// is allowed on the hub just before, and the service's permissions reach
-// the spoke account's view of the service late (EC2 is eventually
-// consistent), so the name is refused for a moment. The service itself
+// createVpcEndpoint retries InvalidServiceName for a while. The principal
+// is allowed on the hub just before, and that permission reaches the spoke
+// account's view of the service late (EC2 API reference, "Eventual
+// consistency"), so the name is refused for a moment with the code EC2
+// uses for a service the caller cannot see (EC2 API reference, "Error
+// codes for the Amazon EC2 API"). The service itself
 // is checked to exist by the caller (endpointservice.Info), so a refusal
 // that persists is an error, returned for Lambda to retry.
 func (a Applier) createVpcEndpoint(ctx context.Context, in *ec2.CreateVpcEndpointInput) (*ec2.CreateVpcEndpointOutput, error) {
