@@ -159,6 +159,22 @@ func TestUnknownEndpointLeavesOnlyItsOwnConnectionPending(t *testing.T) {
 	if ep := w.endpoints(cVPC3)[0]; !agentvpc.StateIs(ep.State, agentvpc.StatePendingAcceptance) {
 		t.Errorf("the lagging endpoint %s is %s, want still pending", ep.ID, ep.State)
 	}
+	// The reconciler leaves it too, and says so rather than counting it
+	// repaired.
+	rep, err := w.core("reconcile", 0).Reconciler().Run(context.Background(), reconcile.Request{Deep: reconcile.DeepAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reported := false
+	for _, why := range rep.FailedRepairs {
+		reported = reported || strings.Contains(why, lagging+" left pending")
+	}
+	if !reported {
+		t.Errorf("the reconciler did not report %s left pending: %v", lagging, rep.FailedRepairs)
+	}
+	if ep := w.endpoints(cVPC3)[0]; !agentvpc.StateIs(ep.State, agentvpc.StatePendingAcceptance) {
+		t.Errorf("the reconciler settled the lagging endpoint %s: %s", ep.ID, ep.State)
+	}
 	// Once EC2 caught up, the same path accepts it.
 	w.clearAnswers()
 	if err := run(w.core("accept", 0).Accept(), note); err != nil {
