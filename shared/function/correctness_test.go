@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -441,5 +442,36 @@ func TestReconcilerRepairsAStatusTagThatDisagrees(t *testing.T) {
 	}
 	if st := w.vpcTags(cVPC1)[agentvpc.TagStatus]; st != status.Ready {
 		t.Errorf("status tag %q after reconciling, want %s", st, status.Ready)
+	}
+}
+
+// A VPC the describe does not show (EC2 lags a new VPC) is not a deleted
+// one: the tunnel of a live agent VPC is never unpublished on that alone.
+func TestVPCNotVisibleIsNotRemoved(t *testing.T) {
+	cases := []struct {
+		name    string
+		count   int // describes of the VPC that do not show it
+		wantErr bool
+	}{
+		{"for a moment", 2, false},
+		{"for long", 50, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.setTag(cVPC1, true)
+			if err := w.onboard(cVPC1, 0); err != nil {
+				t.Fatal(err)
+			}
+			w.answer(&answer{action: "DescribeVpcs", times: c.count, status: 400,
+				match: func(f url.Values) bool { return f.Get("VpcId.1") == cVPC1 },
+				body:  ec2Error("InvalidVpcID.NotFound", "The vpc ID '"+cVPC1+"' does not exist")})
+			err := w.onboard(cVPC1, 0)
+			if (err != nil) != c.wantErr {
+				t.Fatalf("error %v, want error: %v", err, c.wantErr)
+			}
+			w.clearAnswers()
+			w.requireOnboarded(cVPC1)
+		})
 	}
 }

@@ -133,7 +133,7 @@ func (v *AgentVPCs) Converge(ctx context.Context, hint event.Hint) error {
 	// finish decides from the tag that stays. See "Untag and re-tag" in
 	// the README.
 	for round := 1; ; round++ {
-		obs, err := agentvpc.Observe(ctx, client, hint.Account, hint.Region, vpcID)
+		obs, err := v.observe(ctx, client, hint, vpcID)
 		if err != nil {
 			return err
 		}
@@ -147,6 +147,35 @@ func (v *AgentVPCs) Converge(ctx context.Context, hint event.Hint) error {
 		}
 		telemetry.Logger(ctx).Warn("the opt-in tag changed while converging; converging again", "round", round)
 		telemetry.Count(ctx, "ConvergeRestarts", 1)
+	}
+}
+
+// observe reads the VPC. A VPC the event says exists (its tags changed,
+// or a re-drive names it) but that the describe does not show is read
+// again for a while: EC2 is eventually consistent, and a VPC created a
+// moment ago answers InvalidVpcID.NotFound. Taking that absence for a
+// deletion would unpublish a live agent VPC, so if it lasts, the
+// invocation fails (Lambda retries; the reconciler, which sees deletions
+// for what they are, cleans up after a VPC that is really gone). Only a
+// Deleted hint, CloudTrail's record of a DeleteVpc that succeeded, makes
+// absence a deletion.
+func (v *AgentVPCs) observe(ctx context.Context, client agentvpc.EC2, hint event.Hint, vpcID string) (agentvpc.Observed, error) {
+	wait := v.retryInterval()
+	for attempt := 1; ; attempt++ {
+		obs, err := agentvpc.Observe(ctx, client, hint.Account, hint.Region, vpcID)
+		if err != nil || obs.Exists || hint.Kind == event.Deleted {
+			return obs, err
+		}
+		if attempt >= v.settleAttempts() {
+			telemetry.Count(ctx, "VPCsNotVisible", 1)
+			return obs, fmt.Errorf("%s is not visible through the spoke role after %d reads; nothing is removed on that alone", vpcID, attempt)
+		}
+		select {
+		case <-ctx.Done():
+			return obs, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait *= 2
 	}
 }
 
