@@ -46,6 +46,11 @@ const (
 	Accept Verdict = "accept"
 	Reject Verdict = "reject"
 	Hold   Verdict = "hold" // manual approval mode
+	// Leave keeps a connection pending because nothing shows yet whose it
+	// is (the endpoint or its VPC not visible yet, the spoke role not
+	// assumable yet). A pending connection carries no traffic, so waiting
+	// is safe; rejecting is final for that endpoint.
+	Leave Verdict = "leave"
 )
 
 // Decision is a verdict on one connection and the reason for it.
@@ -61,6 +66,7 @@ type Report struct {
 	Accepted []string
 	Rejected []string
 	Held     []string
+	Left     []string          // left pending for a retry or the reconciler
 	Failed   map[string]string // endpoint id -> error, from Unsuccessful[]
 }
 
@@ -137,18 +143,22 @@ func (g *Guard) Decide(ctx context.Context, conns []Connection) ([]Decision, err
 }
 
 func (g *Guard) decideOwner(ctx context.Context, owner string, conns []Connection) ([]Decision, error) {
-	rejectAll := func(reason string) []Decision {
+	leaveAll := func(reason string) []Decision {
 		out := make([]Decision, len(conns))
 		for i, c := range conns {
-			out[i] = Decision{Connection: c, Verdict: Reject, Reason: reason}
+			out[i] = Decision{Connection: c, Verdict: Leave, Reason: reason}
 		}
 		return out
 	}
 	client, err := g.Spokes.For(ctx, owner, g.Region)
 	var accessErr *spoke.AccessError
 	if errors.As(err, &accessErr) && awserr.IsAccessDenied(err) {
-		// The account has no spoke role that trusts us: not one of ours.
-		return rejectAll("spoke role of the owner account cannot be assumed (" + awserr.Code(err) + ")"), nil
+		// Not evidence of a stranger: IAM changes take time to propagate
+		// (a new spoke role, or a hub role recreated under the same name
+		// that the trust policy no longer matches until it is updated).
+		// The connections stay pending, where they carry no traffic; the
+		// reconciler and the dashboards see them.
+		return leaveAll("spoke role of the owner account cannot be assumed yet (" + awserr.Code(err) + ")"), nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("reading owner account %s, %w", owner, err)
@@ -157,27 +167,27 @@ func (g *Guard) decideOwner(ctx context.Context, owner string, conns []Connectio
 	for i, c := range conns {
 		ids[i] = c.EndpointID
 	}
-	endpoints := map[string]types.VpcEndpoint{}
-	res, err := client.DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: ids})
-	if err != nil && !awserr.IsNotFound(err) {
+	endpoints, err := describeEndpoints(ctx, client, ids)
+	if err != nil {
 		return nil, fmt.Errorf("describing endpoints %v in %s, %w", ids, owner, err)
 	}
 	vpcSet := map[string]bool{}
-	if res != nil {
-		for _, e := range res.VpcEndpoints {
-			endpoints[aws.ToString(e.VpcEndpointId)] = e
-			vpcSet[aws.ToString(e.VpcId)] = true
-		}
+	for _, e := range endpoints {
+		vpcSet[aws.ToString(e.VpcId)] = true
 	}
-	tagged := map[string]bool{}
+	vpcTags := map[string]map[string]string{}
 	if len(vpcSet) > 0 {
-		vpcs, err := client.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{VpcIds: slices.Sorted(maps.Keys(vpcSet))})
-		if err != nil && !awserr.IsNotFound(err) {
-			return nil, fmt.Errorf("describing VPCs of endpoints in %s, %w", owner, err)
-		}
-		if vpcs != nil {
-			for _, v := range vpcs.Vpcs {
-				tagged[aws.ToString(v.VpcId)] = g.Config.Tagged(agentvpc.TagMap(v.Tags))
+		// A filter, unlike VpcIds, never fails the whole call for one VPC
+		// that the describe does not see yet.
+		p := ec2.NewDescribeVpcsPaginator(client, &ec2.DescribeVpcsInput{Filters: []types.Filter{
+			{Name: aws.String("vpc-id"), Values: slices.Sorted(maps.Keys(vpcSet))}}})
+		for p.HasMorePages() {
+			page, err := p.NextPage(ctx)
+			if err != nil {
+				return nil, fmt.Errorf("describing VPCs of endpoints in %s, %w", owner, err)
+			}
+			for _, v := range page.Vpcs {
+				vpcTags[aws.ToString(v.VpcId)] = agentvpc.TagMap(v.Tags)
 			}
 		}
 	}
@@ -185,13 +195,18 @@ func (g *Guard) decideOwner(ctx context.Context, owner string, conns []Connectio
 	for _, c := range conns {
 		e, found := endpoints[c.EndpointID]
 		vpc := aws.ToString(e.VpcId)
+		tags, vpcFound := vpcTags[vpc]
 		d := Decision{Connection: c, VPCID: vpc, Verdict: Reject}
 		switch {
 		case !found:
-			d.Reason = "endpoint not found in its owner account"
+			// EC2 is eventually consistent: an endpoint just created may
+			// not be visible to its owner's describe yet.
+			d.Verdict, d.Reason = Leave, "endpoint not visible in its owner account yet"
 		case agentvpc.TagMap(e.Tags)[agentvpc.TagManaged] != "true":
 			d.Reason = "endpoint not created by jenkins-agent-vpcs"
-		case !tagged[vpc]:
+		case !vpcFound:
+			d.Verdict, d.Reason = Leave, fmt.Sprintf("VPC %s not visible in its owner account yet", vpc)
+		case !g.Config.Tagged(tags):
 			d.Reason = fmt.Sprintf("VPC %s does not carry %s=%s", vpc, g.Config.TagKey, g.Config.TagValue)
 		case g.Config.ApprovalMode == config.ApprovalManual:
 			d.Verdict, d.Reason = Hold, "manual approval mode"
@@ -199,6 +214,38 @@ func (g *Guard) decideOwner(ctx context.Context, owner string, conns []Connectio
 			d.Verdict, d.Reason = Accept, "managed endpoint in tagged VPC "+vpc
 		}
 		out = append(out, d)
+	}
+	return out, nil
+}
+
+// describeEndpoints reads endpoints by id. One call names them all; when
+// it fails because one id is unknown (EC2 fails the whole call with
+// InvalidVpcEndpointId.NotFound, see "Eventual consistency" in the EC2 API
+// reference), each id is read on its own so that one missing endpoint
+// leaves only its own connection undecided.
+func describeEndpoints(ctx context.Context, client agentvpc.EC2, ids []string) (map[string]types.VpcEndpoint, error) {
+	out := map[string]types.VpcEndpoint{}
+	res, err := client.DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: ids})
+	if err == nil {
+		for _, e := range res.VpcEndpoints {
+			out[aws.ToString(e.VpcEndpointId)] = e
+		}
+		return out, nil
+	}
+	if !awserr.IsNotFound(err) {
+		return nil, err
+	}
+	for _, id := range ids {
+		res, err := client.DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: []string{id}})
+		if awserr.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range res.VpcEndpoints {
+			out[aws.ToString(e.VpcEndpointId)] = e
+		}
 	}
 	return out, nil
 }
@@ -225,6 +272,8 @@ func (g *Guard) Settle(ctx context.Context, decisions []Decision) (Report, error
 			if err != nil {
 				return rep, err
 			}
+		case Leave:
+			rep.Left = append(rep.Left, d.EndpointID)
 		}
 	}
 	var errs []error
@@ -238,6 +287,9 @@ func (g *Guard) Settle(ctx context.Context, decisions []Decision) (Report, error
 	telemetry.Count(ctx, "ConnectionsRejected", float64(len(rep.Rejected)))
 	if len(rep.Held) > 0 {
 		telemetry.Count(ctx, "ConnectionsHeld", float64(len(rep.Held)))
+	}
+	if len(rep.Left) > 0 {
+		telemetry.Count(ctx, "ConnectionsLeftPending", float64(len(rep.Left)))
 	}
 	for id, why := range rep.Failed {
 		log.Warn("connection not settled", "endpoint", id, "error", why)

@@ -23,6 +23,13 @@ type Applier struct {
 	// the polling period.
 	WaitTimeout  time.Duration
 	WaitInterval time.Duration
+	// RetryInterval is the first pause before retrying a call that AWS
+	// refuses for a moment after a related change (doubled each time).
+	RetryInterval time.Duration
+	// Recheck, when set, is called before every destructive step; an
+	// error stops the plan there. Removal uses it to see that the VPC has
+	// been tagged again meanwhile.
+	Recheck func(ctx context.Context) error
 }
 
 // Outcome is what applying a plan left behind.
@@ -48,6 +55,11 @@ func (a Applier) Apply(ctx context.Context, d Desired, o Observed, steps []Step)
 		out.Endpoint = &k
 	}
 	for _, s := range steps {
+		if a.Recheck != nil && (s.Kind == DeleteEndpoints || s.Kind == DeleteGroup || s.Kind == RevokeRules) {
+			if err := a.Recheck(ctx); err != nil {
+				return out, err
+			}
+		}
 		changed, err := a.apply(ctx, d, o, s, &out)
 		if err != nil {
 			return out, fmt.Errorf("%s in %s (%s), %w", s.Kind, o.VPCID, s.Drift, err)
@@ -96,10 +108,7 @@ func (a Applier) apply(ctx context.Context, d Desired, o Observed, s Step, out *
 		perms := a.permissions(s.Rules, out.GroupIDs[RoleAgent])
 		var err error
 		if s.Kind == AuthorizeRules {
-			_, err = a.EC2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(groupID), IpPermissions: perms})
-			if awserr.IsDuplicate(err) {
-				return "", nil
-			}
+			err = a.authorize(ctx, groupID, perms)
 		} else {
 			_, err = a.EC2.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: aws.String(groupID), IpPermissions: perms})
 			if awserr.IsNotFound(err) || awserr.Code(err) == "InvalidPermission.NotFound" {
@@ -204,6 +213,30 @@ func (a Applier) createGroup(ctx context.Context, vpc, role string) (id string, 
 	return aws.ToString(g.GroupId), false, nil
 }
 
+// authorize adds ingress rules. In the API model the call either succeeds
+// ("Returns true if the request succeeds; otherwise, returns an error",
+// with the rules added in SecurityGroupRules) or fails: there is no
+// per-rule result, so a call that fails with InvalidPermission.Duplicate
+// (EC2 API reference, "Error codes": the rule already exists) cannot be
+// taken to have added the call's other rules. On a duplicate each rule is
+// added on its own, and only a rule's own duplicate is success.
+func (a Applier) authorize(ctx context.Context, groupID string, perms []types.IpPermission) error {
+	_, err := a.EC2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(groupID), IpPermissions: perms})
+	if !awserr.IsDuplicate(err) || len(perms) == 1 {
+		if awserr.IsDuplicate(err) {
+			return nil
+		}
+		return err
+	}
+	for _, p := range perms {
+		_, err := a.EC2.AuthorizeSecurityGroupIngress(ctx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: aws.String(groupID), IpPermissions: []types.IpPermission{p}})
+		if err != nil && !awserr.IsDuplicate(err) {
+			return err
+		}
+	}
+	return nil
+}
+
 func (a Applier) permissions(rules []Rule, agentGroupID string) []types.IpPermission {
 	perms := make([]types.IpPermission, 0, len(rules))
 	for _, r := range rules {
@@ -228,7 +261,7 @@ func (a Applier) createEndpoint(ctx context.Context, d Desired, o Observed, s St
 		return Endpoint{}, errors.New("no subnet of the VPC is in an Availability Zone the endpoint service offers")
 	}
 	create := func(token string) (Endpoint, error) {
-		res, err := a.EC2.CreateVpcEndpoint(ctx, &ec2.CreateVpcEndpointInput{
+		res, err := a.createVpcEndpoint(ctx, &ec2.CreateVpcEndpointInput{
 			VpcId:             aws.String(o.VPCID),
 			ServiceName:       aws.String(d.ServiceName),
 			VpcEndpointType:   types.VpcEndpointTypeInterface,
@@ -247,7 +280,7 @@ func (a Applier) createEndpoint(ctx context.Context, d Desired, o Observed, s St
 		return EndpointOf(*res.VpcEndpoint), nil
 	}
 	ep, err := create(s.ClientToken)
-	if err == nil && !Live(ep.State) {
+	if err == nil && !Holds(ep.State) {
 		// The token is old enough to name an endpoint that has since been
 		// deleted: derive a new one from it, the same for every racer.
 		ep, err = create(ClientToken(o.Account, o.VPCID, d.ServiceName, s.SubnetIDs, []string{ep.ID}))
@@ -255,10 +288,37 @@ func (a Applier) createEndpoint(ctx context.Context, d Desired, o Observed, s St
 	if err != nil {
 		return Endpoint{}, err
 	}
-	if !Live(ep.State) {
+	if !Holds(ep.State) {
 		return Endpoint{}, fmt.Errorf("new endpoint %s is %s", ep.ID, ep.State)
 	}
 	return ep, nil
+}
+
+// createVpcEndpoint retries InvalidServiceName for a while. The principal
+// is allowed on the hub just before, and that permission reaches the spoke
+// account's view of the service late (EC2 API reference, "Eventual
+// consistency"), so the name is refused for a moment with the code EC2
+// uses for a service the caller cannot see (EC2 API reference, "Error
+// codes for the Amazon EC2 API"). The service itself
+// is checked to exist by the caller (endpointservice.Info), so a refusal
+// that persists is an error, returned for Lambda to retry.
+func (a Applier) createVpcEndpoint(ctx context.Context, in *ec2.CreateVpcEndpointInput) (*ec2.CreateVpcEndpointOutput, error) {
+	wait := a.RetryInterval
+	if wait <= 0 {
+		wait = time.Second
+	}
+	for attempt := 1; ; attempt++ {
+		res, err := a.EC2.CreateVpcEndpoint(ctx, in)
+		if awserr.Code(err) != "InvalidServiceName" || attempt >= 5 {
+			return res, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
 }
 
 func (a Applier) waitGone(ctx context.Context, ids []string) error {
@@ -273,10 +333,9 @@ func (a Applier) waitGone(ctx context.Context, ids []string) error {
 		interval = time.Second
 	}
 	for {
-		res, err := a.EC2.DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: ids})
-		if awserr.IsNotFound(err) {
-			return nil
-		}
+		// A filter, so that one endpoint already forgotten does not fail
+		// the call (and hide the others that are still being deleted).
+		res, err := a.EC2.DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{Filters: []types.Filter{filter("vpc-endpoint-id", ids...)}})
 		if err != nil {
 			return err
 		}
@@ -300,16 +359,25 @@ func (a Applier) waitGone(ctx context.Context, ids []string) error {
 	}
 }
 
-// SetStatus writes the VPC's status tags, only when they differ.
+// SetStatus writes the VPC's status tags, only when they differ from the
+// tags the VPC has now: they are read again here, since a racing
+// invocation may have changed them after the caller's observation.
 func SetStatus(ctx context.Context, client EC2, o Observed, status, endpointID string) (bool, error) {
+	exists, now, err := VPCTags(ctx, client, o.VPCID)
+	if err != nil {
+		return false, err
+	}
+	if !exists {
+		return false, nil
+	}
 	want := map[string]string{TagStatus: status, TagEndpoint: endpointID}
 	var set []types.Tag
 	var del []types.Tag
 	for k, v := range want {
 		switch {
-		case v == "" && o.Tags[k] != "":
+		case v == "" && now[k] != "":
 			del = append(del, types.Tag{Key: aws.String(k)})
-		case v != "" && o.Tags[k] != v:
+		case v != "" && now[k] != v:
 			set = append(set, types.Tag{Key: aws.String(k), Value: aws.String(v)})
 		}
 	}
@@ -324,4 +392,19 @@ func SetStatus(ctx context.Context, client EC2, o Observed, status, endpointID s
 		}
 	}
 	return len(set)+len(del) > 0, nil
+}
+
+// VPCTags reads a VPC's tags now. A filter rather than VpcIds, so a VPC
+// that is gone (or not visible yet) is an empty answer, not an error.
+func VPCTags(ctx context.Context, client EC2, vpcID string) (exists bool, tags map[string]string, err error) {
+	out, err := client.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []types.Filter{filter("vpc-id", vpcID)}})
+	if err != nil {
+		return false, nil, fmt.Errorf("reading the tags of %s, %w", vpcID, err)
+	}
+	for _, v := range out.Vpcs {
+		if aws.ToString(v.VpcId) == vpcID {
+			return true, TagMap(v.Tags), nil
+		}
+	}
+	return false, nil, nil
 }

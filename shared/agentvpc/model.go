@@ -37,7 +37,46 @@ const (
 	StateExpired           = "expired"
 	StateDeleting          = "deleting"
 	StateDeleted           = "deleted"
+	// StatePartial is in the EC2 API model (types.StatePartial) without a
+	// documented meaning beyond its name: an interface endpoint some of
+	// whose subnets failed. It may carry traffic in the others.
+	StatePartial = "partial"
 )
+
+// Class is what the product does with an endpoint in some state.
+type Class string
+
+const (
+	// Usable endpoints carry or will carry traffic: keep, accept, publish.
+	Usable Class = "usable"
+	// Degraded endpoints (Partial, or a state this code does not know)
+	// occupy the VPC's one endpoint: never create a second beside them,
+	// delete them only on removal, and report them.
+	Degraded Class = "degraded"
+	// Unusable endpoints exist but never will carry traffic: replace them.
+	Unusable Class = "dead"
+	// Leaving endpoints are being or have been deleted: wait, or replace.
+	Leaving Class = "leaving"
+)
+
+// Classify sorts every state of the EC2 API model (types.State:
+// PendingAcceptance, Pending, Available, Deleting, Deleted, Rejected,
+// Failed, Expired, Partial), whatever its casing.
+func Classify(state string) Class {
+	switch {
+	case StateIs(state, StatePendingAcceptance, StatePending, StateAvailable):
+		return Usable
+	case StateIs(state, StateRejected, StateFailed, StateExpired):
+		return Unusable
+	case StateIs(state, StateDeleting, StateDeleted):
+		return Leaving
+	}
+	return Degraded // Partial, and any state added after this code
+}
+
+// Holds reports whether an endpoint in state occupies the VPC's endpoint
+// slot, so that no second one may be created beside it.
+func Holds(state string) bool { c := Classify(state); return c == Usable || c == Degraded }
 
 // StateIs compares endpoint or connection states the way the wire needs.
 func StateIs(state string, any ...string) bool {
@@ -45,16 +84,14 @@ func StateIs(state string, any ...string) bool {
 }
 
 // Live states are those of an endpoint that is or may become usable.
-func Live(state string) bool {
-	return StateIs(state, StatePendingAcceptance, StatePending, StateAvailable)
-}
+func Live(state string) bool { return Classify(state) == Usable }
 
 // Dead states are those of an endpoint that will never carry traffic and
 // still exists: it must be deleted and replaced.
-func Dead(state string) bool { return StateIs(state, StateRejected, StateFailed, StateExpired) }
+func Dead(state string) bool { return Classify(state) == Unusable }
 
 // Gone states are those of an endpoint on its way out.
-func Gone(state string) bool { return StateIs(state, StateDeleting, StateDeleted) }
+func Gone(state string) bool { return Classify(state) == Leaving }
 
 // Subnet is a subnet of the VPC.
 type Subnet struct {
@@ -118,12 +155,14 @@ func (o Observed) Group(role string) (SecurityGroup, bool) {
 	return SecurityGroup{}, false
 }
 
-// Keeper is the endpoint the VPC keeps: the oldest live one (ties broken
-// by id), so that every observer of the same VPC picks the same.
+// Keeper is the endpoint the VPC keeps: the oldest usable one, else the
+// oldest degraded one (ties broken by id), so that every observer of the
+// same VPC picks the same, and a Partial endpoint is never joined by a
+// second one.
 func (o Observed) Keeper() (Endpoint, bool) {
 	var live []Endpoint
 	for _, e := range o.Endpoints {
-		if Live(e.State) {
+		if Holds(e.State) {
 			live = append(live, e)
 		}
 	}
@@ -131,6 +170,12 @@ func (o Observed) Keeper() (Endpoint, bool) {
 		return Endpoint{}, false
 	}
 	slices.SortFunc(live, func(a, b Endpoint) int {
+		if la, lb := Live(a.State), Live(b.State); la != lb {
+			if la {
+				return -1
+			}
+			return 1
+		}
 		if c := a.Created.Compare(b.Created); c != 0 {
 			return c
 		}

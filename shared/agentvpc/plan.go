@@ -103,7 +103,7 @@ func Plan(d Desired, o Observed, now time.Time, grace time.Duration) []Step {
 				remove = append(remove, e.ID)
 				why = append(why, e.ID+" is "+e.State)
 			}
-		case Live(e.State):
+		case Holds(e.State):
 			if old(e.Created) {
 				remove = append(remove, e.ID)
 				why = append(why, e.ID+" duplicates "+keeper.ID)

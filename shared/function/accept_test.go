@@ -84,7 +84,9 @@ func TestAcceptOnlyWhatItCanTieToATaggedVPC(t *testing.T) {
 	if err := e.accept(); err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{ours: "pending|available", unmanaged: "rejected", wrongVPC: "rejected", denied: "rejected", strangers: "rejected"}
+	// The stranger's connection stays pending: a role that cannot be
+	// assumed is no evidence (IAM propagation), and pending carries no traffic.
+	want := map[string]string{ours: "pending|available", unmanaged: "rejected", wrongVPC: "rejected", denied: "rejected", strangers: "pendingAcceptance"}
 	owners := map[string]string{ours: member, unmanaged: member, wrongVPC: member, denied: member2, strangers: stranger}
 	for id, states := range want {
 		got := e.w.EndpointState(owners[id], id)
@@ -96,7 +98,7 @@ func TestAcceptOnlyWhatItCanTieToATaggedVPC(t *testing.T) {
 	if n := strings.Count(e.logs.String(), `"msg":"connection decision"`); n != 5 {
 		t.Errorf("want 5 decision log lines, got %d", n)
 	}
-	if !strings.Contains(e.logs.String(), `"ConnectionsAccepted":1`) || !strings.Contains(e.logs.String(), `"ConnectionsRejected":4`) {
+	if !strings.Contains(e.logs.String(), `"ConnectionsAccepted":1`) || !strings.Contains(e.logs.String(), `"ConnectionsRejected":3`) || !strings.Contains(e.logs.String(), `"ConnectionsLeftPending":1`) {
 		t.Errorf("metrics missing:\n%s", e.logs.String())
 	}
 	// All decisions were settled in one accept and one reject call.

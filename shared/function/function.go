@@ -64,7 +64,11 @@ type Options struct {
 	// WaitTimeout bounds a removal's wait for endpoint deletion.
 	WaitTimeout  time.Duration
 	WaitInterval time.Duration
-	SessionName  string
+	// RetryInterval is the first pause before asking again for what EC2
+	// shows late (a new connection, a principal just allowed); it
+	// defaults to WaitInterval when that is set, else to a second.
+	RetryInterval time.Duration
+	SessionName   string
 }
 
 // RealClients builds the real SDK clients from the environment: the
@@ -147,6 +151,9 @@ func NewCore(cfg config.Config, c Clients, o Options) *Core {
 		// before the invocation's deadline (the onboard function has 300 s).
 		o.WaitTimeout = 4 * time.Minute
 	}
+	if o.RetryInterval == 0 {
+		o.RetryInterval = o.WaitInterval
+	}
 	if o.SessionName == "" {
 		o.SessionName = "jenkins-agent-vpcs"
 	}
@@ -157,8 +164,9 @@ func NewCore(cfg config.Config, c Clients, o Options) *Core {
 	store := tunnel.Store{SSM: c.SSM, Prefix: cfg.ParameterPrefix}
 	vpcs := &onboard.AgentVPCs{
 		Config: cfg, Region: o.Region, Spokes: spokes, Service: svc, Guard: guard, Store: store, Events: events,
-		Applier: agentvpc.Applier{Now: o.Now, WaitTimeout: o.WaitTimeout, WaitInterval: o.WaitInterval},
-		Now:     o.Now,
+		Applier:       agentvpc.Applier{Now: o.Now, WaitTimeout: o.WaitTimeout, WaitInterval: o.WaitInterval, RetryInterval: o.RetryInterval},
+		Now:           o.Now,
+		RetryInterval: o.RetryInterval,
 	}
 	return &Core{Config: cfg, Spokes: spokes, Service: svc, Guard: guard, VPCs: vpcs, Events: events, Store: store, Options: o, Clients: c}
 }

@@ -108,13 +108,16 @@ func TestTagToTunnel(t *testing.T) {
 			t.Errorf("re-drive of an onboarded VPC wrote %s", c.Action)
 		}
 	}
-	// A third run has nothing left to write.
+	// A third run has nothing left to write but the outcome's event
+	// (re-sent so that a lost one is not lost for good).
 	mark = e.mark()
 	if err := e.onboard("redrive.json"); err != nil {
 		t.Fatal(err)
 	}
-	if w := e.writes(mark); len(w) != 0 {
-		t.Errorf("converged VPC still written: %+v", w)
+	for _, c := range e.writes(mark) {
+		if c.Action != "PutEvents" {
+			t.Errorf("converged VPC still written: %+v", c)
+		}
 	}
 }
 

@@ -38,6 +38,10 @@ type AgentVPCs struct {
 	Events  status.Publisher
 	Applier agentvpc.Applier // EC2 is set per account
 	Now     func() time.Time
+	// RetryInterval is the first pause before asking again for something
+	// EC2 shows late (a new connection); SettleAttempts bounds the asks.
+	RetryInterval  time.Duration
+	SettleAttempts int
 }
 
 // Handler is the onboard function.
@@ -120,15 +124,80 @@ func (v *AgentVPCs) Converge(ctx context.Context, hint event.Hint) error {
 		exclude = []string{hint.SubnetID}
 		ctx = telemetry.With(ctx, "vpc", vpcID, "subnet", hint.SubnetID)
 	}
-	obs, err := agentvpc.Observe(ctx, client, hint.Account, hint.Region, vpcID)
+	keep := hint.Kind != event.DeleteBlocked
+	// Decide late and check again: the decision (onboard or remove) is
+	// taken from a fresh read, and each side reads the tag again after
+	// acting. When it flipped meanwhile (an untag quickly followed by a
+	// re-tag, or the reverse), the invocation starts over from a new read.
+	// The invocation of the last flip starts after it, so the last one to
+	// finish decides from the tag that stays. See "Untag and re-tag" in
+	// the README.
+	for round := 1; ; round++ {
+		obs, err := v.observe(ctx, client, hint, vpcID)
+		if err != nil {
+			return err
+		}
+		if obs.Exists && keep && v.Config.Tagged(obs.Tags) {
+			err = v.ensure(ctx, client, obs, exclude)
+		} else {
+			err = v.remove(ctx, client, obs, 0, keep)
+		}
+		if !errors.Is(err, ErrTagChanged) || round >= maxRounds {
+			return err
+		}
+		telemetry.Logger(ctx).Warn("the opt-in tag changed while converging; converging again", "round", round)
+		telemetry.Count(ctx, "ConvergeRestarts", 1)
+	}
+}
+
+// observe reads the VPC. A VPC the event says exists (its tags changed,
+// or a re-drive names it) but that the describe does not show is read
+// again for a while: EC2 is eventually consistent, and a VPC created a
+// moment ago answers InvalidVpcID.NotFound. Taking that absence for a
+// deletion would unpublish a live agent VPC, so if it lasts, the
+// invocation fails (Lambda retries; the reconciler, which sees deletions
+// for what they are, cleans up after a VPC that is really gone). Only a
+// Deleted hint, CloudTrail's record of a DeleteVpc that succeeded, makes
+// absence a deletion.
+func (v *AgentVPCs) observe(ctx context.Context, client agentvpc.EC2, hint event.Hint, vpcID string) (agentvpc.Observed, error) {
+	wait := v.retryInterval()
+	for attempt := 1; ; attempt++ {
+		obs, err := agentvpc.Observe(ctx, client, hint.Account, hint.Region, vpcID)
+		if err != nil || obs.Exists || hint.Kind == event.Deleted {
+			return obs, err
+		}
+		if attempt >= v.settleAttempts() {
+			telemetry.Count(ctx, "VPCsNotVisible", 1)
+			return obs, fmt.Errorf("%s is not visible through the spoke role after %d reads; nothing is removed on that alone", vpcID, attempt)
+		}
+		select {
+		case <-ctx.Done():
+			return obs, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait *= 2
+	}
+}
+
+// ErrTagChanged stops converging a VPC whose opt-in tag changed after the
+// decision to onboard or remove it was taken.
+var ErrTagChanged = errors.New("the VPC's opt-in tag changed while converging")
+
+// maxRounds bounds how often one invocation starts over after the tag
+// flipped; past it the error goes back to Lambda, which retries.
+const maxRounds = 4
+
+// recheck reads the VPC's tag again and reports ErrTagChanged when it no
+// longer says what the decision assumed.
+func (v *AgentVPCs) recheck(ctx context.Context, client agentvpc.EC2, vpcID string, wantTagged, keep bool) error {
+	exists, tags, err := agentvpc.VPCTags(ctx, client, vpcID)
 	if err != nil {
 		return err
 	}
-	keep := hint.Kind != event.DeleteBlocked
-	if obs.Exists && keep && v.Config.Tagged(obs.Tags) {
-		return v.ensure(ctx, client, obs, exclude)
+	if (exists && keep && v.Config.Tagged(tags)) != wantTagged {
+		return fmt.Errorf("%s, %w", vpcID, ErrTagChanged)
 	}
-	return v.remove(ctx, client, obs, 0)
+	return nil
 }
 
 func vpcOfSubnet(ctx context.Context, client agentvpc.EC2, subnetID string) (string, error) {
@@ -170,45 +239,143 @@ func (v *AgentVPCs) ensure(ctx context.Context, client agentvpc.EC2, obs agentvp
 		return err
 	}
 	if agentvpc.StateIs(res.State, agentvpc.StatePendingAcceptance) {
-		conns, err := v.Guard.Connections(ctx, []string{res.Endpoint.ID}, agentvpc.StatePendingAcceptance)
+		if err := v.settle(ctx, client, res); err != nil {
+			return err
+		}
+	}
+	// Not published for a VPC untagged meanwhile.
+	if err := v.recheck(ctx, client, obs.VPCID, true, true); err != nil {
+		return err
+	}
+	if err := v.Publish(ctx, client, res, allowed); err != nil {
+		return err
+	}
+	// After the last change: a removal racing this invocation may have
+	// deleted the endpoint or revoked the principal after they were read.
+	return v.verify(ctx, client, obs, res.Endpoint.ID)
+}
+
+// verify checks, after onboarding, that the VPC is still tagged, its
+// endpoint still holds and its principal is still allowed; otherwise it
+// reports ErrTagChanged, and Converge starts over.
+func (v *AgentVPCs) verify(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed, endpointID string) error {
+	if err := v.recheck(ctx, client, obs.VPCID, true, true); err != nil {
+		return err
+	}
+	state, err := endpointState(ctx, client, endpointID)
+	if err != nil {
+		return err
+	}
+	if state != "" && !agentvpc.Holds(state) {
+		return fmt.Errorf("endpoint %s became %s meanwhile, %w", endpointID, state, ErrTagChanged)
+	}
+	principals, err := v.Service.Principals(ctx)
+	if err != nil {
+		return err
+	}
+	if p := v.Service.Principal(obs.Account); !slices.Contains(principals, p) && !slices.Contains(principals, "*") {
+		return fmt.Errorf("principal %s was revoked meanwhile, %w", p, ErrTagChanged)
+	}
+	return nil
+}
+
+// settle gets the new endpoint's connection accepted (or held, in manual
+// mode). The hub's connection list and the owner's describe both lag a
+// new endpoint (EC2 is eventually consistent): an empty list, or a
+// connection left pending for lack of evidence, is retried here for a
+// while and then returned as an error, so Lambda retries the invocation;
+// it is never taken as done.
+func (v *AgentVPCs) settle(ctx context.Context, client agentvpc.EC2, res *Spoke) error {
+	id := res.Endpoint.ID
+	wait := v.retryInterval()
+	accepted := false
+	why := "not yet in the endpoint service's connection list"
+	for attempt := 1; ; attempt++ {
+		conns, err := v.Guard.Connections(ctx, []string{id}, agentvpc.StatePendingAcceptance)
 		if err != nil {
 			return err
 		}
-		decisions, err := v.Guard.Decide(ctx, conns)
-		if err != nil {
-			return err
+		if len(conns) > 0 && !accepted {
+			decisions, err := v.Guard.Decide(ctx, conns)
+			if err != nil {
+				return err
+			}
+			for _, d := range decisions {
+				why = string(d.Verdict) + ": " + d.Reason
+			}
+			rep, err := v.Guard.Settle(ctx, decisions)
+			if err != nil {
+				return err
+			}
+			res.Accepted(rep)
+			accepted = slices.Contains(rep.Accepted, id)
+			if f, ok := rep.Failed[id]; ok {
+				why = f
+			}
+			if slices.Contains(rep.Held, id) {
+				return nil // manual approval: pending-acceptance is the outcome
+			}
 		}
-		rep, err := v.Guard.Settle(ctx, decisions)
-		if err != nil {
-			return err
-		}
-		res.Accepted(rep)
 		// Another invocation (or the accept function) may have settled it
 		// first, and an older observation must not be published over a
 		// newer one: read the state the endpoint has now.
-		state, err := endpointState(ctx, client, res.Endpoint.ID)
+		state, err := endpointState(ctx, client, id)
 		if err != nil {
 			return err
 		}
-		if !agentvpc.Live(state) {
-			why := rep.Failed[res.Endpoint.ID]
-			return fmt.Errorf("connection of %s is %s after settling (%s)", res.Endpoint.ID, state, why)
+		switch {
+		case state != "" && !agentvpc.StateIs(state, agentvpc.StatePendingAcceptance):
+			if !agentvpc.Holds(state) {
+				return fmt.Errorf("connection of %s is %s after settling (%s)", id, state, why)
+			}
+			res.State = state
+			return nil
+		case accepted:
+			res.State = agentvpc.StatePending // the describe lags the accept
+			return nil
 		}
-		res.State = state
+		if attempt >= v.settleAttempts() {
+			telemetry.Count(ctx, "ConnectionsLeftPending", 1)
+			return fmt.Errorf("connection of %s still pending acceptance after %d attempts (%s); a retry or the reconciler settles it", id, attempt, why)
+		}
+		telemetry.Logger(ctx).Info("connection not settled yet; trying again", "endpoint", id, "reason", why)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait *= 2
 	}
-	return v.Publish(ctx, client, res, allowed)
 }
 
-// endpointState reads an endpoint's current state through the spoke role.
+func (v *AgentVPCs) retryInterval() time.Duration {
+	if v.RetryInterval > 0 {
+		return v.RetryInterval
+	}
+	return time.Second
+}
+
+func (v *AgentVPCs) settleAttempts() int {
+	if v.SettleAttempts > 0 {
+		return v.SettleAttempts
+	}
+	return 5 // with the default interval: about 15 s of waiting
+}
+
+// endpointState reads an endpoint's current state through the spoke role;
+// "" when the describe does not show it (gone, or not visible yet).
 func endpointState(ctx context.Context, client agentvpc.EC2, id string) (string, error) {
-	out, err := client.DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: []string{id}})
+	out, err := client.DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{Filters: []types.Filter{
+		{Name: aws.String("vpc-endpoint-id"), Values: []string{id}}}})
 	if err != nil {
 		return "", fmt.Errorf("reading the state of %s, %w", id, err)
 	}
-	if len(out.VpcEndpoints) != 1 {
-		return agentvpc.StateDeleted, nil
+	for _, e := range out.VpcEndpoints {
+		if aws.ToString(e.VpcEndpointId) == id {
+			return string(e.State), nil
+		}
 	}
-	return string(out.VpcEndpoints[0].State), nil
+	return "", nil
 }
 
 // Spoke is the result of converging a tagged VPC's spoke side.
@@ -268,9 +435,9 @@ func (v *AgentVPCs) EnsureSpoke(ctx context.Context, client agentvpc.EC2, obs ag
 		AgentGroup: out.GroupIDs[agentvpc.RoleAgent]}, nil
 }
 
-// Publish writes the tunnel and document, the status tags and, when
-// anything changed, a status event. alsoChanged reports changes the caller
-// made before (a principal, say), which also deserve an event.
+// Publish writes the tunnel and document, the status tags and a status
+// event with the outcome. alsoChanged reports changes the caller made
+// before (a principal, say), for the log.
 func (v *AgentVPCs) Publish(ctx context.Context, client agentvpc.EC2, s *Spoke, alsoChanged bool) error {
 	log := telemetry.Logger(ctx)
 	st := statusOf(s.State)
@@ -288,9 +455,12 @@ func (v *AgentVPCs) Publish(ctx context.Context, client agentvpc.EC2, s *Spoke, 
 	}
 	if len(s.Outcome.Changes) == 0 && len(wrote) == 0 && !tagged && !alsoChanged {
 		log.Info("agent VPC in sync", "endpoint", s.Endpoint.ID, "status", st)
-		return nil
+	} else {
+		log.Info("agent VPC converged", "endpoint", s.Endpoint.ID, "status", st, "tunnel", doc.Tunnel)
 	}
-	log.Info("agent VPC converged", "endpoint", s.Endpoint.ID, "status", st, "tunnel", doc.Tunnel)
+	// The event reports the outcome, changed or not: a retry after a lost
+	// PutEvents finds nothing to change and must still send it. Its
+	// eventId lets consumers drop the repeats.
 	return v.Events.Put(ctx, status.AgentVPCStatus, []string{vpcARN(s.Obs)}, status.VPC{
 		Account: s.Obs.Account, Region: s.Obs.Region, VPCID: s.Obs.VPCID, Status: st, EndpointID: s.Endpoint.ID, Tunnel: doc.Tunnel})
 }
@@ -318,6 +488,8 @@ func statusOf(state string) string {
 		return status.Connecting
 	case agentvpc.StateIs(state, agentvpc.StatePendingAcceptance):
 		return status.PendingAcceptance
+	case agentvpc.Classify(state) == agentvpc.Degraded:
+		return status.Degraded
 	}
 	return status.Failed
 }
@@ -326,42 +498,28 @@ func statusOf(state string) string {
 func StatusOf(state string) string { return statusOf(state) }
 
 // Remove takes everything the product made out of a VPC that is no longer
-// an agent VPC (or is being deleted), and drops the account's principal
-// when it was the last one.
-// Resources younger than grace are left alone (the reconciler's safety
-// margin; onboarding passes zero).
+// an agent VPC, and drops the account's principal when it was the last
+// one. Resources younger than grace are left alone (the reconciler's
+// safety margin; onboarding passes zero). It stops with ErrTagChanged when
+// the VPC is tagged again meanwhile.
 func (v *AgentVPCs) Remove(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed, grace time.Duration) error {
-	return v.remove(ctx, client, obs, grace)
+	return v.remove(ctx, client, obs, grace, true)
 }
 
-func (v *AgentVPCs) remove(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed, grace time.Duration) error {
+// remove takes a VPC's footprint away in the order that keeps what Jenkins
+// reads honest: first the published tunnel (so no published tunnel points
+// at an endpoint being deleted), then the connection (traffic stops now
+// rather than when deletion ends), the endpoint and its groups, then the
+// status event and the status tags (the status tag is the record that a
+// removal still has to be reported: a retry after a lost event sends it
+// again), and last the account's principal. Before each step that
+// destroys, and after the last, the tag is read again (keep false: the VPC
+// is being deleted, so its tag does not matter).
+func (v *AgentVPCs) remove(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed, grace time.Duration, keep bool) error {
 	log := telemetry.Logger(ctx)
+	recheck := func(ctx context.Context) error { return v.recheck(ctx, client, obs.VPCID, false, keep) }
 	steps := agentvpc.Plan(agentvpc.Desired{}, obs, v.now(), grace)
-	// Reject first, so traffic stops now rather than when deletion ends.
-	var live []string
-	for _, s := range steps {
-		for _, id := range s.EndpointIDs {
-			if s.Kind == agentvpc.DeleteEndpoints {
-				live = append(live, id)
-			}
-		}
-	}
-	rejected, err := v.Guard.RejectEndpoints(ctx, live)
-	if err != nil {
-		return err
-	}
-	if len(rejected) > 0 {
-		log.Info("rejected connections", "endpoints", rejected)
-	}
-	a := v.Applier
-	a.EC2 = client
-	out, err := a.Apply(ctx, agentvpc.Desired{}, obs, steps)
-	for _, c := range out.Changes {
-		log.Info("changed", "change", c)
-	}
-	if err != nil {
-		return err
-	}
+
 	deleted, err := v.Store.Remove(ctx, obs.Account, obs.VPCID)
 	if err != nil {
 		return err
@@ -369,42 +527,90 @@ func (v *AgentVPCs) remove(ctx context.Context, client agentvpc.EC2, obs agentvp
 	for _, name := range deleted {
 		log.Info("deleted parameter", "name", name)
 	}
-	var untagged bool
-	if obs.Exists {
-		if untagged, err = agentvpc.SetStatus(ctx, client, obs, "", ""); err != nil {
-			return err
+
+	var live []string
+	for _, s := range steps {
+		if s.Kind == agentvpc.DeleteEndpoints {
+			live = append(live, s.EndpointIDs...)
 		}
 	}
-	revoked, err := v.revokeIfLast(ctx, client, obs)
+	var rejected []string
+	if len(live) > 0 {
+		if err := recheck(ctx); err != nil {
+			return err
+		}
+		if rejected, err = v.Guard.RejectEndpoints(ctx, live); err != nil {
+			return err
+		}
+		if len(rejected) > 0 {
+			log.Info("rejected connections", "endpoints", rejected)
+		}
+	}
+
+	a := v.Applier
+	a.EC2 = client
+	a.Recheck = recheck
+	out, err := a.Apply(ctx, agentvpc.Desired{}, obs, steps)
+	for _, c := range out.Changes {
+		log.Info("changed", "change", c)
+	}
 	if err != nil {
 		return err
 	}
-	changed := len(out.Changes) > 0 || len(deleted) > 0 || untagged || revoked || len(rejected) > 0
-	if !changed {
+
+	var unreported bool
+	if obs.Exists {
+		_, tags, err := agentvpc.VPCTags(ctx, client, obs.VPCID)
+		if err != nil {
+			return err
+		}
+		unreported = tags[agentvpc.TagStatus] != ""
+	}
+	changed := len(out.Changes) > 0 || len(deleted) > 0 || len(rejected) > 0
+	if changed || unreported {
+		telemetry.Count(ctx, "VPCsOffboarded", 1)
+		reason := ""
+		if len(out.GroupsInUse) > 0 {
+			reason = fmt.Sprintf("agent security group %v still in use; left in place", out.GroupsInUse)
+			log.Warn("agent security group still in use", "groups", out.GroupsInUse)
+		}
+		log.Info("agent VPC removed")
+		if err := v.Events.Put(ctx, status.AgentVPCStatus, []string{vpcARN(obs)},
+			status.VPC{Account: obs.Account, Region: obs.Region, VPCID: obs.VPCID, Status: status.Removed, Reason: reason}); err != nil {
+			return err
+		}
+	} else {
 		log.Info("not an agent VPC; nothing to remove")
-		return nil
 	}
-	telemetry.Count(ctx, "VPCsOffboarded", 1)
-	reason := ""
-	if len(out.GroupsInUse) > 0 {
-		reason = fmt.Sprintf("agent security group %v still in use; left in place", out.GroupsInUse)
-		log.Warn("agent security group still in use", "groups", out.GroupsInUse)
+	if unreported {
+		if _, err := agentvpc.SetStatus(ctx, client, obs, "", ""); err != nil {
+			return err
+		}
 	}
-	log.Info("agent VPC removed")
-	return v.Events.Put(ctx, status.AgentVPCStatus, []string{vpcARN(obs)},
-		status.VPC{Account: obs.Account, Region: obs.Region, VPCID: obs.VPCID, Status: status.Removed, Reason: reason})
+	if _, err := v.revokeIfLast(ctx, client, obs, keep); err != nil {
+		return err
+	}
+	return recheck(ctx)
 }
 
-// revokeIfLast drops the account's principal when no other agent VPC
-// remains there: no other tagged VPC and no other live managed endpoint.
-func (v *AgentVPCs) revokeIfLast(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed) (bool, error) {
+// revokeIfLast drops the account's principal when no agent VPC remains
+// there: no tagged VPC (this one included, read now: it may have been
+// tagged again) and no managed endpoint that holds a VPC.
+func (v *AgentVPCs) revokeIfLast(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed, keep bool) (bool, error) {
 	vpcs, err := client.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []types.Filter{
 		{Name: aws.String("tag-key"), Values: []string{v.Config.TagKey}}}})
 	if err != nil {
 		return false, fmt.Errorf("looking for other agent VPCs in %s, %w", obs.Account, err)
 	}
 	for _, other := range vpcs.Vpcs {
-		if aws.ToString(other.VpcId) != obs.VPCID && v.Config.Tagged(agentvpc.TagMap(other.Tags)) {
+		id := aws.ToString(other.VpcId)
+		if id == obs.VPCID && !keep {
+			continue // being deleted: its tag no longer counts
+		}
+		if v.Config.Tagged(agentvpc.TagMap(other.Tags)) {
+			if id == obs.VPCID {
+				return false, fmt.Errorf("%s, %w", id, ErrTagChanged)
+			}
 			return false, nil
 		}
 	}
@@ -413,7 +619,7 @@ func (v *AgentVPCs) revokeIfLast(ctx context.Context, client agentvpc.EC2, obs a
 		return false, fmt.Errorf("looking for other managed endpoints in %s, %w", obs.Account, err)
 	}
 	for _, e := range endpoints {
-		if agentvpc.Live(e.State) && !slices.ContainsFunc(obs.Endpoints, func(o agentvpc.Endpoint) bool { return o.ID == e.ID }) {
+		if agentvpc.Holds(e.State) {
 			return false, nil
 		}
 	}

@@ -365,6 +365,10 @@ func (r *Reconciler) apply(ctx context.Context, items []Item, observed []Account
 			if it.Repair == Settle {
 				if why, bad := settled.Failed[it.EndpointID]; bad {
 					done(it, errors.New(why))
+				} else if slices.Contains(settled.Left, it.EndpointID) {
+					// Not repaired: nothing shows yet whose it is (see
+					// acceptance.Leave); the next sweep tries again.
+					done(it, fmt.Errorf("connection of %s left pending: its endpoint, VPC or spoke role cannot be read yet", it.EndpointID))
 				} else {
 					done(it, err)
 				}

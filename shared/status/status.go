@@ -2,6 +2,8 @@ package status
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 
@@ -28,6 +30,10 @@ const (
 	PendingAcceptance = "pending-acceptance" // waiting for acceptance (manual mode)
 	Removed           = "removed"
 	Failed            = "failed"
+	// Degraded: the endpoint is Partial (some subnets failed) or in a
+	// state this version does not know; it is kept, never duplicated, and
+	// reported until a person or AWS resolves it.
+	Degraded = "degraded"
 )
 
 // Bus is the part of EventBridge the product uses.
@@ -50,11 +56,28 @@ type VPC struct {
 	EndpointID string `json:"endpointId,omitempty"`
 	Tunnel     string `json:"tunnel,omitempty"`
 	Reason     string `json:"reason,omitempty"`
+	// EventID names the outcome this event reports: the same account,
+	// VPC, status, endpoint, tunnel and reason always give the same id.
+	// Every invocation that reaches an outcome reports it (so a retry
+	// re-sends an event that was lost), and consumers drop an event whose
+	// id equals the last one they processed for the same VPC.
+	EventID string `json:"eventId"`
+}
+
+// WithID returns the detail with its EventID set.
+func (v VPC) WithID() VPC {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s|%s|%s|%s|%s|%s|%s", v.Account, v.Region, v.VPCID, v.Status, v.EndpointID, v.Tunnel, v.Reason)
+	v.EventID = hex.EncodeToString(h.Sum(nil))[:32]
+	return v
 }
 
 // Put publishes one event; detail is marshalled to JSON. A failed entry is
 // an error: status events are part of the contract, not decoration.
 func (p Publisher) Put(ctx context.Context, detailType string, resources []string, detail any) error {
+	if v, ok := detail.(VPC); ok {
+		detail = v.WithID()
+	}
 	body, err := json.Marshal(detail)
 	if err != nil {
 		return fmt.Errorf("encoding %s event, %w", detailType, err)

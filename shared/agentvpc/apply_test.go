@@ -1,0 +1,79 @@
+package agentvpc_test
+
+import (
+	"context"
+	"net/http/httptest"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
+)
+
+const applyTopology = `
+region: us-east-1
+accounts:
+  - id: "222222222222"
+    vpcs:
+      - id: vpc-0aaaaaaaaaaaaaaa1
+        cidr: 10.1.0.0/16
+        subnets: [{az: us-east-1a}]
+`
+
+// AuthorizeSecurityGroupIngress fails whole with InvalidPermission.Duplicate
+// when one of its rules exists: the others must still be added, not taken
+// as done.
+func TestAuthorizeWithOneRuleAlreadyThereAddsTheOthers(t *testing.T) {
+	top, err := localaws.ParseTopology([]byte(applyTopology))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := localaws.NewServer(localaws.Options{Topology: top})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv.Handler())
+	t.Cleanup(func() { hs.Close(); _ = srv.Close() })
+	client := ec2.New(ec2.Options{Region: "us-east-1", BaseEndpoint: aws.String(hs.URL),
+		Credentials: credentials.NewStaticCredentialsProvider("222222222222", "secret", "")})
+	ctx := context.Background()
+	vpc := "vpc-0aaaaaaaaaaaaaaa1"
+	group := func(name string) string {
+		out, err := client.CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String(name), Description: aws.String(name), VpcId: aws.String(vpc)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return aws.ToString(out.GroupId)
+	}
+	agent, endpoint := group(agentvpc.GroupName(agentvpc.RoleAgent)), group(agentvpc.GroupName(agentvpc.RoleEndpoint))
+	a := agentvpc.Applier{EC2: client}
+	o := agentvpc.Observed{Account: "222222222222", Region: "us-east-1", VPCID: vpc, Exists: true, Groups: []agentvpc.SecurityGroup{
+		{ID: agent, Name: agentvpc.GroupName(agentvpc.RoleAgent), Role: agentvpc.RoleAgent},
+		{ID: endpoint, Name: agentvpc.GroupName(agentvpc.RoleEndpoint), Role: agentvpc.RoleEndpoint}}}
+	step := func(ports ...int) []agentvpc.Step {
+		return []agentvpc.Step{{Kind: agentvpc.AuthorizeRules, Role: agentvpc.RoleEndpoint, Rules: agentvpc.DesiredRules(ports, agent)}}
+	}
+	// A racing invocation added 50000 after this one observed the group.
+	if _, err := a.Apply(ctx, agentvpc.Desired{}, o, step(50000)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Apply(ctx, agentvpc.Desired{}, o, step(50000, 8080)); err != nil {
+		t.Fatal(err)
+	}
+	out, err := client.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{endpoint}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[int32]bool{}
+	for _, r := range agentvpc.GroupOf(out.SecurityGroups[0]).Ingress {
+		if r.SourceGroup == agent {
+			got[r.FromPort] = true
+		}
+	}
+	if !got[50000] || !got[8080] {
+		t.Errorf("ingress from the agent group on %v, want 50000 and 8080", got)
+	}
+}
