@@ -58,6 +58,10 @@ type Server struct {
 	faults   *faults
 	throttle throttle
 	calls    counters
+	// relaxIAM skips authorization (Options.Relax.IAM); denied records
+	// what authorization refused.
+	relaxIAM bool
+	denied   denials
 
 	iam    *iam
 	ssm    *parameterStore
@@ -96,6 +100,8 @@ func NewServer(opts Options) (*Server, error) {
 		clock:  &Clock{},
 		faults: newFaults(opts.Seed),
 		calls:  counters{m: map[callKey]int{}},
+
+		relaxIAM: opts.Relax.IAM,
 	}
 	s.throttle.set(opts.Throttle)
 	s.iam = newIAM(s.clock)
@@ -118,7 +124,9 @@ func (s *Server) Seed(t *Topology) error {
 	if region == "" {
 		region = "us-east-1"
 	}
-	s.iam.seed(t)
+	if err := s.iam.seed(t); err != nil {
+		return err
+	}
 	for _, a := range t.Accounts {
 		for _, b := range a.EventBuses {
 			if _, err := s.events.createBus(a.ID, or(b.Region, region), b.Name); err != nil && !isCode(err, "ResourceAlreadyExistsException") {
@@ -318,6 +326,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if terr := s.throttle.take(s.clock.Now(), service, call.Action, call.Account, call.Region); terr != nil {
 		s.writeError(w, proto, service, requestID, terr)
+		return
+	}
+	// Authorization comes after authentication and before the service
+	// acts, as in AWS: a denied call changes nothing.
+	if aerr := s.authorize(service, call, id); aerr != nil {
+		s.writeError(w, proto, service, requestID, aerr)
 		return
 	}
 	var out []byte

@@ -74,8 +74,13 @@ func Evaluate(identity []*Policy, req Request) Decision {
 		resources = []Resource{{ARN: "*"}}
 	}
 	af, known := Facts(req.Action)
-	var d Decision
+	d := Decision{Allowed: true, Action: req.Action, Resource: "*", Reason: "no resource to authorize"}
 	for _, res := range resources {
+		if _, listed := af.resourceType(res.Type); known && !listed && len(req.Resources) > 0 {
+			// AWS authorizes only the resource types the Service
+			// Authorization Reference lists for the action.
+			continue
+		}
 		ctx := contextFor(req, res, af, known)
 		d = evaluateResource(identity, req, res, ctx)
 		if !d.Allowed {
