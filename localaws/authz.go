@@ -349,3 +349,41 @@ func (e *eventBridge) authorizationContext(call *awsproto.Call) []iampolicy.Requ
 	}
 	return []iampolicy.Request{req}
 }
+
+// authorize checks a rule's delivery to a bus (cross-account only).
+func (e *eventBridge) authorize(r *rule, t target, dst *bus) string {
+	if e.authorizeTarget == nil || strings.SplitN(r.arn, ":", 6)[4] == dst.account {
+		return ""
+	}
+	return e.authorizeTarget(r.arn, t.RoleArn, dst.arn)
+}
+
+// authorizeForward decides a rule's PutEvents to another account's bus as
+// EventBridge does: with the target's RoleArn, the role's identity policy
+// must allow events:PutEvents on the bus and the bus policy must allow the
+// role; without one, the bus policy must allow the rule's account
+// (EventBridge User Guide, "Sending and receiving events between AWS
+// accounts").
+func (s *Server) authorizeForward(ruleARN, roleARN, busARN string) string {
+	ruleAccount := strings.SplitN(ruleARN, ":", 6)[4]
+	id := identity{account: ruleAccount, principal: "arn:aws:iam::" + ruleAccount + ":root", userID: ruleAccount}
+	var policies []*iampolicy.Policy
+	if roleARN != "" {
+		account, name, ok := parseRoleARN(roleARN)
+		if !ok {
+			return "the target's RoleArn " + roleARN + " is not a role ARN"
+		}
+		id = identity{account: account, principal: "arn:aws:sts::" + account + ":assumed-role/" + name + "/events", assumedRole: true}
+		policies = s.iam.identityPolicies(id.principal)
+	}
+	region := strings.SplitN(busARN, ":", 6)[3]
+	req := iampolicy.Request{Action: "events:PutEvents", Principal: id.principal, Account: id.account, Unrestricted: !id.assumedRole,
+		Context: s.iam.principalContext(id, region), Resources: []iampolicy.Resource{{ARN: busARN, Type: "event-bus"}}}
+	s.describeResource(&req.Resources[0])
+	d := iampolicy.Evaluate(policies, req)
+	if d.Allowed {
+		return ""
+	}
+	s.denied.add(Denial{Time: s.clock.Now(), Principal: id.principal, Action: d.Action, Resource: d.Resource, Reason: d.Reason})
+	return d.Reason
+}

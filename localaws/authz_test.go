@@ -11,9 +11,13 @@ import (
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
 )
 
 // iamTopology: a member with one VPC and a role whose policy allows
@@ -196,5 +200,77 @@ func TestPutRolePolicyRefusesUnknownRolesAndBadDocuments(t *testing.T) {
 	}
 	if _, err := ParseTopology([]byte("accounts:\n- id: \"444444444444\"\n  roles:\n  - name: r\n    policies: [{name: p, document: {Statement: {Effect: Perhaps}}}]\n")); err == nil {
 		t.Error("a topology with a bad policy was accepted")
+	}
+}
+
+// allowForwarding gives the member the rule role "events" that may put
+// events on the hub bus, and the hub bus the organization's bus policy, as
+// the templates do.
+func allowForwarding(t *testing.T, srv *Server, hubBus string) {
+	t.Helper()
+	if err := srv.Seed(&Topology{Region: region, Accounts: []Account{{ID: member, Roles: []Role{{Name: "events",
+		Trust:    Trust{Principals: []string{"events.amazonaws.com"}},
+		Policies: []RolePolicy{{Name: "put", Document: PolicyDocument(`{"Statement":{"Effect":"Allow","Action":"events:PutEvents","Resource":"` + hubBus + `"}}`)}}}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.PutResourcePolicy(hubBus, []byte(`{"Version":"2012-10-17","Statement":{"Sid":"OrganizationPutEvents","Effect":"Allow","Principal":"*",
+		"Action":"events:PutEvents","Resource":"`+hubBus+`","Condition":{"StringEquals":{"aws:PrincipalOrgID":"`+orgID+`"}}}}`)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestIAMRuleForwardingToAnotherAccountsBus(t *testing.T) {
+	hubBus := "arn:aws:events:" + region + ":" + hub + ":event-bus/jenkins-agent-vpcs"
+	tests := []struct {
+		name      string
+		allow     bool   // role and bus policy as the templates make them
+		org       string // the organization the bus policy names
+		roleARN   string
+		delivered bool
+		reason    string
+	}{
+		{"role and bus policy allow", true, orgID, "arn:aws:iam::" + member + ":role/events", true, ""},
+		{"bus policy names another organization", true, "o-other", "arn:aws:iam::" + member + ":role/events", false, "no resource-based policy allows it"},
+		{"role without a policy", false, orgID, "arn:aws:iam::" + member + ":role/events", false, "no identity-based policy allows it"},
+		{"no role: the bus policy decides for the account", true, orgID, "", true, ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, url := startServer(t, Options{Topology: testTopology()})
+			if tc.allow {
+				allowForwarding(t, srv, hubBus)
+			} else if err := srv.Seed(&Topology{Accounts: []Account{{ID: member, Roles: []Role{{Name: "events"}}}}}); err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.PutResourcePolicy(hubBus, []byte(`{"Statement":{"Effect":"Allow","Principal":"*","Action":"events:PutEvents","Resource":"`+hubBus+`",
+				"Condition":{"StringEquals":{"aws:PrincipalOrgID":"`+tc.org+`"}}}}`)); err != nil {
+				t.Fatal(err)
+			}
+			memberEB := eventbridge.NewFromConfig(awsConfig(url, member, "x", ""))
+			if _, err := memberEB.PutRule(ctx(t), &eventbridge.PutRuleInput{Name: aws.String("to-hub"), EventPattern: aws.String(`{"source":["jav.test"]}`)}); err != nil {
+				t.Fatal(err)
+			}
+			target := ebtypes.Target{Id: aws.String("hub"), Arn: aws.String(hubBus)}
+			if tc.roleARN != "" {
+				target.RoleArn = aws.String(tc.roleARN)
+			}
+			if _, err := memberEB.PutTargets(ctx(t), &eventbridge.PutTargetsInput{Rule: aws.String("to-hub"), Targets: []ebtypes.Target{target}}); err != nil {
+				t.Fatal(err)
+			}
+			var watched recorder[awsproto.Event]
+			defer srv.Watch(hub, region, "jenkins-agent-vpcs", watched.add)()
+			if _, err := memberEB.PutEvents(ctx(t), &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{
+				{Source: aws.String("jav.test"), DetailType: aws.String("x"), Detail: aws.String(`{}`)}}}); err != nil {
+				t.Fatal(err)
+			}
+			srv.Flush(5 * time.Second)
+			if got := len(watched.all()) == 1; got != tc.delivered {
+				t.Fatalf("delivered = %v, want %v (denials %+v)", got, tc.delivered, srv.Denials())
+			}
+			d := srv.Denials()
+			if tc.delivered != (len(d) == 0) || (len(d) > 0 && (!strings.Contains(d[0].Reason, tc.reason) || d[0].Action != "events:PutEvents")) {
+				t.Fatalf("denials = %+v, want reason %q", d, tc.reason)
+			}
+		})
 	}
 }

@@ -107,6 +107,9 @@ func NewServer(opts Options) (*Server, error) {
 	s.iam = newIAM(s.clock)
 	s.ssm = newParameterStore(s.clock)
 	s.events = newEventBridge(s.clock, log)
+	if !opts.Relax.IAM {
+		s.events.authorizeTarget = s.authorizeForward
+	}
 	s.attachEC2(opts.TransitionDelay)
 	if opts.Topology != nil {
 		if err := s.Seed(opts.Topology); err != nil {
