@@ -39,6 +39,9 @@ type eventBridge struct {
 	topics   map[string][]*topicSubscriber
 	recent   []awsproto.Event // the last events put on any bus
 	nextSub  int
+	// authorizeTarget, when set, authorizes a rule's delivery to a bus of
+	// another account ("" allows; otherwise why not). See authz.go.
+	authorizeTarget func(ruleARN, roleARN, busARN string) string
 
 	qmu     sync.Mutex
 	qcond   *sync.Cond
@@ -255,6 +258,10 @@ func (e *eventBridge) targetDeliveriesLocked(r *rule, ev awsproto.Event, raw []b
 		if strings.HasPrefix(t.Arn, "arn:aws:events:") && strings.Contains(t.Arn, ":event-bus/") {
 			parts := strings.SplitN(t.Arn, ":", 6)
 			if dst := e.busLocked(parts[4], parts[3], strings.TrimPrefix(parts[5], "event-bus/")); dst != nil {
+				if why := e.authorize(r, t, dst); why != "" {
+					e.log.Warn("event bus target refused by IAM", "rule", r.arn, "target", t.Arn, "reason", why)
+					continue
+				}
 				fwd := ev
 				fwd.Region = dst.region
 				fns = append(fns, e.putLocked(dst, fwd, seen)...)

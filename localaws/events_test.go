@@ -29,6 +29,7 @@ func TestPutEventsRoutesAcrossAccounts(t *testing.T) {
 	srv, url := startServer(t, Options{Topology: testTopology()})
 	hubBus := "arn:aws:events:" + region + ":" + hub + ":event-bus/jenkins-agent-vpcs"
 	fnARN := "arn:aws:lambda:" + region + ":" + hub + ":function:onboard"
+	allowForwarding(t, srv, hubBus)
 
 	memberEB := eventbridge.NewFromConfig(awsConfig(url, member, "x", ""))
 	if _, err := memberEB.PutRule(ctx(t), &eventbridge.PutRuleInput{Name: aws.String("to-hub"),

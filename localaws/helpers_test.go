@@ -25,13 +25,16 @@ func testTopology() *Topology {
 	spoke := Role{Name: "jenkins-agent-vpcs-spoke", Trust: Trust{
 		Principals: []string{"arn:aws:iam::" + hub + ":role/jenkins-agent-vpcs-onboard"},
 		ExternalID: "jenkins-agent-vpcs", OrganizationID: orgID,
-	}}
+	}, Policies: []RolePolicy{{Name: "ec2", Document: PolicyDocument(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"ec2:*","Resource":"*"}]}`)}}}
 	return &Topology{
 		Region:       region,
 		Organization: &Organization{ID: orgID},
 		Accounts: []Account{
 			{ID: hub, Roles: []Role{
-				{Name: "jenkins-agent-vpcs-onboard", Trust: Trust{Principals: []string{"lambda.amazonaws.com", hub}}, MaxSessionDuration: 7200},
+				{Name: "jenkins-agent-vpcs-onboard", Trust: Trust{Principals: []string{"lambda.amazonaws.com", hub}}, MaxSessionDuration: 7200,
+					Policies: []RolePolicy{{Name: "hub", Document: PolicyDocument(`{"Version":"2012-10-17","Statement":[
+						{"Effect":"Allow","Action":"sts:AssumeRole","Resource":"arn:aws:iam::*:role/jenkins-agent-vpcs-spoke"},
+						{"Effect":"Allow","Action":["ec2:*","ssm:*","events:*"],"Resource":"*"}]}`)}}},
 				{Name: "open", Trust: Trust{Principals: []string{"*"}}},
 			}, EventBuses: []EventBus{{Name: "jenkins-agent-vpcs"}}},
 			{ID: member, Roles: []Role{spoke}, VPCs: []VPC{{CIDR: "10.1.0.0/16", Tags: map[string]string{"jenkins-agents": "true"},

@@ -59,6 +59,10 @@ type Server struct {
 	throttle throttle
 	calls    counters
 	callLog  callLog
+	// relaxIAM skips authorization (Options.Relax.IAM); denied records
+	// what authorization refused.
+	relaxIAM bool
+	denied   denials
 
 	iam    *iam
 	ssm    *parameterStore
@@ -97,11 +101,16 @@ func NewServer(opts Options) (*Server, error) {
 		clock:  &Clock{},
 		faults: newFaults(opts.Seed),
 		calls:  counters{m: map[callKey]int{}},
+
+		relaxIAM: opts.Relax.IAM,
 	}
 	s.throttle.set(opts.Throttle)
 	s.iam = newIAM(s.clock)
 	s.ssm = newParameterStore(s.clock)
 	s.events = newEventBridge(s.clock, log)
+	if !opts.Relax.IAM {
+		s.events.authorizeTarget = s.authorizeForward
+	}
 	s.attachEC2(opts.TransitionDelay)
 	if opts.Topology != nil {
 		if err := s.Seed(opts.Topology); err != nil {
@@ -119,7 +128,9 @@ func (s *Server) Seed(t *Topology) error {
 	if region == "" {
 		region = "us-east-1"
 	}
-	s.iam.seed(t)
+	if err := s.iam.seed(t); err != nil {
+		return err
+	}
 	for _, a := range t.Accounts {
 		for _, b := range a.EventBuses {
 			if _, err := s.events.createBus(a.ID, or(b.Region, region), b.Name); err != nil && !isCode(err, "ResourceAlreadyExistsException") {
@@ -320,6 +331,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if terr := s.throttle.take(s.clock.Now(), service, call.Action, call.Account, call.Region); terr != nil {
 		s.writeError(w, proto, service, requestID, terr)
+		return
+	}
+	// Authorization comes after authentication and before the service
+	// acts, as in AWS: a denied call changes nothing.
+	if aerr := s.authorize(service, call, id); aerr != nil {
+		s.writeError(w, proto, service, requestID, aerr)
 		return
 	}
 	var out []byte

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
+	iampolicy "github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/iam"
 )
 
 // iam holds roles, the organization and the sessions AssumeRole issued.
@@ -27,12 +28,15 @@ type iam struct {
 	sessions map[string]*session
 	org      Organization
 	accounts map[string]bool // accounts named by the topologies
+	// resourcePolicies are resource-based policies by resource ARN.
+	resourcePolicies map[string]*iampolicy.Policy
 }
 
 type role struct {
 	account string
 	Role
-	id string // AROA...
+	id       string // AROA...
+	policies []*iampolicy.Policy
 }
 
 func (r *role) arn() string { return "arn:aws:iam::" + r.account + ":role/" + r.Name }
@@ -53,7 +57,7 @@ func newIAM(c *Clock) *iam {
 	return &iam{clock: c, roles: map[string]*role{}, sessions: map[string]*session{}, accounts: map[string]bool{}}
 }
 
-func (m *iam) seed(t *Topology) {
+func (m *iam) seed(t *Topology) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if t.Organization != nil {
@@ -63,9 +67,32 @@ func (m *iam) seed(t *Topology) {
 	for _, a := range t.Accounts {
 		m.accounts[a.ID] = true
 		for _, r := range a.Roles {
-			m.roles[a.ID+"/"+r.Name] = &role{account: a.ID, Role: r, id: "AROA" + stableID(a.ID+"/"+r.Name, 17)}
+			nr := &role{account: a.ID, Role: r, id: "AROA" + stableID(a.ID+"/"+r.Name, 17)}
+			for _, p := range r.Policies {
+				if err := nr.putPolicy(p.Name, p.Document); err != nil {
+					return fmt.Errorf("seeding role %s in %s, %w", r.Name, a.ID, err)
+				}
+			}
+			m.roles[a.ID+"/"+r.Name] = nr
 		}
 	}
+	return nil
+}
+
+// putPolicy adds or replaces an inline policy (PutRolePolicy).
+func (r *role) putPolicy(name string, doc []byte) error {
+	p, err := iampolicy.ParsePolicy("role/"+r.Name+"/"+name, doc)
+	if err != nil {
+		return err
+	}
+	for i, old := range r.policies {
+		if old.Name == p.Name {
+			r.policies[i] = p
+			return nil
+		}
+	}
+	r.policies = append(r.policies, p)
+	return nil
 }
 
 // stableID derives an upper-case alphanumeric id of n characters from s.

@@ -1,10 +1,13 @@
 package localaws
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 
 	"gopkg.in/yaml.v3"
+
+	iampolicy "github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/iam"
 )
 
 // Topology is the world a server starts with: accounts, their roles, VPCs,
@@ -43,6 +46,58 @@ type Role struct {
 	Trust Trust  `json:"trust" yaml:"trust"`
 	// MaxSessionDuration in seconds (3600 when zero, at most 43200).
 	MaxSessionDuration int `json:"maxSessionDuration,omitempty" yaml:"maxSessionDuration,omitempty"`
+	// Policies are the role's inline identity policies: what its sessions
+	// may do (see README "IAM evaluation"). A role without policies may do
+	// nothing unless the server relaxes IAM.
+	Policies []RolePolicy `json:"policies,omitempty" yaml:"policies,omitempty"`
+}
+
+// RolePolicy is one inline policy of a role.
+type RolePolicy struct {
+	Name string `json:"name" yaml:"name"`
+	// Document is the IAM policy document: a YAML/JSON mapping, or a
+	// string holding the JSON.
+	Document PolicyDocument `json:"document" yaml:"document"`
+}
+
+// PolicyDocument is an IAM policy document as JSON.
+type PolicyDocument []byte
+
+// UnmarshalYAML accepts the document as a mapping or as a JSON string.
+func (d *PolicyDocument) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind == yaml.ScalarNode {
+		*d = PolicyDocument(n.Value)
+		return nil
+	}
+	var v any
+	if err := n.Decode(&v); err != nil {
+		return err
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("policy document, %w", err)
+	}
+	*d = b
+	return nil
+}
+
+// MarshalJSON writes the document as JSON (not as a byte string).
+func (d PolicyDocument) MarshalJSON() ([]byte, error) {
+	if len(d) == 0 {
+		return []byte("null"), nil
+	}
+	return []byte(d), nil
+}
+
+// UnmarshalJSON keeps the document's JSON, or the JSON a string holds.
+func (d *PolicyDocument) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		*d = PolicyDocument(s)
+		return nil
+	}
+	*d = append(PolicyDocument(nil), b...)
+	return nil
 }
 
 // Trust is a role's trust policy, reduced to what the product uses.
@@ -122,6 +177,13 @@ func ParseTopology(b []byte) (*Topology, error) {
 	for _, a := range t.Accounts {
 		if !isAccountID(a.ID) {
 			return nil, fmt.Errorf("decoding topology: account id %q is not 12 digits", a.ID)
+		}
+		for _, r := range a.Roles {
+			for _, p := range r.Policies {
+				if _, err := iampolicy.ParsePolicy(r.Name+"/"+p.Name, p.Document); err != nil {
+					return nil, fmt.Errorf("decoding topology: role %s in %s, %w", r.Name, a.ID, err)
+				}
+			}
 		}
 	}
 	return &t, nil

@@ -171,10 +171,23 @@ func (s *target) deployHub(ctx context.Context, hub *deployment) ([]route, error
 		for _, st := range hub.tpl.Trust(roleID) {
 			principals = append(principals, st.Principals["Service"]...)
 		}
-		roles = append(roles, localaws.Role{Name: name, MaxSessionDuration: 43200, Trust: localaws.Trust{Principals: principals}})
+		policies, err := hub.rolePolicies(roleID)
+		if err != nil {
+			return nil, err
+		}
+		roles = append(roles, localaws.Role{Name: name, MaxSessionDuration: 43200, Trust: localaws.Trust{Principals: principals}, Policies: policies})
 	}
 	if err := s.AWS.Seed(&localaws.Topology{Region: s.Region, Accounts: []localaws.Account{{ID: s.Hub, Roles: roles}}}); err != nil {
 		return nil, fmt.Errorf("creating the hub roles, %w", err)
+	}
+	busPolicies, err := hub.busPolicies()
+	if err != nil {
+		return nil, err
+	}
+	for arn, doc := range busPolicies {
+		if err := s.AWS.PutResourcePolicy(arn, doc); err != nil {
+			return nil, fmt.Errorf("setting the policy of %s, %w", arn, err)
+		}
 	}
 
 	for _, id := range hub.tpl.Resources("AWS::Events::EventBus") {
@@ -255,6 +268,9 @@ func (s *target) deployMember(ctx context.Context, member *deployment, account s
 			return err
 		}
 		role := localaws.Role{Name: name}
+		if role.Policies, err = member.rolePolicies(roleID); err != nil {
+			return err
+		}
 		if raw, ok := member.tpl.Property(roleID, "MaxSessionDuration"); ok {
 			role.MaxSessionDuration, _ = strconv.Atoi(raw)
 		}

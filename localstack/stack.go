@@ -273,7 +273,7 @@ func (s *target) deployMembers(ctx context.Context, hub *deployment) error {
 	}
 	operator := "arn:aws:iam::" + s.Hub + ":role/" + OperatorRole
 	if err := s.AWS.Seed(&localaws.Topology{Region: s.Region, Accounts: []localaws.Account{{ID: s.Hub,
-		Roles: []localaws.Role{{Name: OperatorRole, Trust: localaws.Trust{Principals: []string{s.Hub}}}}}}}); err != nil {
+		Roles: []localaws.Role{{Name: OperatorRole, Trust: localaws.Trust{Principals: []string{s.Hub}}, Policies: operatorPolicies(hub)}}}}}); err != nil {
 		return fmt.Errorf("creating the operator role, %w", err)
 	}
 	roleARNs := []string{operator}

@@ -64,6 +64,54 @@ func (t *Template) Policy(roleLogicalID string) []Statement {
 	return out
 }
 
+// PolicyDocument is one policy document of a role as the template writes it: intrinsics
+// (!Sub, !If, !Ref, ...) unresolved, for a deployer to resolve as CloudFormation would.
+type PolicyDocument struct {
+	// Name is the raw text (see Text) of the policy's name: PolicyName of an inline
+	// policy or of a policy resource, or the logical id of a ManagedPolicy.
+	Name     string
+	Document *yaml.Node
+}
+
+// PolicyDocuments returns a role's policy documents in the order Policy reads their
+// statements: inline Policies, then the template's policy resources attached to it.
+func (t *Template) PolicyDocuments(roleLogicalID string) []PolicyDocument {
+	r := t.resource(roleLogicalID)
+	if r == nil || r.kind != "AWS::IAM::Role" {
+		return nil
+	}
+	var out []PolicyDocument
+	if policies := field(r.properties, "Policies"); policies != nil && policies.Kind == yaml.SequenceNode {
+		for _, p := range policies.Content {
+			if doc := field(p, "PolicyDocument"); doc != nil {
+				out = append(out, PolicyDocument{Name: Text(field(p, "PolicyName")), Document: doc})
+			}
+		}
+	}
+	for _, p := range t.resources {
+		if policyTypes[p.kind] && attaches(p, roleLogicalID) {
+			name := p.id
+			if n := field(p.properties, "PolicyName"); n != nil {
+				name = Text(n)
+			}
+			if doc := field(p.properties, "PolicyDocument"); doc != nil {
+				out = append(out, PolicyDocument{Name: name, Document: doc})
+			}
+		}
+	}
+	return out
+}
+
+// PropertyNode returns a top-level property of a resource as the template writes it, or
+// nil when it is not set.
+func (t *Template) PropertyNode(logicalID, name string) *yaml.Node {
+	r := t.resource(logicalID)
+	if r == nil {
+		return nil
+	}
+	return field(r.properties, name)
+}
+
 // ManagedPolicyArns returns the raw ManagedPolicyArns of a role.
 func (t *Template) ManagedPolicyArns(roleLogicalID string) []string {
 	r := t.resource(roleLogicalID)

@@ -3,6 +3,8 @@ package function_test
 import (
 	"context"
 	"encoding/json"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/localawstest"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localstack"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/function"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/reconcile"
@@ -75,7 +78,13 @@ func newLocal(t *testing.T) *local {
 	if err != nil {
 		t.Fatal(err)
 	}
+	withTemplatePolicies(t, top)
 	w := localawstest.New(t, localawstest.Options{Topology: top})
+	t.Cleanup(func() {
+		for _, d := range w.Server.Denials() {
+			t.Logf("DENIAL %s %s %s", d.Action, d.Resource, d.Reason)
+		}
+	})
 	m := map[string]string{"ENDPOINT_SERVICE_ID": "vpce-svc-0a1b2c3d4e5f60001", "EVENT_BUS_NAME": "jenkins-agent-vpcs",
 		"SPOKE_EXTERNAL_ID": "jenkins-agent-vpcs", "HTTP_PORT": "8080", "GRACE_PERIOD": "0s", "ALLOWED_ACCOUNTS": "222222222222,333333333333"}
 	cfg, err := config.Load(func(k string) string { return m[k] })
@@ -83,6 +92,37 @@ func newLocal(t *testing.T) *local {
 		t.Fatal(err)
 	}
 	return &local{t: t, srv: w.Server, url: w.URL, cfg: cfg}
+}
+
+// withTemplatePolicies gives the topology's roles the policies the
+// templates give them, resolved as the local stack deploys them, so that
+// the local AWS authorizes each call as AWS would.
+func withTemplatePolicies(t *testing.T, top *localaws.Topology) {
+	t.Helper()
+	hubPolicies, err := localstack.RolePolicies("../../template.yaml", "jenkins-agent-vpcs", hub, region, map[string]string{
+		"OrganizationId": "o-jenkinsagents", "EndpointServiceId": "vpce-svc-0a1b2c3d4e5f60001", "SpokeExternalId": "jenkins-agent-vpcs"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range top.Accounts {
+		a := &top.Accounts[i]
+		policies := hubPolicies
+		if a.ID != hub {
+			policies, err = localstack.RolePolicies("../../member-template.yaml", "jenkins-agent-vpcs-member", a.ID, region, map[string]string{
+				"HubAccountId": hub, "HubEventBusArn": "arn:aws:events:" + region + ":" + hub + ":event-bus/jenkins-agent-vpcs",
+				"HubFunctionRoleArns": "arn:aws:iam::" + hub + ":role/jenkins-agent-vpcs-onboard", "ExternalId": "jenkins-agent-vpcs",
+				"EndpointServiceName": "com.amazonaws.vpce." + region + ".vpce-svc-0a1b2c3d4e5f60001"})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		a.Roles = slices.Clone(a.Roles) // YAML aliases may share the list
+		for j := range a.Roles {
+			if a.Roles[j].Policies = policies[a.Roles[j].Name]; len(a.Roles[j].Policies) == 0 {
+				t.Fatalf("the templates give role %s in %s no policy", a.Roles[j].Name, a.ID)
+			}
+		}
+	}
 }
 
 // core builds a function's graph as main does, with the credentials Lambda
@@ -197,5 +237,115 @@ func TestLocalAWSReconcileUnderThrottlingConverges(t *testing.T) {
 		if it.Drift != reconcile.WrongParameters && it.Drift != reconcile.StaleStatusTags {
 			t.Errorf("second run found %v", it) // only the endpoints' new states may be published
 		}
+	}
+}
+
+// An account administrator attached a security group of their own to the
+// product's endpoint; the reconciler removes it. That ModifyVpcEndpoint is
+// authorized on the foreign (untagged) group too, so the spoke policy must
+// allow it: without the member template's RepairEndpointSecurityGroups
+// statement, strict IAM refuses the repair as AWS would.
+func TestLocalAWSReconcileRemovesAForeignEndpointSecurityGroup(t *testing.T) {
+	tests := []struct {
+		name        string
+		dropSid     string // statement removed from the spoke policy
+		wantRepair  bool
+		wantDenials int
+	}{
+		{name: "member template", wantRepair: true},
+		{name: "without RepairEndpointSecurityGroups", dropSid: "RepairEndpointSecurityGroups", wantDenials: 1},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			l := newLocal(t)
+			ctx := context.Background()
+			vpc := "vpc-0aaaaaaaaaaaaaaa1"
+			if _, err := l.admin(member).CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{vpc},
+				Tags: []types.Tag{{Key: aws.String("jenkins-agents"), Value: aws.String("true")}}}); err != nil {
+				t.Fatal(err)
+			}
+			rec := l.core("reconcile").Reconciler()
+			if rep, err := rec.Run(ctx, reconcile.Request{Deep: reconcile.DeepAll}); err != nil || len(rep.FailedRepairs) > 0 {
+				t.Fatalf("onboarding: %+v, %v", rep, err)
+			}
+			eps, err := l.admin(member).DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{Filters: []types.Filter{{Name: aws.String("vpc-id"), Values: []string{vpc}}}})
+			if err != nil || len(eps.VpcEndpoints) != 1 {
+				t.Fatalf("endpoints: %+v, %v", eps, err)
+			}
+			ep := *eps.VpcEndpoints[0].VpcEndpointId
+			foreign, err := l.admin(member).CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("theirs"), Description: aws.String("d"), VpcId: aws.String(vpc)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := l.admin(member).ModifyVpcEndpoint(ctx, &ec2.ModifyVpcEndpointInput{VpcEndpointId: aws.String(ep), AddSecurityGroupIds: []string{*foreign.GroupId}}); err != nil {
+				t.Fatal(err)
+			}
+			if tc.dropSid != "" {
+				l.dropStatement(member, "jenkins-agent-vpcs-spoke", tc.dropSid)
+			}
+			l.srv.ResetDenials()
+			rep, err := rec.Run(ctx, reconcile.Request{Deep: reconcile.DeepAll})
+			if err != nil {
+				t.Fatal(err)
+			}
+			eps, err = l.admin(member).DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: []string{ep}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			attached := false
+			for _, g := range eps.VpcEndpoints[0].Groups {
+				attached = attached || *g.GroupId == *foreign.GroupId
+			}
+			if attached == tc.wantRepair {
+				t.Fatalf("foreign group attached after the run = %v, want %v (report %+v)", attached, !tc.wantRepair, rep)
+			}
+			denials := l.srv.Denials()
+			if len(denials) != tc.wantDenials {
+				t.Fatalf("denials = %+v, want %d", denials, tc.wantDenials)
+			}
+			if tc.wantDenials > 0 {
+				d := denials[0]
+				if d.Action != "ec2:ModifyVpcEndpoint" || !strings.HasSuffix(d.Resource, "security-group/"+*foreign.GroupId) {
+					t.Errorf("denial = %+v, want ec2:ModifyVpcEndpoint on the foreign group", d)
+				}
+				failed := strings.Join(slices.Collect(maps.Values(rep.FailedRepairs)), "; ")
+				if !strings.Contains(failed, "UnauthorizedOperation") {
+					t.Errorf("failed repairs %q do not report UnauthorizedOperation", failed)
+				}
+			}
+		})
+	}
+}
+
+// dropStatement removes one statement (by Sid) from every policy of a role.
+func (l *local) dropStatement(account, role, sid string) {
+	l.t.Helper()
+	policies, err := localstack.RolePolicies("../../member-template.yaml", "jenkins-agent-vpcs-member", account, region, map[string]string{
+		"HubAccountId": hub, "HubEventBusArn": "arn:aws:events:" + region + ":" + hub + ":event-bus/jenkins-agent-vpcs",
+		"HubFunctionRoleArns": "arn:aws:iam::" + hub + ":role/jenkins-agent-vpcs-onboard", "ExternalId": "jenkins-agent-vpcs",
+		"EndpointServiceName": "com.amazonaws.vpce." + region + ".vpce-svc-0a1b2c3d4e5f60001"})
+	if err != nil {
+		l.t.Fatal(err)
+	}
+	found := false
+	for _, p := range policies[role] {
+		var doc struct {
+			Version   string
+			Statement []map[string]any
+		}
+		if err := json.Unmarshal(p.Document, &doc); err != nil {
+			l.t.Fatal(err)
+		}
+		doc.Statement = slices.DeleteFunc(doc.Statement, func(s map[string]any) bool {
+			found = found || s["Sid"] == sid
+			return s["Sid"] == sid
+		})
+		b, _ := json.Marshal(doc)
+		if err := l.srv.PutRolePolicy(account, role, p.Name, b); err != nil {
+			l.t.Fatal(err)
+		}
+	}
+	if !found {
+		l.t.Fatalf("role %s has no statement %s", role, sid)
 	}
 }

@@ -1,0 +1,389 @@
+package localaws
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
+	iampolicy "github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/iam"
+)
+
+// Denial is one request IAM refused.
+type Denial struct {
+	Time      time.Time
+	Principal string
+	Action    string // service:Action
+	Resource  string
+	// Reason names the statement that denied, or why none allowed.
+	Reason string
+}
+
+// denials records what IAM refused, for tests and reports.
+type denials struct {
+	mu   sync.Mutex
+	list []Denial
+}
+
+func (d *denials) add(x Denial) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.list = append(d.list, x)
+}
+
+// Denials lists every request IAM refused since the server started (or
+// since ResetDenials), oldest first.
+func (s *Server) Denials() []Denial {
+	s.denied.mu.Lock()
+	defer s.denied.mu.Unlock()
+	return append([]Denial(nil), s.denied.list...)
+}
+
+// ResetDenials forgets the recorded denials.
+func (s *Server) ResetDenials() {
+	s.denied.mu.Lock()
+	defer s.denied.mu.Unlock()
+	s.denied.list = nil
+}
+
+// PutRolePolicy adds or replaces an inline identity policy of a role, as
+// IAM's PutRolePolicy does. The role must exist.
+func (s *Server) PutRolePolicy(account, roleName, policyName string, document []byte) error {
+	s.iam.mu.Lock()
+	defer s.iam.mu.Unlock()
+	r := s.iam.roles[account+"/"+roleName]
+	if r == nil {
+		return fmt.Errorf("putting policy %s: no role %s in %s", policyName, roleName, account)
+	}
+	return r.putPolicy(policyName, document)
+}
+
+// PutResourcePolicy sets the resource-based policy of a resource by ARN
+// (an event bus's policy, an SNS topic's policy), replacing any before.
+// Cross-account requests need it to allow them as well as the caller's
+// identity policy.
+func (s *Server) PutResourcePolicy(arn string, document []byte) error {
+	p, err := iampolicy.ParsePolicy(arn, document)
+	if err != nil {
+		return err
+	}
+	s.iam.mu.Lock()
+	defer s.iam.mu.Unlock()
+	if s.iam.resourcePolicies == nil {
+		s.iam.resourcePolicies = map[string]*iampolicy.Policy{}
+	}
+	s.iam.resourcePolicies[arn] = p
+	return nil
+}
+
+// identityPolicies returns the policies of the role behind a session.
+func (m *iam) identityPolicies(principal string) []*iampolicy.Policy {
+	account, name, ok := parseRoleARN(awsproto.RoleARNOf(principal))
+	if !ok {
+		return nil
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if r := m.roles[account+"/"+name]; r != nil {
+		return append([]*iampolicy.Policy(nil), r.policies...)
+	}
+	return nil
+}
+
+// principalContext returns the global keys that describe the caller.
+func (m *iam) principalContext(id identity, region string) map[string][]string {
+	ctx := map[string][]string{
+		"aws:PrincipalArn":     {awsproto.RoleARNOf(id.principal)},
+		"aws:PrincipalAccount": {id.account},
+		"aws:userid":           {id.userID},
+		"aws:RequestedRegion":  {region},
+		"aws:PrincipalType":    {"AssumedRole"},
+	}
+	if !id.assumedRole {
+		ctx["aws:PrincipalType"] = []string{"Account"}
+	}
+	if org := m.orgOf(id.account); org != "" {
+		ctx["aws:PrincipalOrgID"] = []string{org}
+	}
+	return ctx
+}
+
+// orgOf returns the organization an account belongs to, or "".
+func (m *iam) orgOf(account string) string {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.org.ID != "" && m.inOrg(account, m.org.ID) {
+		return m.org.ID
+	}
+	return ""
+}
+
+// authorize evaluates a role session's call against its role's identity
+// policies (and the resource policies of what it touches) before the
+// service acts. Root credentials are not restricted in their own account.
+func (s *Server) authorize(service string, call *awsproto.Call, id identity) *awsproto.Error {
+	if s.relaxIAM || !id.assumedRole {
+		return nil
+	}
+	var reqs []iampolicy.Request
+	switch service {
+	case "ec2":
+		if s.ec2sim != nil {
+			reqs = s.ec2sim.AuthorizationContext(call)
+		}
+	case "ssm":
+		reqs = s.ssm.authorizationContext(call)
+	case "events":
+		reqs = s.events.authorizationContext(call)
+	case "sts":
+		reqs = s.stsAuthorizationContext(call)
+	}
+	if len(reqs) == 0 {
+		return nil
+	}
+	policies := s.iam.identityPolicies(id.principal)
+	principalKeys := s.iam.principalContext(id, call.Region)
+	for _, req := range reqs {
+		req.Principal, req.Account = id.principal, id.account
+		if req.Context == nil {
+			req.Context = map[string][]string{}
+		}
+		for k, v := range principalKeys {
+			req.Context[k] = v
+		}
+		for i := range req.Resources {
+			s.describeResource(&req.Resources[i])
+		}
+		d := iampolicy.Evaluate(policies, req)
+		if d.Allowed {
+			continue
+		}
+		s.denied.add(Denial{Time: s.clock.Now(), Principal: id.principal, Action: d.Action, Resource: d.Resource, Reason: d.Reason})
+		s.log.Info("request denied by IAM", "principal", id.principal, "action", d.Action, "resource", d.Resource,
+			"reason", d.Reason, "requestId", call.RequestID)
+		return denialError(service, id.principal, d, call.RequestID)
+	}
+	return nil
+}
+
+// describeResource adds the keys every resource carries (its account and
+// organization) and its resource-based policy.
+func (s *Server) describeResource(r *iampolicy.Resource) {
+	if r.Keys == nil {
+		r.Keys = map[string][]string{}
+	}
+	parts := strings.SplitN(r.ARN, ":", 6)
+	if len(parts) == 6 && parts[4] != "" {
+		r.Keys["aws:ResourceAccount"] = []string{parts[4]}
+		if org := s.iam.orgOf(parts[4]); org != "" {
+			r.Keys["aws:ResourceOrgID"] = []string{org}
+		}
+	}
+	if r.Policy == nil {
+		s.iam.mu.RLock()
+		r.Policy = s.iam.resourcePolicies[r.ARN]
+		s.iam.mu.RUnlock()
+	}
+}
+
+// denialError answers a refused request as each service does. EC2:
+// UnauthorizedOperation, HTTP 403, with an encoded authorization failure
+// message (EC2 API reference, "Error codes"; the re:Post article "How do I
+// decode ... UnauthorizedOperation" shows the wording). SSM and
+// EventBridge: AccessDeniedException, HTTP 400. STS: AccessDenied, 403.
+func denialError(service, principal string, d iampolicy.Decision, requestID string) *awsproto.Error {
+	because := fmt.Sprintf("because no %s policy allows the %s action", d.Missing, d.Action)
+	if d.ExplicitDeny {
+		because = fmt.Sprintf("with an explicit deny in a%s %s policy", map[bool]string{true: "n", false: ""}[d.Missing == "identity-based"], d.Missing)
+	}
+	msg := fmt.Sprintf("User: %s is not authorized to perform: %s on resource: %s %s", principal, d.Action, d.Resource, because)
+	switch service {
+	case "ec2":
+		return &awsproto.Error{Code: "UnauthorizedOperation", Status: 403,
+			Message: "You are not authorized to perform this operation. " + msg + ". Encoded authorization failure message: " + encodedFailure(d, requestID)}
+	case "sts":
+		return &awsproto.Error{Code: "AccessDenied", Status: 403, Message: msg}
+	}
+	return &awsproto.Error{Code: "AccessDeniedException", Status: 400, Message: msg}
+}
+
+// encodedFailure stands in for AWS's encrypted failure message: opaque,
+// stable for one decision, and not decodable (no DecodeAuthorizationMessage).
+func encodedFailure(d iampolicy.Decision, requestID string) string {
+	sum := sha256.Sum256([]byte(requestID + "\x00" + d.Action + "\x00" + d.Resource + "\x00" + d.Reason))
+	return base64.RawURLEncoding.EncodeToString(append(sum[:], sum[:12]...))
+}
+
+// stsAuthorizationContext: AssumeRole needs sts:AssumeRole on the role in
+// the caller's identity policy (the role's trust policy, the resource side,
+// is checked by AssumeRole itself). GetCallerIdentity needs no permission
+// (STS API reference, GetCallerIdentity).
+func (s *Server) stsAuthorizationContext(call *awsproto.Call) []iampolicy.Request {
+	if call.Action != "AssumeRole" {
+		return nil
+	}
+	ctx := map[string][]string{}
+	if x := call.Form.Get("ExternalId"); x != "" {
+		ctx["sts:ExternalId"] = []string{x}
+	}
+	if n := call.Form.Get("RoleSessionName"); n != "" {
+		ctx["sts:RoleSessionName"] = []string{n}
+	}
+	return []iampolicy.Request{{Action: "sts:AssumeRole", Context: ctx, IdentityOnly: true,
+		Resources: []iampolicy.Resource{{ARN: call.Form.Get("RoleArn"), Type: "role"}}}}
+}
+
+// authorizationContext: the parameters an SSM call names, each with its
+// current tags; DescribeParameters has no resource-level permissions.
+func (p *parameterStore) authorizationContext(call *awsproto.Call) []iampolicy.Request {
+	var in struct {
+		Name         string
+		Names        []string
+		Path         string
+		ResourceId   string
+		ResourceType string
+		Overwrite    *bool
+		Tags         []struct{ Key, Value string }
+	}
+	if len(call.Body) > 0 {
+		_ = json.Unmarshal(call.Body, &in) // malformed bodies are the service's to refuse
+	}
+	var names []string
+	switch call.Action {
+	case "GetParameter", "PutParameter", "DeleteParameter", "GetParameterHistory", "LabelParameterVersion":
+		names = []string{in.Name}
+	case "GetParameters", "DeleteParameters":
+		names = in.Names
+	case "GetParametersByPath":
+		names = []string{in.Path}
+	case "AddTagsToResource", "RemoveTagsFromResource", "ListTagsForResource":
+		names = []string{in.ResourceId}
+	}
+	req := iampolicy.Request{Action: "ssm:" + call.Action, Context: map[string][]string{}}
+	if in.Overwrite != nil {
+		req.Context["ssm:Overwrite"] = []string{fmt.Sprint(*in.Overwrite)}
+	}
+	var keys []string
+	for _, t := range in.Tags {
+		req.Context["aws:RequestTag/"+t.Key] = []string{t.Value}
+		keys = append(keys, t.Key)
+	}
+	if len(keys) > 0 {
+		req.Context["aws:TagKeys"] = keys
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	for _, n := range names {
+		name := nameOf(n)
+		if i := strings.LastIndex(name, ":"); i >= 0 && !strings.HasPrefix(name, "arn:") {
+			name = name[:i] // name:version or name:label
+		}
+		r := iampolicy.Resource{ARN: parameterARN(call.Account, call.Region, name), Type: "parameter"}
+		if par := p.params[scopeKey(call.Account, call.Region)][name]; par != nil && len(par.tags) > 0 {
+			r.Tags = map[string]string{}
+			for k, v := range par.tags {
+				r.Tags[k] = v
+			}
+		}
+		req.Resources = append(req.Resources, r)
+	}
+	return []iampolicy.Request{req}
+}
+
+// authorizationContext: PutEvents is authorized on each entry's bus
+// (cross-account buses also by their resource policy); rule calls on the
+// rule.
+func (e *eventBridge) authorizationContext(call *awsproto.Call) []iampolicy.Request {
+	var in struct {
+		Entries      []struct{ EventBusName, Source, DetailType string }
+		Name         string
+		Rule         string
+		EventBusName string
+	}
+	if len(call.Body) > 0 {
+		_ = json.Unmarshal(call.Body, &in)
+	}
+	busARNOf := func(nameOrARN string) string {
+		if strings.HasPrefix(nameOrARN, "arn:") {
+			return nameOrARN
+		}
+		if nameOrARN == "" {
+			nameOrARN = "default"
+		}
+		return busARN(call.Account, call.Region, nameOrARN)
+	}
+	req := iampolicy.Request{Action: "events:" + call.Action, Context: map[string][]string{}}
+	switch call.Action {
+	case "PutEvents":
+		seen := map[string]bool{}
+		var sources, types []string
+		for _, en := range in.Entries {
+			arn := busARNOf(en.EventBusName)
+			if !seen[arn] {
+				seen[arn] = true
+				req.Resources = append(req.Resources, iampolicy.Resource{ARN: arn, Type: "event-bus"})
+			}
+			sources, types = append(sources, en.Source), append(types, en.DetailType)
+		}
+		req.Context["events:source"], req.Context["events:detail-type"] = sources, types
+	case "PutRule", "PutTargets", "RemoveTargets", "DeleteRule", "DescribeRule", "EnableRule", "DisableRule", "ListTargetsByRule":
+		name := in.Name
+		if name == "" {
+			name = in.Rule
+		}
+		bus := in.EventBusName
+		if strings.HasPrefix(bus, "arn:") {
+			bus = bus[strings.LastIndex(bus, "/")+1:]
+		}
+		arn, typ := "arn:aws:events:"+call.Region+":"+call.Account+":rule/"+name, "rule-on-default-event-bus"
+		if bus != "" && bus != "default" {
+			arn, typ = "arn:aws:events:"+call.Region+":"+call.Account+":rule/"+bus+"/"+name, "rule-on-custom-event-bus"
+		}
+		req.Resources = []iampolicy.Resource{{ARN: arn, Type: typ}}
+	case "CreateEventBus", "DeleteEventBus", "DescribeEventBus":
+		req.Resources = []iampolicy.Resource{{ARN: busARNOf(in.Name), Type: "event-bus"}}
+	}
+	return []iampolicy.Request{req}
+}
+
+// authorize checks a rule's delivery to a bus (cross-account only).
+func (e *eventBridge) authorize(r *rule, t target, dst *bus) string {
+	if e.authorizeTarget == nil || strings.SplitN(r.arn, ":", 6)[4] == dst.account {
+		return ""
+	}
+	return e.authorizeTarget(r.arn, t.RoleArn, dst.arn)
+}
+
+// authorizeForward decides a rule's PutEvents to another account's bus as
+// EventBridge does: with the target's RoleArn, the role's identity policy
+// must allow events:PutEvents on the bus and the bus policy must allow the
+// role; without one, the bus policy must allow the rule's account
+// (EventBridge User Guide, "Sending and receiving events between AWS
+// accounts").
+func (s *Server) authorizeForward(ruleARN, roleARN, busARN string) string {
+	ruleAccount := strings.SplitN(ruleARN, ":", 6)[4]
+	id := identity{account: ruleAccount, principal: "arn:aws:iam::" + ruleAccount + ":root", userID: ruleAccount}
+	var policies []*iampolicy.Policy
+	if roleARN != "" {
+		account, name, ok := parseRoleARN(roleARN)
+		if !ok {
+			return "the target's RoleArn " + roleARN + " is not a role ARN"
+		}
+		id = identity{account: account, principal: "arn:aws:sts::" + account + ":assumed-role/" + name + "/events", assumedRole: true}
+		policies = s.iam.identityPolicies(id.principal)
+	}
+	region := strings.SplitN(busARN, ":", 6)[3]
+	req := iampolicy.Request{Action: "events:PutEvents", Principal: id.principal, Account: id.account, Unrestricted: !id.assumedRole,
+		Context: s.iam.principalContext(id, region), Resources: []iampolicy.Resource{{ARN: busARN, Type: "event-bus"}}}
+	s.describeResource(&req.Resources[0])
+	d := iampolicy.Evaluate(policies, req)
+	if d.Allowed {
+		return ""
+	}
+	s.denied.add(Denial{Time: s.clock.Now(), Principal: id.principal, Action: d.Action, Resource: d.Resource, Reason: d.Reason})
+	return d.Reason
+}

@@ -1,0 +1,269 @@
+package ec2sim
+
+import (
+	"maps"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/iam"
+)
+
+// AuthorizationContext returns what IAM evaluates before an EC2 call acts:
+// the call's own action with every resource it names or creates (each
+// subnet, security group and VPC, not only the created resource; Service
+// Authorization Reference, "Actions defined by Amazon EC2"), and, when the
+// call tags what it creates (TagSpecifications), ec2:CreateTags on the new
+// resource with ec2:CreateAction set to the call's action (EC2 User Guide,
+// "Grant permission to tag Amazon EC2 resources during creation").
+//
+// Resources are described with their current tags. A resource that does
+// not exist is evaluated with no tags: a policy that needs its tags denies
+// the call with UnauthorizedOperation, one that does not lets the call go on
+// to answer the service's NotFound. The principal's keys are the caller's
+// to add; this fills in the request's tags (aws:RequestTag/<k>,
+// aws:TagKeys) and ec2:Region.
+func (s *Service) AuthorizationContext(call *awsproto.Call) []iam.Request {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r := s.region(call.Account, call.Region, false)
+	if r == nil {
+		r = emptyRegion(call.Account, call.Region)
+	}
+	a := authz{s: s, r: r, form: call.Form}
+	ctx := map[string][]string{"ec2:Region": {call.Region}}
+	main := iam.Request{Action: "ec2:" + call.Action, Context: ctx}
+	var tagOnCreate []iam.Resource
+	switch call.Action {
+	case "CreateVpcEndpoint":
+		main.Resources = append(main.Resources, a.vpc(a.form.Get("VpcId")))
+		for _, id := range a.list("SubnetId") {
+			main.Resources = append(main.Resources, a.subnet(id))
+		}
+		for _, id := range a.list("SecurityGroupId") {
+			main.Resources = append(main.Resources, a.group(id))
+		}
+		ep := a.created("vpc-endpoint")
+		name := a.form.Get("ServiceName")
+		ep.Keys["ec2:VpceServiceName"] = []string{name}
+		if es := s.servicesByName[name]; es != nil {
+			ep.Keys["ec2:VpceServiceOwner"] = []string{es.region.account}
+		}
+		if sr := a.form.Get("ServiceRegion"); sr != "" {
+			ep.Keys["ec2:VpceServiceRegion"] = []string{sr}
+		}
+		main.Resources = append(main.Resources, ep)
+		tagOnCreate = a.tagged("vpc-endpoint")
+	case "ModifyVpcEndpoint":
+		main.Resources = append(main.Resources, a.endpoint(a.form.Get("VpcEndpointId")))
+		for _, p := range []string{"AddSubnetId", "RemoveSubnetId"} {
+			for _, id := range a.list(p) {
+				main.Resources = append(main.Resources, a.subnet(id))
+			}
+		}
+		for _, p := range []string{"AddSecurityGroupId", "RemoveSecurityGroupId"} {
+			for _, id := range a.list(p) {
+				main.Resources = append(main.Resources, a.group(id))
+			}
+		}
+	case "DeleteVpcEndpoints":
+		for _, id := range a.list("VpcEndpointId") {
+			main.Resources = append(main.Resources, a.endpoint(id))
+		}
+	case "CreateSecurityGroup":
+		if id := a.form.Get("VpcId"); id != "" {
+			main.Resources = append(main.Resources, a.vpc(id))
+		}
+		main.Resources = append(main.Resources, a.created("security-group"))
+		tagOnCreate = a.tagged("security-group")
+	case "DeleteSecurityGroup", "RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress":
+		main.Resources = append(main.Resources, a.group(a.form.Get("GroupId")))
+	case "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress":
+		// The rules the call creates are resources of their own.
+		main.Resources = append(main.Resources, a.group(a.form.Get("GroupId")), a.created("security-group-rule"))
+		tagOnCreate = a.tagged("security-group-rule")
+	case "CreateTags", "DeleteTags":
+		for _, id := range a.list("ResourceId") {
+			main.Resources = append(main.Resources, a.any(id))
+		}
+		a.requestTags(ctx, a.tagPairs("Tag"), call.Action == "CreateTags")
+	case "AcceptVpcEndpointConnections", "RejectVpcEndpointConnections",
+		"DescribeVpcEndpointServicePermissions", "ModifyVpcEndpointServicePermissions":
+		main.Resources = append(main.Resources, a.service(a.form.Get("ServiceId")))
+	case "CreateVpcEndpointConnectionNotification":
+		if id := a.form.Get("ServiceId"); id != "" {
+			main.Resources = append(main.Resources, a.service(id))
+		}
+		if id := a.form.Get("VpcEndpointId"); id != "" {
+			main.Resources = append(main.Resources, a.endpoint(id))
+		}
+	}
+	// Describe* and the rest have no resource-level permissions: "*".
+	out := []iam.Request{main}
+	if len(tagOnCreate) > 0 {
+		tagCtx := map[string][]string{"ec2:Region": {call.Region}}
+		if tags := a.specTags(); len(tags) > 0 {
+			a.requestTags(ctx, tags, true)
+			a.requestTags(tagCtx, tags, true)
+		}
+		for i := range tagOnCreate {
+			tagOnCreate[i].Keys["ec2:CreateAction"] = []string{call.Action}
+		}
+		out = append(out, iam.Request{Action: "ec2:CreateTags", Context: tagCtx, Resources: tagOnCreate})
+	}
+	return out
+}
+
+// authz reads what a call names from the service's state (read lock held).
+type authz struct {
+	s    *Service
+	r    *region
+	form url.Values
+}
+
+func (a authz) list(prefix string) []string {
+	var out []string
+	for i := 1; ; i++ {
+		vs, ok := a.form[prefix+"."+strconv.Itoa(i)]
+		if !ok || len(vs) == 0 {
+			return out
+		}
+		out = append(out, vs[0])
+	}
+}
+
+func (a authz) arn(kind, id string) string {
+	return "arn:aws:ec2:" + a.r.name + ":" + a.r.account + ":" + kind + "/" + id
+}
+
+func (a authz) resource(kind, id string, tags map[string]string, keys map[string][]string) iam.Resource {
+	if keys == nil {
+		keys = map[string][]string{}
+	}
+	return iam.Resource{ARN: a.arn(kind, id), Type: kind, Tags: maps.Clone(tags), Keys: keys}
+}
+
+// created is a resource the call creates: its id is not known yet, so
+// AWS evaluates it as <type>/*.
+func (a authz) created(kind string) iam.Resource { return a.resource(kind, "*", nil, nil) }
+
+func (a authz) vpc(id string) iam.Resource {
+	var tags map[string]string
+	if v := a.r.vpcs[id]; v != nil {
+		tags = v.tags
+	}
+	return a.resource("vpc", id, tags, map[string][]string{"ec2:VpcID": {id}})
+}
+
+func (a authz) subnet(id string) iam.Resource {
+	keys := map[string][]string{"ec2:SubnetID": {id}}
+	var tags map[string]string
+	if sn := a.r.subnets[id]; sn != nil {
+		tags = sn.tags
+		keys["ec2:Vpc"] = []string{a.arn("vpc", sn.vpc.id)}
+		keys["ec2:AvailabilityZone"] = []string{sn.az}
+		keys["ec2:AvailabilityZoneId"] = []string{sn.azID}
+	}
+	return a.resource("subnet", id, tags, keys)
+}
+
+func (a authz) group(id string) iam.Resource {
+	keys := map[string][]string{"ec2:SecurityGroupID": {id}}
+	var tags map[string]string
+	if g := a.r.groups[id]; g != nil {
+		tags = g.tags
+		if g.vpc != nil {
+			keys["ec2:Vpc"] = []string{a.arn("vpc", g.vpc.id)}
+		}
+	}
+	return a.resource("security-group", id, tags, keys)
+}
+
+func (a authz) endpoint(id string) iam.Resource {
+	keys := map[string][]string{}
+	var tags map[string]string
+	if e := a.r.endpoints[id]; e != nil {
+		tags = e.tags
+		if e.service != nil {
+			keys["ec2:VpceServiceName"] = []string{e.service.name}
+		}
+	}
+	return a.resource("vpc-endpoint", id, tags, keys)
+}
+
+func (a authz) service(id string) iam.Resource {
+	var tags map[string]string
+	if es := a.r.services[id]; es != nil {
+		tags = es.tags
+	}
+	return a.resource("vpc-endpoint-service", id, tags, nil)
+}
+
+// any finds a resource of CreateTags/DeleteTags by its id's prefix.
+func (a authz) any(id string) iam.Resource {
+	switch {
+	case strings.HasPrefix(id, "vpc-"):
+		return a.vpc(id)
+	case strings.HasPrefix(id, "subnet-"):
+		return a.subnet(id)
+	case strings.HasPrefix(id, "sg-"):
+		return a.group(id)
+	case strings.HasPrefix(id, "vpce-svc-"):
+		return a.service(id)
+	case strings.HasPrefix(id, "vpce-"):
+		return a.endpoint(id)
+	}
+	return iam.Resource{ARN: "arn:aws:ec2:" + a.r.name + ":" + a.r.account + ":" + id, Keys: map[string][]string{}}
+}
+
+// tagged returns the new resource CreateTags is evaluated on when the call
+// carries a TagSpecification of that type, or nil.
+func (a authz) tagged(kind string) []iam.Resource {
+	for i := 1; ; i++ {
+		rt, ok := a.form["TagSpecification."+strconv.Itoa(i)+".ResourceType"]
+		if !ok {
+			return nil
+		}
+		if len(rt) > 0 && rt[0] == kind {
+			return []iam.Resource{a.created(kind)}
+		}
+	}
+}
+
+func (a authz) tagPairs(prefix string) []tagPair {
+	return (&op{form: a.form}).tagPairs(prefix)
+}
+
+// specTags returns the tags of every TagSpecification.
+func (a authz) specTags() []tagPair {
+	var out []tagPair
+	for i := 1; ; i++ {
+		p := "TagSpecification." + strconv.Itoa(i)
+		pairs := a.tagPairs(p + ".Tag")
+		if _, ok := a.form[p+".ResourceType"]; !ok && len(pairs) == 0 {
+			return out
+		}
+		out = append(out, pairs...)
+	}
+}
+
+// requestTags sets aws:TagKeys and, with values, aws:RequestTag/<k>.
+func (a authz) requestTags(ctx map[string][]string, pairs []tagPair, values bool) {
+	seen := map[string]bool{}
+	var keys []string
+	for _, p := range pairs {
+		if values {
+			ctx["aws:RequestTag/"+p.Key] = []string{p.Value}
+		}
+		if !seen[p.Key] {
+			seen[p.Key] = true
+			keys = append(keys, p.Key)
+		}
+	}
+	sort.Strings(keys)
+	if len(keys) > 0 {
+		ctx["aws:TagKeys"] = keys
+	}
+}
