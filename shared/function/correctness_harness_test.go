@@ -94,6 +94,7 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
+	withTemplatePolicies(t, top)
 	srv, err := localaws.NewServer(localaws.Options{Topology: top, TransitionDelay: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
