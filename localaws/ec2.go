@@ -11,12 +11,39 @@ import (
 
 // attachEC2 wires the EC2 simulator: it reads the server's clock and emits
 // tagging events and connection notifications through the server's sink.
-func (s *Server) attachEC2(delay time.Duration) {
+func (s *Server) attachEC2(opts Options) {
 	sim := ec2sim.New(s.clock, s)
-	if delay > 0 {
-		sim.SetTransitionDelay(delay)
+	if opts.TransitionDelay > 0 {
+		sim.SetTransitionDelay(opts.TransitionDelay)
+	}
+	if !opts.Relax.Consistency {
+		c := ec2sim.Consistency{Window: opts.Consistency.Window, Seed: opts.Consistency.Seed}
+		if c.Window <= 0 {
+			c.Window = DefaultConsistencyWindow
+		}
+		if c.Seed == 0 {
+			c.Seed = opts.Seed
+		}
+		sim.SetConsistency(c)
 	}
 	s.ec2, s.ec2sim = sim, sim
+}
+
+// ConsistencyFaults is how many EC2 calls were answered with state older
+// than the truth because of eventual consistency (a resource unknown or
+// left out, stale tags, state or permissions): what a test suite exercised.
+func (s *Server) ConsistencyFaults() int64 { return s.ec2sim.ConsistencyFaults() }
+
+// SetConsistency changes the consistency window (zero: every read sees
+// every write at once) and reseeds its draws.
+func (s *Server) SetConsistency(c Consistency) {
+	s.ec2sim.SetConsistency(ec2sim.Consistency{Window: c.Window, Seed: c.Seed})
+}
+
+// SetEndpointState puts an endpoint in a state only AWS's own failures
+// reach: "failed", "Partial" (some subnets failed) or "" to clear.
+func (s *Server) SetEndpointState(account, region, endpointID, state string) error {
+	return s.ec2sim.SetEndpointState(account, region, endpointID, state)
 }
 
 // EC2 is the EC2 simulator, for seeding beyond the topology format.
