@@ -16,17 +16,13 @@ func (s *Server) attachEC2(opts Options) {
 	if opts.TransitionDelay > 0 {
 		sim.SetTransitionDelay(opts.TransitionDelay)
 	}
-	if !opts.Relax.Consistency {
-		c := ec2sim.Consistency{Window: opts.Consistency.Window, Seed: opts.Consistency.Seed}
-		if c.Window <= 0 {
-			c.Window = DefaultConsistencyWindow
-		}
-		if c.Seed == 0 {
-			c.Seed = opts.Seed
-		}
-		sim.SetConsistency(c)
-	}
 	s.ec2, s.ec2sim = sim, sim
+	if !opts.Relax.Consistency {
+		if opts.Consistency.Seed == 0 {
+			opts.Consistency.Seed = opts.Seed
+		}
+		s.SetConsistency(opts.Consistency)
+	}
 }
 
 // ConsistencyFaults is how many EC2 calls were answered with state older
@@ -34,11 +30,18 @@ func (s *Server) attachEC2(opts Options) {
 // left out, stale tags, state or permissions): what a test suite exercised.
 func (s *Server) ConsistencyFaults() int64 { return s.ec2sim.ConsistencyFaults() }
 
-// SetConsistency changes the consistency window (zero: every read sees
-// every write at once) and reseeds its draws.
+// SetConsistency turns eventual consistency on with c (a zero Window is
+// DefaultConsistencyWindow) and reseeds its draws.
 func (s *Server) SetConsistency(c Consistency) {
+	if c.Window <= 0 {
+		c.Window = DefaultConsistencyWindow
+	}
 	s.ec2sim.SetConsistency(ec2sim.Consistency{Window: c.Window, Seed: c.Seed})
 }
+
+// RelaxConsistency turns eventual consistency off, as Relax.Consistency
+// does: from now on reads see every write at once.
+func (s *Server) RelaxConsistency() { s.ec2sim.SetConsistency(ec2sim.Consistency{}) }
 
 // SetEndpointState puts an endpoint in a state only AWS's own failures
 // reach: "failed", "Partial" (some subnets failed) or "" to clear.
