@@ -11,12 +11,42 @@ import (
 
 // attachEC2 wires the EC2 simulator: it reads the server's clock and emits
 // tagging events and connection notifications through the server's sink.
-func (s *Server) attachEC2(delay time.Duration) {
+func (s *Server) attachEC2(opts Options) {
 	sim := ec2sim.New(s.clock, s)
-	if delay > 0 {
-		sim.SetTransitionDelay(delay)
+	if opts.TransitionDelay > 0 {
+		sim.SetTransitionDelay(opts.TransitionDelay)
 	}
 	s.ec2, s.ec2sim = sim, sim
+	if !opts.Relax.Consistency {
+		if opts.Consistency.Seed == 0 {
+			opts.Consistency.Seed = opts.Seed
+		}
+		s.SetConsistency(opts.Consistency)
+	}
+}
+
+// ConsistencyFaults is how many EC2 calls were answered with state older
+// than the truth because of eventual consistency (a resource unknown or
+// left out, stale tags, state or permissions): what a test suite exercised.
+func (s *Server) ConsistencyFaults() int64 { return s.ec2sim.ConsistencyFaults() }
+
+// SetConsistency turns eventual consistency on with c (a zero Window is
+// DefaultConsistencyWindow) and reseeds its draws.
+func (s *Server) SetConsistency(c Consistency) {
+	if c.Window <= 0 {
+		c.Window = DefaultConsistencyWindow
+	}
+	s.ec2sim.SetConsistency(ec2sim.Consistency{Window: c.Window, Seed: c.Seed})
+}
+
+// RelaxConsistency turns eventual consistency off, as Relax.Consistency
+// does: from now on reads see every write at once.
+func (s *Server) RelaxConsistency() { s.ec2sim.SetConsistency(ec2sim.Consistency{}) }
+
+// SetEndpointState puts an endpoint in a state only AWS's own failures
+// reach: "failed", "Partial" (some subnets failed) or "" to clear.
+func (s *Server) SetEndpointState(account, region, endpointID, state string) error {
+	return s.ec2sim.SetEndpointState(account, region, endpointID, state)
 }
 
 // EC2 is the EC2 simulator, for seeding beyond the topology format.

@@ -100,6 +100,8 @@ func TestPrivateLinkAcrossAccounts(t *testing.T) {
 		t.Fatal("endpoint created by a principal the service does not allow")
 	}
 
+	// EC2 is eventually consistent: wait out the window before reading.
+	srv.Clock().Advance(DefaultConsistencyWindow)
 	hubEC2 := ec2.NewFromConfig(awsConfig(url, hub, "x", ""))
 	conns, err := hubEC2.DescribeVpcEndpointConnections(ctx(t), &ec2.DescribeVpcEndpointConnectionsInput{})
 	if err != nil || len(conns.VpcEndpointConnections) != 1 || *conns.VpcEndpointConnections[0].VpcEndpointOwner != member {
@@ -110,6 +112,7 @@ func TestPrivateLinkAcrossAccounts(t *testing.T) {
 	if err != nil || len(acc.Unsuccessful) != 1 || *acc.Unsuccessful[0].ResourceId != "vpce-0000000000000dead" {
 		t.Fatalf("accept = %+v, %v", acc, err)
 	}
+	srv.Clock().Advance(DefaultConsistencyWindow)
 	state := func() string {
 		out, err := spoke.DescribeVpcEndpoints(ctx(t), &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: []string{*ep.VpcEndpoint.VpcEndpointId}})
 		if err != nil || len(out.VpcEndpoints) != 1 {

@@ -89,13 +89,16 @@ func (o *observations) err(key string, err error) {
 }
 
 // scenario runs the calls both emulators implement and records results.
-func scenario(t *testing.T, url string) *observations {
+func scenario(t *testing.T, url string, settle func()) *observations {
 	t.Helper()
 	o := &observations{}
 	cx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cfg := awsConfig(url, motoAccount, "x", "")
 	e := ec2.NewFromConfig(cfg)
+	if settle == nil {
+		settle = func() {}
+	}
 
 	id, err := sts.NewFromConfig(cfg).GetCallerIdentity(cx, &sts.GetCallerIdentityInput{})
 	o.err("sts.GetCallerIdentity", err)
@@ -120,6 +123,7 @@ func scenario(t *testing.T, url string) *observations {
 
 	vpc, err := e.CreateVpc(cx, &ec2.CreateVpcInput{CidrBlock: aws.String("10.9.0.0/16")})
 	o.err("ec2.CreateVpc", err)
+	settle()
 	if err != nil {
 		return o
 	}
@@ -138,6 +142,7 @@ func scenario(t *testing.T, url string) *observations {
 
 	sn, err := e.CreateSubnet(cx, &ec2.CreateSubnetInput{VpcId: vpcID, CidrBlock: aws.String("10.9.1.0/24"), AvailabilityZone: aws.String(region + "a")})
 	o.err("ec2.CreateSubnet", err)
+	settle()
 	if err == nil {
 		s := sn.Subnet
 		o.add("ec2.CreateSubnet.Subnet", "cidr=%s az=%s state=%s free=%d", aws.ToString(s.CidrBlock), aws.ToString(s.AvailabilityZone), s.State, aws.ToInt32(s.AvailableIpAddressCount))
@@ -154,6 +159,7 @@ func scenario(t *testing.T, url string) *observations {
 
 	_, err = e.CreateTags(cx, &ec2.CreateTagsInput{Resources: []string{*vpcID}, Tags: []ec2types.Tag{{Key: aws.String("jenkins-agents"), Value: aws.String("true")}}})
 	o.err("ec2.CreateTags", err)
+	settle()
 	count := func(key string, f ec2types.Filter) {
 		out, err := e.DescribeVpcs(cx, &ec2.DescribeVpcsInput{Filters: []ec2types.Filter{f, {Name: aws.String("vpc-id"), Values: []string{*vpcID}}}})
 		o.err(key, err)
@@ -166,15 +172,18 @@ func scenario(t *testing.T, url string) *observations {
 	count("ec2.DescribeVpcs(tag: other value)", ec2types.Filter{Name: aws.String("tag:jenkins-agents"), Values: []string{"false"}})
 	_, err = e.DeleteTags(cx, &ec2.DeleteTagsInput{Resources: []string{*vpcID}, Tags: []ec2types.Tag{{Key: aws.String("jenkins-agents")}}})
 	o.err("ec2.DeleteTags", err)
+	settle()
 	count("ec2.DescribeVpcs(tag: after delete)", ec2types.Filter{Name: aws.String("tag:jenkins-agents"), Values: []string{"true"}})
 
 	sg, err := e.CreateSecurityGroup(cx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("agents"), Description: aws.String("agents"), VpcId: vpcID})
 	o.err("ec2.CreateSecurityGroup", err)
 	_, err = e.CreateSecurityGroup(cx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("agents"), Description: aws.String("agents"), VpcId: vpcID})
 	o.err("ec2.CreateSecurityGroup(duplicate)", err)
+	settle()
 	if sg != nil {
 		ep, err := e.CreateSecurityGroup(cx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("endpoint"), Description: aws.String("endpoint"), VpcId: vpcID})
 		o.err("ec2.CreateSecurityGroup(endpoint)", err)
+		settle()
 		if err == nil {
 			_, err = e.AuthorizeSecurityGroupIngress(cx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: ep.GroupId, IpPermissions: []ec2types.IpPermission{{
 				IpProtocol: aws.String("tcp"), FromPort: aws.Int32(50000), ToPort: aws.Int32(50000), UserIdGroupPairs: []ec2types.UserIdGroupPair{{GroupId: sg.GroupId}}}}})
@@ -182,6 +191,7 @@ func scenario(t *testing.T, url string) *observations {
 			_, err = e.AuthorizeSecurityGroupIngress(cx, &ec2.AuthorizeSecurityGroupIngressInput{GroupId: ep.GroupId, IpPermissions: []ec2types.IpPermission{{
 				IpProtocol: aws.String("tcp"), FromPort: aws.Int32(50000), ToPort: aws.Int32(50000), UserIdGroupPairs: []ec2types.UserIdGroupPair{{GroupId: sg.GroupId}}}}})
 			o.err("ec2.AuthorizeSecurityGroupIngress(duplicate)", err)
+			settle()
 			d, err := e.DescribeSecurityGroups(cx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{*ep.GroupId}})
 			o.err("ec2.DescribeSecurityGroups", err)
 			if err == nil && len(d.SecurityGroups) == 1 {
@@ -283,9 +293,14 @@ var knownMotoDifferences = map[string]string{
 
 func TestDifferentialAgainstMoto(t *testing.T) {
 	motoURL := startMoto(t)
-	_, localURL := startServer(t, Options{Topology: &Topology{Region: region, Accounts: []Account{{ID: motoAccount,
+	srv, localURL := startServer(t, Options{Topology: &Topology{Region: region, Accounts: []Account{{ID: motoAccount,
 		Roles: []Role{{Name: "diff", Trust: Trust{Principals: []string{motoAccount}}}}}}}})
-	local, moto := scenario(t, localURL), scenario(t, motoURL)
+	// moto reads are consistent at once; the local AWS's are eventually
+	// consistent, so its scenario waits out the window after each write
+	// (TestEventualConsistency covers what happens when it does not).
+	srv.Clock().Set(time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC))
+	settle := func() { srv.Clock().Advance(DefaultConsistencyWindow) }
+	local, moto := scenario(t, localURL, settle), scenario(t, motoURL, nil)
 	keys := map[string]bool{}
 	for _, k := range append(local.keys, moto.keys...) {
 		keys[k] = true

@@ -34,11 +34,30 @@ type Options struct {
 	// (pendingAcceptance accepted -> pending -> available, deleting ->
 	// deleted) before the next; zero keeps ec2sim's default.
 	TransitionDelay time.Duration
+	// Consistency configures EC2's eventual consistency (on unless
+	// Relax.Consistency).
+	Consistency Consistency
 	// Relax turns off behaviours that AWS has and that make the local AWS
 	// strict. The zero value is as strict as AWS: tests and tools relax one
 	// only when their subject is something else, and say why.
 	Relax Relax
 }
+
+// Consistency configures EC2's eventual consistency: each write becomes
+// visible to reads at a time drawn uniformly within Window after it, on the
+// server clock (see localaws/ec2sim and the README).
+type Consistency struct {
+	// Window is the longest a write stays invisible; zero means
+	// DefaultConsistencyWindow.
+	Window time.Duration
+	// Seed seeds the draws; zero means Options.Seed.
+	Seed int64
+}
+
+// DefaultConsistencyWindow is the consistency window when none is given:
+// long enough that a describe right after a write usually misses it, short
+// enough for a client that backs off to converge in seconds.
+const DefaultConsistencyWindow = 2 * time.Second
 
 // Relax names the strict behaviours that can be turned off.
 type Relax struct {
@@ -111,7 +130,7 @@ func NewServer(opts Options) (*Server, error) {
 	if !opts.Relax.IAM {
 		s.events.authorizeTarget = s.authorizeForward
 	}
-	s.attachEC2(opts.TransitionDelay)
+	s.attachEC2(opts)
 	if opts.Topology != nil {
 		if err := s.Seed(opts.Topology); err != nil {
 			s.events.close()

@@ -23,11 +23,14 @@ func main() {
 	topology := flag.String("topology", "", "topology file (YAML or JSON) to seed")
 	throttle := flag.Bool("throttle", false, "enforce the EC2 and SSM rate limits")
 	delay := flag.Duration("transition-delay", 0, "endpoint state transition delay (0: ec2sim default)")
-	seed := flag.Int64("seed", 1, "seed of the fault-ratio RNG")
+	seed := flag.Int64("seed", 1, "seed of the fault-ratio and consistency RNGs")
+	window := flag.Duration("consistency-window", localaws.DefaultConsistencyWindow, "longest time an EC2 write stays invisible to reads")
+	consistent := flag.Bool("consistent", false, "turn EC2 eventual consistency off (reads see every write at once)")
 	flag.Parse()
 
 	log := slog.New(slog.NewJSONHandler(os.Stdout, nil))
-	opts := localaws.Options{Logger: log, Throttle: *throttle, TransitionDelay: *delay, Seed: *seed}
+	opts := localaws.Options{Logger: log, Throttle: *throttle, TransitionDelay: *delay, Seed: *seed,
+		Consistency: localaws.Consistency{Window: *window}, Relax: localaws.Relax{Consistency: *consistent}}
 	if *topology != "" {
 		t, err := localaws.LoadTopology(*topology)
 		if err != nil {

@@ -11,8 +11,13 @@
 // lock is released, so a sink may call back into the service.
 //
 // Time-dependent states (an endpoint's pending -> available, deleting ->
-// deleted) are derived on read from timestamps and the Clock, so a test
-// moves time and never waits.
+// deleted, pendingAcceptance -> expired) are derived on read from
+// timestamps and the Clock, so a test moves time and never waits.
+//
+// With SetConsistency, reads are eventually consistent as AWS documents
+// (see consistency.go): a write becomes visible at a seeded time within the
+// window, and until then reads see the state before it. Off by default
+// here; the local AWS (package localaws) turns it on.
 //
 // Choices where AWS is not documented, or where the emulator simplifies:
 //   - The SNS message of a connection notification is JSON with the keys

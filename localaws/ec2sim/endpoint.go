@@ -27,7 +27,19 @@ type endpoint struct {
 	// The lifecycle, as timestamps; states are derived on read.
 	acceptance                               bool
 	created, accepted, rejected, deleteStart time.Time
+	// failure is a state set by the test control SetEndpointState
+	// (failed or Partial), with the lastError it shows; "" when none.
+	failure, failureCode, failureMessage string
+
+	// When reads see the endpoint, and its accept, reject and delete
+	// (eventual consistency; zero: at once).
+	tagLog                                           tagLog
+	seenFrom, acceptedSeen, rejectedSeen, deleteSeen time.Time
 }
+
+// AcceptanceExpiry is how long a connection request may stay
+// pendingAcceptance before it expires (state expired), on the Clock.
+const AcceptanceExpiry = 7 * 24 * time.Hour
 
 // state is the endpoint's lifecycle state at now, in EC2's wire casing.
 func (e *endpoint) state(now time.Time, delay time.Duration) string {
@@ -39,7 +51,12 @@ func (e *endpoint) state(now time.Time, delay time.Duration) string {
 		return "deleting"
 	case !e.rejected.IsZero():
 		return "rejected"
+	case e.failure != "":
+		return e.failure
 	case e.acceptance && e.accepted.IsZero():
+		if !now.Before(e.created.Add(AcceptanceExpiry)) {
+			return "expired"
+		}
 		return "pendingAcceptance"
 	}
 	start := e.created
@@ -56,6 +73,36 @@ func (e *endpoint) state(now time.Time, delay time.Duration) string {
 // linger for DeletedRetention, as on AWS.
 func (e *endpoint) visible(now time.Time, delay time.Duration) bool {
 	return e.deleteStart.IsZero() || now.Before(e.deleteStart.Add(delay+DeletedRetention))
+}
+
+// endpoint finds an endpoint of the caller by id as this call sees it (nil:
+// unknown, deleted long ago, or created too recently to be seen).
+func (o *op) endpoint(id string) *endpoint {
+	e := o.r.endpoints[id]
+	if e == nil || !e.visible(o.now, o.s.delay) || !o.sees(e.seenFrom) {
+		return nil
+	}
+	return e
+}
+
+// seenState is the endpoint's state as this call sees it: an accept,
+// reject or delete not yet visible has not happened.
+func (o *op) seenState(e *endpoint) string {
+	v := *e
+	if o.now.Before(e.acceptedSeen) {
+		v.accepted = time.Time{}
+	}
+	if o.now.Before(e.rejectedSeen) {
+		v.rejected = time.Time{}
+	}
+	if o.now.Before(e.deleteSeen) {
+		v.deleteStart = time.Time{}
+	}
+	st := v.state(o.now, o.s.delay)
+	if st != e.state(o.now, o.s.delay) {
+		o.stale = true
+	}
+	return st
 }
 
 func endpointNotFound(id string) error {
@@ -112,7 +159,7 @@ func (e *endpoint) writeDNS(w *xmlWriter) {
 
 const defaultEndpointPolicy = `{"Version":"2008-10-17","Statement":[{"Effect":"Allow","Principal":"*","Action":"*","Resource":"*"}]}`
 
-func (e *endpoint) write(w *xmlWriter, state string) {
+func (e *endpoint) write(w *xmlWriter, state string, tags map[string]string) {
 	w.elem("vpcEndpointId", e.id)
 	w.elem("vpcEndpointType", "Interface")
 	w.elem("vpcId", e.vpc.id)
@@ -138,8 +185,14 @@ func (e *endpoint) write(w *xmlWriter, state string) {
 	w.strings("networkInterfaceIdSet", e.enis())
 	e.writeDNS(w)
 	w.timestamp("creationTimestamp", e.created)
-	w.tags(e.tags)
+	w.tags(tags)
 	w.elem("ownerId", e.owner)
+	if state == e.failure && e.failureCode != "" {
+		w.open("lastError")
+		w.elem("message", e.failureMessage)
+		w.elem("code", e.failureCode)
+		w.close("lastError")
+	}
 }
 
 // endpointRequest is what CreateVpcEndpoint asked for, normalized so that
@@ -197,7 +250,7 @@ func (o *op) createEndpoint() ([]byte, error) {
 		return nil, vpcNotFound(q.vpcID)
 	}
 	es := o.s.servicesByName[q.serviceName]
-	if es == nil || es.region.name != o.r.name || !es.allows(o.call) {
+	if es == nil || es.region.name != o.r.name || !o.allows(es) {
 		return nil, serviceNameNotFound(q.serviceName)
 	}
 	if q.endpointType != "Interface" {
@@ -222,6 +275,7 @@ func (o *op) createEndpoint() ([]byte, error) {
 		subnets: map[string]string{}, groups: map[string]bool{}, tags: tags,
 		connectionID: o.s.newID("vpce-con-"), dnsLabel: o.s.randomLabel(8),
 		clientToken: token, fingerprint: q.fingerprint(), acceptance: es.acceptance, created: o.now,
+		seenFrom: o.visibleFrom(),
 	}
 	for _, g := range groups {
 		e.groups[g] = true
@@ -255,7 +309,7 @@ func (o *op) detach(e *endpoint, sid string) {
 func (o *op) endpointResponse(e *endpoint, token string) []byte {
 	w := o.response()
 	w.open("vpcEndpoint")
-	e.write(w, e.state(o.now, o.s.delay))
+	e.write(w, e.state(o.now, o.s.delay), e.tags)
 	w.close("vpcEndpoint")
 	w.opt("clientToken", token)
 	return o.finish(w)
@@ -297,7 +351,7 @@ func (o *op) endpointSubnets(v *vpc, es *endpointService, have map[string]string
 
 func (o *op) checkGroups(v *vpc, ids []string) error {
 	for _, gid := range ids {
-		g := o.r.groups[gid]
+		g := o.group(gid)
 		if g == nil {
 			return groupNotFound(gid)
 		}
@@ -315,15 +369,15 @@ func (o *op) deleteEndpoints() ([]byte, error) {
 	}
 	var failed []unsuccessful
 	for _, id := range ids {
-		e := o.r.endpoints[id]
-		if e == nil || !e.visible(o.now, o.s.delay) || e.state(o.now, o.s.delay) == "deleted" {
+		e := o.endpoint(id)
+		if e == nil || e.state(o.now, o.s.delay) == "deleted" {
 			failed = append(failed, unsuccessful{id, "InvalidVpcEndpoint.NotFound", "The Vpc Endpoint Id '" + id + "' does not exist"})
 			continue
 		}
 		if !e.deleteStart.IsZero() {
 			continue // already deleting
 		}
-		e.deleteStart = o.now
+		e.deleteStart, e.deleteSeen = o.now, o.visibleFrom()
 		o.notify(e, "Delete")
 	}
 	w := o.response()
@@ -336,8 +390,8 @@ func (o *op) modifyEndpoint() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := o.r.endpoints[id]
-	if e == nil || !e.visible(o.now, o.s.delay) {
+	e := o.endpoint(id)
+	if e == nil {
 		return nil, endpointNotFound(id)
 	}
 	if st := e.state(o.now, o.s.delay); st == "deleting" || st == "deleted" {
@@ -406,6 +460,7 @@ func (o *op) describeEndpoints() ([]byte, error) {
 	type shown struct {
 		e     *endpoint
 		state string
+		tags  map[string]string
 	}
 	byID := map[string]shown{}
 	var keep []string
@@ -413,7 +468,11 @@ func (o *op) describeEndpoints() ([]byte, error) {
 		if _, dup := byID[e.id]; dup || !e.visible(o.now, o.s.delay) {
 			return
 		}
-		state := e.state(o.now, o.s.delay)
+		if o.now.Before(e.seenFrom) {
+			o.stale = true // omitted: created too recently
+			return
+		}
+		state := o.seenState(e)
 		field := func(name string) []string {
 			switch name {
 			case "vpc-id":
@@ -429,15 +488,15 @@ func (o *op) describeEndpoints() ([]byte, error) {
 			}
 			return []string{"ipv4"}
 		}
-		if matches(fs, e.tags, field) {
-			byID[e.id] = shown{e, state}
+		if tags, ok := o.filterSeen(fs, e.tagLog, e.tags, field); ok {
+			byID[e.id] = shown{e, state, tags}
 			keep = append(keep, e.id)
 		}
 	}
 	if len(ids) > 0 {
 		for _, id := range ids {
-			e := o.r.endpoints[id]
-			if e == nil || !e.visible(o.now, o.s.delay) {
+			e := o.endpoint(id)
+			if e == nil {
 				return nil, endpointNotFound(id)
 			}
 			consider(e)
@@ -460,7 +519,7 @@ func (o *op) describeEndpoints() ([]byte, error) {
 	w.open("vpcEndpointSet")
 	for _, id := range keep {
 		w.open("item")
-		byID[id].e.write(w, byID[id].state)
+		byID[id].e.write(w, byID[id].state, byID[id].tags)
 		w.close("item")
 	}
 	w.close("vpcEndpointSet")
@@ -490,7 +549,11 @@ func (o *op) describeConnections() ([]byte, error) {
 			if !e.visible(o.now, o.s.delay) {
 				continue
 			}
-			state := e.state(o.now, o.s.delay)
+			if o.now.Before(e.seenFrom) {
+				o.stale = true // omitted: created too recently
+				continue
+			}
+			state := o.seenState(e)
 			field := func(name string) []string {
 				switch name {
 				case "service-id":
@@ -524,7 +587,7 @@ func (o *op) describeConnections() ([]byte, error) {
 		w.elem("vpcEndpointState", state)
 		w.timestamp("creationTimestamp", e.created)
 		e.writeDNS(w)
-		w.strings("networkLoadBalancerArnSet", []string{e.service.nlbARN})
+		w.strings("networkLoadBalancerArnSet", e.service.nlbARNs)
 		w.elem("ipAddressType", "ipv4")
 		w.elem("vpcEndpointConnectionId", e.connectionID)
 		w.elem("vpcEndpointRegion", e.region)
@@ -541,7 +604,7 @@ func (o *op) acceptConnections() ([]byte, error) {
 		if state != "pendingAcceptance" {
 			return false
 		}
-		e.accepted = o.now
+		e.accepted, e.acceptedSeen = o.now, o.visibleFrom()
 		return true
 	})
 }
@@ -549,8 +612,8 @@ func (o *op) acceptConnections() ([]byte, error) {
 func (o *op) rejectConnections() ([]byte, error) {
 	return o.decideConnections("Reject", func(e *endpoint, state string) bool {
 		switch state {
-		case "pendingAcceptance", "pending", "available":
-			e.rejected = o.now
+		case "pendingAcceptance", "pending", "available", "Partial":
+			e.rejected, e.rejectedSeen = o.now, o.visibleFrom()
 			return true
 		}
 		return false
@@ -572,7 +635,7 @@ func (o *op) decideConnections(event string, decide func(e *endpoint, state stri
 	var failed []unsuccessful
 	for _, id := range ids {
 		e := es.endpoints[id]
-		if e == nil || !e.visible(o.now, o.s.delay) {
+		if e == nil || !e.visible(o.now, o.s.delay) || !o.sees(e.seenFrom) {
 			failed = append(failed, unsuccessful{id, "InvalidVpcEndpointId.NotFound", "The Vpc Endpoint Id '" + id + "' does not exist"})
 			continue
 		}
@@ -586,4 +649,33 @@ func (o *op) decideConnections(event string, decide func(e *endpoint, state stri
 	w := o.response()
 	writeUnsuccessful(w, failed)
 	return o.finish(w), nil
+}
+
+// SetEndpointState is the test control for the states AWS reaches through
+// its own failures, which no API call causes: "failed" (the endpoint could
+// not be provisioned in any of its subnets) or "Partial" (in some of them),
+// with the lastError describes show; "" clears it. Rejected, deleting and
+// deleted endpoints keep their state. Reads see the change at once.
+func (s *Service) SetEndpointState(account, region, id, state string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := s.region(account, region, false)
+	var e *endpoint
+	if r != nil {
+		e = r.endpoints[id]
+	}
+	if e == nil {
+		return endpointNotFound(id)
+	}
+	switch state {
+	case "failed":
+		e.failure, e.failureCode, e.failureMessage = state, "InsufficientFreeAddressesInSubnet", "The endpoint could not be created in any of its subnets"
+	case "Partial":
+		e.failure, e.failureCode, e.failureMessage = state, "InsufficientFreeAddressesInSubnet", "The endpoint could not be created in some of its subnets"
+	case "":
+		e.failure, e.failureCode, e.failureMessage = "", "", ""
+	default:
+		return awsproto.Errorf("InvalidParameterValue", "state %q: only failed, Partial or \"\" can be set", state)
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package ec2sim
 
 import (
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
 	"sort"
@@ -18,9 +19,16 @@ type endpointService struct {
 	azIDs      []string
 	principals map[string]string // principal ARN or * -> service permission id
 	ports      []int
-	nlbARN     string
-	tags       map[string]string
-	endpoints  map[string]*endpoint // connected endpoints, any account
+	nlbARNs    []string
+	// regions are the Regions whose consumers may connect (SupportedRegions;
+	// always includes the service's own).
+	regions     []string
+	clientToken string
+	tags        map[string]string
+	tagLog      tagLog
+	endpoints   map[string]*endpoint // connected endpoints, any account
+	// principalLog makes permission changes visible late.
+	principalLog history[map[string]string]
 }
 
 type notification struct {
@@ -110,7 +118,8 @@ func (s *Service) AddEndpointService(account, region string, es EndpointService)
 	svc := &endpointService{
 		id: es.ID, name: es.Name, region: r, acceptance: es.AcceptanceRequired, azIDs: es.AZIDs,
 		principals: map[string]string{}, ports: slices.Clone(es.Ports), tags: map[string]string{},
-		nlbARN:    "arn:aws:elasticloadbalancing:" + region + ":" + account + ":loadbalancer/net/jenkins/" + es.ID[len("vpce-svc-"):],
+		nlbARNs:   []string{"arn:aws:elasticloadbalancing:" + region + ":" + account + ":loadbalancer/net/jenkins/" + es.ID[len("vpce-svc-"):]},
+		regions:   []string{region},
 		endpoints: map[string]*endpoint{},
 	}
 	for _, p := range es.AllowedPrincipals {
@@ -150,12 +159,16 @@ func serviceNameNotFound(name string) error {
 // allows reports whether a caller may see and connect to the service: its
 // owner, or a principal the permissions name (the account root, the
 // caller's role, the caller itself, or *).
-func (es *endpointService) allows(call *awsproto.Call) bool {
+// Permission changes are seen late (eventual consistency), so a principal
+// just allowed may still get InvalidServiceName for a moment.
+func (o *op) allows(es *endpointService) bool {
+	call := o.call
 	if call.Account == es.region.account {
 		return true
 	}
+	principals := seen(o, es.principalLog, es.principals)
 	for _, p := range []string{"*", "arn:aws:iam::" + call.Account + ":root", awsproto.RoleARNOf(call.Principal), call.Principal} {
-		if _, ok := es.principals[p]; ok {
+		if _, ok := principals[p]; ok {
 			return true
 		}
 	}
@@ -209,9 +222,14 @@ func (o *op) describeServiceConfigurations() ([]byte, error) {
 		return nil, err
 	}
 	var keep []string
+	tagsOf := map[string]map[string]string{}
 	consider := func(es *endpointService) {
-		if matches(fs, es.tags, es.field) && !slices.Contains(keep, es.id) {
+		if slices.Contains(keep, es.id) {
+			return
+		}
+		if tags, ok := o.filterSeen(fs, es.tagLog, es.tags, es.field); ok {
 			keep = append(keep, es.id)
+			tagsOf[es.id] = tags
 		}
 	}
 	if len(ids) > 0 {
@@ -231,26 +249,38 @@ func (o *op) describeServiceConfigurations() ([]byte, error) {
 	w := o.response()
 	w.open("serviceConfigurationSet")
 	for _, id := range keep {
-		es := o.r.services[id]
 		w.open("item")
-		w.raw("<serviceType><item><serviceType>Interface</serviceType></item></serviceType>")
-		w.elem("serviceId", es.id)
-		w.elem("serviceName", es.name)
-		w.elem("serviceState", "Available")
-		w.strings("availabilityZoneSet", es.region.zoneNamesOf(es.azIDs))
-		w.strings("availabilityZoneIdSet", es.azIDs)
-		w.boolean("acceptanceRequired", es.acceptance)
-		w.boolean("managesVpcEndpoints", false)
-		w.strings("networkLoadBalancerArnSet", []string{es.nlbARN})
-		w.strings("baseEndpointDnsNameSet", []string{es.baseDNS()})
-		w.elem("payerResponsibility", "ServiceOwner")
-		w.strings("supportedIpAddressTypeSet", []string{"ipv4"})
-		w.tags(es.tags)
+		o.r.services[id].write(w, tagsOf[id])
 		w.close("item")
 	}
 	w.close("serviceConfigurationSet")
 	w.opt("nextToken", next)
 	return o.finish(w), nil
+}
+
+// write writes a ServiceConfiguration.
+func (es *endpointService) write(w *xmlWriter, tags map[string]string) {
+	w.raw("<serviceType><item><serviceType>Interface</serviceType></item></serviceType>")
+	w.elem("serviceId", es.id)
+	w.elem("serviceName", es.name)
+	w.elem("serviceState", "Available")
+	w.strings("availabilityZoneSet", es.region.zoneNamesOf(es.azIDs))
+	w.strings("availabilityZoneIdSet", es.azIDs)
+	w.boolean("acceptanceRequired", es.acceptance)
+	w.boolean("managesVpcEndpoints", false)
+	w.strings("networkLoadBalancerArnSet", es.nlbARNs)
+	w.strings("baseEndpointDnsNameSet", []string{es.baseDNS()})
+	w.elem("payerResponsibility", "ServiceOwner")
+	w.strings("supportedIpAddressTypeSet", []string{"ipv4"})
+	w.open("supportedRegionSet")
+	for _, r := range es.regions {
+		w.open("item")
+		w.elem("region", r)
+		w.elem("serviceState", "Available")
+		w.close("item")
+	}
+	w.close("supportedRegionSet")
+	w.tags(tags)
 }
 
 // zoneNamesOf maps zone ids to this account's zone names, sorted.
@@ -281,7 +311,8 @@ func (o *op) describeServicePermissions() ([]byte, error) {
 		return nil, err
 	}
 	var keep []string
-	for p := range es.principals {
+	principals := seen(o, es.principalLog, es.principals)
+	for p := range principals {
 		field := func(name string) []string {
 			if name == "principal" {
 				return []string{p}
@@ -299,7 +330,7 @@ func (o *op) describeServicePermissions() ([]byte, error) {
 		w.open("item")
 		w.elem("principalType", principalType(p))
 		w.elem("principal", p)
-		w.elem("servicePermissionId", es.principals[p])
+		w.elem("servicePermissionId", principals[p])
 		w.elem("serviceId", es.id)
 		w.raw("<tagSet/>")
 		w.close("item")
@@ -320,6 +351,7 @@ func (o *op) modifyServicePermissions() ([]byte, error) {
 			return nil, awsproto.Errorf("InvalidPrincipal", "Invalid principal %s", p)
 		}
 	}
+	before := maps.Clone(es.principals)
 	for _, p := range remove {
 		delete(es.principals, p)
 	}
@@ -340,6 +372,9 @@ func (o *op) modifyServicePermissions() ([]byte, error) {
 	}
 	w.close("addedPrincipalSet")
 	w.elem("return", "true")
+	if o.s.cons.window > 0 && !maps.Equal(before, es.principals) {
+		es.principalLog.record(o.now, o.visibleFrom(), before, maps.Clone(es.principals))
+	}
 	return o.finish(w), nil
 }
 
@@ -370,14 +405,14 @@ func (o *op) describeEndpointServices() ([]byte, error) {
 	if len(names) > 0 {
 		for _, n := range names {
 			es := o.s.servicesByName[n]
-			if es == nil || es.region.name != o.r.name || !es.allows(o.call) {
+			if es == nil || es.region.name != o.r.name || !o.allows(es) {
 				return nil, serviceNameNotFound(n)
 			}
 			consider(es)
 		}
 	} else {
 		for _, es := range o.s.servicesByName {
-			if es.region.name == o.r.name && es.allows(o.call) {
+			if es.region.name == o.r.name && o.allows(es) {
 				consider(es)
 			}
 		}
@@ -403,7 +438,7 @@ func (o *op) describeEndpointServices() ([]byte, error) {
 		w.elem("payerResponsibility", "ServiceOwner")
 		w.strings("supportedIpAddressTypeSet", []string{"ipv4"})
 		if es.region.account == o.call.Account {
-			w.tags(es.tags)
+			w.tags(seen(o, es.tagLog, es.tags))
 		} else {
 			w.raw("<tagSet/>")
 		}
@@ -444,7 +479,7 @@ func (o *op) createNotification() ([]byte, error) {
 			return nil, err
 		}
 	default:
-		if e := o.r.endpoints[eid]; e == nil || !e.visible(o.now, o.s.delay) {
+		if o.endpoint(eid) == nil {
 			return nil, endpointNotFound(eid)
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
 )
@@ -14,8 +15,10 @@ type securityGroup struct {
 	name, description string
 	vpc               *vpc
 	tags              map[string]string
+	tagLog            tagLog
 	rules             []*sgRule // ingress
 	egress            []*sgRule
+	seenFrom          time.Time // reads see the group from then on
 }
 
 // sgRule is one rule: a protocol and port range from one source (a CIDR
@@ -28,6 +31,7 @@ type sgRule struct {
 	peerGroup   string
 	peerOwner   string
 	description string
+	seenFrom    time.Time // reads see the rule from then on
 }
 
 func (r *sgRule) same(o *sgRule) bool {
@@ -46,13 +50,16 @@ func (r *sgRule) String() string {
 	return fmt.Sprintf("peer: %s, %s, from port: %d, to port: %d, ALLOW", peer, proto, r.from, r.to)
 }
 
-func (s *Service) newGroup(r *region, v *vpc, name, description string, tags map[string]string) *securityGroup {
+// newGroup makes a group (and its default egress rule) that reads see from
+// seenFrom on.
+func (s *Service) newGroup(r *region, v *vpc, name, description string, tags map[string]string, seenFrom time.Time) *securityGroup {
 	if tags == nil {
 		tags = map[string]string{}
 	}
 	g := &securityGroup{
 		id: s.newID("sg-"), owner: r.account, region: r.name, name: name, description: description, vpc: v, tags: tags,
-		egress: []*sgRule{{id: s.newID("sgr-"), protocol: "-1", from: -1, to: -1, cidr: "0.0.0.0/0"}},
+		egress:   []*sgRule{{id: s.newID("sgr-"), protocol: "-1", from: -1, to: -1, cidr: "0.0.0.0/0", seenFrom: seenFrom}},
+		seenFrom: seenFrom,
 	}
 	r.groups[g.id] = g
 	v.groups[g.id] = g
@@ -65,6 +72,34 @@ func (g *securityGroup) arn() string {
 
 func groupNotFound(id string) error {
 	return awsproto.Errorf("InvalidGroup.NotFound", "The security group '%s' does not exist", id)
+}
+
+// group finds a group by id as this call sees it (nil: unknown, or created
+// too recently to be seen).
+func (o *op) group(id string) *securityGroup {
+	g := o.r.groups[id]
+	if g == nil || !o.sees(g.seenFrom) {
+		return nil
+	}
+	return g
+}
+
+// seenRules are the rules of a group this call sees.
+func (o *op) seenRules(rules []*sgRule) []*sgRule {
+	out := rules
+	for i, r := range rules {
+		if o.now.Before(r.seenFrom) {
+			o.stale = true
+			if len(out) == len(rules) {
+				out = append([]*sgRule(nil), rules[:i]...)
+			}
+			continue
+		}
+		if len(out) != len(rules) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // groupByName refuses GroupName lookups: EC2 resolves names only in the
@@ -102,7 +137,7 @@ func (o *op) createSecurityGroup() ([]byte, error) {
 			return nil, awsproto.Errorf("InvalidGroup.Duplicate", "The security group '%s' already exists for VPC '%s'", name, vid)
 		}
 	}
-	g := o.s.newGroup(o.r, v, name, desc, tags)
+	g := o.s.newGroup(o.r, v, name, desc, tags, o.visibleFrom())
 	w := o.response()
 	w.elem("groupId", g.id)
 	w.elem("securityGroupArn", g.arn())
@@ -118,7 +153,7 @@ func (o *op) deleteSecurityGroup() ([]byte, error) {
 		}
 		return nil, awsproto.Errorf("MissingParameter", "The request must contain the parameter groupId")
 	}
-	g := o.r.groups[id]
+	g := o.group(id)
 	if g == nil {
 		return nil, groupNotFound(id)
 	}
@@ -241,7 +276,7 @@ func (o *op) permission(prefix, protocol, fromS, toS string) ([]*sgRule, error) 
 			}
 			break
 		}
-		peer := o.r.groups[gid[0]]
+		peer := o.group(gid[0])
 		if peer == nil {
 			return nil, groupNotFound(gid[0])
 		}
@@ -266,7 +301,7 @@ func (o *op) targetGroup() (*securityGroup, error) {
 		}
 		return nil, awsproto.Errorf("MissingParameter", "The request must contain the parameter groupId")
 	}
-	g := o.r.groups[id]
+	g := o.group(id)
 	if g == nil {
 		return nil, groupNotFound(id)
 	}
@@ -293,6 +328,7 @@ func (o *op) authorizeIngress() ([]byte, error) {
 	}
 	for _, r := range added {
 		r.id = o.s.newID("sgr-")
+		r.seenFrom = o.visibleFrom()
 	}
 	g.rules = append(g.rules, added...)
 	w := o.response()
@@ -317,7 +353,7 @@ func (o *op) revokeIngress() ([]byte, error) {
 		for _, id := range ids {
 			found := false
 			for _, r := range g.rules {
-				if r.id == id {
+				if r.id == id && o.sees(r.seenFrom) {
 					remove[r] = true
 					found = true
 				}
@@ -405,16 +441,26 @@ func (o *op) describeSecurityGroups() ([]byte, error) {
 		return nil, err
 	}
 	byID := map[string]*securityGroup{}
+	tagsOf := map[string]map[string]string{}
 	var keep []string
 	consider := func(g *securityGroup) {
-		if _, dup := byID[g.id]; !dup && matches(fs, g.tags, g.field) {
-			byID[g.id] = g
+		if _, dup := byID[g.id]; dup {
+			return
+		}
+		if o.now.Before(g.seenFrom) {
+			if matches(fs, g.tags, g.field) {
+				o.stale = true // omitted: created too recently
+			}
+			return
+		}
+		if tags, ok := o.filterSeen(fs, g.tagLog, g.tags, g.field); ok {
+			byID[g.id], tagsOf[g.id] = g, tags
 			keep = append(keep, g.id)
 		}
 	}
 	if len(ids) > 0 {
 		for _, id := range ids {
-			g := o.r.groups[id]
+			g := o.group(id)
 			if g == nil {
 				return nil, groupNotFound(id)
 			}
@@ -438,7 +484,7 @@ func (o *op) describeSecurityGroups() ([]byte, error) {
 	w.open("securityGroupInfo")
 	for _, id := range keep {
 		w.open("item")
-		byID[id].write(w)
+		o.writeGroup(w, byID[id], tagsOf[id])
 		w.close("item")
 	}
 	w.close("securityGroupInfo")
@@ -446,16 +492,16 @@ func (o *op) describeSecurityGroups() ([]byte, error) {
 	return o.finish(w), nil
 }
 
-func (g *securityGroup) write(w *xmlWriter) {
+func (o *op) writeGroup(w *xmlWriter, g *securityGroup, tags map[string]string) {
 	w.elem("ownerId", g.owner)
 	w.elem("groupId", g.id)
 	w.elem("groupName", g.name)
 	w.elem("groupDescription", g.description)
 	w.elem("vpcId", g.vpc.id)
 	w.elem("securityGroupArn", g.arn())
-	writePermissions(w, "ipPermissions", g.rules)
-	writePermissions(w, "ipPermissionsEgress", g.egress)
-	w.tags(g.tags)
+	writePermissions(w, "ipPermissions", o.seenRules(g.rules))
+	writePermissions(w, "ipPermissionsEgress", o.seenRules(g.egress))
+	w.tags(tags)
 }
 
 // writePermissions groups rules by protocol and port range, as EC2
@@ -555,17 +601,19 @@ func (o *op) describeSecurityGroupRules() ([]byte, error) {
 	var groups []*securityGroup
 	if gids := groupIDFilter(fs); gids != nil {
 		for _, id := range gids {
-			if g := o.r.groups[id]; g != nil {
+			if g := o.r.groups[id]; g != nil && !o.now.Before(g.seenFrom) {
 				groups = append(groups, g)
 			}
 		}
 	} else {
 		for _, g := range o.r.groups {
-			groups = append(groups, g)
+			if !o.now.Before(g.seenFrom) {
+				groups = append(groups, g)
+			}
 		}
 	}
 	for _, g := range groups {
-		for i, rules := range [][]*sgRule{g.rules, g.egress} {
+		for i, rules := range [][]*sgRule{o.seenRules(g.rules), o.seenRules(g.egress)} {
 			for _, r := range rules {
 				if len(want) > 0 && !want[r.id] {
 					continue

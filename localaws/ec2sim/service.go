@@ -23,6 +23,8 @@ type Service struct {
 	clock awsproto.Clock
 	sink  awsproto.Sink
 
+	cons consistency
+
 	mu      sync.RWMutex
 	delay   time.Duration
 	rng     *rand.Rand
@@ -123,6 +125,7 @@ type op struct {
 	r      *region // the caller's account/Region (nil for a read of an unknown one)
 	now    time.Time
 	outbox []func(awsproto.Sink)
+	stale  bool // the call was answered with state older than the truth
 }
 
 func (o *op) emit(f func(awsproto.Sink)) { o.outbox = append(o.outbox, f) }
@@ -148,6 +151,9 @@ var actions = map[string]action{
 	"CreateTags":                                 {(*op).createTags, false},
 	"DeleteTags":                                 {(*op).deleteTags, false},
 	"DescribeVpcEndpointServiceConfigurations":   {(*op).describeServiceConfigurations, true},
+	"CreateVpcEndpointServiceConfiguration":      {(*op).createServiceConfiguration, false},
+	"ModifyVpcEndpointServiceConfiguration":      {(*op).modifyServiceConfiguration, false},
+	"DeleteVpcEndpointServiceConfigurations":     {(*op).deleteServiceConfigurations, false},
 	"DescribeVpcEndpointServicePermissions":      {(*op).describeServicePermissions, true},
 	"ModifyVpcEndpointServicePermissions":        {(*op).modifyServicePermissions, false},
 	"DescribeVpcEndpointServices":                {(*op).describeEndpointServices, true},
@@ -205,6 +211,9 @@ func (s *Service) Handle(call *awsproto.Call) ([]byte, error) {
 		o.r = s.region(call.Account, call.Region, true)
 		body, err = a.run(o)
 		s.mu.Unlock()
+	}
+	if o.stale {
+		s.cons.faults.Add(1)
 	}
 	if s.sink != nil {
 		for _, f := range o.outbox {

@@ -12,6 +12,7 @@ import (
 type tagged struct {
 	id, resourceType, arn string
 	tags                  map[string]string
+	log                   *tagLog
 }
 
 // taggable finds a resource of the caller's account/Region by id.
@@ -23,35 +24,35 @@ func (o *op) taggable(id string) (tagged, error) {
 	case strings.HasPrefix(id, "vpc-"):
 		t.resourceType = "vpc"
 		if v := r.vpcs[id]; v != nil {
-			t.tags, found = v.tags, true
+			t.tags, t.log, found = v.tags, &v.tagLog, true
 		} else {
 			return t, vpcNotFound(id)
 		}
 	case strings.HasPrefix(id, "subnet-"):
 		t.resourceType = "subnet"
 		if sn := r.subnets[id]; sn != nil {
-			t.tags, found = sn.tags, true
+			t.tags, t.log, found = sn.tags, &sn.tagLog, true
 		} else {
 			return t, subnetNotFound(id)
 		}
 	case strings.HasPrefix(id, "sg-"):
 		t.resourceType = "security-group"
-		if g := r.groups[id]; g != nil {
-			t.tags, found = g.tags, true
+		if g := o.group(id); g != nil {
+			t.tags, t.log, found = g.tags, &g.tagLog, true
 		} else {
 			return t, groupNotFound(id)
 		}
 	case strings.HasPrefix(id, "vpce-svc-"):
 		t.resourceType = "vpc-endpoint-service"
 		if es := r.services[id]; es != nil {
-			t.tags, found = es.tags, true
+			t.tags, t.log, found = es.tags, &es.tagLog, true
 		} else {
 			return t, serviceIDNotFound(id)
 		}
 	case strings.HasPrefix(id, "vpce-"):
 		t.resourceType = "vpc-endpoint"
-		if e := r.endpoints[id]; e != nil && e.visible(o.now, o.s.delay) {
-			t.tags, found = e.tags, true
+		if e := o.endpoint(id); e != nil {
+			t.tags, t.log, found = e.tags, &e.tagLog, true
 		} else {
 			return t, endpointNotFound(id)
 		}
@@ -118,9 +119,11 @@ func (o *op) createTags() ([]byte, error) {
 	}
 	sort.Strings(keys)
 	for _, t := range targets {
+		before := maps.Clone(t.tags)
 		for _, p := range pairs {
 			t.tags[p.Key] = p.Value
 		}
+		o.recordTags(t, before)
 		o.tagChange(t, keys)
 	}
 	return o.returnTrue(), nil
@@ -134,6 +137,7 @@ func (o *op) deleteTags() ([]byte, error) {
 		return nil, err
 	}
 	for _, t := range targets {
+		before := maps.Clone(t.tags)
 		var removed []string
 		if len(pairs) == 0 {
 			// No Tag.N: every tag goes (but not aws: ones, which we never set).
@@ -150,10 +154,18 @@ func (o *op) deleteTags() ([]byte, error) {
 		}
 		if len(removed) > 0 {
 			sort.Strings(removed)
+			o.recordTags(t, before)
 			o.tagChange(t, removed)
 		}
 	}
 	return o.returnTrue(), nil
+}
+
+// recordTags makes a tag change visible late when consistency is on.
+func (o *op) recordTags(t tagged, before map[string]string) {
+	if o.s.cons.window > 0 {
+		t.log.record(o.now, o.visibleFrom(), before, maps.Clone(t.tags))
+	}
 }
 
 func tagParams(ids []string, pairs []tagPair) map[string]any {

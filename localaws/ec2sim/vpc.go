@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
 )
@@ -16,6 +17,7 @@ type vpc struct {
 	assocID   string
 	dhcpID    string
 	tags      map[string]string
+	tagLog    tagLog
 	defaultSG *securityGroup
 	subnets   map[string]*subnet
 	groups    map[string]*securityGroup
@@ -28,6 +30,7 @@ type subnet struct {
 	cidr              netip.Prefix
 	az, azID          string
 	tags              map[string]string
+	tagLog            tagLog
 	enis              map[string]*endpoint // network interface id -> endpoint
 }
 
@@ -166,7 +169,7 @@ func (s *Service) newVPC(r *region, id, cidr string, tags map[string]string) (*v
 		endpoints: map[string]*endpoint{},
 	}
 	r.vpcs[id] = v
-	sg := s.newGroup(r, v, "default", "default VPC security group", nil)
+	sg := s.newGroup(r, v, "default", "default VPC security group", nil, time.Time{})
 	// The default group admits traffic from its own members.
 	sg.rules = append(sg.rules, &sgRule{id: s.newID("sgr-"), protocol: "-1", from: -1, to: -1, peerGroup: sg.id, peerOwner: r.account})
 	v.defaultSG = sg
@@ -259,13 +262,14 @@ func (o *op) describeVpcs() ([]byte, error) {
 		}
 	}
 	byID := map[string]*vpc{}
+	tagsOf := map[string]map[string]string{}
 	var keep []string
 	for _, v := range candidates {
 		if _, dup := byID[v.id]; dup {
 			continue
 		}
-		if matches(fs, v.tags, v.field) {
-			byID[v.id] = v
+		if tags, ok := o.filterSeen(fs, v.tagLog, v.tags, v.field); ok {
+			byID[v.id], tagsOf[v.id] = v, tags
 			keep = append(keep, v.id)
 		}
 	}
@@ -274,7 +278,7 @@ func (o *op) describeVpcs() ([]byte, error) {
 	w.open("vpcSet")
 	for _, id := range keep {
 		w.open("item")
-		byID[id].write(w, "available")
+		byID[id].write(w, "available", tagsOf[id])
 		w.close("item")
 	}
 	w.close("vpcSet")
@@ -300,7 +304,7 @@ func (v *vpc) field(name string) []string {
 	return nil
 }
 
-func (v *vpc) write(w *xmlWriter, state string) {
+func (v *vpc) write(w *xmlWriter, state string, tags map[string]string) {
 	w.elem("vpcId", v.id)
 	w.elem("ownerId", v.owner)
 	w.elem("state", state)
@@ -318,7 +322,7 @@ func (v *vpc) write(w *xmlWriter, state string) {
 	w.elem("dhcpOptionsId", v.dhcpID)
 	w.elem("instanceTenancy", "default")
 	w.boolean("isDefault", false)
-	w.tags(v.tags)
+	w.tags(tags)
 }
 
 func (o *op) createVpc() ([]byte, error) {
@@ -348,7 +352,7 @@ func (o *op) createVpc() ([]byte, error) {
 	}, nil)
 	w := o.response()
 	w.open("vpc")
-	v.write(w, "pending")
+	v.write(w, "pending", v.tags)
 	w.close("vpc")
 	return o.finish(w), nil
 }
@@ -418,10 +422,14 @@ func (o *op) describeSubnets() ([]byte, error) {
 		return nil, err
 	}
 	byID := map[string]*subnet{}
+	tagsOf := map[string]map[string]string{}
 	var keep []string
 	consider := func(sn *subnet) {
-		if _, dup := byID[sn.id]; !dup && matches(fs, sn.tags, sn.field) {
-			byID[sn.id] = sn
+		if _, dup := byID[sn.id]; dup {
+			return
+		}
+		if tags, ok := o.filterSeen(fs, sn.tagLog, sn.tags, sn.field); ok {
+			byID[sn.id], tagsOf[sn.id] = sn, tags
 			keep = append(keep, sn.id)
 		}
 	}
@@ -452,7 +460,7 @@ func (o *op) describeSubnets() ([]byte, error) {
 	w.open("subnetSet")
 	for _, id := range keep {
 		w.open("item")
-		byID[id].write(w)
+		byID[id].write(w, tagsOf[id])
 		w.close("item")
 	}
 	w.close("subnetSet")
@@ -503,7 +511,7 @@ func (sn *subnet) field(name string) []string {
 	return nil
 }
 
-func (sn *subnet) write(w *xmlWriter) {
+func (sn *subnet) write(w *xmlWriter, tags map[string]string) {
 	w.elem("subnetId", sn.id)
 	w.elem("subnetArn", sn.arn())
 	w.elem("state", "available")
@@ -517,7 +525,7 @@ func (sn *subnet) write(w *xmlWriter) {
 	w.boolean("mapPublicIpOnLaunch", false)
 	w.boolean("assignIpv6AddressOnCreation", false)
 	w.raw("<ipv6CidrBlockAssociationSet/>")
-	w.tags(sn.tags)
+	w.tags(tags)
 }
 
 func (o *op) createSubnet() ([]byte, error) {
@@ -539,7 +547,7 @@ func (o *op) createSubnet() ([]byte, error) {
 	}
 	w := o.response()
 	w.open("subnet")
-	sn.write(w)
+	sn.write(w, sn.tags)
 	w.close("subnet")
 	return o.finish(w), nil
 }
