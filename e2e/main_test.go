@@ -84,11 +84,6 @@ func start(t *testing.T, opts localstack.Options) *localstack.Stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Relaxed until the product fix lands: onboard and reconcile authorize
-	// ingress on the security group they just created and fail with
-	// InvalidGroup.NotFound, and onboard takes a VPC whose new tag is not
-	// yet visible for untagged (no retry on eventual consistency).
-	s.AWS.RelaxConsistency()
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, id := range opts.Functions {

@@ -12,6 +12,8 @@ type Clock struct {
 	mu     sync.Mutex
 	frozen bool
 	now    time.Time
+	// skipped is how far a running clock is ahead of the wall clock.
+	skipped time.Duration
 }
 
 // Now returns the current local AWS time.
@@ -19,9 +21,24 @@ func (c *Clock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.frozen {
-		return time.Now().UTC()
+		return time.Now().UTC().Add(c.skipped)
 	}
 	return c.now
+}
+
+// Skip moves the clock forward by d and leaves it as it was: a running
+// clock keeps running, d ahead of before; a stopped one stays stopped.
+// Tests use it to let time pass (a consistency window, a schedule) without
+// stopping what runs on the clock.
+func (c *Clock) Skip(d time.Duration) time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.frozen {
+		c.now = c.now.Add(d)
+		return c.now
+	}
+	c.skipped += d
+	return time.Now().UTC().Add(c.skipped)
 }
 
 // Set stops the clock at t.
@@ -37,7 +54,7 @@ func (c *Clock) Advance(d time.Duration) time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.frozen {
-		c.frozen, c.now = true, time.Now().UTC()
+		c.frozen, c.now = true, time.Now().UTC().Add(c.skipped)
 	}
 	c.now = c.now.Add(d)
 	return c.now
@@ -47,7 +64,7 @@ func (c *Clock) Advance(d time.Duration) time.Time {
 func (c *Clock) Real() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.frozen = false
+	c.frozen, c.skipped = false, 0
 }
 
 // Frozen reports whether the clock is stopped.

@@ -36,15 +36,16 @@ type Applier struct {
 type Outcome struct {
 	Endpoint    *Endpoint // the VPC's endpoint after the changes; nil when it has none
 	GroupIDs    map[string]string
-	Changes     []string // one line per change made
-	GroupsInUse []string // agent groups left because something else still uses them
+	Changes     []string        // one line per change made
+	GroupsInUse []string        // agent groups left because something else still uses them
+	created     map[string]bool // ids this Apply created, which EC2 may not show yet
 }
 
 // Apply runs steps against the VPC observed in o. It stops at the first
 // error; since every step is idempotent, running the same plan (or a new
 // one) again finishes the work.
 func (a Applier) Apply(ctx context.Context, d Desired, o Observed, steps []Step) (Outcome, error) {
-	out := Outcome{GroupIDs: map[string]string{}}
+	out := Outcome{GroupIDs: map[string]string{}, created: map[string]bool{}}
 	for _, g := range o.Groups {
 		if g.Name == GroupName(g.Role) {
 			out.GroupIDs[g.Role] = g.ID
@@ -101,6 +102,7 @@ func (a Applier) apply(ctx context.Context, d Desired, o Observed, s Step, out *
 		if !created {
 			return "", nil
 		}
+		out.created[id] = true
 		return "created " + s.Role + " security group " + id, nil
 
 	case AuthorizeRules, RevokeRules:
@@ -108,7 +110,9 @@ func (a Applier) apply(ctx context.Context, d Desired, o Observed, s Step, out *
 		perms := a.permissions(s.Rules, out.GroupIDs[RoleAgent])
 		var err error
 		if s.Kind == AuthorizeRules {
-			err = a.authorize(ctx, groupID, perms)
+			err = a.whileNotVisible(ctx, out.created[groupID] || out.created[out.GroupIDs[RoleAgent]], func() error {
+				return a.authorize(ctx, groupID, perms)
+			})
 		} else {
 			_, err = a.EC2.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: aws.String(groupID), IpPermissions: perms})
 			if awserr.IsNotFound(err) || awserr.Code(err) == "InvalidPermission.NotFound" {
@@ -121,7 +125,7 @@ func (a Applier) apply(ctx context.Context, d Desired, o Observed, s Step, out *
 		return fmt.Sprintf("%s on %s: %s", s.Kind, groupID, rulesText(s.Rules)), nil
 
 	case CreateEndpoint:
-		ep, err := a.createEndpoint(ctx, d, o, s, out.GroupIDs[RoleEndpoint])
+		ep, err := a.createEndpoint(ctx, d, o, s, out.GroupIDs[RoleEndpoint], func(id string) bool { return out.created[id] })
 		if err != nil {
 			return "", err
 		}
@@ -137,7 +141,11 @@ func (a Applier) apply(ctx context.Context, d Desired, o Observed, s Step, out *
 			in.AddSecurityGroupIds = append(in.AddSecurityGroupIds, g)
 		}
 		in.RemoveSecurityGroupIds = s.RemoveGroups
-		if _, err := a.EC2.ModifyVpcEndpoint(ctx, in); err != nil {
+		fresh := slices.ContainsFunc(in.AddSecurityGroupIds, func(g string) bool { return out.created[g] })
+		if err := a.whileNotVisible(ctx, fresh, func() error {
+			_, err := a.EC2.ModifyVpcEndpoint(ctx, in)
+			return err
+		}); err != nil {
 			return "", err
 		}
 		if out.Endpoint != nil && out.Endpoint.ID == s.EndpointID {
@@ -256,7 +264,7 @@ func (a Applier) permissions(rules []Rule, agentGroupID string) []types.IpPermis
 	return perms
 }
 
-func (a Applier) createEndpoint(ctx context.Context, d Desired, o Observed, s Step, groupID string) (Endpoint, error) {
+func (a Applier) createEndpoint(ctx context.Context, d Desired, o Observed, s Step, groupID string, out func(string) bool) (Endpoint, error) {
 	if len(s.SubnetIDs) == 0 {
 		return Endpoint{}, errors.New("no subnet of the VPC is in an Availability Zone the endpoint service offers")
 	}
@@ -279,7 +287,11 @@ func (a Applier) createEndpoint(ctx context.Context, d Desired, o Observed, s St
 		}
 		return EndpointOf(*res.VpcEndpoint), nil
 	}
-	ep, err := create(s.ClientToken)
+	var ep Endpoint
+	err := a.whileNotVisible(ctx, out(groupID), func() (err error) {
+		ep, err = create(s.ClientToken)
+		return err
+	})
 	if err == nil && !Holds(ep.State) {
 		// The token is old enough to name an endpoint that has since been
 		// deleted: derive a new one from it, the same for every racer.
@@ -302,19 +314,44 @@ func (a Applier) createEndpoint(ctx context.Context, d Desired, o Observed, s St
 // codes for the Amazon EC2 API"). The service itself
 // is checked to exist by the caller (endpointservice.Info), so a refusal
 // that persists is an error, returned for Lambda to retry.
-func (a Applier) createVpcEndpoint(ctx context.Context, in *ec2.CreateVpcEndpointInput) (*ec2.CreateVpcEndpointOutput, error) {
+func (a Applier) createVpcEndpoint(ctx context.Context, in *ec2.CreateVpcEndpointInput) (res *ec2.CreateVpcEndpointOutput, err error) {
+	err = a.retry(ctx, func(err error) bool { return awserr.Code(err) == "InvalidServiceName" }, func() error {
+		res, err = a.EC2.CreateVpcEndpoint(ctx, in)
+		return err
+	})
+	return res, err
+}
+
+// whileNotVisible retries call while it fails with a NotFound, when fresh
+// says the call names something this Apply just created: EC2 may not show
+// a new resource to the next call for a moment ("Eventual consistency in
+// the Amazon EC2 API": "If you attempt to modify or describe a resource
+// immediately after creating it, you might receive an InvalidGroup.NotFound
+// error"). For a resource that existed before, NotFound is an answer.
+func (a Applier) whileNotVisible(ctx context.Context, fresh bool, call func() error) error {
+	if !fresh {
+		return call()
+	}
+	return a.retry(ctx, awserr.IsNotFound, call)
+}
+
+// retry calls call up to five times while retryable says its error may
+// pass, doubling the pause from RetryInterval (default 1 s: about 15 s in
+// all, the order of EC2's usual propagation delay). The last error is
+// returned: Lambda retries the invocation, and the reconciler the sweep.
+func (a Applier) retry(ctx context.Context, retryable func(error) bool, call func() error) error {
 	wait := a.RetryInterval
 	if wait <= 0 {
 		wait = time.Second
 	}
 	for attempt := 1; ; attempt++ {
-		res, err := a.EC2.CreateVpcEndpoint(ctx, in)
-		if awserr.Code(err) != "InvalidServiceName" || attempt >= 5 {
-			return res, err
+		err := call()
+		if err == nil || !retryable(err) || attempt >= 5 {
+			return err
 		}
 		select {
 		case <-ctx.Done():
-			return nil, err
+			return err
 		case <-time.After(wait):
 		}
 		wait *= 2

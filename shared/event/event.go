@@ -39,6 +39,20 @@ type Hint struct {
 	VPCID    string // empty for SubnetDeleteBlocked
 	SubnetID string // SubnetDeleteBlocked only
 	Source   string // the event's source, for logs and metrics
+	// Claim is what the event says the opt-in tag became, nil when it does
+	// not say (re-drives, deletions, a DeleteTags that names a value).
+	Claim *TagClaim
+}
+
+// TagClaim is what an event says of the opt-in tag after the change. The
+// event is a hint, never the truth, but EC2's reads lag its writes
+// ("Eventual consistency in the Amazon EC2 API", EC2 API reference): a
+// describe right after the change may still show the tags from before it.
+// Onboard reads again for a while when its read disagrees with the claim,
+// then acts on what it reads.
+type TagClaim struct {
+	Present bool   // the tag is on the VPC after the change
+	Value   string // its value, when Present
 }
 
 // Result is a decoded invocation: the hints, or why it was ignored.
@@ -212,7 +226,10 @@ func (d Decoder) decodeTagChange(ev events.EventBridgeEvent) (Result, error) {
 		return Result{}, &RefusedError{Reason: "region-mismatch",
 			Detail: fmt.Sprintf("resource %s is in region %s, event says %s", ev.Resources[0], m[1], ev.Region)}
 	}
-	return Result{Hints: []Hint{{Kind: TagsChanged, Account: ev.AccountID, Region: ev.Region, VPCID: m[3], Source: SourceTag}}}, nil
+	// detail.tags is the whole tag set after the change.
+	v, present := det.Tags[d.TagKey]
+	return Result{Hints: []Hint{{Kind: TagsChanged, Account: ev.AccountID, Region: ev.Region, VPCID: m[3], Source: SourceTag,
+		Claim: &TagClaim{Present: present, Value: v}}}}, nil
 }
 
 type cloudTrailDetail struct {
@@ -260,6 +277,25 @@ func (s tagSet) has(key string) bool {
 	return slices.ContainsFunc(s.Items, func(t tag) bool { return t.Key == key })
 }
 
+// claim is what a CreateTags or DeleteTags of these tags says the opt-in
+// tag became. A DeleteTags that names a value deletes the tag only when
+// the value matches, so it claims nothing.
+func (s tagSet) claim(eventName, key string, deletesAll bool) *TagClaim {
+	if deletesAll {
+		return &TagClaim{}
+	}
+	i := slices.IndexFunc(s.Items, func(t tag) bool { return t.Key == key })
+	switch {
+	case i < 0:
+		return nil
+	case eventName == "CreateTags":
+		return &TagClaim{Present: true, Value: s.Items[i].Value}
+	case s.Items[i].Value == "":
+		return &TagClaim{}
+	}
+	return nil
+}
+
 func (d Decoder) decodeCloudTrail(ev events.EventBridgeEvent) (Result, error) {
 	var det cloudTrailDetail
 	if err := json.Unmarshal(ev.Detail, &det); err != nil {
@@ -297,13 +333,19 @@ func (d Decoder) decodeCloudTrail(ev events.EventBridgeEvent) (Result, error) {
 		if !deletesAll && !det.RequestParameters.TagSet.has(d.TagKey) {
 			return Result{Ignored: det.EventName + " does not touch " + d.TagKey}, nil
 		}
+		claim := det.RequestParameters.TagSet.claim(det.EventName, d.TagKey, deletesAll)
 		var hints []Hint
 		for _, it := range det.RequestParameters.ResourcesSet.Items {
 			if strings.HasPrefix(it.ResourceID, "vpc-") {
 				if !vpcRE.MatchString(it.ResourceID) {
 					return Result{}, &RefusedError{Reason: "bad-resources", Detail: fmt.Sprintf("%q is not a VPC id", it.ResourceID)}
 				}
-				hints = append(hints, hint(TagsChanged, it.ResourceID))
+				if slices.ContainsFunc(hints, func(h Hint) bool { return h.VPCID == it.ResourceID }) {
+					continue // a record may name a VPC twice: one hint is enough
+				}
+				h := hint(TagsChanged, it.ResourceID)
+				h.Claim = claim
+				hints = append(hints, h)
 			}
 		}
 		if len(hints) == 0 {
@@ -314,17 +356,23 @@ func (d Decoder) decodeCloudTrail(ev events.EventBridgeEvent) (Result, error) {
 		if det.ErrorCode != "" {
 			return Result{Ignored: "CreateVpc failed: " + det.ErrorCode}, nil
 		}
-		tagged := false
+		var claim *TagClaim
 		for _, spec := range det.RequestParameters.TagSpecificationSet.Items {
-			tagged = tagged || (spec.ResourceType == "vpc" && tagSet{Items: spec.Tags}.has(d.TagKey))
+			if spec.ResourceType == "vpc" {
+				if c := (tagSet{Items: spec.Tags}).claim("CreateTags", d.TagKey, false); c != nil {
+					claim = c
+				}
+			}
 		}
-		if !tagged {
+		if claim == nil {
 			return Result{Ignored: "CreateVpc without " + d.TagKey}, nil
 		}
 		if det.ResponseElements == nil || !vpcRE.MatchString(det.ResponseElements.VPC.VPCID) {
 			return Result{}, &RefusedError{Reason: "missing-vpc", Detail: "CreateVpc record has no responseElements.vpc.vpcId"}
 		}
-		return Result{Hints: []Hint{hint(TagsChanged, det.ResponseElements.VPC.VPCID)}}, nil
+		h := hint(TagsChanged, det.ResponseElements.VPC.VPCID)
+		h.Claim = claim
+		return Result{Hints: []Hint{h}}, nil
 	case "DeleteVpc":
 		if det.ErrorCode != "" && !dependencyViolation {
 			return Result{Ignored: "DeleteVpc failed: " + det.ErrorCode}, nil

@@ -142,3 +142,47 @@ func TestDeleteTagsWithoutTagsDeletesTheOptInTag(t *testing.T) {
 		t.Fatalf("DeleteTags of every tag: %+v, %v", res, err)
 	}
 }
+
+// TestHintsCarryWhatTheEventSaysOfTheTag: onboard compares this claim with
+// what it reads, to tell a lagging read from a tag that changed again.
+func TestHintsCarryWhatTheEventSaysOfTheTag(t *testing.T) {
+	tagged := &event.TagClaim{Present: true, Value: "true"}
+	removed := &event.TagClaim{}
+	tests := []struct {
+		file string
+		want *event.TagClaim
+	}{
+		{"tag-change-tagged.json", &event.TagClaim{Present: true, Value: "TRUE"}}, // the value is compared case-insensitively later
+		{"tag-change-untagged.json", removed},
+		{"cloudtrail-createtags-mixed.json", tagged},
+		{"cloudtrail-deletetags.json", removed},
+		{"cloudtrail-createvpc-tagged.json", tagged},
+		{"cloudtrail-deletevpc.json", nil},
+		{"redrive.json", nil},
+	}
+	d := event.Decoder{TagKey: "jenkins-agents"}
+	for _, tc := range tests {
+		t.Run(tc.file, func(t *testing.T) {
+			res, err := d.Decode(load(t, tc.file))
+			if err != nil || len(res.Hints) == 0 {
+				t.Fatalf("decode: %+v, %v", res, err)
+			}
+			for _, h := range res.Hints {
+				if (h.Claim == nil) != (tc.want == nil) || (h.Claim != nil && *h.Claim != *tc.want) {
+					t.Errorf("claim %+v, want %+v", h.Claim, tc.want)
+				}
+			}
+		})
+	}
+	// A DeleteTags that names a value deletes the tag only if the value
+	// matches (EC2 API reference, DeleteTags): it claims nothing.
+	raw := string(load(t, "cloudtrail-deletetags.json"))
+	valued := strings.ReplaceAll(raw, `{"key": "jenkins-agents"}`, `{"key": "jenkins-agents", "value": "true"}`)
+	if valued == raw {
+		t.Fatal("test event not rewritten")
+	}
+	res, err := d.Decode([]byte(valued))
+	if err != nil || len(res.Hints) != 1 || res.Hints[0].Claim != nil {
+		t.Fatalf("DeleteTags naming a value: %+v, %v", res, err)
+	}
+}

@@ -136,13 +136,23 @@ func (l *local) core(fn string) *function.Core {
 	base := aws.Config{Region: region, BaseEndpoint: aws.String(l.url), Retryer: function.Retryer,
 		Credentials: credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken)}
 	return function.NewCore(l.cfg, function.ClientsFrom(base, l.cfg), function.Options{Region: region,
-		Log: telemetry.NewLogger(&strings.Builder{}, "error"), MetricsOut: &strings.Builder{}, WaitTimeout: 5 * time.Second, WaitInterval: 50 * time.Millisecond, SessionName: fn})
+		Log: telemetry.NewLogger(&strings.Builder{}, "error"), MetricsOut: &strings.Builder{}, WaitTimeout: 5 * time.Second, WaitInterval: 50 * time.Millisecond,
+		// A quarter of production's pause, still longer in all than the local
+		// AWS's consistency window: the functions must ride it out.
+		RetryInterval: 250 * time.Millisecond, SessionName: fn})
 }
 
 // admin is an account administrator's EC2 client.
 func (l *local) admin(acct string) *ec2.Client {
 	return ec2.New(ec2.Options{Region: region, BaseEndpoint: aws.String(l.url),
 		Credentials: credentials.NewStaticCredentialsProvider(acct, "secret", "")})
+}
+
+// later lets time pass on the local AWS's clock beyond its consistency
+// window, as it does between a change and a scheduled sweep, so that what
+// was written is visible to the next read.
+func (l *local) later() {
+	l.srv.Clock().Skip(localaws.DefaultConsistencyWindow + time.Second)
 }
 
 func (l *local) parameter(name string) string {
@@ -152,10 +162,6 @@ func (l *local) parameter(name string) string {
 
 func TestLocalAWSTagEventsToTunnelAndBack(t *testing.T) {
 	l := newLocal(t)
-	// Relaxed until the product fix lands: onboard re-reads the VPC right
-	// after its tag event, sees the tag not yet visible and does nothing;
-	// it also authorizes ingress on a just-created group (InvalidGroup.NotFound).
-	l.srv.RelaxConsistency()
 	var mu sync.Mutex
 	var seen []awsproto.Event
 	cancel := l.srv.Watch(member, region, "default", func(ev awsproto.Event) {
@@ -208,10 +214,6 @@ func TestLocalAWSTagEventsToTunnelAndBack(t *testing.T) {
 
 func TestLocalAWSReconcileUnderThrottlingConverges(t *testing.T) {
 	l := newLocal(t)
-	// Relaxed until the product fix lands: a repair authorizes ingress on
-	// the security group it just created and fails with InvalidGroup.NotFound
-	// (no retry on eventual consistency).
-	l.srv.RelaxConsistency()
 	ctx := context.Background()
 	for _, x := range []struct{ acct, vpc string }{{member, "vpc-0aaaaaaaaaaaaaaa1"}, {member, "vpc-0aaaaaaaaaaaaaaa2"}, {member2, "vpc-0bbbbbbbbbbbbbbb1"}} {
 		if _, err := l.admin(x.acct).CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{x.vpc},
@@ -219,6 +221,7 @@ func TestLocalAWSReconcileUnderThrottlingConverges(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	l.later()
 	// Every tag event was lost; the AWS buckets are enforced, and a tenth
 	// of EC2 calls are throttled on top.
 	l.srv.SetThrottle(true)
@@ -237,6 +240,7 @@ func TestLocalAWSReconcileUnderThrottlingConverges(t *testing.T) {
 		}
 	}
 	l.srv.ClearFaults()
+	l.later()
 	again, err := rec.Run(ctx, reconcile.Request{Deep: reconcile.DeepAll})
 	if err != nil {
 		t.Fatal(err)
@@ -272,10 +276,12 @@ func TestLocalAWSReconcileRemovesAForeignEndpointSecurityGroup(t *testing.T) {
 				Tags: []types.Tag{{Key: aws.String("jenkins-agents"), Value: aws.String("true")}}}); err != nil {
 				t.Fatal(err)
 			}
+			l.later()
 			rec := l.core("reconcile").Reconciler()
 			if rep, err := rec.Run(ctx, reconcile.Request{Deep: reconcile.DeepAll}); err != nil || len(rep.FailedRepairs) > 0 {
 				t.Fatalf("onboarding: %+v, %v", rep, err)
 			}
+			l.later()
 			eps, err := l.admin(member).DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{Filters: []types.Filter{{Name: aws.String("vpc-id"), Values: []string{vpc}}}})
 			if err != nil || len(eps.VpcEndpoints) != 1 {
 				t.Fatalf("endpoints: %+v, %v", eps, err)
@@ -285,9 +291,11 @@ func TestLocalAWSReconcileRemovesAForeignEndpointSecurityGroup(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			l.later()
 			if _, err := l.admin(member).ModifyVpcEndpoint(ctx, &ec2.ModifyVpcEndpointInput{VpcEndpointId: aws.String(ep), AddSecurityGroupIds: []string{*foreign.GroupId}}); err != nil {
 				t.Fatal(err)
 			}
+			l.later()
 			if tc.dropSid != "" {
 				l.dropStatement(member, "jenkins-agent-vpcs-spoke", tc.dropSid)
 			}
@@ -296,6 +304,7 @@ func TestLocalAWSReconcileRemovesAForeignEndpointSecurityGroup(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			l.later()
 			eps, err = l.admin(member).DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: []string{ep}})
 			if err != nil {
 				t.Fatal(err)

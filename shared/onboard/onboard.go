@@ -137,6 +137,11 @@ func (v *AgentVPCs) Converge(ctx context.Context, hint event.Hint) error {
 		if err != nil {
 			return err
 		}
+		if round == 1 {
+			if obs, err = v.catchUp(ctx, client, hint, vpcID, obs); err != nil {
+				return err
+			}
+		}
 		if obs.Exists && keep && v.Config.Tagged(obs.Tags) {
 			err = v.ensure(ctx, client, obs, exclude)
 		} else {
@@ -177,6 +182,42 @@ func (v *AgentVPCs) observe(ctx context.Context, client agentvpc.EC2, hint event
 		}
 		wait *= 2
 	}
+}
+
+// catchUp reads the VPC again, for a while, when the read disagrees with
+// what the event says the opt-in tag became: EC2's reads lag its writes,
+// so a describe right after a tag change may still show the tags from
+// before it ("Eventual consistency in the Amazon EC2 API"). If the
+// disagreement lasts, the read wins: the tag may really have changed again
+// since the event (its own event follows), and acting on the newest read
+// is never destructive by mistake, since removal re-reads the tag before
+// every step.
+func (v *AgentVPCs) catchUp(ctx context.Context, client agentvpc.EC2, hint event.Hint, vpcID string, obs agentvpc.Observed) (agentvpc.Observed, error) {
+	if hint.Claim == nil {
+		return obs, nil
+	}
+	claimed := hint.Claim.Present && v.Config.Tagged(map[string]string{v.Config.TagKey: hint.Claim.Value})
+	wait := v.retryInterval()
+	for attempt := 1; obs.Exists && v.Config.Tagged(obs.Tags) != claimed; attempt++ {
+		if attempt >= v.settleAttempts() {
+			telemetry.Logger(ctx).Warn("the VPC's tag still disagrees with the event; acting on what EC2 shows",
+				"eventSaysTagged", claimed, "reads", attempt)
+			telemetry.Count(ctx, "HintsDisagreeing", 1)
+			return obs, nil
+		}
+		select {
+		case <-ctx.Done():
+			return obs, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait *= 2
+		next, err := v.observe(ctx, client, hint, vpcID)
+		if err != nil {
+			return obs, err
+		}
+		obs = next
+	}
+	return obs, nil
 }
 
 // ErrTagChanged stops converging a VPC whose opt-in tag changed after the

@@ -346,20 +346,22 @@ func (r *Reconciler) apply(ctx context.Context, items []Item, observed []Account
 			pending = append(pending, it.EndpointID)
 		}
 	}
+	fresh := map[string]*onboard.Spoke{}
 	for _, s := range converged {
 		if agentvpc.StateIs(s.State, agentvpc.StatePendingAcceptance) {
 			pending = append(pending, s.Endpoint.ID)
+			fresh[s.Endpoint.ID] = s
 		}
 	}
 	var settled acceptance.Report
 	if len(pending) > 0 {
-		conns, err := r.Guard.Connections(ctx, pending, agentvpc.StatePendingAcceptance)
-		if err == nil {
-			var decisions []acceptance.Decision
-			decisions, err = r.Guard.Decide(ctx, conns)
-			var serr error
-			settled, serr = r.Guard.Settle(ctx, decisions)
-			err = errors.Join(err, serr)
+		var unlisted []string
+		var err error
+		settled, unlisted, err = r.settle(ctx, pending, fresh)
+		for _, id := range unlisted {
+			s := fresh[id]
+			done(Item{Account: s.Obs.Account, VPCID: s.Obs.VPCID, EndpointID: id, Drift: "settle"},
+				fmt.Errorf("the connection of new endpoint %s is not listed by the endpoint service yet; the next sweep settles it", id))
 		}
 		for _, it := range items {
 			if it.Repair == Settle {
@@ -417,6 +419,63 @@ func (r *Reconciler) apply(ctx context.Context, items []Item, observed []Account
 		}
 	}
 	return repaired
+}
+
+// settle decides and settles the pending connections of pending. The
+// connection of an endpoint created in this sweep (fresh) reaches the
+// service's list late (EC2 is eventually consistent: "Eventual consistency
+// in the Amazon EC2 API"), and its absence proves nothing: those not
+// listed yet are asked for again a few times, and the ones still missing
+// are returned so the sweep reports them instead of counting them settled.
+func (r *Reconciler) settle(ctx context.Context, pending []string, fresh map[string]*onboard.Spoke) (acceptance.Report, []string, error) {
+	all := acceptance.Report{Failed: map[string]string{}}
+	wait, attempts := r.VPCs.RetryInterval, r.VPCs.SettleAttempts
+	if wait <= 0 {
+		wait = time.Second
+	}
+	if attempts <= 0 {
+		attempts = 5
+	}
+	for attempt := 1; ; attempt++ {
+		conns, err := r.Guard.Connections(ctx, pending) // every state: someone may have settled it first
+		if err != nil {
+			return all, nil, err
+		}
+		listed := map[string]bool{}
+		var open []acceptance.Connection
+		for _, c := range conns {
+			listed[c.EndpointID] = true
+			if agentvpc.StateIs(c.State, agentvpc.StatePendingAcceptance) {
+				open = append(open, c)
+			}
+		}
+		decisions, err := r.Guard.Decide(ctx, open)
+		rep, serr := r.Guard.Settle(ctx, decisions)
+		all.Accepted = append(all.Accepted, rep.Accepted...)
+		all.Rejected = append(all.Rejected, rep.Rejected...)
+		all.Held = append(all.Held, rep.Held...)
+		all.Left = append(all.Left, rep.Left...)
+		maps.Copy(all.Failed, rep.Failed)
+		if err := errors.Join(err, serr); err != nil {
+			return all, nil, err
+		}
+		var unlisted []string
+		for _, id := range pending {
+			if fresh[id] != nil && !listed[id] {
+				unlisted = append(unlisted, id)
+			}
+		}
+		if len(unlisted) == 0 || attempt >= attempts {
+			return all, unlisted, nil
+		}
+		select {
+		case <-ctx.Done():
+			return all, unlisted, nil
+		case <-time.After(wait):
+		}
+		wait *= 2
+		pending = unlisted
+	}
 }
 
 // refreshAccepted re-reads the state of endpoints whose connections were
