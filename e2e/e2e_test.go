@@ -366,26 +366,3 @@ func reconcileRuns(s *localstack.Stack) []localstack.Invocation {
 	}
 	return out
 }
-
-// The worst of AWS's delivery, on purpose: every aws.tag event lost, every
-// delivery and notification doubled and up to half a second late. The
-// CloudTrail events (late) and the reconciler still converge both VPCs to
-// exactly one endpoint each, and untagging still cleans up.
-func TestWorstDeliveryConverges(t *testing.T) {
-	s := start(t, localstack.Options{Delivery: localaws.DeliveryOptions{DuplicateRatio: 1, DropTagRatio: 1, MaxDelay: 500 * time.Millisecond}})
-	tag(t, s, teamA, true)
-	tag(t, s, teamB, true)
-	converge(t, s, ready(t, s, teamA, teamB))
-	wantReady(t, status(t, s, teamA))
-	wantReady(t, status(t, s, teamB))
-	tag(t, s, teamA, false)
-	converge(t, s, func() bool { return status(t, s, teamA).Clean() })
-	if a := status(t, s, teamA); !a.Clean() {
-		t.Errorf("team A not cleaned up: %+v", a)
-	}
-	wantReady(t, status(t, s, teamB))
-	st := s.AWS.DeliveryStats()
-	if st.DroppedTagEvents < 3 || st.Duplicated == 0 || st.Duplicated != st.Delivered/2 || st.LateCloudTrailEvents == 0 {
-		t.Errorf("delivery did not do what was asked: %+v", st)
-	}
-}
