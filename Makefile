@@ -102,7 +102,7 @@ clean: ## Remove build outputs (bin/, .aws-sam/)
 LOCAL_ARGS ?=
 
 .PHONY: local demo
-local: ## Run the product locally until Ctrl-C: local AWS, templates' routing, functions under the Lambda emulator (LOCAL_ARGS="-schedule 30s -throttle")
+local: ## Run the product locally until Ctrl-C: local AWS, templates' routing, functions under the Lambda emulator (LOCAL_ARGS="-schedule 30s -throttle -lossy")
 	@go build -o bin/localstack ./cmd/localstack
 	@exec ./bin/localstack $(LOCAL_ARGS)
 

@@ -72,6 +72,48 @@ func awsCLI(t *testing.T, s *localstack.Stack, account string, args ...string) b
 	return true
 }
 
+// converge settles the stack and, when done() still says no, fires the
+// reconcile schedule as an operator's schedule would and settles again:
+// under AWS's delivery a VPC's tag events can all be lost, and the product
+// relies on the reconciler for that, so the tests do too. Tests assert the
+// end state, not how many invocations it took.
+func converge(t *testing.T, s *localstack.Stack, done func() bool) {
+	t.Helper()
+	settle(t, s)
+	if done() || noReconcile != "" {
+		return
+	}
+	t.Logf("not converged from events alone (delivery %+v): firing the reconcile schedule", s.AWS.DeliveryStats())
+	if err := s.TriggerSchedules(); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, s)
+}
+
+func ready(t *testing.T, s *localstack.Stack, vs ...localstack.AgentVPC) func() bool {
+	return func() bool {
+		for _, v := range vs {
+			if !status(t, s, v).Ready(tunnelPort) {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// eventsFor returns the onboard invocations that an event rule (not a
+// schedule or a direct call) made about v.
+func eventsFor(s *localstack.Stack, v localstack.AgentVPC) []localstack.Invocation {
+	var out []localstack.Invocation
+	for _, inv := range s.Invocations() {
+		if inv.Function == "OnboardFunction" && (strings.HasSuffix(inv.Trigger, "TagChange") || strings.HasSuffix(inv.Trigger, "TagCall")) &&
+			strings.Contains(string(inv.Payload), v.VPC) {
+			out = append(out, inv)
+		}
+	}
+	return out
+}
+
 func wantReady(t *testing.T, st localstack.VPCStatus) {
 	t.Helper()
 	if !st.Ready(tunnelPort) {
@@ -90,18 +132,32 @@ func TestTagToTunnelAndBack(t *testing.T) {
 	}
 	hub := s.SSM(s.Hub)
 	name := s.ParameterPath(teamA) + "/tunnel"
+	// Two seconds, plus how late strict delivery may bring the events.
+	budget := 2 * time.Second
+	if opts, strict := s.AWS.Delivery(); strict {
+		budget += opts.CloudTrailDelay + opts.MaxDelay
+	}
+	reconciled := false
 	for {
 		if _, err := hub.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(name)}); err == nil {
 			break
 		}
-		if time.Since(tagged) > 2*time.Second {
-			t.Fatalf("%s not readable 2 s after create-tags", name)
+		if time.Since(tagged) > budget {
+			if reconciled || noReconcile != "" || len(eventsFor(s, teamA)) > 0 {
+				t.Fatalf("%s not readable %s after create-tags (%d events for it reached onboard, reconciled %v)", name, budget, len(eventsFor(s, teamA)), reconciled)
+			}
+			// Every event of the tag was lost: the schedule makes up for it.
+			t.Logf("no event of the tag reached onboard in %s: firing the reconcile schedule", budget)
+			if err := s.TriggerSchedules(); err != nil {
+				t.Fatal(err)
+			}
+			reconciled, budget = true, time.Since(tagged)+30*time.Second
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	t.Logf("create-tags to readable tunnel parameter: %s", time.Since(tagged).Round(time.Millisecond))
+	t.Logf("create-tags to readable tunnel parameter: %s (reconciled %v)", time.Since(tagged).Round(time.Millisecond), reconciled)
 	tag(t, s, teamB, true)
-	settle(t, s)
+	converge(t, s, ready(t, s, teamA, teamB))
 
 	a := status(t, s, teamA)
 	wantReady(t, a)
@@ -126,7 +182,7 @@ func TestTagToTunnelAndBack(t *testing.T) {
 	if !awsCLI(t, s, teamA.Account, "ec2", "delete-tags", "--resources", teamA.VPC, "--tags", "Key=jenkins-agents") {
 		tag(t, s, teamA, false)
 	}
-	settle(t, s)
+	converge(t, s, func() bool { a := status(t, s, teamA); return a.Clean() && !a.Principal })
 	if a := status(t, s, teamA); !a.Clean() || a.Principal {
 		t.Errorf("team A not cleaned up after untagging: %+v", a)
 	}
@@ -134,21 +190,20 @@ func TestTagToTunnelAndBack(t *testing.T) {
 }
 
 // At-least-once delivery: the same tag event arriving again changes nothing.
+// (Strict delivery duplicates some events by itself; this test makes sure.)
 func TestSameEventDeliveredTwice(t *testing.T) {
 	s := start(t, localstack.Options{})
 	tag(t, s, teamA, true)
-	settle(t, s)
+	converge(t, s, ready(t, s, teamA))
 	before := status(t, s, teamA)
 	wantReady(t, before)
 
 	var event []byte
-	for _, inv := range s.Invocations() {
-		if inv.Function == "OnboardFunction" && strings.HasSuffix(inv.Trigger, "TagChange") {
-			event = inv.Payload
-		}
+	for _, inv := range eventsFor(s, teamA) {
+		event = inv.Payload // the aws.tag event, or the CloudTrail one when the tag event was lost
 	}
 	if event == nil {
-		t.Fatal("no tag change event reached the onboard function")
+		t.Fatal("no event of the tag reached the onboard function")
 	}
 	s.InvokeAsync("OnboardFunction", event, "redelivery")
 	s.InvokeAsync("OnboardFunction", event, "redelivery")
@@ -180,7 +235,7 @@ func TestEventsRacingForOneVPC(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	settle(t, s)
+	converge(t, s, ready(t, s, teamA))
 	st := status(t, s, teamA)
 	wantReady(t, st)
 	// A retry of the loser is fine; a leftover is not: Ready checks one
@@ -269,7 +324,7 @@ func TestEachDemoBreakageRepairedByOneReconcile(t *testing.T) {
 	ctx := context.Background()
 	tag(t, s, teamA, true)
 	tag(t, s, teamB, true)
-	settle(t, s)
+	converge(t, s, ready(t, s, teamA, teamB))
 	wantReady(t, status(t, s, teamA))
 	for _, b := range localstack.Breakages() {
 		t.Run(b.Name, func(t *testing.T) {
@@ -285,8 +340,16 @@ func TestEachDemoBreakageRepairedByOneReconcile(t *testing.T) {
 				t.Fatal(err)
 			}
 			settle(t, s)
-			if got := reconcileRuns(s)[runs:]; len(got) != 1 || got[0].Failed() {
-				t.Fatalf("want one successful reconcile, got %d: %+v", len(got), got)
+			// One firing of the schedule; strict delivery may deliver it
+			// twice, and every run it causes must succeed.
+			got := reconcileRuns(s)[runs:]
+			if len(got) == 0 {
+				t.Fatal("the schedule fired and no reconcile ran")
+			}
+			for _, run := range got {
+				if run.Failed() {
+					t.Fatalf("reconcile failed: %v %v", run.Err, run.Result.Error)
+				}
 			}
 			wantReady(t, status(t, s, teamA))
 			wantReady(t, status(t, s, teamB))

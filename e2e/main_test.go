@@ -6,11 +6,25 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localstack"
 )
+
+// deliverySeed seeds every test stack's local AWS: the tests run with
+// strict delivery (duplicated, late, out-of-order events, lost aws.tag
+// events), reproducibly as far as their events are emitted in order.
+const deliverySeed = 20260101
+
+// delivered sums what strict delivery did over the run, reported by TestMain.
+var delivered struct {
+	sync.Mutex
+	localaws.DeliveryStats
+	stacks int
+}
 
 // Built once per package run by TestMain.
 var (
@@ -59,7 +73,11 @@ func run(m *testing.M) (int, error) {
 	if bootstraps, err = localstack.Build(ctx, repoRoot, out, functions); err != nil {
 		return 0, err
 	}
-	return m.Run(), nil
+	code := m.Run()
+	delivered.Lock()
+	fmt.Fprintf(os.Stderr, "e2e: strict delivery over %d stacks (seed %d): %+v\n", delivered.stacks, deliverySeed, delivered.DeliveryStats)
+	delivered.Unlock()
+	return code, nil
 }
 
 // start runs the product for one test on the documented topology and
@@ -74,6 +92,9 @@ func start(t *testing.T, opts localstack.Options) *localstack.Stack {
 	if opts.WorkDir == "" {
 		opts.WorkDir = t.TempDir()
 	}
+	if opts.Seed == 0 {
+		opts.Seed = deliverySeed
+	}
 	if opts.Parameters == nil {
 		// Nothing in these tests is old: let the reconciler repair at once.
 		opts.Parameters = map[string]string{"GracePeriod": "0s"}
@@ -85,6 +106,17 @@ func start(t *testing.T, opts localstack.Options) *localstack.Stack {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
+		st := s.AWS.DeliveryStats()
+		t.Logf("delivery: %+v", st)
+		delivered.Lock()
+		delivered.stacks++
+		delivered.Delivered += st.Delivered
+		delivered.Duplicated += st.Duplicated
+		delivered.Delayed += st.Delayed
+		delivered.Reordered += st.Reordered
+		delivered.DroppedTagEvents += st.DroppedTagEvents
+		delivered.LateCloudTrailEvents += st.LateCloudTrailEvents
+		delivered.Unlock()
 		if t.Failed() {
 			for _, id := range opts.Functions {
 				t.Logf("---- %s log ----\n%s", id, tail(s.Log(id), 12000))

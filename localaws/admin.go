@@ -25,7 +25,9 @@ import (
 //	POST   /_localaws/rules/trigger     {"account","region","bus","rule"}: fire a schedule rule
 //	POST   /_localaws/credentials       {"account","role","session","durationSeconds"}: a role's
 //	                                    credentials as Lambda would get them (no trust check)
-//	POST   /_localaws/flush             wait until queued deliveries ran
+//	POST   /_localaws/flush             wait until queued and delayed deliveries ran
+//	GET    /_localaws/delivery          {"strict","options","stats"}: how events are delivered, what it did
+//	DELETE /_localaws/delivery          reset the delivery counters
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	reply := func(v any) {
 		w.Header().Set("Content-Type", "application/json")
@@ -151,6 +153,14 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		reply(c)
 	case "POST /_localaws/flush":
 		reply(map[string]bool{"drained": s.Flush(10 * time.Second)})
+	case "GET /_localaws/delivery":
+		opts, strict := s.Delivery()
+		reply(map[string]any{"strict": strict, "stats": s.DeliveryStats(), "options": map[string]any{
+			"duplicateRatio": opts.DuplicateRatio, "dropTagRatio": opts.DropTagRatio, "seed": opts.Seed,
+			"maxDelay": opts.MaxDelay.String(), "cloudTrailDelay": opts.CloudTrailDelay.String()}})
+	case "DELETE /_localaws/delivery":
+		s.ResetDeliveryStats()
+		reply(map[string]bool{"reset": true})
 	default:
 		fail(http.StatusNotFound, fmt.Errorf("no admin endpoint %s", route))
 	}

@@ -25,12 +25,13 @@ type Delivery struct {
 	RoleARN   string
 }
 
-// eventBridge holds the buses, rules and subscribers, and delivers matched
-// events in order on one worker goroutine, outside every lock, so a
-// subscriber may call back into the server.
+// eventBridge holds the buses, rules and subscribers; its dispatcher
+// delivers matched events outside every lock, so a subscriber may call
+// back into the server.
 type eventBridge struct {
 	clock *Clock
 	log   *slog.Logger
+	d     *dispatcher
 
 	mu       sync.Mutex
 	buses    map[string]*bus // by bus ARN
@@ -43,12 +44,6 @@ type eventBridge struct {
 	// another account ("" allows; otherwise why not). See authz.go.
 	authorizeTarget func(ruleARN, roleARN, busARN string) string
 
-	qmu     sync.Mutex
-	qcond   *sync.Cond
-	queue   []func()
-	busy    bool
-	closed  bool
-	stopped chan struct{}
 }
 
 type subscriber struct {
@@ -87,89 +82,16 @@ type target struct {
 
 const recentEvents = 1000
 
-func newEventBridge(c *Clock, log *slog.Logger) *eventBridge {
-	e := &eventBridge{clock: c, log: log, buses: map[string]*bus{}, subs: map[string][]*subscriber{},
-		watchers: map[string][]*watcher{}, topics: map[string][]*topicSubscriber{}, stopped: make(chan struct{})}
-	e.qcond = sync.NewCond(&e.qmu)
-	go e.work()
-	return e
+func newEventBridge(c *Clock, log *slog.Logger, d *dispatcher) *eventBridge {
+	return &eventBridge{clock: c, log: log, d: d, buses: map[string]*bus{}, subs: map[string][]*subscriber{},
+		watchers: map[string][]*watcher{}, topics: map[string][]*topicSubscriber{}}
 }
 
-func (e *eventBridge) work() {
-	defer close(e.stopped)
-	for {
-		e.qmu.Lock()
-		for len(e.queue) == 0 && !e.closed {
-			e.busy = false
-			e.qcond.Broadcast()
-			e.qcond.Wait()
-		}
-		if len(e.queue) == 0 && e.closed {
-			e.busy = false
-			e.qcond.Broadcast()
-			e.qmu.Unlock()
-			return
-		}
-		fn := e.queue[0]
-		e.queue = e.queue[1:]
-		e.busy = true
-		e.qmu.Unlock()
-		e.run(fn)
-	}
-}
+// flush waits until every queued or delayed delivery has run, or the
+// timeout passes.
+func (e *eventBridge) flush(timeout time.Duration) bool { return e.d.flush(timeout) }
 
-func (e *eventBridge) run(fn func()) {
-	defer func() {
-		if r := recover(); r != nil {
-			e.log.Error("event subscriber panicked", "panic", fmt.Sprint(r))
-		}
-	}()
-	fn()
-}
-
-func (e *eventBridge) enqueue(fns []func()) {
-	if len(fns) == 0 {
-		return
-	}
-	e.qmu.Lock()
-	defer e.qmu.Unlock()
-	if e.closed {
-		return
-	}
-	e.queue = append(e.queue, fns...)
-	e.busy = true
-	e.qcond.Broadcast()
-}
-
-// flush waits until every queued delivery has run, or the timeout passes.
-func (e *eventBridge) flush(timeout time.Duration) bool {
-	done := make(chan struct{})
-	go func() {
-		e.qmu.Lock()
-		for (len(e.queue) > 0 || e.busy) && !e.closed {
-			e.qcond.Wait()
-		}
-		e.qmu.Unlock()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return true
-	case <-time.After(timeout):
-		return false
-	}
-}
-
-func (e *eventBridge) close() {
-	e.qmu.Lock()
-	already := e.closed
-	e.closed = true
-	e.qcond.Broadcast()
-	e.qmu.Unlock()
-	if !already {
-		<-e.stopped
-	}
-}
+func (e *eventBridge) close() { e.d.close() }
 
 func busARN(account, region, name string) string {
 	return "arn:aws:events:" + region + ":" + account + ":event-bus/" + name
@@ -225,19 +147,19 @@ func (e *eventBridge) createBus(account, region, name string) (string, *awsproto
 // putLocked records ev on b, matches b's enabled rules and returns the
 // deliveries to run. Forwarding to another bus recurses (bounded: a bus
 // forwards an event at most once per put, as EventBridge stops loops).
-func (e *eventBridge) putLocked(b *bus, ev awsproto.Event, seen map[string]bool) []func() {
+func (e *eventBridge) putLocked(b *bus, ev awsproto.Event, seen map[string]bool) []delivery {
 	if seen[b.arn] {
 		return nil
 	}
 	seen[b.arn] = true
-	var fns []func()
+	var fns []delivery
 	e.recent = append(e.recent, ev)
 	if len(e.recent) > recentEvents {
 		e.recent = e.recent[len(e.recent)-recentEvents:]
 	}
 	for _, w := range append(append([]*watcher{}, e.watchers[b.arn]...), e.watchers[""]...) {
 		fn := w.fn
-		fns = append(fns, func() { fn(ev) })
+		fns = append(fns, delivery{observe: true, fn: func() { fn(ev) }})
 	}
 	raw, _ := json.Marshal(ev)
 	var doc map[string]any
@@ -252,8 +174,8 @@ func (e *eventBridge) putLocked(b *bus, ev awsproto.Event, seen map[string]bool)
 	return fns
 }
 
-func (e *eventBridge) targetDeliveriesLocked(r *rule, ev awsproto.Event, raw []byte, doc map[string]any, seen map[string]bool) []func() {
-	var fns []func()
+func (e *eventBridge) targetDeliveriesLocked(r *rule, ev awsproto.Event, raw []byte, doc map[string]any, seen map[string]bool) []delivery {
+	var fns []delivery
 	for _, t := range r.targets {
 		if strings.HasPrefix(t.Arn, "arn:aws:events:") && strings.Contains(t.Arn, ":event-bus/") {
 			parts := strings.SplitN(t.Arn, ":", 6)
@@ -279,12 +201,12 @@ func (e *eventBridge) targetDeliveriesLocked(r *rule, ev awsproto.Event, raw []b
 		}
 		for _, s := range e.subs[t.Arn] {
 			fn := s.fn
-			fns = append(fns, func() { fn(d) })
+			fns = append(fns, delivery{target: t.Arn, fn: func() { fn(d) }})
 		}
 		if strings.HasPrefix(t.Arn, "arn:aws:sns:") {
 			for _, s := range e.topics[t.Arn] {
 				fn, msg := s.fn, string(d.Payload)
-				fns = append(fns, func() { fn("", msg) })
+				fns = append(fns, delivery{target: t.Arn, fn: func() { fn("", msg) }})
 			}
 		}
 	}
@@ -323,7 +245,7 @@ func (e *eventBridge) emit(b *bus, ev awsproto.Event) {
 	e.mu.Lock()
 	fns := e.putLocked(b, ev, map[string]bool{})
 	e.mu.Unlock()
-	e.enqueue(fns)
+	e.d.dispatch(fns)
 }
 
 func (e *eventBridge) newEventID() string { return newRequestID() }
@@ -352,20 +274,31 @@ func (s *Server) DefaultBus(account, region string, ev awsproto.Event) {
 	s.events.mu.Lock()
 	b := s.events.busLocked(account, region, "default")
 	s.events.mu.Unlock()
-	s.events.emit(b, ev)
+	// Strict delivery: aws.tag events may be lost and CloudTrail events
+	// arrive late (see DeliveryOptions); ev.Time stays the time of the call.
+	drop, late := s.events.d.serviceEvent(ev.Source, ev.DetailType)
+	switch {
+	case drop:
+		s.log.Debug("aws.tag event lost (best-effort delivery)", "account", account, "resources", ev.Resources)
+	case late > 0:
+		s.events.d.later(late, func() { s.events.emit(b, ev) })
+	default:
+		s.events.emit(b, ev)
+	}
 }
 
 // Publish implements awsproto.Sink: an SNS message to a topic's Go
-// subscribers, delivered in order with the events.
+// subscribers, delivered at least once (strict delivery: late, out of
+// order, sometimes twice).
 func (s *Server) Publish(topicARN, subject, message string) {
 	s.events.mu.Lock()
-	var fns []func()
+	var fns []delivery
 	for _, t := range s.events.topics[topicARN] {
 		fn := t.fn
-		fns = append(fns, func() { fn(subject, message) })
+		fns = append(fns, delivery{target: topicARN, fn: func() { fn(subject, message) }})
 	}
 	s.events.mu.Unlock()
-	s.events.enqueue(fns)
+	s.events.d.dispatch(fns)
 }
 
 var _ awsproto.Sink = (*Server)(nil)
@@ -431,9 +364,22 @@ func removeByID[T any](l []T, match func(T) bool) []T {
 	return out
 }
 
-// Flush waits (up to timeout) until every queued event and notification
-// has been delivered; it reports whether the queue drained.
+// Flush waits (up to timeout) until every queued, delayed or running event
+// delivery and notification is done (late CloudTrail events included); it
+// reports whether everything was delivered.
 func (s *Server) Flush(timeout time.Duration) bool { return s.events.flush(timeout) }
+
+// DeliveryStats returns what strict delivery did so far.
+func (s *Server) DeliveryStats() DeliveryStats { return s.events.d.statsSnapshot() }
+
+// ResetDeliveryStats zeroes the delivery counters.
+func (s *Server) ResetDeliveryStats() { s.events.d.resetStats() }
+
+// Delivery returns the delivery options in force (defaults filled in) and
+// whether delivery is strict.
+func (s *Server) Delivery() (opts DeliveryOptions, strict bool) {
+	return s.events.d.opts, s.events.d.strict
+}
 
 // RecentEvents returns the last events put on any bus (at most 1000).
 func (s *Server) RecentEvents() []awsproto.Event {
@@ -464,7 +410,7 @@ func (s *Server) TriggerRule(account, region, busName, ruleName string) error {
 	json.Unmarshal(raw, &doc)
 	fns := e.targetDeliveriesLocked(r, ev, raw, doc, map[string]bool{b.arn: true})
 	e.mu.Unlock()
-	e.enqueue(fns)
+	e.d.dispatch(fns)
 	return nil
 }
 
@@ -610,7 +556,7 @@ func (e *eventBridge) putEvents(call *awsproto.Call, decode func(any) *awsproto.
 	}
 	results := make([]result, len(in.Entries))
 	failed := 0
-	var fns []func()
+	var fns []delivery
 	e.mu.Lock()
 	for i, en := range in.Entries {
 		fail := func(code, msg string) { results[i] = result{ErrorCode: code, ErrorMessage: msg}; failed++ }
@@ -651,7 +597,7 @@ func (e *eventBridge) putEvents(call *awsproto.Call, decode func(any) *awsproto.
 		fns = append(fns, e.putLocked(b, ev, map[string]bool{})...)
 	}
 	e.mu.Unlock()
-	e.enqueue(fns)
+	e.d.dispatch(fns)
 	return json.Marshal(map[string]any{"FailedEntryCount": failed, "Entries": results})
 }
 

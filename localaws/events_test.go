@@ -26,7 +26,9 @@ func (r *recorder[T]) all() []T {
 }
 
 func TestPutEventsRoutesAcrossAccounts(t *testing.T) {
-	srv, url := startServer(t, Options{Topology: testTopology()})
+	// The subject is routing: exactly-once, in-order delivery lets the test
+	// count deliveries (delivery_test.go covers strict delivery).
+	srv, url := startServer(t, Options{Topology: testTopology(), Relax: Relax{Delivery: true}})
 	hubBus := "arn:aws:events:" + region + ":" + hub + ":event-bus/jenkins-agent-vpcs"
 	fnARN := "arn:aws:lambda:" + region + ":" + hub + ":function:onboard"
 	allowForwarding(t, srv, hubBus)
@@ -102,7 +104,8 @@ func TestPutEventsRoutesAcrossAccounts(t *testing.T) {
 }
 
 func TestRulesLifecycle(t *testing.T) {
-	srv, url := startServer(t, Options{Topology: testTopology()})
+	// Relaxed delivery: the test counts the schedule's deliveries.
+	srv, url := startServer(t, Options{Topology: testTopology(), Relax: Relax{Delivery: true}})
 	c := eventbridge.NewFromConfig(awsConfig(url, hub, "x", ""))
 	_, err := c.PutRule(ctx(t), &eventbridge.PutRuleInput{Name: aws.String("bad"), EventPattern: aws.String(`{"source":"aws.ec2"}`)})
 	wantCode(t, err, "InvalidEventPatternException")
@@ -164,7 +167,9 @@ func TestRulesLifecycle(t *testing.T) {
 }
 
 func TestSinkDefaultBusAndTopics(t *testing.T) {
-	srv, _ := startServer(t, Options{})
+	// Relaxed delivery: strict delivery may lose the aws.tag event and
+	// duplicate the message (delivery_test.go).
+	srv, _ := startServer(t, Options{Relax: Relax{Delivery: true}})
 	var evs recorder[awsproto.Event]
 	defer srv.Watch(member, region, "default", evs.add)()
 	var msgs recorder[string]

@@ -13,24 +13,46 @@ import (
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
 )
 
-// Fault makes matching calls fail or slow down. Empty Service, Action or
-// Account match anything. A fault with a Code fails the call with that
-// error; Count limits it to the next N matching calls (0: no limit); Ratio
-// in (0,1) fails that share of matching calls, drawn from the server's
+// Fault makes matching calls fail or slow down. Empty Service, Action,
+// Account or Target match anything. A fault with a Code fails the call with
+// that error; Count limits it to the next N matching calls (0: no limit);
+// Ratio in (0,1) fails that share of matching calls, drawn from the server's
 // seeded RNG (0 means every call). Latency is added to every matching
 // call, failing or not.
+//
+// By default a fault fails the call before it runs: nothing changes. With
+// After, the call runs and takes effect (state, events, notifications),
+// then its answer is lost: the client gets the fault's error (default
+// InternalError, HTTP 500) and must find out, or retry idempotently, what
+// happened. This is the crash point between a write and its reply that
+// AWS's idempotency tokens exist for ("Ensuring idempotency in Amazon EC2
+// API requests", https://docs.aws.amazon.com/ec2/latest/devguide/ec2-api-idempotency.html).
+// With Drop, the connection is closed without an answer instead of
+// answering with an error (before or, with After, after the call ran).
 type Fault struct {
-	ID      string   `json:"id,omitempty"`
-	Service string   `json:"service,omitempty"` // ec2, sts, ssm, events
-	Action  string   `json:"action,omitempty"`  // e.g. CreateVpcEndpoint
-	Account string   `json:"account,omitempty"` // the calling account
-	Code    string   `json:"code,omitempty"`    // e.g. RequestLimitExceeded, AccessDenied
+	ID      string `json:"id,omitempty"`
+	Service string `json:"service,omitempty"` // ec2, sts, ssm, events
+	Action  string `json:"action,omitempty"`  // e.g. CreateVpcEndpoint
+	Account string `json:"account,omitempty"` // the calling account
+	// Target is the account that owns what the call names: the role's
+	// account for STS AssumeRole (so "account 222's spoke role cannot be
+	// assumed" is expressible), the bus's account for an EventBridge bus
+	// ARN, the parameter's account for an SSM parameter ARN; for every
+	// other call, the caller's account.
+	Target  string   `json:"target,omitempty"`
+	Code    string   `json:"code,omitempty"` // e.g. RequestLimitExceeded, AccessDenied
 	Message string   `json:"message,omitempty"`
 	Status  int      `json:"status,omitempty"` // HTTP status; derived from Code when zero
 	Count   int      `json:"count,omitempty"`
 	Ratio   float64  `json:"ratio,omitempty"`
 	Latency Duration `json:"latency,omitempty"`
+	After   bool     `json:"after,omitempty"` // the call takes effect, then its answer is lost
+	Drop    bool     `json:"drop,omitempty"`  // close the connection instead of answering
 }
+
+// failing reports whether the fault fails calls (rather than only slowing
+// them down).
+func (f *Fault) failing() bool { return f.Code != "" || f.Drop }
 
 // Duration is a time.Duration that reads "250ms" or a number of
 // milliseconds from JSON and YAML.
@@ -58,10 +80,11 @@ func (d *Duration) UnmarshalJSON(b []byte) error {
 // MarshalJSON writes the duration as a string.
 func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(time.Duration(d).String()) }
 
-func (f *Fault) matches(service, action, account string) bool {
+func (f *Fault) matches(service, action, account, target string) bool {
 	return (f.Service == "" || strings.EqualFold(f.Service, service)) &&
 		(f.Action == "" || f.Action == action) &&
-		(f.Account == "" || f.Account == account)
+		(f.Account == "" || f.Account == account) &&
+		(f.Target == "" || f.Target == target)
 }
 
 // statusFor is the HTTP status AWS uses for well-known error codes.
@@ -98,6 +121,9 @@ func (fs *faults) add(f Fault) string {
 	if f.ID == "" {
 		f.ID = fmt.Sprintf("fault-%d", fs.nextID)
 	}
+	if f.After && f.Code == "" && !f.Drop {
+		f.Code = "InternalError"
+	}
 	if f.Code != "" && f.Status == 0 {
 		f.Status = statusFor(f.Code)
 	}
@@ -133,23 +159,39 @@ func (fs *faults) snapshot() []Fault {
 	return out
 }
 
-// check returns the latency to add and the error to answer with, if any.
-func (fs *faults) check(service, action, account string) (time.Duration, *awsproto.Error) {
+// verdict is what the matching faults do to one call.
+type verdict struct {
+	latency time.Duration
+	fail    *awsproto.Error // answer with this error (nil with drop)
+	drop    bool            // close the connection without an answer
+	after   bool            // run the call first; lose its answer
+}
+
+func (v verdict) failing() bool { return v.fail != nil || v.drop }
+
+// check returns what the faults matching a call do to it; the first
+// failing fault that fires decides how the call fails.
+func (fs *faults) check(service, action, account, target string) verdict {
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	var latency time.Duration
-	var fail *awsproto.Error
+	var v verdict
 	kept := fs.list[:0]
 	for _, f := range fs.list {
 		spent := false
-		if f.matches(service, action, account) {
-			latency = max(latency, time.Duration(f.Latency))
-			if f.Code != "" && fail == nil && (f.Ratio <= 0 || f.Ratio >= 1 || fs.rng.Float64() < f.Ratio) {
-				msg := f.Message
-				if msg == "" {
-					msg = "Injected fault: " + f.Code
+		if f.matches(service, action, account, target) {
+			v.latency = max(v.latency, time.Duration(f.Latency))
+			if f.failing() && !v.failing() && (f.Ratio <= 0 || f.Ratio >= 1 || fs.rng.Float64() < f.Ratio) {
+				v.drop, v.after = f.Drop, f.After
+				if !f.Drop {
+					msg := f.Message
+					if msg == "" {
+						msg = "Injected fault: " + f.Code
+						if f.After {
+							msg = "Injected fault after the call took effect: " + f.Code
+						}
+					}
+					v.fail = &awsproto.Error{Code: f.Code, Message: msg, Status: f.Status}
 				}
-				fail = &awsproto.Error{Code: f.Code, Message: msg, Status: f.Status}
 				if f.Count > 0 {
 					f.Count--
 					spent = f.Count == 0
@@ -161,7 +203,7 @@ func (fs *faults) check(service, action, account string) (time.Duration, *awspro
 		}
 	}
 	fs.list = kept
-	return latency, fail
+	return v
 }
 
 // bucket is an AWS-style token bucket: it starts full and refills at rate
@@ -323,4 +365,44 @@ func (c *counters) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.m = map[callKey]int{}
+}
+
+// targetAccount is the account that owns what a call names, for
+// Fault.Target: the role of AssumeRole, a bus or parameter named by ARN;
+// otherwise the caller's account.
+func targetAccount(service string, call *awsproto.Call) string {
+	switch service {
+	case "sts":
+		if call.Action == "AssumeRole" {
+			if acct := arnAccount(call.Form.Get("RoleArn")); acct != "" {
+				return acct
+			}
+		}
+	case "events", "ssm":
+		var in struct {
+			EventBusName, Name string
+			Entries            []struct{ EventBusName string }
+		}
+		if json.Unmarshal(call.Body, &in) == nil {
+			names := []string{in.EventBusName, in.Name}
+			for _, e := range in.Entries {
+				names = append(names, e.EventBusName)
+			}
+			for _, n := range names {
+				if acct := arnAccount(n); acct != "" {
+					return acct
+				}
+			}
+		}
+	}
+	return call.Account
+}
+
+// arnAccount is the account field of an ARN, or "".
+func arnAccount(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" {
+		return ""
+	}
+	return parts[4]
 }

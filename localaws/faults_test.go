@@ -10,9 +10,15 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 )
 
@@ -186,5 +192,152 @@ func TestAdminEndpoints(t *testing.T) {
 	creds := do("POST", "/_localaws/credentials", `{"account":"444444444444","role":"r","session":"fn"}`)
 	if creds["AssumedRoleARN"] != "arn:aws:sts::444444444444:assumed-role/r/fn" {
 		t.Fatalf("credentials = %v", creds)
+	}
+}
+
+// An after-effect fault on CreateVpcEndpoint: the endpoint exists while
+// the client sees an error (or a dropped connection); the SDK's retry of
+// the same request (same ClientToken) gets the same endpoint back, and no
+// second one is made. A fault before the call changes nothing.
+func TestAfterEffectFaultOnCreateVpcEndpoint(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		fault     Fault
+		wantCode  string // "" when the connection is dropped
+		wantAfter int    // endpoints after the failed call
+	}{
+		{"answer lost", Fault{After: true}, "InternalError", 1},
+		{"connection dropped after", Fault{After: true, Drop: true}, "", 1},
+		{"connection dropped before", Fault{Drop: true}, "", 0},
+		{"error before", Fault{Code: "InternalError"}, "InternalError", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, url := startServer(t, Options{Topology: privateLinkTopology()})
+			spoke := spokeEC2(t, url)
+			vpcs, err := spoke.DescribeVpcs(ctx(t), &ec2.DescribeVpcsInput{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			vpc := aws.ToString(vpcs.Vpcs[0].VpcId)
+			subnets, err := spoke.DescribeSubnets(ctx(t), &ec2.DescribeSubnetsInput{Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{vpc}}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			in := &ec2.CreateVpcEndpointInput{VpcId: aws.String(vpc), ServiceName: aws.String("com.amazonaws.vpce." + region + ".vpce-svc-0123456789abcdef0"),
+				VpcEndpointType: ec2types.VpcEndpointTypeInterface, SubnetIds: []string{aws.ToString(subnets.Subnets[0].SubnetId)},
+				PrivateDnsEnabled: aws.Bool(false), ClientToken: aws.String("agent-vpc-" + vpc)}
+			endpoints := func() []string {
+				out, err := spoke.DescribeVpcEndpoints(ctx(t), &ec2.DescribeVpcEndpointsInput{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				var ids []string
+				for _, e := range out.VpcEndpoints {
+					ids = append(ids, aws.ToString(e.VpcEndpointId))
+				}
+				return ids
+			}
+
+			f := tc.fault
+			f.Service, f.Action, f.Count = "ec2", "CreateVpcEndpoint", 1
+			srv.InjectFault(f)
+			_, err = spoke.CreateVpcEndpoint(ctx(t), in)
+			if tc.wantCode != "" {
+				wantCode(t, err, tc.wantCode)
+				var re *smithyhttp.ResponseError
+				if !errors.As(err, &re) || re.HTTPStatusCode() != 500 {
+					t.Errorf("status of %v, want 500", err)
+				}
+			} else if err == nil || errors.As(err, new(smithy.APIError)) {
+				t.Fatalf("want a broken connection, got %v", err)
+			}
+			if got := endpoints(); len(got) != tc.wantAfter {
+				t.Fatalf("endpoints after the failed call: %v, want %d", got, tc.wantAfter)
+			}
+
+			// The same fault again, and a client that retries as the SDK's
+			// standard retryer does (InternalError and broken connections
+			// are retryable), without waiting.
+			srv.InjectFault(f)
+			retrying := ec2.New(spoke.Options(), func(o *ec2.Options) {
+				o.RetryMaxAttempts = 0
+				o.Retryer = retry.NewStandard(func(so *retry.StandardOptions) { so.MaxAttempts = 3; so.Backoff = noBackoff{} })
+			})
+			out, err := retrying.CreateVpcEndpoint(ctx(t), in)
+			if err != nil {
+				t.Fatalf("retried create: %v", err)
+			}
+			got := endpoints()
+			if len(got) != 1 || got[0] != aws.ToString(out.VpcEndpoint.VpcEndpointId) {
+				t.Errorf("after the retry: endpoints %v, answer %s; want the one endpoint", got, aws.ToString(out.VpcEndpoint.VpcEndpointId))
+			}
+			if n := srv.CallCount("ec2", "CreateVpcEndpoint", member); n != 3 {
+				t.Errorf("CreateVpcEndpoint called %d times, want 3 (failed, failed, retried)", n)
+			}
+		})
+	}
+}
+
+type noBackoff struct{}
+
+func (noBackoff) BackoffDelay(int, error) (time.Duration, error) { return 0, nil }
+
+// Target matches the account of what the call names: the role AssumeRole
+// assumes, the bus PutEvents puts on; Account (the caller) cannot say that.
+func TestFaultTargetsTheAccountOfWhatTheCallNames(t *testing.T) {
+	srv, url := startServer(t, Options{Topology: testTopology()})
+	fn, err := sts.NewFromConfig(awsConfig(url, hub, "x", "")).AssumeRole(ctx(t), &sts.AssumeRoleInput{
+		RoleArn: aws.String("arn:aws:iam::" + hub + ":role/jenkins-agent-vpcs-onboard"), RoleSessionName: aws.String("onboard")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := fn.Credentials
+	onboard := sts.NewFromConfig(awsConfig(url, *c.AccessKeyId, *c.SecretAccessKey, *c.SessionToken))
+	assume := func(account string) error {
+		_, err := onboard.AssumeRole(ctx(t), &sts.AssumeRoleInput{RoleArn: aws.String("arn:aws:iam::" + account + ":role/jenkins-agent-vpcs-spoke"),
+			RoleSessionName: aws.String("onboard"), ExternalId: aws.String("jenkins-agent-vpcs")})
+		return err
+	}
+	memberEB := eventbridge.NewFromConfig(awsConfig(url, member, "x", ""))
+	put := func(bus string) error {
+		out, err := memberEB.PutEvents(ctx(t), &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{
+			Source: aws.String("jav.test"), DetailType: aws.String("x"), Detail: aws.String(`{}`), EventBusName: aws.String(bus)}}})
+		if err == nil && out.FailedEntryCount != 0 {
+			err = errors.New(aws.ToString(out.Entries[0].ErrorCode))
+		}
+		return err
+	}
+	hubBus := "arn:aws:events:" + region + ":" + hub + ":event-bus/jenkins-agent-vpcs"
+
+	srv.InjectFault(Fault{Service: "sts", Action: "AssumeRole", Account: member, Code: "AccessDenied"})
+	if err := assume(member); err != nil {
+		t.Fatalf("a fault on the caller account %s matched the hub's call: %v", member, err)
+	}
+	srv.ClearFaults()
+	srv.InjectFault(Fault{Service: "sts", Action: "AssumeRole", Target: member, Code: "AccessDenied"})
+	wantCode(t, assume(member), "AccessDenied")
+	if err := assume(member2); err != nil {
+		t.Errorf("the fault on %s's role refused %s's: %v", member, member2, err)
+	}
+	srv.ClearFaults()
+	srv.InjectFault(Fault{Service: "events", Action: "PutEvents", Target: hub, Code: "AccessDeniedException"})
+	wantCode(t, put(hubBus), "AccessDeniedException")
+	if err := put("default"); err != nil {
+		t.Errorf("the fault on the hub's bus refused the member's own: %v", err)
+	}
+}
+
+// The admin endpoint takes the new fields as JSON and lists them.
+func TestAdminFaultFields(t *testing.T) {
+	srv, url := startServer(t, Options{})
+	resp, err := http.Post(url+"/_localaws/faults", "application/json",
+		strings.NewReader(`{"service":"sts","action":"AssumeRole","target":"222222222222","after":true,"count":1}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	got := srv.Faults()
+	if len(got) != 1 || got[0].Target != member || !got[0].After || got[0].Code != "InternalError" || got[0].Status != 500 {
+		t.Errorf("faults = %+v, want an after-effect InternalError fault on target %s", got, member)
 	}
 }

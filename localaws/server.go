@@ -37,6 +37,10 @@ type Options struct {
 	// Consistency configures EC2's eventual consistency (on unless
 	// Relax.Consistency).
 	Consistency Consistency
+	// Delivery shapes strict event delivery (duplicates, delays, lost
+	// aws.tag events, late CloudTrail events); the zero value takes the
+	// defaults of DeliveryOptions. Relax.Delivery turns it off.
+	Delivery DeliveryOptions
 	// Relax turns off behaviours that AWS has and that make the local AWS
 	// strict. The zero value is as strict as AWS: tests and tools relax one
 	// only when their subject is something else, and say why.
@@ -126,7 +130,7 @@ func NewServer(opts Options) (*Server, error) {
 	s.throttle.set(opts.Throttle)
 	s.iam = newIAM(s.clock)
 	s.ssm = newParameterStore(s.clock)
-	s.events = newEventBridge(s.clock, log)
+	s.events = newEventBridge(s.clock, log, newDispatcher(log, !opts.Relax.Delivery, opts.Delivery.resolved(opts.Seed)))
 	if !opts.Relax.IAM {
 		s.events.authorizeTarget = s.authorizeForward
 	}
@@ -339,14 +343,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	call.Account, call.Principal = id.account, id.principal
 	s.calls.add(service, call.Action, call.Account)
 	s.callLog.record(service, call.Action, call.Account, call.Principal, call.Region, requestID, s.clock.Now())
-	if latency, fault := s.faults.check(service, call.Action, call.Account); latency > 0 || fault != nil {
-		if latency > 0 {
-			time.Sleep(latency)
-		}
-		if fault != nil {
-			s.writeError(w, proto, service, requestID, fault)
-			return
-		}
+	fault := s.faults.check(service, call.Action, call.Account, targetAccount(service, call))
+	if fault.latency > 0 {
+		time.Sleep(fault.latency)
+	}
+	if fault.failing() && !fault.after {
+		s.writeFault(w, proto, service, requestID, fault)
+		return
+	}
+	if fault.after {
+		// The call runs and takes effect; whatever it answers is lost.
+		defer s.writeFault(w, proto, service, requestID, fault)
+		w = discard{real: w}
 	}
 	if terr := s.throttle.take(s.clock.Now(), service, call.Action, call.Account, call.Region); terr != nil {
 		s.writeError(w, proto, service, requestID, terr)
@@ -395,6 +403,34 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	w.Write(out)
 }
+
+// writeFault answers with an injected fault's error, or closes the
+// connection without an answer.
+func (s *Server) writeFault(w http.ResponseWriter, proto, service, requestID string, v verdict) {
+	if d, ok := w.(discard); ok {
+		w = d.real
+	}
+	if v.drop {
+		if hj, ok := w.(http.Hijacker); ok {
+			if conn, _, err := hj.Hijack(); err == nil {
+				conn.Close()
+				return
+			}
+		}
+		// No connection to drop (an in-process handler): abort the
+		// response, which net/http turns into a broken connection.
+		panic(http.ErrAbortHandler)
+	}
+	s.writeError(w, proto, service, requestID, v.fail)
+}
+
+// discard is a ResponseWriter that loses what the call answers, for a
+// fault whose answer is lost after the call took effect.
+type discard struct{ real http.ResponseWriter }
+
+func (d discard) Header() http.Header         { return http.Header{} }
+func (d discard) Write(b []byte) (int, error) { return len(b), nil }
+func (d discard) WriteHeader(int)             {}
 
 // authError is how each service refuses credentials it does not know.
 func authError(service string, e *awsproto.Error) *awsproto.Error {

@@ -13,6 +13,9 @@
 // the hub template's rule invokes the onboard function (asynchronously, with
 // Lambda's retries); connection notifications reach the accept function
 // through the SNS topic; the schedule invokes the reconcile function.
+// Delivery is as strict as AWS's unless Options.Relax.Delivery says
+// otherwise: events and notifications arrive at least once, late and out of
+// order, and some aws.tag events never arrive (localaws.DeliveryOptions).
 //
 // cmd/localstack wraps it as `make local` (stay up) and `make demo` (a
 // narrated scenario); e2e/ drives it in tests.

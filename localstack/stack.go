@@ -74,6 +74,15 @@ type Options struct {
 
 	Throttle        bool
 	TransitionDelay time.Duration
+	// Relax turns off strict behaviours of the local AWS (zero: as strict
+	// as AWS); Relax.Delivery makes event delivery exactly once, at once and
+	// in order, and loses no aws.tag event.
+	Relax localaws.Relax
+	// Delivery shapes strict delivery (duplicates, delays, lost aws.tag
+	// events, late CloudTrail events); zero fields take localaws's defaults.
+	Delivery localaws.DeliveryOptions
+	// Seed seeds the local AWS's fault and delivery RNGs.
+	Seed int64
 	// Trace receives one line per invocation (nil: none).
 	Trace io.Writer
 }
@@ -232,7 +241,8 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		builds <- b
 	}()
 
-	if s.AWS, err = localaws.NewServer(localaws.Options{Topology: topo, Throttle: opts.Throttle, TransitionDelay: opts.TransitionDelay}); err != nil {
+	if s.AWS, err = localaws.NewServer(localaws.Options{Topology: topo, Throttle: opts.Throttle, TransitionDelay: opts.TransitionDelay,
+		Relax: opts.Relax, Delivery: opts.Delivery, Seed: opts.Seed}); err != nil {
 		<-builds
 		return nil, fmt.Errorf("starting the local AWS, %w", err)
 	}

@@ -8,6 +8,13 @@
 //
 // Drive `make local` with the AWS CLI: an access key id equal to an account
 // id is that account's administrator (see the banner it prints).
+//
+// Event delivery is reliable by default (exactly once, at once, in order),
+// so what a person sees follows what they did; -lossy delivers as AWS does
+// (duplicated, late, out of order, some aws.tag events lost: see
+// localaws.DeliveryOptions), and the reconcile schedule makes up for what is
+// lost. The demo always delivers reliably, so its narration ("the tag event
+// reached onboard") stays true.
 package main
 
 import (
@@ -21,6 +28,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localstack"
 )
 
@@ -30,6 +38,8 @@ func main() {
 	throttle := flag.Bool("throttle", false, "enforce the EC2 and SSM rate limits in the local AWS")
 	demo := flag.Bool("demo", false, "run the narrated demo scenario and exit")
 	quiet := flag.Bool("quiet", false, "do not print one line per function invocation")
+	lossy := flag.Bool("lossy", false, "deliver events as AWS does: duplicated, late, out of order, some aws.tag events lost (the reconcile schedule repairs)")
+	seed := flag.Int64("seed", 1, "seed of the local AWS's fault and delivery RNGs")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -38,7 +48,8 @@ func main() {
 	if *demo {
 		err = runDemo(ctx, os.Stdout)
 	} else {
-		err = runLocal(ctx, *addr, *schedule, *throttle, *quiet)
+		err = runLocal(ctx, localstack.Options{Addr: *addr, Schedule: *schedule, Throttle: *throttle, Seed: *seed,
+			Relax: localaws.Relax{Delivery: !*lossy}}, *quiet)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "localstack:", err)
@@ -46,10 +57,9 @@ func main() {
 	}
 }
 
-func runLocal(ctx context.Context, addr string, schedule time.Duration, throttle, quiet bool) error {
-	var trace io.Writer = os.Stdout
-	if quiet {
-		trace = nil
+func runLocal(ctx context.Context, opts localstack.Options, quiet bool) error {
+	if !quiet {
+		opts.Trace = os.Stdout
 	}
 	work, err := os.MkdirTemp("", "localstack-")
 	if err != nil {
@@ -57,13 +67,14 @@ func runLocal(ctx context.Context, addr string, schedule time.Duration, throttle
 	}
 	started := time.Now()
 	fmt.Println("Starting: building the functions (make build-<LogicalId>) and the emulator, deploying the templates...")
-	s, err := localstack.Start(ctx, localstack.Options{Addr: addr, Schedule: schedule, Throttle: throttle, Trace: trace, WorkDir: work})
+	opts.WorkDir = work
+	s, err := localstack.Start(ctx, opts)
 	if err != nil {
 		return err
 	}
 	// Every process started is stopped on the way out, Ctrl-C included.
 	defer s.Close()
-	printBanner(os.Stdout, s, schedule, time.Since(started))
+	printBanner(os.Stdout, s, opts.Schedule, time.Since(started))
 	<-ctx.Done()
 	fmt.Println("\nStopping: emulators and the local AWS.")
 	return nil
@@ -91,6 +102,11 @@ func printBanner(w io.Writer, s *localstack.Stack, schedule time.Duration, took 
 	}
 	if schedule > 0 {
 		fmt.Fprintf(w, "  schedule      reconcile every %s\n", schedule)
+	}
+	if _, strict := s.AWS.Delivery(); strict {
+		fmt.Fprintf(w, "  delivery      lossy, as AWS: duplicated, late, out of order, some aws.tag events lost (GET %s/_localaws/delivery)\n", s.URL)
+	} else {
+		fmt.Fprintf(w, "  delivery      reliable: exactly once, in order (-lossy to deliver as AWS does)\n")
 	}
 	prefix := s.Parameters["ParameterPrefix"]
 	fmt.Fprintf(w, `
