@@ -43,7 +43,6 @@ type eventBridge struct {
 	// authorizeTarget, when set, authorizes a rule's delivery to a bus of
 	// another account ("" allows; otherwise why not). See authz.go.
 	authorizeTarget func(ruleARN, roleARN, busARN string) string
-
 }
 
 type subscriber struct {

@@ -207,11 +207,24 @@ func (d *deployment) busPolicies() (map[string][]byte, error) {
 	return out, nil
 }
 
-// operatorPolicies: the operator role only assumes the spoke roles, to read
-// member accounts as cmd/agentvpcs -role-arn does.
+// operatorPolicies: what cmd/agentvpcs -role-arn needs, and nothing that
+// writes: the hub's service, permissions and connections (EC2 describes have
+// no resource-level permissions, hence "*"), the published parameters, and
+// the spoke roles, to read member accounts. An operator adds the same to
+// the role they name in the member stack set's HubFunctionRoleArns.
 func operatorPolicies(hub *deployment) []localaws.RolePolicy {
-	doc, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{map[string]any{
-		"Sid": "SpokeRole", "Effect": "Allow", "Action": "sts:AssumeRole",
-		"Resource": "arn:aws:iam::*:role/" + hub.params["SpokeRoleName"]}}})
-	return []localaws.RolePolicy{{Name: "read-members", Document: doc}}
+	prefix := strings.TrimPrefix(hub.params["ParameterPrefix"], "/")
+	doc, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{
+		map[string]any{"Sid": "SpokeRole", "Effect": "Allow", "Action": "sts:AssumeRole",
+			"Resource": "arn:aws:iam::*:role/" + hub.params["SpokeRoleName"]},
+		map[string]any{"Sid": "ReadService", "Effect": "Allow", "Resource": "*", "Action": []string{
+			"ec2:DescribeVpcEndpointServiceConfigurations", "ec2:DescribeVpcEndpointServicePermissions",
+			"ec2:DescribeVpcEndpointConnections"}},
+		map[string]any{"Sid": "ReadParameters", "Effect": "Allow", "Action": []string{"ssm:GetParametersByPath", "ssm:GetParameters"},
+			"Resource": []string{
+				"arn:aws:ssm:" + hub.pseudo["AWS::Region"] + ":" + hub.pseudo["AWS::AccountId"] + ":parameter/" + prefix,
+				"arn:aws:ssm:" + hub.pseudo["AWS::Region"] + ":" + hub.pseudo["AWS::AccountId"] + ":parameter/" + prefix + "/*"}},
+		map[string]any{"Sid": "ListParameters", "Effect": "Allow", "Action": "ssm:DescribeParameters", "Resource": "*"},
+	}})
+	return []localaws.RolePolicy{{Name: "read-agent-vpcs", Document: doc}}
 }

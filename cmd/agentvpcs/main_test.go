@@ -19,13 +19,31 @@ region: us-east-1
 accounts:
   - id: "111111111111"
     roles:
-      - {name: ops, trust: {principals: ["111111111111"]}}
+      - name: ops
+        trust: {principals: ["111111111111"]}
+        # What the README asks an operations role to have: reads only.
+        policies:
+          - name: read-agent-vpcs
+            document:
+              Version: "2012-10-17"
+              Statement:
+                - {Effect: Allow, Action: sts:AssumeRole, Resource: "arn:aws:iam::*:role/jenkins-agent-vpcs-spoke"}
+                - Effect: Allow
+                  Resource: "*"
+                  Action: [ec2:DescribeVpcEndpointServiceConfigurations, ec2:DescribeVpcEndpointServicePermissions, ec2:DescribeVpcEndpointConnections, ssm:DescribeParameters]
+                - Effect: Allow
+                  Action: [ssm:GetParametersByPath, ssm:GetParameters]
+                  Resource: ["arn:aws:ssm:us-east-1:111111111111:parameter/jenkins-agent-vpcs", "arn:aws:ssm:us-east-1:111111111111:parameter/jenkins-agent-vpcs/*"]
     endpointServices:
       - {id: vpce-svc-0a1b2c3d4e5f60001, acceptanceRequired: true, azs: [use1-az1, use1-az2], ports: [50000]}
   - id: "222222222222"
     roles:
       - name: jenkins-agent-vpcs-spoke
         trust: {principals: ["arn:aws:iam::111111111111:role/ops"], externalId: ops}
+        # The member template's read statement; the command only reads.
+        policies:
+          - name: read
+            document: {Statement: [{Effect: Allow, Action: "ec2:Describe*", Resource: "*"}]}
     vpcs:
       - {id: vpc-0aaaaaaaaaaaaaaa1, cidr: 10.1.0.0/16, tags: {jenkins-agents: "true"}, subnets: [{az: us-east-1a}, {az: us-east-1b}]}
 `))
