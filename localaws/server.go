@@ -93,9 +93,10 @@ type Server struct {
 	ec2    ec2Service
 	ec2sim *ec2sim.Service
 
-	httpMu   sync.Mutex
-	httpSrv  *http.Server
-	listener net.Listener
+	statsOnce sync.Once
+	httpMu    sync.Mutex
+	httpSrv   *http.Server
+	listener  net.Listener
 }
 
 // ec2Service is the EC2 simulator behind the front door.
@@ -243,6 +244,7 @@ func (s *Server) Close() error {
 		err = srv.Close()
 	}
 	s.events.close()
+	s.statsOnce.Do(s.appendStats)
 	return err
 }
 
