@@ -96,6 +96,13 @@ func newEnv(t *testing.T, vars map[string]string) *env {
 // wall clock, so credentials must be fresh by both clocks).
 func newEnvWith(t *testing.T, vars map[string]string, relax localaws.Relax) *env {
 	t.Helper()
+	// The env stops the local AWS's clock so that lifecycles, grace periods
+	// and sessions move only when a test says; a consistency window on a
+	// stopped clock never closes, so these scenario tests relax it (IAM and
+	// delivery stay strict). Eventual consistency runs strict in the
+	// TestLocalAWS* tests, the crash points and the end-to-end tests, on a
+	// running clock.
+	relax.Consistency = true
 	w := localawstest.New(t, localawstest.Options{Topology: envTopology, Relax: relax, Now: time.Now().UTC().Truncate(time.Second),
 		Deploy: &localstack.DeployOptions{HubAccount: hub, Members: []string{member, member2},
 			Parameters: map[string]string{"SpokeExternalId": extID}}})
