@@ -7,9 +7,9 @@
 //
 // It owns the front door: credentials and accounts (an access key id that
 // is a 12-digit account id acts as that account's root; AssumeRole issues
-// session credentials), STS, SSM Parameter Store, EventBridge (buses,
-// rules, pattern matching, cross-account forwarding, delivery to Go
-// subscribers), SNS-style topic delivery, topology seeding, fault
+// session credentials), STS, EventBridge (buses, rules, pattern matching,
+// cross-account forwarding, delivery to Go subscribers), SNS-style topic delivery, topology seeding, fault
 // injection, throttling buckets, call counters and a controllable clock.
-// EC2 lives in localaws/ec2sim behind the awsproto contract.
+// EC2 lives in localaws/ec2sim and SSM Parameter Store in localaws/ssmsim,
+// behind the awsproto contract.
 package localaws

@@ -1,6 +1,7 @@
 package localaws
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -43,7 +44,6 @@ type eventBridge struct {
 	// authorizeTarget, when set, authorizes a rule's delivery to a bus of
 	// another account ("" allows; otherwise why not). See authz.go.
 	authorizeTarget func(ruleARN, roleARN, busARN string) string
-
 }
 
 type subscriber struct {
@@ -738,4 +738,21 @@ func (e *eventBridge) ruleAction(call *awsproto.Call, decode func(any) *awsproto
 		}
 		return json.Marshal(map[string]any{"FailedEntryCount": len(failed), "FailedEntries": failed})
 	}
+}
+
+func jsonError(err error) *awsproto.Error {
+	return awsproto.Errorf("SerializationException", "Could not parse request body into json: %v", err)
+}
+
+// pageToken encodes the name a page starts after.
+func pageToken(after string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("after:" + after))
+}
+
+func parsePageToken(tok string) (string, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil || !strings.HasPrefix(string(b), "after:") {
+		return "", false
+	}
+	return string(b[len("after:"):]), true
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/ec2sim"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/ssmsim"
 )
 
 // Options configure a Server. The zero value is a server with no seeded
@@ -88,7 +89,7 @@ type Server struct {
 	denied   denials
 
 	iam    *iam
-	ssm    *parameterStore
+	ssm    *ssmsim.Service
 	events *eventBridge
 	ec2    ec2Service
 	ec2sim *ec2sim.Service
@@ -129,7 +130,7 @@ func NewServer(opts Options) (*Server, error) {
 	}
 	s.throttle.set(opts.Throttle)
 	s.iam = newIAM(s.clock)
-	s.ssm = newParameterStore(s.clock)
+	s.ssm = ssmsim.New(s.clock)
 	s.events = newEventBridge(s.clock, log, newDispatcher(log, !opts.Relax.Delivery, opts.Delivery.resolved(opts.Seed)))
 	if !opts.Relax.IAM {
 		s.events.authorizeTarget = s.authorizeForward
@@ -161,7 +162,7 @@ func (s *Server) Seed(t *Topology) error {
 			}
 		}
 		for _, p := range a.Parameters {
-			if _, err := s.ssm.put(a.ID, or(p.Region, region), putParameterInput{Name: p.Name, Value: &p.Value, Type: or(p.Type, "String"), Overwrite: true}); err != nil {
+			if err := s.ssm.Seed(a.ID, or(p.Region, region), p.Name, p.Type, p.Value); err != nil {
 				return fmt.Errorf("seeding parameter %s in %s, %w", p.Name, a.ID, err)
 			}
 		}
@@ -371,7 +372,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "sts":
 		out, err = s.handleSTS(call, id)
 	case "ssm":
-		out, err = s.ssm.handle(call)
+		out, err = s.ssm.Handle(call)
 	case "events":
 		out, err = s.events.handle(call)
 	case "ec2":
