@@ -7,9 +7,10 @@
 //
 // It owns the front door: credentials and accounts (an access key id that
 // is a 12-digit account id acts as that account's root; AssumeRole issues
-// session credentials), STS, EventBridge (buses, rules, pattern matching,
+// session credentials), EventBridge (buses, rules, pattern matching,
 // cross-account forwarding, delivery to Go subscribers), SNS-style topic delivery, topology seeding, fault
 // injection, throttling buckets, call counters and a controllable clock.
-// EC2 lives in localaws/ec2sim and SSM Parameter Store in localaws/ssmsim,
-// behind the awsproto contract.
+// EC2 lives in localaws/ec2sim, SSM Parameter Store in localaws/ssmsim,
+// and STS with its roles and sessions in localaws/stssim, behind the
+// awsproto contract.
 package localaws

@@ -19,6 +19,7 @@ import (
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/ec2sim"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/ssmsim"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/stssim"
 )
 
 // Options configure a Server. The zero value is a server with no seeded
@@ -88,7 +89,7 @@ type Server struct {
 	relaxIAM bool
 	denied   denials
 
-	iam    *iam
+	iam    *stssim.Service
 	ssm    *ssmsim.Service
 	events *eventBridge
 	ec2    ec2Service
@@ -129,7 +130,7 @@ func NewServer(opts Options) (*Server, error) {
 		relaxIAM: opts.Relax.IAM,
 	}
 	s.throttle.set(opts.Throttle)
-	s.iam = newIAM(s.clock)
+	s.iam = stssim.New(s.clock)
 	s.ssm = ssmsim.New(s.clock)
 	s.events = newEventBridge(s.clock, log, newDispatcher(log, !opts.Relax.Delivery, opts.Delivery.resolved(opts.Seed)))
 	if !opts.Relax.IAM {
@@ -152,7 +153,7 @@ func (s *Server) Seed(t *Topology) error {
 	if region == "" {
 		region = "us-east-1"
 	}
-	if err := s.iam.seed(t); err != nil {
+	if err := s.seedIAM(t); err != nil {
 		return err
 	}
 	for _, a := range t.Accounts {
@@ -336,12 +337,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, proto, service, requestID, &awsproto.Error{Code: code, Message: "Request is missing Authentication Token", Status: 403})
 		return
 	}
-	id, aerr := s.iam.identify(cred)
+	id, aerr := s.iam.Identify(cred.accessKey, cred.token)
 	if aerr != nil {
 		s.writeError(w, proto, service, requestID, authError(service, aerr))
 		return
 	}
-	call.Account, call.Principal = id.account, id.principal
+	call.Account, call.Principal = id.Account, id.Principal
 	s.calls.add(service, call.Action, call.Account)
 	s.callLog.record(service, call.Action, call.Account, call.Principal, call.Region, requestID, s.clock.Now())
 	fault := s.faults.check(service, call.Action, call.Account, targetAccount(service, call))
@@ -370,7 +371,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var out []byte
 	switch service {
 	case "sts":
-		out, err = s.handleSTS(call, id)
+		out, err = s.iam.Handle(call, id)
 	case "ssm":
 		out, err = s.ssm.Handle(call)
 	case "events":
