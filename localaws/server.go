@@ -18,6 +18,7 @@ import (
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/ec2sim"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/eventsim"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/ssmsim"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/stssim"
 )
@@ -91,7 +92,7 @@ type Server struct {
 
 	iam    *stssim.Service
 	ssm    *ssmsim.Service
-	events *eventBridge
+	events *eventsim.Service
 	ec2    ec2Service
 	ec2sim *ec2sim.Service
 
@@ -132,14 +133,14 @@ func NewServer(opts Options) (*Server, error) {
 	s.throttle.set(opts.Throttle)
 	s.iam = stssim.New(s.clock)
 	s.ssm = ssmsim.New(s.clock)
-	s.events = newEventBridge(s.clock, log, newDispatcher(log, !opts.Relax.Delivery, opts.Delivery.resolved(opts.Seed)))
+	s.events = eventsim.New(s.clock, log, !opts.Relax.Delivery, opts.Delivery.Resolved(opts.Seed))
 	if !opts.Relax.IAM {
-		s.events.authorizeTarget = s.authorizeForward
+		s.events.SetTargetAuthorizer(s.authorizeForward)
 	}
 	s.attachEC2(opts)
 	if opts.Topology != nil {
 		if err := s.Seed(opts.Topology); err != nil {
-			s.events.close()
+			s.events.Close()
 			return nil, err
 		}
 	}
@@ -158,7 +159,7 @@ func (s *Server) Seed(t *Topology) error {
 	}
 	for _, a := range t.Accounts {
 		for _, b := range a.EventBuses {
-			if _, err := s.events.createBus(a.ID, or(b.Region, region), b.Name); err != nil && !isCode(err, "ResourceAlreadyExistsException") {
+			if _, err := s.events.CreateBus(a.ID, or(b.Region, region), b.Name); err != nil && !isCode(err, "ResourceAlreadyExistsException") {
 				return fmt.Errorf("seeding bus %s in %s, %w", b.Name, a.ID, err)
 			}
 		}
@@ -244,7 +245,7 @@ func (s *Server) Close() error {
 	if srv != nil {
 		err = srv.Close()
 	}
-	s.events.close()
+	s.events.Close()
 	return err
 }
 
@@ -375,7 +376,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "ssm":
 		out, err = s.ssm.Handle(call)
 	case "events":
-		out, err = s.events.handle(call)
+		out, err = s.events.Handle(call)
 	case "ec2":
 		if s.ec2 == nil {
 			err = &awsproto.Error{Code: "InvalidAction", Message: "EC2 is not available in this build.", Status: 400}
