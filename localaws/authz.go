@@ -3,7 +3,6 @@ package localaws
 import (
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
 	iampolicy "github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/iam"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/stssim"
 )
 
 // Denial is one request IAM refused.
@@ -53,13 +53,7 @@ func (s *Server) ResetDenials() {
 // PutRolePolicy adds or replaces an inline identity policy of a role, as
 // IAM's PutRolePolicy does. The role must exist.
 func (s *Server) PutRolePolicy(account, roleName, policyName string, document []byte) error {
-	s.iam.mu.Lock()
-	defer s.iam.mu.Unlock()
-	r := s.iam.roles[account+"/"+roleName]
-	if r == nil {
-		return fmt.Errorf("putting policy %s: no role %s in %s", policyName, roleName, account)
-	}
-	return r.putPolicy(policyName, document)
+	return s.iam.PutRolePolicy(account, roleName, policyName, document)
 }
 
 // PutResourcePolicy sets the resource-based policy of a resource by ARN
@@ -67,66 +61,14 @@ func (s *Server) PutRolePolicy(account, roleName, policyName string, document []
 // Cross-account requests need it to allow them as well as the caller's
 // identity policy.
 func (s *Server) PutResourcePolicy(arn string, document []byte) error {
-	p, err := iampolicy.ParsePolicy(arn, document)
-	if err != nil {
-		return err
-	}
-	s.iam.mu.Lock()
-	defer s.iam.mu.Unlock()
-	if s.iam.resourcePolicies == nil {
-		s.iam.resourcePolicies = map[string]*iampolicy.Policy{}
-	}
-	s.iam.resourcePolicies[arn] = p
-	return nil
-}
-
-// identityPolicies returns the policies of the role behind a session.
-func (m *iam) identityPolicies(principal string) []*iampolicy.Policy {
-	account, name, ok := parseRoleARN(awsproto.RoleARNOf(principal))
-	if !ok {
-		return nil
-	}
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if r := m.roles[account+"/"+name]; r != nil {
-		return append([]*iampolicy.Policy(nil), r.policies...)
-	}
-	return nil
-}
-
-// principalContext returns the global keys that describe the caller.
-func (m *iam) principalContext(id identity, region string) map[string][]string {
-	ctx := map[string][]string{
-		"aws:PrincipalArn":     {awsproto.RoleARNOf(id.principal)},
-		"aws:PrincipalAccount": {id.account},
-		"aws:userid":           {id.userID},
-		"aws:RequestedRegion":  {region},
-		"aws:PrincipalType":    {"AssumedRole"},
-	}
-	if !id.assumedRole {
-		ctx["aws:PrincipalType"] = []string{"Account"}
-	}
-	if org := m.orgOf(id.account); org != "" {
-		ctx["aws:PrincipalOrgID"] = []string{org}
-	}
-	return ctx
-}
-
-// orgOf returns the organization an account belongs to, or "".
-func (m *iam) orgOf(account string) string {
-	m.mu.RLock()
-	defer m.mu.RUnlock()
-	if m.org.ID != "" && m.inOrg(account, m.org.ID) {
-		return m.org.ID
-	}
-	return ""
+	return s.iam.PutResourcePolicy(arn, document)
 }
 
 // authorize evaluates a role session's call against its role's identity
 // policies (and the resource policies of what it touches) before the
 // service acts. Root credentials are not restricted in their own account.
-func (s *Server) authorize(service string, call *awsproto.Call, id identity) *awsproto.Error {
-	if s.relaxIAM || !id.assumedRole {
+func (s *Server) authorize(service string, call *awsproto.Call, id stssim.Identity) *awsproto.Error {
+	if s.relaxIAM || !id.AssumedRole {
 		return nil
 	}
 	var reqs []iampolicy.Request
@@ -136,19 +78,19 @@ func (s *Server) authorize(service string, call *awsproto.Call, id identity) *aw
 			reqs = s.ec2sim.AuthorizationContext(call)
 		}
 	case "ssm":
-		reqs = s.ssm.authorizationContext(call)
+		reqs = s.ssm.AuthorizationContext(call)
 	case "events":
-		reqs = s.events.authorizationContext(call)
+		reqs = s.events.AuthorizationContext(call)
 	case "sts":
-		reqs = s.stsAuthorizationContext(call)
+		reqs = s.iam.AuthorizationContext(call)
 	}
 	if len(reqs) == 0 {
 		return nil
 	}
-	policies := s.iam.identityPolicies(id.principal)
-	principalKeys := s.iam.principalContext(id, call.Region)
+	policies := s.iam.IdentityPolicies(id.Principal)
+	principalKeys := s.iam.PrincipalContext(id, call.Region)
 	for _, req := range reqs {
-		req.Principal, req.Account = id.principal, id.account
+		req.Principal, req.Account = id.Principal, id.Account
 		if req.Context == nil {
 			req.Context = map[string][]string{}
 		}
@@ -162,10 +104,10 @@ func (s *Server) authorize(service string, call *awsproto.Call, id identity) *aw
 		if d.Allowed {
 			continue
 		}
-		s.denied.add(Denial{Time: s.clock.Now(), Principal: id.principal, Action: d.Action, Resource: d.Resource, Reason: d.Reason})
-		s.log.Info("request denied by IAM", "principal", id.principal, "action", d.Action, "resource", d.Resource,
+		s.denied.add(Denial{Time: s.clock.Now(), Principal: id.Principal, Action: d.Action, Resource: d.Resource, Reason: d.Reason})
+		s.log.Info("request denied by IAM", "principal", id.Principal, "action", d.Action, "resource", d.Resource,
 			"reason", d.Reason, "requestId", call.RequestID)
-		return denialError(service, id.principal, d, call.RequestID)
+		return denialError(service, id.Principal, d, call.RequestID)
 	}
 	return nil
 }
@@ -179,14 +121,12 @@ func (s *Server) describeResource(r *iampolicy.Resource) {
 	parts := strings.SplitN(r.ARN, ":", 6)
 	if len(parts) == 6 && parts[4] != "" {
 		r.Keys["aws:ResourceAccount"] = []string{parts[4]}
-		if org := s.iam.orgOf(parts[4]); org != "" {
+		if org := s.iam.OrgOf(parts[4]); org != "" {
 			r.Keys["aws:ResourceOrgID"] = []string{org}
 		}
 	}
 	if r.Policy == nil {
-		s.iam.mu.RLock()
-		r.Policy = s.iam.resourcePolicies[r.ARN]
-		s.iam.mu.RUnlock()
+		r.Policy = s.iam.ResourcePolicy(r.ARN)
 	}
 }
 
@@ -218,146 +158,6 @@ func encodedFailure(d iampolicy.Decision, requestID string) string {
 	return base64.RawURLEncoding.EncodeToString(append(sum[:], sum[:12]...))
 }
 
-// stsAuthorizationContext: AssumeRole needs sts:AssumeRole on the role in
-// the caller's identity policy (the role's trust policy, the resource side,
-// is checked by AssumeRole itself). GetCallerIdentity needs no permission
-// (STS API reference, GetCallerIdentity).
-func (s *Server) stsAuthorizationContext(call *awsproto.Call) []iampolicy.Request {
-	if call.Action != "AssumeRole" {
-		return nil
-	}
-	ctx := map[string][]string{}
-	if x := call.Form.Get("ExternalId"); x != "" {
-		ctx["sts:ExternalId"] = []string{x}
-	}
-	if n := call.Form.Get("RoleSessionName"); n != "" {
-		ctx["sts:RoleSessionName"] = []string{n}
-	}
-	return []iampolicy.Request{{Action: "sts:AssumeRole", Context: ctx, IdentityOnly: true,
-		Resources: []iampolicy.Resource{{ARN: call.Form.Get("RoleArn"), Type: "role"}}}}
-}
-
-// authorizationContext: the parameters an SSM call names, each with its
-// current tags; DescribeParameters has no resource-level permissions.
-func (p *parameterStore) authorizationContext(call *awsproto.Call) []iampolicy.Request {
-	var in struct {
-		Name         string
-		Names        []string
-		Path         string
-		ResourceId   string
-		ResourceType string
-		Overwrite    *bool
-		Tags         []struct{ Key, Value string }
-	}
-	if len(call.Body) > 0 {
-		_ = json.Unmarshal(call.Body, &in) // malformed bodies are the service's to refuse
-	}
-	var names []string
-	switch call.Action {
-	case "GetParameter", "PutParameter", "DeleteParameter", "GetParameterHistory", "LabelParameterVersion":
-		names = []string{in.Name}
-	case "GetParameters", "DeleteParameters":
-		names = in.Names
-	case "GetParametersByPath":
-		names = []string{in.Path}
-	case "AddTagsToResource", "RemoveTagsFromResource", "ListTagsForResource":
-		names = []string{in.ResourceId}
-	}
-	req := iampolicy.Request{Action: "ssm:" + call.Action, Context: map[string][]string{}}
-	if in.Overwrite != nil {
-		req.Context["ssm:Overwrite"] = []string{fmt.Sprint(*in.Overwrite)}
-	}
-	var keys []string
-	for _, t := range in.Tags {
-		req.Context["aws:RequestTag/"+t.Key] = []string{t.Value}
-		keys = append(keys, t.Key)
-	}
-	if len(keys) > 0 {
-		req.Context["aws:TagKeys"] = keys
-	}
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	for _, n := range names {
-		name := nameOf(n)
-		if i := strings.LastIndex(name, ":"); i >= 0 && !strings.HasPrefix(name, "arn:") {
-			name = name[:i] // name:version or name:label
-		}
-		r := iampolicy.Resource{ARN: parameterARN(call.Account, call.Region, name), Type: "parameter"}
-		if par := p.params[scopeKey(call.Account, call.Region)][name]; par != nil && len(par.tags) > 0 {
-			r.Tags = map[string]string{}
-			for k, v := range par.tags {
-				r.Tags[k] = v
-			}
-		}
-		req.Resources = append(req.Resources, r)
-	}
-	return []iampolicy.Request{req}
-}
-
-// authorizationContext: PutEvents is authorized on each entry's bus
-// (cross-account buses also by their resource policy); rule calls on the
-// rule.
-func (e *eventBridge) authorizationContext(call *awsproto.Call) []iampolicy.Request {
-	var in struct {
-		Entries      []struct{ EventBusName, Source, DetailType string }
-		Name         string
-		Rule         string
-		EventBusName string
-	}
-	if len(call.Body) > 0 {
-		_ = json.Unmarshal(call.Body, &in)
-	}
-	busARNOf := func(nameOrARN string) string {
-		if strings.HasPrefix(nameOrARN, "arn:") {
-			return nameOrARN
-		}
-		if nameOrARN == "" {
-			nameOrARN = "default"
-		}
-		return busARN(call.Account, call.Region, nameOrARN)
-	}
-	req := iampolicy.Request{Action: "events:" + call.Action, Context: map[string][]string{}}
-	switch call.Action {
-	case "PutEvents":
-		seen := map[string]bool{}
-		var sources, types []string
-		for _, en := range in.Entries {
-			arn := busARNOf(en.EventBusName)
-			if !seen[arn] {
-				seen[arn] = true
-				req.Resources = append(req.Resources, iampolicy.Resource{ARN: arn, Type: "event-bus"})
-			}
-			sources, types = append(sources, en.Source), append(types, en.DetailType)
-		}
-		req.Context["events:source"], req.Context["events:detail-type"] = sources, types
-	case "PutRule", "PutTargets", "RemoveTargets", "DeleteRule", "DescribeRule", "EnableRule", "DisableRule", "ListTargetsByRule":
-		name := in.Name
-		if name == "" {
-			name = in.Rule
-		}
-		bus := in.EventBusName
-		if strings.HasPrefix(bus, "arn:") {
-			bus = bus[strings.LastIndex(bus, "/")+1:]
-		}
-		arn, typ := "arn:aws:events:"+call.Region+":"+call.Account+":rule/"+name, "rule-on-default-event-bus"
-		if bus != "" && bus != "default" {
-			arn, typ = "arn:aws:events:"+call.Region+":"+call.Account+":rule/"+bus+"/"+name, "rule-on-custom-event-bus"
-		}
-		req.Resources = []iampolicy.Resource{{ARN: arn, Type: typ}}
-	case "CreateEventBus", "DeleteEventBus", "DescribeEventBus":
-		req.Resources = []iampolicy.Resource{{ARN: busARNOf(in.Name), Type: "event-bus"}}
-	}
-	return []iampolicy.Request{req}
-}
-
-// authorize checks a rule's delivery to a bus (cross-account only).
-func (e *eventBridge) authorize(r *rule, t target, dst *bus) string {
-	if e.authorizeTarget == nil || strings.SplitN(r.arn, ":", 6)[4] == dst.account {
-		return ""
-	}
-	return e.authorizeTarget(r.arn, t.RoleArn, dst.arn)
-}
-
 // authorizeForward decides a rule's PutEvents to another account's bus as
 // EventBridge does: with the target's RoleArn, the role's identity policy
 // must allow events:PutEvents on the bus and the bus policy must allow the
@@ -366,24 +166,24 @@ func (e *eventBridge) authorize(r *rule, t target, dst *bus) string {
 // accounts").
 func (s *Server) authorizeForward(ruleARN, roleARN, busARN string) string {
 	ruleAccount := strings.SplitN(ruleARN, ":", 6)[4]
-	id := identity{account: ruleAccount, principal: "arn:aws:iam::" + ruleAccount + ":root", userID: ruleAccount}
+	id := stssim.Identity{Account: ruleAccount, Principal: "arn:aws:iam::" + ruleAccount + ":root", UserID: ruleAccount}
 	var policies []*iampolicy.Policy
 	if roleARN != "" {
-		account, name, ok := parseRoleARN(roleARN)
+		account, name, ok := stssim.ParseRoleARN(roleARN)
 		if !ok {
 			return "the target's RoleArn " + roleARN + " is not a role ARN"
 		}
-		id = identity{account: account, principal: "arn:aws:sts::" + account + ":assumed-role/" + name + "/events", assumedRole: true}
-		policies = s.iam.identityPolicies(id.principal)
+		id = stssim.Identity{Account: account, Principal: "arn:aws:sts::" + account + ":assumed-role/" + name + "/events", AssumedRole: true}
+		policies = s.iam.IdentityPolicies(id.Principal)
 	}
 	region := strings.SplitN(busARN, ":", 6)[3]
-	req := iampolicy.Request{Action: "events:PutEvents", Principal: id.principal, Account: id.account, Unrestricted: !id.assumedRole,
-		Context: s.iam.principalContext(id, region), Resources: []iampolicy.Resource{{ARN: busARN, Type: "event-bus"}}}
+	req := iampolicy.Request{Action: "events:PutEvents", Principal: id.Principal, Account: id.Account, Unrestricted: !id.AssumedRole,
+		Context: s.iam.PrincipalContext(id, region), Resources: []iampolicy.Resource{{ARN: busARN, Type: "event-bus"}}}
 	s.describeResource(&req.Resources[0])
 	d := iampolicy.Evaluate(policies, req)
 	if d.Allowed {
 		return ""
 	}
-	s.denied.add(Denial{Time: s.clock.Now(), Principal: id.principal, Action: d.Action, Resource: d.Resource, Reason: d.Reason})
+	s.denied.add(Denial{Time: s.clock.Now(), Principal: id.Principal, Action: d.Action, Resource: d.Resource, Reason: d.Reason})
 	return d.Reason
 }

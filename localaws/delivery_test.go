@@ -205,26 +205,6 @@ func TestDeliveryReproducibleGivenSeed(t *testing.T) {
 	}
 }
 
-// SNS messages (connection notifications) are at least once too.
-func TestTopicMessagesDuplicated(t *testing.T) {
-	srv, _ := startServer(t, Options{Delivery: DeliveryOptions{DuplicateRatio: 1, MaxDelay: -1}})
-	topic := "arn:aws:sns:" + region + ":" + hub + ":connections"
-	var msgs recorder[string]
-	defer srv.SubscribeTopic(topic, func(_, m string) { msgs.add(m) })()
-	for i := range 5 {
-		srv.Publish(topic, "s", fmt.Sprint(i))
-	}
-	srv.Flush(5 * time.Second)
-	got := msgs.all()
-	slices.Sort(got)
-	if want := []string{"0", "0", "1", "1", "2", "2", "3", "3", "4", "4"}; !slices.Equal(got, want) {
-		t.Errorf("messages %v, want each twice", got)
-	}
-	if st := srv.DeliveryStats(); st.Duplicated != 5 || st.Delayed != 0 {
-		t.Errorf("stats %+v, want 5 duplicated, none delayed", st)
-	}
-}
-
 // Flush waits for a delivery that is still running, and reports a
 // timeout; Close cancels deliveries not yet due without waiting for them.
 func TestFlushWaitsForRunningDeliveriesAndCloseCancelsDelayed(t *testing.T) {

@@ -5,11 +5,13 @@
 // the production binaries and the AWS CLI talk to it unchanged through
 // AWS_ENDPOINT_URL / --endpoint-url.
 //
-// It owns the front door: credentials and accounts (an access key id that
-// is a 12-digit account id acts as that account's root; AssumeRole issues
-// session credentials), STS, SSM Parameter Store, EventBridge (buses,
-// rules, pattern matching, cross-account forwarding, delivery to Go
-// subscribers), SNS-style topic delivery, topology seeding, fault
-// injection, throttling buckets, call counters and a controllable clock.
-// EC2 lives in localaws/ec2sim behind the awsproto contract.
+// It is the front door: SigV4 routing, credentials and accounts (an access
+// key id that is a 12-digit account id acts as that account's root;
+// AssumeRole issues session credentials), IAM authorization of role
+// sessions' calls, topology seeding, fault injection, throttling buckets,
+// call counters and logs, a controllable clock, and the admin API. Each service lives in its
+// own package behind the awsproto contract: EC2 in localaws/ec2sim, SSM
+// Parameter Store in localaws/ssmsim, STS with its roles and sessions in
+// localaws/stssim, EventBridge with SNS-style topic delivery in
+// localaws/eventsim.
 package localaws

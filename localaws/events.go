@@ -1,303 +1,41 @@
 package localaws
 
 import (
-	"encoding/json"
-	"fmt"
-	"log/slog"
-	"regexp"
-	"sort"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/eventsim"
 )
 
 // Delivery is what a rule target receives.
-type Delivery struct {
-	Event awsproto.Event
-	// Payload is the target's input: the event JSON, the target's Input, or
-	// the part of the event its InputPath selects.
-	Payload   json.RawMessage
-	RuleARN   string
-	TargetID  string
-	TargetARN string
-	RoleARN   string
-}
+type Delivery = eventsim.Delivery
 
-// eventBridge holds the buses, rules and subscribers; its dispatcher
-// delivers matched events outside every lock, so a subscriber may call
-// back into the server.
-type eventBridge struct {
-	clock *Clock
-	log   *slog.Logger
-	d     *dispatcher
+// DeliveryOptions shape how events and SNS messages are delivered when
+// delivery is strict; see eventsim.DeliveryOptions.
+type DeliveryOptions = eventsim.DeliveryOptions
 
-	mu       sync.Mutex
-	buses    map[string]*bus // by bus ARN
-	subs     map[string][]*subscriber
-	watchers map[string][]*watcher // by bus ARN; "" watches every bus
-	topics   map[string][]*topicSubscriber
-	recent   []awsproto.Event // the last events put on any bus
-	nextSub  int
-	// authorizeTarget, when set, authorizes a rule's delivery to a bus of
-	// another account ("" allows; otherwise why not). See authz.go.
-	authorizeTarget func(ruleARN, roleARN, busARN string) string
-}
+// DeliveryStats count what strict delivery did.
+type DeliveryStats = eventsim.DeliveryStats
 
-type subscriber struct {
-	id int
-	fn func(Delivery)
-}
-
-type watcher struct {
-	id int
-	fn func(awsproto.Event)
-}
-
-type topicSubscriber struct {
-	id int
-	fn func(subject, message string)
-}
-
-type bus struct {
-	account, region, name, arn string
-	rules                      map[string]*rule
-}
-
-type rule struct {
-	name, arn, busName, description, schedule, state, roleARN, rawPattern string
-	pattern                                                               eventPattern
-	targets                                                               []target
-}
-
-type target struct {
-	Id        string
-	Arn       string
-	RoleArn   string `json:",omitempty"`
-	Input     string `json:",omitempty"`
-	InputPath string `json:",omitempty"`
-}
-
-const recentEvents = 1000
-
-func newEventBridge(c *Clock, log *slog.Logger, d *dispatcher) *eventBridge {
-	return &eventBridge{clock: c, log: log, d: d, buses: map[string]*bus{}, subs: map[string][]*subscriber{},
-		watchers: map[string][]*watcher{}, topics: map[string][]*topicSubscriber{}}
-}
-
-// flush waits until every queued or delayed delivery has run, or the
-// timeout passes.
-func (e *eventBridge) flush(timeout time.Duration) bool { return e.d.flush(timeout) }
-
-func (e *eventBridge) close() { e.d.close() }
-
-func busARN(account, region, name string) string {
-	return "arn:aws:events:" + region + ":" + account + ":event-bus/" + name
-}
-
-var busNameRE = regexp.MustCompile(`^[/\.\-_A-Za-z0-9]{1,256}$`)
-var ruleNameRE = regexp.MustCompile(`^[\.\-_A-Za-z0-9]{1,64}$`)
-
-// busLocked finds or (for "default") creates a bus. Call with e.mu held.
-func (e *eventBridge) busLocked(account, region, name string) *bus {
-	arn := busARN(account, region, name)
-	b := e.buses[arn]
-	if b == nil && name == "default" {
-		b = &bus{account: account, region: region, name: name, arn: arn, rules: map[string]*rule{}}
-		e.buses[arn] = b
-	}
-	return b
-}
-
-// resolveBus accepts a bus name or ARN as the APIs do.
-func (e *eventBridge) resolveBus(account, region, nameOrARN string) (*bus, *awsproto.Error) {
-	if nameOrARN == "" {
-		nameOrARN = "default"
-	}
-	if strings.HasPrefix(nameOrARN, "arn:") {
-		parts := strings.SplitN(nameOrARN, ":", 6)
-		if len(parts) != 6 || parts[2] != "events" || !strings.HasPrefix(parts[5], "event-bus/") {
-			return nil, awsproto.Errorf("ValidationException", "Parameter %s is not valid. Reason: Provided Arn is not in correct format.", nameOrARN)
-		}
-		region, account, nameOrARN = parts[3], parts[4], strings.TrimPrefix(parts[5], "event-bus/")
-	}
-	b := e.busLocked(account, region, nameOrARN)
-	if b == nil {
-		return nil, &awsproto.Error{Code: "ResourceNotFoundException", Message: fmt.Sprintf("Event bus %s does not exist.", nameOrARN), Status: 400}
-	}
-	return b, nil
-}
-
-func (e *eventBridge) createBus(account, region, name string) (string, *awsproto.Error) {
-	if !busNameRE.MatchString(name) || strings.HasPrefix(name, "aws.") {
-		return "", awsproto.Errorf("ValidationException", "1 validation error detected: Value '%s' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: [/\\.\\-_A-Za-z0-9]+", name)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	arn := busARN(account, region, name)
-	if name == "default" || e.buses[arn] != nil {
-		return "", &awsproto.Error{Code: "ResourceAlreadyExistsException", Message: fmt.Sprintf("Event bus %s already exists.", name), Status: 400}
-	}
-	e.buses[arn] = &bus{account: account, region: region, name: name, arn: arn, rules: map[string]*rule{}}
-	return arn, nil
-}
-
-// putLocked records ev on b, matches b's enabled rules and returns the
-// deliveries to run. Forwarding to another bus recurses (bounded: a bus
-// forwards an event at most once per put, as EventBridge stops loops).
-func (e *eventBridge) putLocked(b *bus, ev awsproto.Event, seen map[string]bool) []delivery {
-	if seen[b.arn] {
-		return nil
-	}
-	seen[b.arn] = true
-	var fns []delivery
-	e.recent = append(e.recent, ev)
-	if len(e.recent) > recentEvents {
-		e.recent = e.recent[len(e.recent)-recentEvents:]
-	}
-	for _, w := range append(append([]*watcher{}, e.watchers[b.arn]...), e.watchers[""]...) {
-		fn := w.fn
-		fns = append(fns, delivery{observe: true, fn: func() { fn(ev) }})
-	}
-	raw, _ := json.Marshal(ev)
-	var doc map[string]any
-	json.Unmarshal(raw, &doc)
-	for _, name := range sortedKeys(b.rules) {
-		r := b.rules[name]
-		if r.state != "ENABLED" || r.pattern == nil || !r.pattern.matches(doc) {
-			continue
-		}
-		fns = append(fns, e.targetDeliveriesLocked(r, ev, raw, doc, seen)...)
-	}
-	return fns
-}
-
-func (e *eventBridge) targetDeliveriesLocked(r *rule, ev awsproto.Event, raw []byte, doc map[string]any, seen map[string]bool) []delivery {
-	var fns []delivery
-	for _, t := range r.targets {
-		if strings.HasPrefix(t.Arn, "arn:aws:events:") && strings.Contains(t.Arn, ":event-bus/") {
-			parts := strings.SplitN(t.Arn, ":", 6)
-			if dst := e.busLocked(parts[4], parts[3], strings.TrimPrefix(parts[5], "event-bus/")); dst != nil {
-				if why := e.authorize(r, t, dst); why != "" {
-					e.log.Warn("event bus target refused by IAM", "rule", r.arn, "target", t.Arn, "reason", why)
-					continue
-				}
-				fwd := ev
-				fwd.Region = dst.region
-				fns = append(fns, e.putLocked(dst, fwd, seen)...)
-			} else {
-				e.log.Warn("event bus target does not exist", "rule", r.arn, "target", t.Arn)
-			}
-			continue
-		}
-		d := Delivery{Event: ev, Payload: raw, RuleARN: r.arn, TargetID: t.Id, TargetARN: t.Arn, RoleARN: t.RoleArn}
-		switch {
-		case t.Input != "":
-			d.Payload = json.RawMessage(t.Input)
-		case t.InputPath != "":
-			d.Payload = selectPath(doc, t.InputPath)
-		}
-		for _, s := range e.subs[t.Arn] {
-			fn := s.fn
-			fns = append(fns, delivery{target: t.Arn, fn: func() { fn(d) }})
-		}
-		if strings.HasPrefix(t.Arn, "arn:aws:sns:") {
-			for _, s := range e.topics[t.Arn] {
-				fn, msg := s.fn, string(d.Payload)
-				fns = append(fns, delivery{target: t.Arn, fn: func() { fn("", msg) }})
-			}
-		}
-	}
-	return fns
-}
-
-// selectPath applies a simple JSONPath ($, $.a.b) to the event.
-func selectPath(doc map[string]any, p string) json.RawMessage {
-	var cur any = doc
-	for _, seg := range strings.Split(strings.TrimPrefix(strings.TrimPrefix(p, "$"), "."), ".") {
-		if seg == "" {
-			continue
-		}
-		m, ok := cur.(map[string]any)
-		if !ok {
-			cur = nil
-			break
-		}
-		cur = m[seg]
-	}
-	b, _ := json.Marshal(cur)
-	return b
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
-}
-
-// emit puts an event on a bus and routes it.
-func (e *eventBridge) emit(b *bus, ev awsproto.Event) {
-	e.mu.Lock()
-	fns := e.putLocked(b, ev, map[string]bool{})
-	e.mu.Unlock()
-	e.d.dispatch(fns)
-}
-
-func (e *eventBridge) newEventID() string { return newRequestID() }
+// Defaults of DeliveryOptions.
+const (
+	DefaultDuplicateRatio  = eventsim.DefaultDuplicateRatio
+	DefaultDropTagRatio    = eventsim.DefaultDropTagRatio
+	DefaultMaxDelay        = eventsim.DefaultMaxDelay
+	DefaultCloudTrailDelay = eventsim.DefaultCloudTrailDelay
+)
 
 // DefaultBus implements awsproto.Sink: an AWS service event on the default
 // bus of account/region.
 func (s *Server) DefaultBus(account, region string, ev awsproto.Event) {
-	if ev.ID == "" {
-		ev.ID = s.events.newEventID()
-	}
-	if ev.Time.IsZero() {
-		ev.Time = s.clock.Now().Truncate(time.Second)
-	}
-	if ev.Version == "" {
-		ev.Version = "0"
-	}
-	if ev.Account == "" {
-		ev.Account = account
-	}
-	if ev.Region == "" {
-		ev.Region = region
-	}
-	if ev.Resources == nil {
-		ev.Resources = []string{}
-	}
-	s.events.mu.Lock()
-	b := s.events.busLocked(account, region, "default")
-	s.events.mu.Unlock()
-	// Strict delivery: aws.tag events may be lost and CloudTrail events
-	// arrive late (see DeliveryOptions); ev.Time stays the time of the call.
-	drop, late := s.events.d.serviceEvent(ev.Source, ev.DetailType)
-	switch {
-	case drop:
-		s.log.Debug("aws.tag event lost (best-effort delivery)", "account", account, "resources", ev.Resources)
-	case late > 0:
-		s.events.d.later(late, func() { s.events.emit(b, ev) })
-	default:
-		s.events.emit(b, ev)
-	}
+	s.events.DefaultBus(account, region, ev)
 }
 
 // Publish implements awsproto.Sink: an SNS message to a topic's Go
 // subscribers, delivered at least once (strict delivery: late, out of
 // order, sometimes twice).
 func (s *Server) Publish(topicARN, subject, message string) {
-	s.events.mu.Lock()
-	var fns []delivery
-	for _, t := range s.events.topics[topicARN] {
-		fn := t.fn
-		fns = append(fns, delivery{target: topicARN, fn: func() { fn(subject, message) }})
-	}
-	s.events.mu.Unlock()
-	s.events.d.dispatch(fns)
+	s.events.Publish(topicARN, subject, message)
 }
 
 var _ awsproto.Sink = (*Server)(nil)
@@ -305,436 +43,40 @@ var _ awsproto.Sink = (*Server)(nil)
 // Subscribe registers fn for every delivery to a rule target ARN (a
 // Lambda function ARN, an SQS queue, ...). Call the returned func to stop.
 func (s *Server) Subscribe(targetARN string, fn func(Delivery)) (cancel func()) {
-	e := s.events
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.nextSub++
-	id := e.nextSub
-	e.subs[targetARN] = append(e.subs[targetARN], &subscriber{id: id, fn: fn})
-	return func() {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		e.subs[targetARN] = removeByID(e.subs[targetARN], func(x *subscriber) bool { return x.id == id })
-	}
+	return s.events.Subscribe(targetARN, fn)
 }
 
 // Watch registers fn for every event put on a bus (before rule matching).
 // An empty bus name watches every bus of every account.
 func (s *Server) Watch(account, region, busName string, fn func(awsproto.Event)) (cancel func()) {
-	e := s.events
-	key := ""
-	if busName != "" {
-		key = busARN(account, region, busName)
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.nextSub++
-	id := e.nextSub
-	e.watchers[key] = append(e.watchers[key], &watcher{id: id, fn: fn})
-	return func() {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		e.watchers[key] = removeByID(e.watchers[key], func(x *watcher) bool { return x.id == id })
-	}
+	return s.events.Watch(account, region, busName, fn)
 }
 
 // SubscribeTopic registers fn for messages published to an SNS topic.
 func (s *Server) SubscribeTopic(topicARN string, fn func(subject, message string)) (cancel func()) {
-	e := s.events
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.nextSub++
-	id := e.nextSub
-	e.topics[topicARN] = append(e.topics[topicARN], &topicSubscriber{id: id, fn: fn})
-	return func() {
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		e.topics[topicARN] = removeByID(e.topics[topicARN], func(x *topicSubscriber) bool { return x.id == id })
-	}
-}
-
-func removeByID[T any](l []T, match func(T) bool) []T {
-	out := l[:0:0]
-	for _, x := range l {
-		if !match(x) {
-			out = append(out, x)
-		}
-	}
-	return out
+	return s.events.SubscribeTopic(topicARN, fn)
 }
 
 // Flush waits (up to timeout) until every queued, delayed or running event
 // delivery and notification is done (late CloudTrail events included); it
 // reports whether everything was delivered.
-func (s *Server) Flush(timeout time.Duration) bool { return s.events.flush(timeout) }
+func (s *Server) Flush(timeout time.Duration) bool { return s.events.Flush(timeout) }
 
 // DeliveryStats returns what strict delivery did so far.
-func (s *Server) DeliveryStats() DeliveryStats { return s.events.d.statsSnapshot() }
+func (s *Server) DeliveryStats() DeliveryStats { return s.events.DeliveryStats() }
 
 // ResetDeliveryStats zeroes the delivery counters.
-func (s *Server) ResetDeliveryStats() { s.events.d.resetStats() }
+func (s *Server) ResetDeliveryStats() { s.events.ResetDeliveryStats() }
 
 // Delivery returns the delivery options in force (defaults filled in) and
 // whether delivery is strict.
-func (s *Server) Delivery() (opts DeliveryOptions, strict bool) {
-	return s.events.d.opts, s.events.d.strict
-}
+func (s *Server) Delivery() (opts DeliveryOptions, strict bool) { return s.events.Delivery() }
 
 // RecentEvents returns the last events put on any bus (at most 1000).
-func (s *Server) RecentEvents() []awsproto.Event {
-	s.events.mu.Lock()
-	defer s.events.mu.Unlock()
-	return append([]awsproto.Event(nil), s.events.recent...)
-}
+func (s *Server) RecentEvents() []awsproto.Event { return s.events.RecentEvents() }
 
 // TriggerRule fires a rule as its schedule would: a "Scheduled Event" from
 // aws.events delivered to the rule's targets.
 func (s *Server) TriggerRule(account, region, busName, ruleName string) error {
-	e := s.events
-	e.mu.Lock()
-	b, aerr := e.resolveBus(account, region, busName)
-	if aerr != nil {
-		e.mu.Unlock()
-		return aerr
-	}
-	r := b.rules[ruleName]
-	if r == nil {
-		e.mu.Unlock()
-		return &awsproto.Error{Code: "ResourceNotFoundException", Message: fmt.Sprintf("Rule %s does not exist on EventBus %s.", ruleName, b.name), Status: 400}
-	}
-	ev := awsproto.Event{Version: "0", ID: e.newEventID(), DetailType: "Scheduled Event", Source: "aws.events", Account: account,
-		Time: s.clock.Now().Truncate(time.Second), Region: region, Resources: []string{r.arn}, Detail: json.RawMessage("{}")}
-	raw, _ := json.Marshal(ev)
-	var doc map[string]any
-	json.Unmarshal(raw, &doc)
-	fns := e.targetDeliveriesLocked(r, ev, raw, doc, map[string]bool{b.arn: true})
-	e.mu.Unlock()
-	e.d.dispatch(fns)
-	return nil
-}
-
-func (e *eventBridge) handle(call *awsproto.Call) ([]byte, error) {
-	decode := func(v any) *awsproto.Error {
-		body := call.Body
-		if len(body) == 0 {
-			body = []byte("{}")
-		}
-		if err := json.Unmarshal(body, v); err != nil {
-			return jsonError(err)
-		}
-		return nil
-	}
-	acct, region := call.Account, call.Region
-	switch call.Action {
-	case "PutEvents":
-		return e.putEvents(call, decode)
-	case "CreateEventBus":
-		var in struct{ Name string }
-		if err := decode(&in); err != nil {
-			return nil, err
-		}
-		arn, err := e.createBus(acct, region, in.Name)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(map[string]string{"EventBusArn": arn})
-	case "DescribeEventBus":
-		var in struct{ Name string }
-		if err := decode(&in); err != nil {
-			return nil, err
-		}
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		b, err := e.resolveBus(acct, region, in.Name)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(map[string]string{"Name": b.name, "Arn": b.arn})
-	case "DeleteEventBus":
-		var in struct{ Name string }
-		if err := decode(&in); err != nil {
-			return nil, err
-		}
-		if in.Name == "default" {
-			return nil, awsproto.Errorf("ValidationException", "Cannot delete event bus default.")
-		}
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		delete(e.buses, busARN(acct, region, in.Name))
-		return []byte("{}"), nil
-	case "PutRule":
-		return e.putRule(call, decode)
-	case "DescribeRule", "DeleteRule", "EnableRule", "DisableRule", "ListTargetsByRule", "PutTargets", "RemoveTargets":
-		return e.ruleAction(call, decode)
-	case "ListRules":
-		var in struct {
-			NamePrefix, EventBusName, NextToken string
-			Limit                               int
-		}
-		if err := decode(&in); err != nil {
-			return nil, err
-		}
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		b, err := e.resolveBus(acct, region, in.EventBusName)
-		if err != nil {
-			return nil, err
-		}
-		after, _ := parsePageToken(in.NextToken)
-		limit := in.Limit
-		if limit <= 0 || limit > 100 {
-			limit = 100
-		}
-		out := map[string]any{}
-		rules := []map[string]any{}
-		for _, name := range sortedKeys(b.rules) {
-			if !strings.HasPrefix(name, in.NamePrefix) || name <= after {
-				continue
-			}
-			if len(rules) == limit {
-				out["NextToken"] = pageToken(rules[len(rules)-1]["Name"].(string))
-				break
-			}
-			rules = append(rules, b.rules[name].wire())
-		}
-		out["Rules"] = rules
-		return json.Marshal(out)
-	case "TestEventPattern":
-		var in struct{ EventPattern, Event string }
-		if err := decode(&in); err != nil {
-			return nil, err
-		}
-		p, perr := compilePattern(in.EventPattern)
-		if perr != nil {
-			return nil, awsproto.Errorf("InvalidEventPatternException", "Event pattern is not valid. Reason: %v", perr)
-		}
-		var doc map[string]any
-		if err := json.Unmarshal([]byte(in.Event), &doc); err != nil {
-			return nil, awsproto.Errorf("InvalidEventPatternException", "Event is not valid JSON.")
-		}
-		return json.Marshal(map[string]bool{"Result": p.matches(doc)})
-	}
-	return nil, awsproto.Errorf("UnknownOperationException", "Operation %s is not supported by localaws EventBridge.", call.Action)
-}
-
-func (r *rule) wire() map[string]any {
-	m := map[string]any{"Name": r.name, "Arn": r.arn, "State": r.state, "EventBusName": r.busName}
-	if r.rawPattern != "" {
-		m["EventPattern"] = r.rawPattern
-	}
-	if r.schedule != "" {
-		m["ScheduleExpression"] = r.schedule
-	}
-	if r.description != "" {
-		m["Description"] = r.description
-	}
-	if r.roleARN != "" {
-		m["RoleArn"] = r.roleARN
-	}
-	return m
-}
-
-func (e *eventBridge) putEvents(call *awsproto.Call, decode func(any) *awsproto.Error) ([]byte, error) {
-	var in struct {
-		Entries []struct {
-			Source, DetailType, Detail, EventBusName string
-			Resources                                []string
-			Time                                     *float64
-		}
-	}
-	if err := decode(&in); err != nil {
-		return nil, err
-	}
-	if len(in.Entries) < 1 || len(in.Entries) > 10 {
-		return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value '%d' at 'entries' failed to satisfy constraint: Member must have length less than or equal to 10 and greater than or equal to 1", len(in.Entries))
-	}
-	type result struct {
-		EventId      string `json:",omitempty"`
-		ErrorCode    string `json:",omitempty"`
-		ErrorMessage string `json:",omitempty"`
-	}
-	results := make([]result, len(in.Entries))
-	failed := 0
-	var fns []delivery
-	e.mu.Lock()
-	for i, en := range in.Entries {
-		fail := func(code, msg string) { results[i] = result{ErrorCode: code, ErrorMessage: msg}; failed++ }
-		var detail map[string]any
-		switch {
-		case en.Source == "":
-			fail("InvalidArgument", "Parameter Source is not valid. Reason: Source is a required argument.")
-			continue
-		case en.DetailType == "":
-			fail("InvalidArgument", "Parameter DetailType is not valid. Reason: DetailType is a required argument.")
-			continue
-		case en.Detail == "":
-			fail("InvalidArgument", "Parameter Detail is not valid. Reason: Detail is a required argument.")
-			continue
-		case json.Unmarshal([]byte(en.Detail), &detail) != nil || detail == nil:
-			fail("MalformedDetail", "Detail is malformed.")
-			continue
-		case strings.HasPrefix(en.Source, "aws."):
-			fail("NotAuthorizedForSourceException", "Not authorized for the source.")
-			continue
-		}
-		b, berr := e.resolveBus(call.Account, call.Region, en.EventBusName)
-		if berr != nil {
-			fail("ResourceNotFoundException", berr.Message)
-			continue
-		}
-		t := e.clock.Now().Truncate(time.Second)
-		if en.Time != nil {
-			t = time.Unix(int64(*en.Time), 0).UTC()
-		}
-		res := en.Resources
-		if res == nil {
-			res = []string{}
-		}
-		ev := awsproto.Event{Version: "0", ID: e.newEventID(), DetailType: en.DetailType, Source: en.Source,
-			Account: call.Account, Time: t, Region: b.region, Resources: res, Detail: json.RawMessage(en.Detail)}
-		results[i] = result{EventId: ev.ID}
-		fns = append(fns, e.putLocked(b, ev, map[string]bool{})...)
-	}
-	e.mu.Unlock()
-	e.d.dispatch(fns)
-	return json.Marshal(map[string]any{"FailedEntryCount": failed, "Entries": results})
-}
-
-func (e *eventBridge) putRule(call *awsproto.Call, decode func(any) *awsproto.Error) ([]byte, error) {
-	var in struct {
-		Name, EventPattern, ScheduleExpression, State, Description, RoleArn, EventBusName string
-	}
-	if err := decode(&in); err != nil {
-		return nil, err
-	}
-	if !ruleNameRE.MatchString(in.Name) {
-		return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value '%s' at 'name' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\.\\-_A-Za-z0-9]+", in.Name)
-	}
-	if in.EventPattern == "" && in.ScheduleExpression == "" {
-		return nil, awsproto.Errorf("ValidationException", "Parameter(s) EventPattern or ScheduleExpression must be specified.")
-	}
-	state := in.State
-	switch state {
-	case "":
-		state = "ENABLED"
-	case "ENABLED", "DISABLED":
-	default:
-		return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value '%s' at 'state' failed to satisfy constraint: Member must satisfy enum value set: [ENABLED, DISABLED]", in.State)
-	}
-	var p eventPattern
-	if in.EventPattern != "" {
-		var perr error
-		if p, perr = compilePattern(in.EventPattern); perr != nil {
-			return nil, awsproto.Errorf("InvalidEventPatternException", "Event pattern is not valid. Reason: %v", perr)
-		}
-	}
-	if in.ScheduleExpression != "" && !strings.HasPrefix(in.ScheduleExpression, "rate(") && !strings.HasPrefix(in.ScheduleExpression, "cron(") {
-		return nil, awsproto.Errorf("ValidationException", "Parameter ScheduleExpression is not valid.")
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	b, err := e.resolveBus(call.Account, call.Region, in.EventBusName)
-	if err != nil {
-		return nil, err
-	}
-	if in.ScheduleExpression != "" && b.name != "default" {
-		return nil, awsproto.Errorf("ValidationException", "ScheduleExpression is supported only on the default event bus.")
-	}
-	arn := "arn:aws:events:" + b.region + ":" + b.account + ":rule/" + in.Name
-	if b.name != "default" {
-		arn = "arn:aws:events:" + b.region + ":" + b.account + ":rule/" + b.name + "/" + in.Name
-	}
-	r := b.rules[in.Name]
-	if r == nil {
-		r = &rule{name: in.Name, arn: arn, busName: b.name}
-		b.rules[in.Name] = r
-	}
-	r.rawPattern, r.pattern, r.schedule, r.state, r.description, r.roleARN = in.EventPattern, p, in.ScheduleExpression, state, in.Description, in.RoleArn
-	return json.Marshal(map[string]string{"RuleArn": arn})
-}
-
-func (e *eventBridge) ruleAction(call *awsproto.Call, decode func(any) *awsproto.Error) ([]byte, error) {
-	var in struct {
-		Name, Rule, EventBusName string
-		Targets                  []target
-		Ids                      []string
-	}
-	if err := decode(&in); err != nil {
-		return nil, err
-	}
-	name := or(in.Name, in.Rule)
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	b, err := e.resolveBus(call.Account, call.Region, in.EventBusName)
-	if err != nil {
-		return nil, err
-	}
-	r := b.rules[name]
-	if r == nil {
-		if call.Action == "DeleteRule" {
-			return []byte("{}"), nil
-		}
-		return nil, awsproto.Errorf("ResourceNotFoundException", "Rule %s does not exist on EventBus %s.", name, b.name)
-	}
-	switch call.Action {
-	case "DescribeRule":
-		m := r.wire()
-		m["CreatedBy"] = b.account
-		return json.Marshal(m)
-	case "DeleteRule":
-		if len(r.targets) > 0 {
-			return nil, awsproto.Errorf("ValidationException", "Rule can't be deleted since it has targets.")
-		}
-		delete(b.rules, name)
-		return []byte("{}"), nil
-	case "EnableRule":
-		r.state = "ENABLED"
-		return []byte("{}"), nil
-	case "DisableRule":
-		r.state = "DISABLED"
-		return []byte("{}"), nil
-	case "ListTargetsByRule":
-		return json.Marshal(map[string]any{"Targets": append([]target{}, r.targets...)})
-	case "PutTargets":
-		if len(in.Targets) < 1 || len(in.Targets) > 10 {
-			return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value at 'targets' failed to satisfy constraint: Member must have length less than or equal to 10 and greater than or equal to 1")
-		}
-		type failedEntry struct{ TargetId, ErrorCode, ErrorMessage string }
-		failed := []failedEntry{}
-		for _, t := range in.Targets {
-			if t.Id == "" || t.Arn == "" {
-				return nil, awsproto.Errorf("ValidationException", "Parameter(s) Id and Arn must be specified for every target.")
-			}
-			if t.Input != "" && t.InputPath != "" {
-				return nil, awsproto.Errorf("ValidationException", "Only one of Input, InputPath, or InputTransformer must be provided.")
-			}
-			if t.Input != "" && !json.Valid([]byte(t.Input)) {
-				return nil, awsproto.Errorf("ValidationException", "Target %s Input is not valid JSON text.", t.Id)
-			}
-			replaced := false
-			for i := range r.targets {
-				if r.targets[i].Id == t.Id {
-					r.targets[i], replaced = t, true
-				}
-			}
-			if !replaced {
-				if len(r.targets) >= 5 {
-					return nil, awsproto.Errorf("LimitExceededException", "The requested resource exceeds the maximum number allowed.")
-				}
-				r.targets = append(r.targets, t)
-			}
-		}
-		return json.Marshal(map[string]any{"FailedEntryCount": len(failed), "FailedEntries": failed})
-	default: // RemoveTargets
-		type failedEntry struct{ TargetId, ErrorCode, ErrorMessage string }
-		failed := []failedEntry{}
-		for _, id := range in.Ids {
-			n := len(r.targets)
-			r.targets = removeByID(r.targets, func(t target) bool { return t.Id == id })
-			if len(r.targets) == n {
-				failed = append(failed, failedEntry{id, "ResourceNotFoundException", "Target " + id + " does not exist."})
-			}
-		}
-		return json.Marshal(map[string]any{"FailedEntryCount": len(failed), "FailedEntries": failed})
-	}
+	return s.events.TriggerRule(account, region, busName, ruleName)
 }

@@ -165,26 +165,3 @@ func TestRulesLifecycle(t *testing.T) {
 		t.Fatalf("describe bus = %v, %v", d, err)
 	}
 }
-
-func TestSinkDefaultBusAndTopics(t *testing.T) {
-	// Relaxed delivery: strict delivery may lose the aws.tag event and
-	// duplicate the message (delivery_test.go).
-	srv, _ := startServer(t, Options{Relax: Relax{Delivery: true}})
-	var evs recorder[awsproto.Event]
-	defer srv.Watch(member, region, "default", evs.add)()
-	var msgs recorder[string]
-	topic := "arn:aws:sns:" + region + ":" + hub + ":connections"
-	defer srv.SubscribeTopic(topic, func(subject, message string) { msgs.add(subject + "|" + message) })()
-
-	var sink awsproto.Sink = srv
-	sink.DefaultBus(member, region, awsproto.Event{Source: "aws.tag", DetailType: "Tag Change on Resource", Detail: json.RawMessage(`{}`)})
-	sink.Publish(topic, "VPC Endpoint Connection Notification", `{"connectionEvent":"Connect"}`)
-	srv.Flush(5 * time.Second)
-	got := evs.all()
-	if len(got) != 1 || got[0].ID == "" || got[0].Time.IsZero() || got[0].Account != member || got[0].Region != region {
-		t.Fatalf("default bus events = %+v", got)
-	}
-	if m := msgs.all(); len(m) != 1 || m[0] != `VPC Endpoint Connection Notification|{"connectionEvent":"Connect"}` {
-		t.Fatalf("topic messages = %v", m)
-	}
-}

@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -306,7 +308,7 @@ func TestDifferentialAgainstMoto(t *testing.T) {
 		keys[k] = true
 	}
 	var unexpected, known []string
-	for _, k := range sortedKeys(keys) {
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
 		l, m := local.m[k], moto.m[k]
 		if l == m {
 			continue

@@ -18,6 +18,9 @@ import (
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/ec2sim"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/eventsim"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/ssmsim"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/stssim"
 )
 
 // Options configure a Server. The zero value is a server with no seeded
@@ -87,9 +90,9 @@ type Server struct {
 	relaxIAM bool
 	denied   denials
 
-	iam    *iam
-	ssm    *parameterStore
-	events *eventBridge
+	iam    *stssim.Service
+	ssm    *ssmsim.Service
+	events *eventsim.Service
 	ec2    ec2Service
 	ec2sim *ec2sim.Service
 
@@ -129,16 +132,16 @@ func NewServer(opts Options) (*Server, error) {
 		relaxIAM: opts.Relax.IAM,
 	}
 	s.throttle.set(opts.Throttle)
-	s.iam = newIAM(s.clock)
-	s.ssm = newParameterStore(s.clock)
-	s.events = newEventBridge(s.clock, log, newDispatcher(log, !opts.Relax.Delivery, opts.Delivery.resolved(opts.Seed)))
+	s.iam = stssim.New(s.clock)
+	s.ssm = ssmsim.New(s.clock)
+	s.events = eventsim.New(s.clock, log, !opts.Relax.Delivery, opts.Delivery.Resolved(opts.Seed))
 	if !opts.Relax.IAM {
-		s.events.authorizeTarget = s.authorizeForward
+		s.events.SetTargetAuthorizer(s.authorizeForward)
 	}
 	s.attachEC2(opts)
 	if opts.Topology != nil {
 		if err := s.Seed(opts.Topology); err != nil {
-			s.events.close()
+			s.events.Close()
 			return nil, err
 		}
 	}
@@ -152,17 +155,17 @@ func (s *Server) Seed(t *Topology) error {
 	if region == "" {
 		region = "us-east-1"
 	}
-	if err := s.iam.seed(t); err != nil {
+	if err := s.seedIAM(t); err != nil {
 		return err
 	}
 	for _, a := range t.Accounts {
 		for _, b := range a.EventBuses {
-			if _, err := s.events.createBus(a.ID, or(b.Region, region), b.Name); err != nil && !isCode(err, "ResourceAlreadyExistsException") {
+			if _, err := s.events.CreateBus(a.ID, or(b.Region, region), b.Name); err != nil && !isCode(err, "ResourceAlreadyExistsException") {
 				return fmt.Errorf("seeding bus %s in %s, %w", b.Name, a.ID, err)
 			}
 		}
 		for _, p := range a.Parameters {
-			if _, err := s.ssm.put(a.ID, or(p.Region, region), putParameterInput{Name: p.Name, Value: &p.Value, Type: or(p.Type, "String"), Overwrite: true}); err != nil {
+			if err := s.ssm.Seed(a.ID, or(p.Region, region), p.Name, p.Type, p.Value); err != nil {
 				return fmt.Errorf("seeding parameter %s in %s, %w", p.Name, a.ID, err)
 			}
 		}
@@ -243,7 +246,7 @@ func (s *Server) Close() error {
 	if srv != nil {
 		err = srv.Close()
 	}
-	s.events.close()
+	s.events.Close()
 	s.statsOnce.Do(s.appendStats)
 	return err
 }
@@ -337,12 +340,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, proto, service, requestID, &awsproto.Error{Code: code, Message: "Request is missing Authentication Token", Status: 403})
 		return
 	}
-	id, aerr := s.iam.identify(cred)
+	id, aerr := s.iam.Identify(cred.accessKey, cred.token)
 	if aerr != nil {
 		s.writeError(w, proto, service, requestID, authError(service, aerr))
 		return
 	}
-	call.Account, call.Principal = id.account, id.principal
+	call.Account, call.Principal = id.Account, id.Principal
 	s.calls.add(service, call.Action, call.Account)
 	s.callLog.record(service, call.Action, call.Account, call.Principal, call.Region, requestID, s.clock.Now())
 	fault := s.faults.check(service, call.Action, call.Account, targetAccount(service, call))
@@ -371,11 +374,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var out []byte
 	switch service {
 	case "sts":
-		out, err = s.handleSTS(call, id)
+		out, err = s.iam.Handle(call, id)
 	case "ssm":
-		out, err = s.ssm.handle(call)
+		out, err = s.ssm.Handle(call)
 	case "events":
-		out, err = s.events.handle(call)
+		out, err = s.events.Handle(call)
 	case "ec2":
 		if s.ec2 == nil {
 			err = &awsproto.Error{Code: "InvalidAction", Message: "EC2 is not available in this build.", Status: 400}

@@ -1,313 +1,43 @@
 package localaws
 
 import (
-	"bytes"
-	"crypto/sha256"
-	"encoding/base32"
-	"encoding/base64"
-	"encoding/xml"
-	"fmt"
-	"math/rand/v2"
-	"regexp"
-	"slices"
-	"strconv"
-	"strings"
-	"sync"
 	"time"
 
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
-	iampolicy "github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/iam"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/stssim"
 )
 
-// iam holds roles, the organization and the sessions AssumeRole issued.
-type iam struct {
-	clock *Clock
+// Credentials are temporary credentials issued for a role session.
+type Credentials = stssim.Credentials
 
-	mu       sync.RWMutex
-	roles    map[string]*role // "<acct>/<name>"
-	sessions map[string]*session
-	org      Organization
-	accounts map[string]bool // accounts named by the topologies
-	// resourcePolicies are resource-based policies by resource ARN.
-	resourcePolicies map[string]*iampolicy.Policy
-}
-
-type role struct {
-	account string
-	Role
-	id       string // AROA...
-	policies []*iampolicy.Policy
-}
-
-func (r *role) arn() string { return "arn:aws:iam::" + r.account + ":role/" + r.Name }
-
-type session struct {
-	account, principal, userID string
-	secret, token              string
-	expires                    time.Time
-}
-
-// identity is an authenticated caller.
-type identity struct {
-	account, principal, userID string
-	assumedRole                bool
-}
-
-func newIAM(c *Clock) *iam {
-	return &iam{clock: c, roles: map[string]*role{}, sessions: map[string]*session{}, accounts: map[string]bool{}}
-}
-
-func (m *iam) seed(t *Topology) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
+// seedIAM adds the topology's organization, accounts and roles.
+func (s *Server) seedIAM(t *Topology) error {
 	if t.Organization != nil {
-		m.org.ID = t.Organization.ID
-		m.org.Accounts = append(m.org.Accounts, t.Organization.Accounts...)
+		s.iam.SetOrganization(t.Organization.ID, t.Organization.Accounts)
 	}
 	for _, a := range t.Accounts {
-		m.accounts[a.ID] = true
+		s.iam.AddAccount(a.ID)
 		for _, r := range a.Roles {
-			nr := &role{account: a.ID, Role: r, id: "AROA" + stableID(a.ID+"/"+r.Name, 17)}
-			for _, p := range r.Policies {
-				if err := nr.putPolicy(p.Name, p.Document); err != nil {
-					return fmt.Errorf("seeding role %s in %s, %w", r.Name, a.ID, err)
-				}
+			policies := make([]stssim.Policy, len(r.Policies))
+			for i, p := range r.Policies {
+				policies[i] = stssim.Policy{Name: p.Name, Document: p.Document}
 			}
-			m.roles[a.ID+"/"+r.Name] = nr
+			role := stssim.Role{Name: r.Name, Trust: stssim.Trust(r.Trust), MaxSessionDuration: r.MaxSessionDuration}
+			if err := s.iam.AddRole(a.ID, role, policies); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
-}
-
-// putPolicy adds or replaces an inline policy (PutRolePolicy).
-func (r *role) putPolicy(name string, doc []byte) error {
-	p, err := iampolicy.ParsePolicy("role/"+r.Name+"/"+name, doc)
-	if err != nil {
-		return err
-	}
-	for i, old := range r.policies {
-		if old.Name == p.Name {
-			r.policies[i] = p
-			return nil
-		}
-	}
-	r.policies = append(r.policies, p)
-	return nil
-}
-
-// stableID derives an upper-case alphanumeric id of n characters from s.
-func stableID(s string, n int) string {
-	sum := sha256.Sum256([]byte(s))
-	id := base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:])
-	return id[:n]
-}
-
-func randomID(n int) string {
-	const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-	b := make([]byte, n)
-	for i := range b {
-		b[i] = chars[rand.IntN(len(chars))]
-	}
-	return string(b)
-}
-
-func (m *iam) inOrg(account, orgID string) bool {
-	if m.org.ID == "" || m.org.ID != orgID {
-		return false
-	}
-	if len(m.org.Accounts) == 0 {
-		return m.accounts[account]
-	}
-	return slices.Contains(m.org.Accounts, account)
-}
-
-// identify maps an access key to its account and principal.
-func (m *iam) identify(c credential) (identity, *awsproto.Error) {
-	if isAccountID(c.accessKey) {
-		return identity{account: c.accessKey, principal: "arn:aws:iam::" + c.accessKey + ":root", userID: c.accessKey}, nil
-	}
-	invalid := &awsproto.Error{Code: "InvalidClientTokenId", Message: "The security token included in the request is invalid.", Status: 403}
-	m.mu.RLock()
-	sess := m.sessions[c.accessKey]
-	m.mu.RUnlock()
-	if sess == nil || c.token != sess.token {
-		return identity{}, invalid
-	}
-	if !m.clock.Now().Before(sess.expires) {
-		return identity{}, &awsproto.Error{Code: "ExpiredToken", Message: "The security token included in the request is expired", Status: 403}
-	}
-	return identity{account: sess.account, principal: sess.principal, userID: sess.userID, assumedRole: true}, nil
-}
-
-// Credentials are temporary credentials issued for a role session.
-type Credentials struct {
-	AccessKeyID     string
-	SecretAccessKey string
-	SessionToken    string
-	Expiration      time.Time
-	AssumedRoleARN  string // arn:aws:sts::<acct>:assumed-role/<role>/<session>
-	AssumedRoleID   string // AROA...:<session>
-}
-
-var sessionNameRE = regexp.MustCompile(`^[\w+=,.@-]{2,64}$`)
-
-// assume issues credentials for roleARN to the caller after checking the
-// trust policy; trusted skips the trust check (a service assuming a role).
-func (m *iam) assume(caller identity, roleARN, sessionName, externalID string, duration int, trusted bool) (Credentials, *awsproto.Error) {
-	if !sessionNameRE.MatchString(sessionName) {
-		return Credentials{}, awsproto.Errorf("ValidationError", "1 validation error detected: Value '%s' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*", sessionName)
-	}
-	if len(roleARN) < 20 {
-		return Credentials{}, awsproto.Errorf("ValidationError", "1 validation error detected: Value '%s' at 'roleArn' failed to satisfy constraint: Member must have length greater than or equal to 20", roleARN)
-	}
-	account, name, ok := parseRoleARN(roleARN)
-	if !ok {
-		return Credentials{}, awsproto.Errorf("ValidationError", "%s is invalid", roleARN)
-	}
-	if duration == 0 {
-		duration = 3600
-	}
-	if duration < 900 {
-		return Credentials{}, awsproto.Errorf("ValidationError", "1 validation error detected: Value '%d' at 'durationSeconds' failed to satisfy constraint: Member must have value greater than or equal to 900", duration)
-	}
-	if duration > 43200 {
-		return Credentials{}, awsproto.Errorf("ValidationError", "1 validation error detected: Value '%d' at 'durationSeconds' failed to satisfy constraint: Member must have value less than or equal to 43200", duration)
-	}
-	denied := &awsproto.Error{Code: "AccessDenied", Status: 403,
-		Message: fmt.Sprintf("User: %s is not authorized to perform: sts:AssumeRole on resource: %s", caller.principal, roleARN)}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	r := m.roles[account+"/"+name]
-	if r == nil {
-		return Credentials{}, denied
-	}
-	if !trusted && !m.trusts(r, caller, externalID) {
-		return Credentials{}, denied
-	}
-	maxDuration := r.MaxSessionDuration
-	if maxDuration == 0 {
-		maxDuration = 3600
-	}
-	if caller.assumedRole && duration > 3600 {
-		return Credentials{}, awsproto.Errorf("ValidationError", "The requested DurationSeconds exceeds the 1 hour session limit for roles assuming other roles.")
-	}
-	if duration > maxDuration {
-		return Credentials{}, awsproto.Errorf("ValidationError", "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.")
-	}
-	c := Credentials{
-		AccessKeyID:     "ASIA" + randomID(16),
-		SecretAccessKey: base64.StdEncoding.EncodeToString([]byte(randomID(30)))[:40],
-		Expiration:      m.clock.Now().Add(time.Duration(duration) * time.Second).Truncate(time.Second),
-		AssumedRoleARN:  "arn:aws:sts::" + account + ":assumed-role/" + name + "/" + sessionName,
-		AssumedRoleID:   r.id + ":" + sessionName,
-	}
-	c.SessionToken = "FwoGZXIvYXdzE" + base64.StdEncoding.EncodeToString([]byte(c.AccessKeyID+"/"+randomID(60)))
-	m.sessions[c.AccessKeyID] = &session{account: account, principal: c.AssumedRoleARN, userID: c.AssumedRoleID,
-		secret: c.SecretAccessKey, token: c.SessionToken, expires: c.Expiration}
-	return c, nil
-}
-
-func (m *iam) trusts(r *role, caller identity, externalID string) bool {
-	callerRole := awsproto.RoleARNOf(caller.principal)
-	ok := false
-	for _, p := range r.Trust.Principals {
-		switch {
-		case p == "*":
-			ok = true
-		case p == caller.account || p == "arn:aws:iam::"+caller.account+":root":
-			ok = true
-		case p == callerRole || p == caller.principal:
-			ok = true
-		}
-	}
-	if !ok {
-		return false
-	}
-	if r.Trust.ExternalID != "" && r.Trust.ExternalID != externalID {
-		return false
-	}
-	if r.Trust.OrganizationID != "" && !m.inOrg(caller.account, r.Trust.OrganizationID) {
-		return false
-	}
-	return true
-}
-
-func parseRoleARN(arn string) (account, name string, ok bool) {
-	rest, found := strings.CutPrefix(arn, "arn:aws:iam::")
-	if !found || len(rest) < 13 || !isAccountID(rest[:12]) {
-		return "", "", false
-	}
-	path, found := strings.CutPrefix(rest[12:], ":role/")
-	if !found || path == "" {
-		return "", "", false
-	}
-	// Role paths (role/service-role/x) name the role by their last segment.
-	return rest[:12], path[strings.LastIndex(path, "/")+1:], true
 }
 
 // RoleCredentials issues session credentials for a role as an AWS service
 // would (Lambda running a function with its execution role): no trust
 // check. The role must exist in the topology.
 func (s *Server) RoleCredentials(account, roleName, sessionName string, duration time.Duration) (Credentials, error) {
-	c, err := s.iam.assume(identity{account: account, principal: "lambda.amazonaws.com"},
+	c, err := s.iam.Assume(stssim.Identity{Account: account, Principal: "lambda.amazonaws.com"},
 		"arn:aws:iam::"+account+":role/"+roleName, sessionName, "", int(duration/time.Second), true)
 	if err != nil {
 		return Credentials{}, err
 	}
 	return c, nil
-}
-
-const stsNS = "https://sts.amazonaws.com/doc/2011-06-15/"
-
-func (s *Server) handleSTS(call *awsproto.Call, caller identity) ([]byte, error) {
-	var b bytes.Buffer
-	open := func(action string) {
-		b.WriteString("<" + action + `Response xmlns="` + stsNS + `"><` + action + "Result>")
-	}
-	closeResp := func(action string) {
-		b.WriteString("</" + action + "Result><ResponseMetadata><RequestId>" + call.RequestID + "</RequestId></ResponseMetadata></" + action + "Response>")
-	}
-	switch call.Action {
-	case "GetCallerIdentity":
-		open(call.Action)
-		writeElems(&b, "Arn", caller.principal, "UserId", caller.userID, "Account", caller.account)
-		closeResp(call.Action)
-	case "AssumeRole":
-		f := call.Form
-		duration := 0
-		if d := f.Get("DurationSeconds"); d != "" {
-			n, err := strconv.Atoi(d)
-			if err != nil {
-				return nil, awsproto.Errorf("ValidationError", "DurationSeconds %q is not a number", d)
-			}
-			duration = n
-		}
-		if f.Get("RoleArn") == "" || f.Get("RoleSessionName") == "" {
-			return nil, awsproto.Errorf("MissingParameter", "The request must contain the parameter RoleArn and RoleSessionName")
-		}
-		c, err := s.iam.assume(caller, f.Get("RoleArn"), f.Get("RoleSessionName"), f.Get("ExternalId"), duration, false)
-		if err != nil {
-			return nil, err
-		}
-		open(call.Action)
-		b.WriteString("<Credentials>")
-		writeElems(&b, "AccessKeyId", c.AccessKeyID, "SecretAccessKey", c.SecretAccessKey, "SessionToken", c.SessionToken,
-			"Expiration", c.Expiration.UTC().Format(time.RFC3339))
-		b.WriteString("</Credentials><AssumedRoleUser>")
-		writeElems(&b, "AssumedRoleId", c.AssumedRoleID, "Arn", c.AssumedRoleARN)
-		b.WriteString("</AssumedRoleUser><PackedPolicySize>0</PackedPolicySize>")
-		closeResp(call.Action)
-	default:
-		return nil, awsproto.Errorf("InvalidAction", "Could not find operation %s for version 2011-06-15", call.Action)
-	}
-	return b.Bytes(), nil
-}
-
-// writeElems writes <k>v</k> pairs, escaping values.
-func writeElems(b *bytes.Buffer, kv ...string) {
-	for i := 0; i+1 < len(kv); i += 2 {
-		b.WriteString("<" + kv[i] + ">")
-		xml.EscapeText(b, []byte(kv[i+1]))
-		b.WriteString("</" + kv[i] + ">")
-	}
 }

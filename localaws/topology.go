@@ -8,6 +8,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	iampolicy "github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/iam"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/stssim"
 )
 
 // Topology is the world a server starts with: accounts, their roles, VPCs,
@@ -189,14 +190,4 @@ func ParseTopology(b []byte) (*Topology, error) {
 	return &t, nil
 }
 
-func isAccountID(s string) bool {
-	if len(s) != 12 {
-		return false
-	}
-	for _, c := range s {
-		if c < '0' || c > '9' {
-			return false
-		}
-	}
-	return true
-}
+func isAccountID(s string) bool { return stssim.IsAccountID(s) }

@@ -1,8 +1,8 @@
 // Package awsproto is the contract between the local AWS's front door
 // (package localaws: HTTP, SigV4 routing, accounts, faults, events) and the
-// services behind it (localaws/ec2sim, and the STS, SSM and EventBridge
-// services in localaws itself). It owns nothing but these types, so each
-// service can be built and tested on its own.
+// services behind it (localaws/ec2sim, localaws/ssmsim, localaws/stssim,
+// localaws/eventsim). It owns nothing but these types, so each service can
+// be built and tested on its own.
 package awsproto
 
 import (

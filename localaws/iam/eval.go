@@ -26,7 +26,7 @@ type Request struct {
 	// aws:TagKeys, ec2:Region, sts:ExternalId, ...).
 	Context map[string][]string
 	// IdentityOnly: the resource's side of a cross-account call is decided
-	// elsewhere (AssumeRole: the role's trust policy, in localaws/sts.go),
+	// elsewhere (AssumeRole: the role's trust policy, in localaws/stssim),
 	// so only identity policies are evaluated here.
 	IdentityOnly bool
 	// Resources are evaluated one by one; none means the action has no

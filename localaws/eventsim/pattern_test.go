@@ -1,4 +1,4 @@
-package localaws
+package eventsim
 
 import (
 	"encoding/json"

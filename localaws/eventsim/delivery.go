@@ -1,4 +1,4 @@
-package localaws
+package eventsim
 
 import (
 	"fmt"
@@ -10,7 +10,7 @@ import (
 
 // DeliveryOptions shape how the local AWS delivers events to rule targets
 // and SNS messages to topic subscribers when delivery is strict (the
-// default; Options.Relax.Delivery turns all of it off). A zero field takes
+// default; localaws.Options.Relax.Delivery turns all of it off). A zero field takes
 // its default; a negative one turns that behaviour off.
 //
 // What AWS promises, and so what the product must survive:
@@ -54,10 +54,10 @@ type DeliveryOptions struct {
 	// CloudTrailDelay bounds how late a CloudTrail event reaches its
 	// default bus after the call (default 1s).
 	CloudTrailDelay time.Duration `json:"cloudTrailDelay"`
-	// Seed seeds the delivery RNG; 0 uses Options.Seed. Decisions are drawn
-	// in emission order, so a run is reproducible when its events are
-	// emitted in the same order (one caller at a time); concurrent callers
-	// interleave the draws.
+	// Seed seeds the delivery RNG; 0 uses the seed given to Resolved
+	// (localaws.Options.Seed). Decisions are drawn in emission order, so a
+	// run is reproducible when its events are emitted in the same order
+	// (one caller at a time); concurrent callers interleave the draws.
 	Seed int64 `json:"seed"`
 }
 
@@ -69,8 +69,9 @@ const (
 	DefaultCloudTrailDelay = time.Second
 )
 
-// resolved fills in the defaults and turns negative values off.
-func (o DeliveryOptions) resolved(seed int64) DeliveryOptions {
+// Resolved fills in the defaults and turns negative values off; a zero
+// Seed takes seed.
+func (o DeliveryOptions) Resolved(seed int64) DeliveryOptions {
 	ratio := func(v, def float64) float64 {
 		switch {
 		case v < 0:
@@ -130,7 +131,7 @@ type delivery struct {
 	fn      func()
 }
 
-// dispatcher runs deliveries outside every lock of the server, so a
+// dispatcher runs deliveries outside every lock of the local AWS, so a
 // subscriber may call back into it. Observations, and every delivery when
 // delivery is relaxed, run in order on one worker goroutine; strict target
 // deliveries run on timers, each on its own goroutine.

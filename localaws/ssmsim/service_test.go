@@ -1,4 +1,4 @@
-package localaws
+package ssmsim
 
 import (
 	"fmt"
@@ -11,7 +11,7 @@ import (
 )
 
 func TestPutParameterRules(t *testing.T) {
-	_, url := startServer(t, Options{})
+	url := startServer(t)
 	c := ssm.NewFromConfig(awsConfig(url, hub, "x", ""))
 	put := func(name, value string, overwrite bool, tags ...types.Tag) (*ssm.PutParameterOutput, error) {
 		return c.PutParameter(ctx(t), &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String(value), Type: types.ParameterTypeString, Overwrite: aws.Bool(overwrite), Tags: tags})
@@ -75,7 +75,7 @@ func TestPutParameterRules(t *testing.T) {
 }
 
 func TestGetAndDeleteParameters(t *testing.T) {
-	_, url := startServer(t, Options{})
+	url := startServer(t)
 	c := ssm.NewFromConfig(awsConfig(url, hub, "x", ""))
 	for _, n := range []string{"/a/1", "/a/2", "/a/b/3"} {
 		if _, err := c.PutParameter(ctx(t), &ssm.PutParameterInput{Name: aws.String(n), Value: aws.String("v" + n), Type: types.ParameterTypeString}); err != nil {
@@ -119,7 +119,7 @@ func TestGetAndDeleteParameters(t *testing.T) {
 }
 
 func TestGetParametersByPathPages(t *testing.T) {
-	_, url := startServer(t, Options{})
+	url := startServer(t)
 	c := ssm.NewFromConfig(awsConfig(url, hub, "x", ""))
 	for i := range 23 {
 		if _, err := c.PutParameter(ctx(t), &ssm.PutParameterInput{Name: aws.String(fmt.Sprintf("/jav/%s/vpc-%02d/tunnel", member, i)), Value: aws.String("t"), Type: types.ParameterTypeString}); err != nil {
@@ -155,7 +155,7 @@ func TestGetParametersByPathPages(t *testing.T) {
 }
 
 func TestDescribeParametersFilters(t *testing.T) {
-	_, url := startServer(t, Options{})
+	url := startServer(t)
 	c := ssm.NewFromConfig(awsConfig(url, hub, "x", ""))
 	for i := range 60 {
 		if _, err := c.PutParameter(ctx(t), &ssm.PutParameterInput{Name: aws.String(fmt.Sprintf("/jav/%s/vpc-%02d/tunnel", member, i)), Value: aws.String("t"), Type: types.ParameterTypeString}); err != nil {

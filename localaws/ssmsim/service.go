@@ -1,0 +1,609 @@
+package ssmsim
+
+import (
+	"cmp"
+	"encoding/base64"
+	"encoding/json"
+	"regexp"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
+)
+
+// Service is SSM Parameter Store, per account and Region.
+type Service struct {
+	clock awsproto.Clock
+	mu    sync.RWMutex
+	// params maps "<acct>/<region>" to parameters by name.
+	params map[string]map[string]*parameter
+}
+
+type parameter struct {
+	name, typ, value, tier, description, dataType string
+	version                                       int64
+	modified                                      time.Time
+	tags                                          map[string]string
+}
+
+const (
+	standardValueLimit = 4096
+	advancedValueLimit = 8192
+	parametersPerScope = 10000
+)
+
+// New returns an empty Parameter Store that reads the time from c.
+func New(c awsproto.Clock) *Service {
+	return &Service{clock: c, params: map[string]map[string]*parameter{}}
+}
+
+type tag struct {
+	Key   string `json:"Key"`
+	Value string `json:"Value"`
+}
+
+type putParameterInput struct {
+	Name           string
+	Value          *string
+	Type           string
+	Overwrite      bool
+	Tier           string
+	Description    string
+	DataType       string
+	Tags           []tag
+	KeyId          string
+	AllowedPattern string
+}
+
+var paramNameRE = regexp.MustCompile(`^[a-zA-Z0-9_.\-/]+$`)
+
+// checkName applies Parameter Store's naming rules.
+func checkName(name string) *awsproto.Error {
+	if name == "" || len(name) > 2048 {
+		return awsproto.Errorf("ValidationException", "1 validation error detected: Value '%s' at 'name' failed to satisfy constraint: Member must have length between 1 and 2048", name)
+	}
+	trimmed := strings.TrimPrefix(name, "/")
+	low := strings.ToLower(trimmed)
+	if strings.HasPrefix(low, "aws") || strings.HasPrefix(low, "ssm") {
+		// As AWS answers (and moto reproduces): a path under /aws is
+		// reserved (AccessDenied); any other aws/ssm prefix is invalid.
+		isPath := strings.Count(name, "/") > 1
+		if isPath && strings.HasPrefix(strings.ToLower(name), "/aws") {
+			return &awsproto.Error{Code: "AccessDeniedException", Message: "No access to reserved parameter name: " + name + ".", Status: 400}
+		}
+		if !isPath {
+			return awsproto.Errorf("ValidationException", "Parameter name: can't be prefixed with \"aws\" or \"ssm\" (case-insensitive).")
+		}
+		return awsproto.Errorf("ValidationException", "Parameter name: can't be prefixed with \"ssm\" (case-insensitive). If formed as a path, it can consist of sub-paths divided by slash symbol; each sub-path can be formed as a mix of letters, numbers and the following 3 symbols .-_")
+	}
+	if !paramNameRE.MatchString(name) || strings.Contains(name, "//") || strings.HasSuffix(name, "/") {
+		return awsproto.Errorf("ValidationException", "Parameter name: it can consist of sub-paths divided by slash symbol; each sub-path can be formed as a mix of letters, numbers and the following 3 symbols .-_")
+	}
+	if strings.Contains(trimmed, "/") && !strings.HasPrefix(name, "/") {
+		return awsproto.Errorf("ValidationException", "Parameter name must be a fully qualified name.")
+	}
+	if levels(name) > 15 {
+		return &awsproto.Error{Code: "HierarchyLevelLimitExceededException", Message: "A hierarchy can have a maximum of 15 levels. For more information, see https://docs.aws.amazon.com/systems-manager/latest/userguide/sysman-paramstore-su-create.html", Status: 400}
+	}
+	return nil
+}
+
+func levels(name string) int {
+	t := strings.Trim(name, "/")
+	if t == "" {
+		return 0
+	}
+	return strings.Count(t, "/") + 1
+}
+
+func scopeKey(account, region string) string { return account + "/" + region }
+
+func parameterARN(account, region, name string) string {
+	return "arn:aws:ssm:" + region + ":" + account + ":parameter/" + strings.TrimPrefix(name, "/")
+}
+
+// nameOf accepts a parameter name or its ARN (as SSM does).
+func nameOf(s string) string {
+	if strings.HasPrefix(s, "arn:aws:ssm:") {
+		if i := strings.Index(s, ":parameter/"); i >= 0 {
+			n := s[i+len(":parameter"):]
+			if strings.Count(n, "/") == 1 {
+				return n[1:]
+			}
+			return n
+		}
+	}
+	return s
+}
+
+func (p *Service) put(account, region string, in putParameterInput) (*parameter, *awsproto.Error) {
+	if err := checkName(in.Name); err != nil {
+		return nil, err
+	}
+	if in.Value == nil {
+		return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value null at 'value' failed to satisfy constraint: Member must not be null")
+	}
+	if *in.Value == "" {
+		return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value '' at 'value' failed to satisfy constraint: Member must have length greater than or equal to 1.")
+	}
+	switch in.Type {
+	case "", "String", "StringList", "SecureString":
+	default:
+		return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value '%s' at 'type' failed to satisfy constraint: Member must satisfy enum value set: [SecureString, StringList, String]", in.Type)
+	}
+	tier := in.Tier
+	switch tier {
+	case "", "Standard":
+		tier = "Standard"
+	case "Advanced":
+	case "Intelligent-Tiering":
+		tier = "Standard"
+		if len(*in.Value) > standardValueLimit {
+			tier = "Advanced"
+		}
+	default:
+		return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value '%s' at 'tier' failed to satisfy constraint: Member must satisfy enum value set: [Advanced, Intelligent-Tiering, Standard]", in.Tier)
+	}
+	if tier == "Standard" && len(*in.Value) > standardValueLimit {
+		return nil, awsproto.Errorf("ValidationException", "Standard tier parameters support a maximum parameter value of 4096 characters. To create a larger parameter value, upgrade the parameter to use the advanced-parameter tier. For more information, see https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html")
+	}
+	if len(*in.Value) > advancedValueLimit {
+		return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value at 'value' failed to satisfy constraint: Member must have length less than or equal to 8192")
+	}
+	if len(in.Tags) > 0 && in.Overwrite {
+		return nil, awsproto.Errorf("ValidationException", "Invalid request: tags and overwrite can't be used together. To create a parameter with tags, please remove overwrite flag. To update tags for an existing parameter, please use AddTagsToResource or RemoveTagsFromResource.")
+	}
+	if in.AllowedPattern != "" {
+		re, err := regexp.Compile(in.AllowedPattern)
+		if err != nil {
+			return nil, awsproto.Errorf("InvalidAllowedPatternException", "The allowed pattern is not a valid regular expression.")
+		}
+		if !re.MatchString(*in.Value) {
+			return nil, awsproto.Errorf("ParameterPatternMismatchException", "Parameter value, cannot be validated against allowedPattern: %s", in.AllowedPattern)
+		}
+	}
+	if in.DataType != "" && in.DataType != "text" && in.DataType != "aws:ec2:image" && in.DataType != "aws:ssm:integration" {
+		return nil, awsproto.Errorf("ValidationException", "The following data type is not supported: %s (Data type names are all lowercase.)", in.DataType)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	scope := p.params[scopeKey(account, region)]
+	if scope == nil {
+		scope = map[string]*parameter{}
+		p.params[scopeKey(account, region)] = scope
+	}
+	now := p.clock.Now()
+	if old := scope[in.Name]; old != nil {
+		if !in.Overwrite {
+			return nil, &awsproto.Error{Code: "ParameterAlreadyExists", Message: "The parameter already exists. To overwrite this value, set the overwrite option in the request to true.", Status: 400}
+		}
+		if old.tier == "Advanced" && in.Tier == "Standard" {
+			return nil, awsproto.Errorf("ValidationException", "This parameter uses the advanced-parameter tier. You can't downgrade a parameter from the advanced-parameter tier to the standard-parameter tier. If necessary, you can delete the advanced parameter and recreate it as a standard parameter.")
+		}
+		if in.Type != "" {
+			old.typ = in.Type
+		}
+		if old.tier == "Advanced" {
+			tier = "Advanced"
+		}
+		if in.Description != "" {
+			old.description = in.Description
+		}
+		old.value, old.tier, old.modified = *in.Value, tier, now
+		old.version++
+		return old, nil
+	}
+	if in.Type == "" {
+		return nil, awsproto.Errorf("ValidationException", "A parameter type is required when you create a parameter.")
+	}
+	if len(scope) >= parametersPerScope && tier == "Standard" {
+		return nil, awsproto.Errorf("ParameterLimitExceeded", "You have reached the maximum number of parameters for your account. Please delete some parameters and try again.")
+	}
+	np := &parameter{name: in.Name, typ: in.Type, value: *in.Value, tier: tier, description: in.Description,
+		dataType: cmp.Or(in.DataType, "text"), version: 1, modified: now, tags: map[string]string{}}
+	for _, t := range in.Tags {
+		np.tags[t.Key] = t.Value
+	}
+	scope[in.Name] = np
+	return np, nil
+}
+
+// wireParameter is the Parameter shape of GetParameter(s) responses.
+type wireParameter struct {
+	Name             string
+	Type             string
+	Value            string
+	Version          int64
+	LastModifiedDate float64
+	ARN              string
+	DataType         string
+	Selector         string `json:",omitempty"`
+}
+
+func (p *parameter) wire(account, region string, decrypt bool, selector string) wireParameter {
+	v := p.value
+	if p.typ == "SecureString" && !decrypt {
+		v = base64.StdEncoding.EncodeToString([]byte("localaws-kms:" + p.value))
+	}
+	return wireParameter{Name: p.name, Type: p.typ, Value: v, Version: p.version,
+		LastModifiedDate: float64(p.modified.UnixMilli()) / 1000, ARN: parameterARN(account, region, p.name),
+		DataType: p.dataType, Selector: selector}
+}
+
+func (p *Service) lookup(account, region, ref string) (*parameter, string, bool) {
+	name, selector := nameOf(ref), ""
+	if i := strings.LastIndex(name, ":"); i > 0 {
+		name, selector = name[:i], name[i:]
+	}
+	par := p.params[scopeKey(account, region)][name]
+	if par == nil {
+		return nil, "", false
+	}
+	if selector != "" {
+		// Only the current version can be selected: history is not kept.
+		v, err := strconv.ParseInt(selector[1:], 10, 64)
+		if err != nil || v != par.version {
+			return nil, "", false
+		}
+	}
+	return par, selector, true
+}
+
+func jsonError(err error) *awsproto.Error {
+	return awsproto.Errorf("SerializationException", "Could not parse request body into json: %v", err)
+}
+
+// Handle serves one SSM call (JSON 1.1 body) and returns the response body.
+func (p *Service) Handle(call *awsproto.Call) ([]byte, error) {
+	acct, region := call.Account, call.Region
+	decode := func(v any) *awsproto.Error {
+		body := call.Body
+		if len(body) == 0 {
+			body = []byte("{}")
+		}
+		if err := json.Unmarshal(body, v); err != nil {
+			return jsonError(err)
+		}
+		return nil
+	}
+	switch call.Action {
+	case "PutParameter":
+		var in putParameterInput
+		if err := decode(&in); err != nil {
+			return nil, err
+		}
+		par, err := p.put(acct, region, in)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(map[string]any{"Version": par.version, "Tier": par.tier})
+	case "GetParameter":
+		var in struct {
+			Name           string
+			WithDecryption bool
+		}
+		if err := decode(&in); err != nil {
+			return nil, err
+		}
+		p.mu.RLock()
+		defer p.mu.RUnlock()
+		par, sel, ok := p.lookup(acct, region, in.Name)
+		if !ok {
+			return nil, awsproto.Errorf("ParameterNotFound", "Parameter %s not found.", in.Name)
+		}
+		return json.Marshal(map[string]any{"Parameter": par.wire(acct, region, in.WithDecryption, sel)})
+	case "GetParameters":
+		var in struct {
+			Names          []string
+			WithDecryption bool
+		}
+		if err := decode(&in); err != nil {
+			return nil, err
+		}
+		if len(in.Names) < 1 || len(in.Names) > 10 {
+			return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value '[%s]' at 'names' failed to satisfy constraint: Member must have length less than or equal to 10 and greater than or equal to 1", strings.Join(in.Names, ", "))
+		}
+		p.mu.RLock()
+		defer p.mu.RUnlock()
+		found, invalid := []wireParameter{}, []string{}
+		seen := map[string]bool{}
+		for _, n := range in.Names {
+			if seen[n] {
+				continue
+			}
+			seen[n] = true
+			if par, sel, ok := p.lookup(acct, region, n); ok {
+				found = append(found, par.wire(acct, region, in.WithDecryption, sel))
+			} else {
+				invalid = append(invalid, n)
+			}
+		}
+		return json.Marshal(map[string]any{"Parameters": found, "InvalidParameters": invalid})
+	case "GetParametersByPath":
+		return p.getByPath(call, decode)
+	case "DeleteParameter":
+		var in struct{ Name string }
+		if err := decode(&in); err != nil {
+			return nil, err
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		scope := p.params[scopeKey(acct, region)]
+		if scope[in.Name] == nil {
+			return nil, awsproto.Errorf("ParameterNotFound", "Parameter %s not found.", in.Name)
+		}
+		delete(scope, in.Name)
+		return []byte("{}"), nil
+	case "DeleteParameters":
+		var in struct{ Names []string }
+		if err := decode(&in); err != nil {
+			return nil, err
+		}
+		if len(in.Names) < 1 || len(in.Names) > 10 {
+			return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value '[%s]' at 'names' failed to satisfy constraint: Member must have length less than or equal to 10 and greater than or equal to 1", strings.Join(in.Names, ", "))
+		}
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		scope := p.params[scopeKey(acct, region)]
+		deleted, invalid := []string{}, []string{}
+		for _, n := range in.Names {
+			if scope[n] != nil {
+				delete(scope, n)
+				deleted = append(deleted, n)
+			} else {
+				invalid = append(invalid, n)
+			}
+		}
+		return json.Marshal(map[string]any{"DeletedParameters": deleted, "InvalidParameters": invalid})
+	case "AddTagsToResource", "RemoveTagsFromResource", "ListTagsForResource":
+		return p.tags(call, decode)
+	case "DescribeParameters":
+		return p.describe(call, decode)
+	}
+	return nil, awsproto.Errorf("UnknownOperationException", "Operation %s is not supported by localaws SSM.", call.Action)
+}
+
+// pageToken encodes the name a page starts after.
+func pageToken(after string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("after:" + after))
+}
+
+func parsePageToken(tok string) (string, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil || !strings.HasPrefix(string(b), "after:") {
+		return "", false
+	}
+	return string(b[len("after:"):]), true
+}
+
+func (p *Service) getByPath(call *awsproto.Call, decode func(any) *awsproto.Error) ([]byte, error) {
+	var in struct {
+		Path           string
+		Recursive      bool
+		WithDecryption bool
+		MaxResults     *int
+		NextToken      string
+	}
+	if err := decode(&in); err != nil {
+		return nil, err
+	}
+	if !strings.HasPrefix(in.Path, "/") {
+		return nil, awsproto.Errorf("ValidationException", "The parameter doesn't meet the parameter name requirements. The parameter name must begin with a forward slash \"/\".")
+	}
+	low := strings.ToLower(strings.TrimPrefix(in.Path, "/"))
+	if strings.HasPrefix(low, "aws") || strings.HasPrefix(low, "ssm") {
+		return nil, awsproto.Errorf("ValidationException", "The parameter doesn't meet the parameter name requirements. The parameter name must not be prefixed with \"aws\" or \"ssm\" (case-insensitive).")
+	}
+	if levels(in.Path) > 15 {
+		return nil, &awsproto.Error{Code: "HierarchyLevelLimitExceededException", Message: "A hierarchy can have a maximum of 15 levels.", Status: 400}
+	}
+	limit := 10
+	if in.MaxResults != nil {
+		if *in.MaxResults < 1 || *in.MaxResults > 10 {
+			return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 10", *in.MaxResults)
+		}
+		limit = *in.MaxResults
+	}
+	after := ""
+	if in.NextToken != "" {
+		a, ok := parsePageToken(in.NextToken)
+		if !ok {
+			return nil, awsproto.Errorf("ValidationException", "The specified token isn't valid.")
+		}
+		after = a
+	}
+	prefix := strings.TrimSuffix(in.Path, "/") + "/"
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	var names []string
+	for n := range p.params[scopeKey(call.Account, call.Region)] {
+		rest, ok := strings.CutPrefix(n, prefix)
+		if !ok || rest == "" || (!in.Recursive && strings.Contains(rest, "/")) {
+			continue
+		}
+		if n > after {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	out := map[string]any{}
+	page := []wireParameter{}
+	for i, n := range names {
+		if i == limit {
+			out["NextToken"] = pageToken(names[i-1])
+			break
+		}
+		page = append(page, p.params[scopeKey(call.Account, call.Region)][n].wire(call.Account, call.Region, in.WithDecryption, ""))
+	}
+	out["Parameters"] = page
+	return json.Marshal(out)
+}
+
+func (p *Service) tags(call *awsproto.Call, decode func(any) *awsproto.Error) ([]byte, error) {
+	var in struct {
+		ResourceType string
+		ResourceId   string
+		Tags         []tag
+		TagKeys      []string
+	}
+	if err := decode(&in); err != nil {
+		return nil, err
+	}
+	if in.ResourceType != "Parameter" {
+		return nil, awsproto.Errorf("InvalidResourceType", "The resource type is not valid. localaws only tags parameters, not %q.", in.ResourceType)
+	}
+	if call.Action == "ListTagsForResource" {
+		p.mu.RLock()
+		defer p.mu.RUnlock()
+	} else {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+	}
+	par := p.params[scopeKey(call.Account, call.Region)][nameOf(in.ResourceId)]
+	if par == nil {
+		return nil, awsproto.Errorf("InvalidResourceId", "The resource ID \"%s\" is not valid. Verify the ID and try again.", in.ResourceId)
+	}
+	switch call.Action {
+	case "AddTagsToResource":
+		if len(in.Tags) == 0 {
+			return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value '[]' at 'tags' failed to satisfy constraint: Member must have length greater than or equal to 1")
+		}
+		n := len(par.tags)
+		for _, t := range in.Tags {
+			if _, ok := par.tags[t.Key]; !ok {
+				n++
+			}
+		}
+		if n > 50 {
+			return nil, awsproto.Errorf("TooManyTagsError", "The Targets parameter includes too many tags. Remove one or more tags and try the command again.")
+		}
+		for _, t := range in.Tags {
+			par.tags[t.Key] = t.Value
+		}
+		return []byte("{}"), nil
+	case "RemoveTagsFromResource":
+		for _, k := range in.TagKeys {
+			delete(par.tags, k)
+		}
+		return []byte("{}"), nil
+	}
+	list := []tag{}
+	for k, v := range par.tags {
+		list = append(list, tag{k, v})
+	}
+	sort.Slice(list, func(i, j int) bool { return list[i].Key < list[j].Key })
+	return json.Marshal(map[string]any{"TagList": list})
+}
+
+// describe is DescribeParameters without filters beyond paging.
+func (p *Service) describe(call *awsproto.Call, decode func(any) *awsproto.Error) ([]byte, error) {
+	var in struct {
+		MaxResults       *int
+		NextToken        string
+		ParameterFilters []struct {
+			Key, Option string
+			Values      []string
+		}
+	}
+	if err := decode(&in); err != nil {
+		return nil, err
+	}
+	// Path (Recursive or OneLevel, the default) and Name (Equals or
+	// BeginsWith) are the filters modelled; others are refused, not ignored.
+	var keep []func(name string) bool
+	for _, f := range in.ParameterFilters {
+		if len(f.Values) == 0 {
+			return nil, awsproto.Errorf("InvalidFilterValue", "The filter %s has no values.", f.Key)
+		}
+		switch {
+		case f.Key == "Path" && (f.Option == "" || f.Option == "OneLevel" || f.Option == "Recursive"):
+			recursive := f.Option == "Recursive"
+			values := f.Values
+			keep = append(keep, func(name string) bool {
+				for _, v := range values {
+					rest, ok := strings.CutPrefix(name, strings.TrimSuffix(v, "/")+"/")
+					if ok && rest != "" && (recursive || !strings.Contains(rest, "/")) {
+						return true
+					}
+				}
+				return false
+			})
+		case f.Key == "Name" && (f.Option == "" || f.Option == "Equals" || f.Option == "BeginsWith"):
+			begins := f.Option == "BeginsWith"
+			values := f.Values
+			keep = append(keep, func(name string) bool {
+				for _, v := range values {
+					if name == v || (begins && strings.HasPrefix(name, v)) {
+						return true
+					}
+				}
+				return false
+			})
+		case f.Key == "Path" || f.Key == "Name":
+			return nil, awsproto.Errorf("InvalidFilterOption", "The filter option %q is not valid for key %s.", f.Option, f.Key)
+		default:
+			return nil, awsproto.Errorf("InvalidFilterKey", "localaws models the Path and Name filters of DescribeParameters, not %q.", f.Key)
+		}
+	}
+	limit := 50
+	if in.MaxResults != nil {
+		if *in.MaxResults < 1 || *in.MaxResults > 50 {
+			return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value '%d' at 'maxResults' failed to satisfy constraint: Member must have value less than or equal to 50", *in.MaxResults)
+		}
+		limit = *in.MaxResults
+	}
+	after, _ := parsePageToken(in.NextToken)
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	scope := p.params[scopeKey(call.Account, call.Region)]
+	var names []string
+	for n := range scope {
+		if n > after && !slices.ContainsFunc(keep, func(ok func(string) bool) bool { return !ok(n) }) {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	type meta struct {
+		Name, Type, Tier, DataType, ARN string
+		Description                     string `json:",omitempty"`
+		Version                         int64
+		LastModifiedDate                float64
+	}
+	out := map[string]any{}
+	page := []meta{}
+	for i, n := range names {
+		if i == limit {
+			out["NextToken"] = pageToken(names[i-1])
+			break
+		}
+		par := scope[n]
+		page = append(page, meta{Name: n, Type: par.typ, Tier: par.tier, DataType: par.dataType, ARN: parameterARN(call.Account, call.Region, n),
+			Description: par.description, Version: par.version, LastModifiedDate: float64(par.modified.UnixMilli()) / 1000})
+	}
+	out["Parameters"] = page
+	return json.Marshal(out)
+}
+
+// Seed creates or overwrites a parameter, as the topology format seeds
+// it: the type defaults to String.
+func (p *Service) Seed(account, region, name, typ, value string) error {
+	if _, err := p.put(account, region, putParameterInput{Name: name, Value: &value, Type: cmp.Or(typ, "String"), Overwrite: true}); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Parameter returns a parameter's current value, for tests and the runner.
+func (p *Service) Parameter(account, region, name string) (value string, version int64, ok bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	par := p.params[scopeKey(account, region)][name]
+	if par == nil {
+		return "", 0, false
+	}
+	return par.value, par.version, true
+}
