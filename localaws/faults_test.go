@@ -212,7 +212,8 @@ func TestAfterEffectFaultOnCreateVpcEndpoint(t *testing.T) {
 		{"error before", Fault{Code: "InternalError"}, "InternalError", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv, url := startServer(t, Options{Topology: privateLinkTopology()})
+			// About faults: the endpoint is looked for right after the call.
+			srv, url := startServer(t, Options{Topology: privateLinkTopology(), Relax: Relax{Consistency: true}})
 			spoke := spokeEC2(t, url)
 			vpcs, err := spoke.DescribeVpcs(ctx(t), &ec2.DescribeVpcsInput{})
 			if err != nil {

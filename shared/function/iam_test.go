@@ -97,6 +97,14 @@ func tour(t *testing.T, relax localaws.Relax) []localaws.Call {
 		return e.w.Calls()
 	}
 	for _, d := range e.w.Server.Denials() {
+		// The one denial the tour provokes on purpose: a stranger outside the
+		// organization connected (the service allows "*"), and the hub roles'
+		// policy lets them assume spoke roles only in the organization's
+		// accounts (aws:ResourceOrgID), so reading the stranger's account is
+		// refused and its connection is not accepted.
+		if d.Action == "sts:AssumeRole" && strings.Contains(d.Resource, "::"+stranger+":") && strings.Contains(d.Reason, "aws:ResourceOrgID") {
+			continue
+		}
 		t.Errorf("denied: %s called %s on %s: %s", d.Principal, d.Action, d.Resource, d.Reason)
 	}
 	return e.w.Calls()
