@@ -205,9 +205,19 @@ func (a Applier) createGroup(ctx context.Context, vpc, role string) (id string, 
 	if !awserr.IsDuplicate(err) {
 		return "", false, err
 	}
-	// A racing invocation created it first: use theirs.
-	got, derr := a.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{
-		filter("vpc-id", vpc), filter("group-name", GroupName(role))}})
+	// A racing invocation created it first: use theirs. It may have done so
+	// a moment ago, and a filtered describe may not list it yet (eventual
+	// consistency): ask again for a while before giving up.
+	var got *ec2.DescribeSecurityGroupsOutput
+	errNotListed := errors.New("not listed yet")
+	derr := a.retry(ctx, func(err error) bool { return errors.Is(err, errNotListed) }, func() (err error) {
+		got, err = a.EC2.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{
+			filter("vpc-id", vpc), filter("group-name", GroupName(role))}})
+		if err == nil && len(got.SecurityGroups) == 0 {
+			return errNotListed
+		}
+		return err
+	})
 	if derr != nil {
 		return "", false, fmt.Errorf("finding the existing %s, %w", GroupName(role), derr)
 	}
