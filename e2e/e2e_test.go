@@ -351,6 +351,7 @@ func TestEachDemoBreakageRepairedByOneReconcile(t *testing.T) {
 					t.Fatalf("reconcile failed: %v %v", run.Err, run.Result.Error)
 				}
 			}
+			s.Later() // look a moment later, past EC2's consistency window
 			wantReady(t, status(t, s, teamA))
 			wantReady(t, status(t, s, teamB))
 		})

@@ -4,11 +4,14 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	ssmtypes "github.com/aws/aws-sdk-go-v2/service/ssm/types"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
 )
 
 // Breakage is a hand-made drift of a converged agent VPC, as people cause
@@ -21,12 +24,32 @@ type Breakage struct {
 
 // Breakages are the demo's drifts, each repaired by one reconcile.
 func Breakages() []Breakage {
-	return []Breakage{
+	bs := []Breakage{
 		{Name: "endpoint-deleted", Story: "a member admin deletes the endpoint by hand", Apply: deleteEndpoint},
 		{Name: "parameter-overwritten", Story: "someone overwrites the tunnel parameter", Apply: overwriteTunnel},
 		{Name: "principal-removed", Story: "a hub admin removes the account's principal from the service", Apply: removePrincipal},
 		{Name: "connection-rejected", Story: "a hub admin rejects the VPC's connection", Apply: rejectConnection},
 	}
+	for i := range bs {
+		apply := bs[i].Apply
+		// A person looks, then changes, at human speed: the local AWS's
+		// clock passes its consistency window before the look and after
+		// the change, so each reads what is there (as an admin would, a
+		// few seconds apart), not a lagging view.
+		bs[i].Apply = func(ctx context.Context, s *Stack, v AgentVPC) error {
+			s.Later()
+			defer s.Later()
+			return apply(ctx, s, v)
+		}
+	}
+	return bs
+}
+
+// Later lets time pass on the local AWS's clock beyond EC2's consistency
+// window, as between a change and a person's next look (or the next
+// scheduled sweep), without stopping the clock.
+func (s *Stack) Later() {
+	s.AWS.Clock().Skip(localaws.DefaultConsistencyWindow + time.Second)
 }
 
 func (s *Stack) endpointOf(ctx context.Context, v AgentVPC) (string, error) {

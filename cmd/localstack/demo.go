@@ -103,6 +103,15 @@ func (d *demo) do(name string, fn func() error) error {
 	d.steps = append(d.steps, timing{name, took})
 	if err != nil {
 		fmt.Fprintf(d.w, "   FAILED after %s: %v\n", took.Round(time.Millisecond), err)
+		// What the functions logged last, since the work directory goes
+		// with the demo.
+		for _, id := range []string{"OnboardFunction", "AcceptFunction", "ReconcileFunction"} {
+			lines := strings.Split(strings.TrimSpace(d.s.Log(id)), "\n")
+			fmt.Fprintf(d.w, "   -- last lines of %s's log --\n", id)
+			for _, l := range lines[max(0, len(lines)-8):] {
+				fmt.Fprintf(d.w, "   %.400s\n", l)
+			}
+		}
 		return fmt.Errorf("step %d (%s), %w", d.step, name, err)
 	}
 	fmt.Fprintf(d.w, "   (%s)\n", took.Round(100*time.Microsecond))
@@ -160,7 +169,9 @@ func (d *demo) tagBoth() error {
 		if err := d.s.Tag(d.ctx, v, true); err != nil {
 			return err
 		}
-		took, err := d.waitTunnel(v, 5*time.Second)
+		// Seconds, not milliseconds: the local AWS's EC2 lags its writes as
+		// AWS does, and the function reads again until it catches up.
+		took, err := d.waitTunnel(v, 30*time.Second)
 		if err != nil {
 			return err
 		}
@@ -170,6 +181,7 @@ func (d *demo) tagBoth() error {
 	if err := d.settle(); err != nil {
 		return err
 	}
+	d.s.Later() // look a moment later, past EC2's consistency window
 	d.say("")
 	st, err := d.table()
 	if err != nil {
@@ -296,6 +308,7 @@ func (d *demo) reconcile() error {
 		return err
 	}
 	got := d.reconcileRuns()[runs:]
+	d.s.Later() // look a moment later, past EC2's consistency window
 	if len(got) != 1 || got[0].Failed() {
 		return fmt.Errorf("want one successful scheduled run, got %d", len(got))
 	}
@@ -368,6 +381,7 @@ func (d *demo) refusals() error {
 	if _, err := hub.ModifyVpcEndpointServicePermissions(d.ctx, &ec2.ModifyVpcEndpointServicePermissionsInput{ServiceId: service, AddAllowedPrincipals: []string{"*"}}); err != nil {
 		return err
 	}
+	d.s.Later() // the new permission reaches the member's view of the service a moment later
 	ep, err := member.CreateVpcEndpoint(d.ctx, &ec2.CreateVpcEndpointInput{VpcId: aws.String(sandbox.VPC), VpcEndpointType: ec2types.VpcEndpointTypeInterface,
 		ServiceName: aws.String("com.amazonaws.vpce." + d.s.Region + "." + aws.ToString(service)), SubnetIds: []string{"subnet-0a000000000000021"},
 		TagSpecifications: []ec2types.TagSpecification{{ResourceType: ec2types.ResourceTypeVpcEndpoint, Tags: []ec2types.Tag{{Key: aws.String("jenkins-agent-vpcs:managed"), Value: aws.String("true")}}}}})
@@ -378,6 +392,7 @@ func (d *demo) refusals() error {
 	if err := d.settle(); err != nil {
 		return err
 	}
+	d.s.Later() // the rejection shows in describes a moment later
 	state, err := d.s.Connection(d.ctx, id)
 	if err != nil {
 		return err
@@ -406,6 +421,7 @@ func (d *demo) untag() error {
 	if err := d.settle(); err != nil {
 		return err
 	}
+	d.s.Later() // look a moment later, past EC2's consistency window
 	d.say("")
 	st, err := d.table()
 	if err != nil {

@@ -178,7 +178,7 @@ func (c *Core) Onboard() *onboard.Handler {
 
 // Accept is the accept function's handler.
 func (c *Core) Accept() *accept.Handler {
-	return &accept.Handler{Guard: c.Guard, Log: c.Options.Log, MetricsOut: c.Options.MetricsOut}
+	return &accept.Handler{Guard: c.Guard, RetryInterval: c.Options.RetryInterval, Log: c.Options.Log, MetricsOut: c.Options.MetricsOut}
 }
 
 // Reconciler is the sweep, with its Parameter Store reads and writes paced
