@@ -80,6 +80,9 @@ func awsCLI(t *testing.T, s *localstack.Stack, account string, args ...string) b
 func converge(t *testing.T, s *localstack.Stack, done func() bool) {
 	t.Helper()
 	settle(t, s)
+	// Look a moment later: EC2's reads lag its writes (the consistency
+	// window), here as in AWS.
+	s.Later()
 	if done() || noReconcile != "" {
 		return
 	}
@@ -88,6 +91,7 @@ func converge(t *testing.T, s *localstack.Stack, done func() bool) {
 		t.Fatal(err)
 	}
 	settle(t, s)
+	s.Later()
 }
 
 func ready(t *testing.T, s *localstack.Stack, vs ...localstack.AgentVPC) func() bool {

@@ -99,6 +99,9 @@ func (h *Handler) settle(ctx context.Context, conns []acceptance.Connection) (ac
 		// happens right after it appeared) are tried again too.
 		again := slices.Concat(rep.Left, slices.Collect(maps.Keys(rep.Failed)))
 		if err != nil || decideErr != nil || len(again) == 0 || attempt >= 5 {
+			if len(rep.Left) > 0 {
+				telemetry.Count(ctx, "ConnectionsLeftPending", float64(len(rep.Left)))
+			}
 			if err == nil && len(rep.Failed) > 0 {
 				err = fmt.Errorf("settling connections, unsuccessful: %v", rep.Failed)
 			}

@@ -288,9 +288,8 @@ func (g *Guard) Settle(ctx context.Context, decisions []Decision) (Report, error
 	if len(rep.Held) > 0 {
 		telemetry.Count(ctx, "ConnectionsHeld", float64(len(rep.Held)))
 	}
-	if len(rep.Left) > 0 {
-		telemetry.Count(ctx, "ConnectionsLeftPending", float64(len(rep.Left)))
-	}
+	// Left connections are counted by the caller, which may decide them
+	// again before it leaves them (ConnectionsLeftPending).
 	for id, why := range rep.Failed {
 		log.Warn("connection not settled", "endpoint", id, "error", why)
 	}

@@ -459,6 +459,9 @@ func (r *Reconciler) settle(ctx context.Context, pending []string, fresh map[str
 		if err := errors.Join(err, serr); err != nil {
 			return all, nil, err
 		}
+		if len(rep.Left) > 0 {
+			telemetry.Count(ctx, "ConnectionsLeftPending", float64(len(rep.Left)))
+		}
 		var unlisted []string
 		for _, id := range pending {
 			if fresh[id] != nil && !listed[id] {
