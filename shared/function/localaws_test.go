@@ -366,3 +366,47 @@ func (l *local) dropStatement(account, role, sid string) {
 		l.t.Fatalf("role %s has no statement %s", role, sid)
 	}
 }
+
+// On the strict local AWS (EC2 reads lag writes), onboarding describes the
+// endpoint it has just created before EC2 shows it. Taking that NotFound
+// for "no such endpoint" rejected the product's own connection, and the
+// retry created a second endpoint (issue 9, defect 1). Now: one endpoint
+// ever created, its connection accepted, nothing rejected.
+func TestLocalAWSOnboardingAcceptsTheEndpointItJustCreated(t *testing.T) {
+	l := newLocal(t)
+	ctx := context.Background()
+	vpc := "vpc-0aaaaaaaaaaaaaaa2"
+	if _, err := l.admin(member).CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{vpc},
+		Tags: []types.Tag{{Key: aws.String("jenkins-agents"), Value: aws.String("true")}}}); err != nil {
+		t.Fatal(err)
+	}
+	l.later()
+	faults := l.srv.ConsistencyFaults()
+	redrive := []byte(`{"account":"` + member + `","region":"` + region + `","vpcId":"` + vpc + `"}`)
+	if _, err := l.core("onboard").Onboard().Invoke(ctx, redrive); err != nil {
+		t.Fatal(err)
+	}
+	created, rejects := 0, 0
+	for _, c := range l.srv.CallLog() {
+		switch {
+		case c.Action == "CreateVpcEndpoint" && c.Code == "":
+			created++
+		case c.Action == "RejectVpcEndpointConnections":
+			rejects++
+		}
+	}
+	if created != 1 || rejects != 0 {
+		t.Errorf("endpoints created %d (want 1), reject calls %d (want 0)", created, rejects)
+	}
+	if l.srv.ConsistencyFaults() == faults {
+		t.Error("EC2 answered every read from after its writes: the test proves nothing about lag")
+	}
+	l.later()
+	eps, err := l.admin(member).DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{Filters: []types.Filter{{Name: aws.String("vpc-id"), Values: []string{vpc}}}})
+	if err != nil || len(eps.VpcEndpoints) != 1 {
+		t.Fatalf("endpoints in %s: %+v, %v", vpc, eps, err)
+	}
+	if st := string(eps.VpcEndpoints[0].State); strings.EqualFold(st, "rejected") || strings.EqualFold(st, "pendingAcceptance") {
+		t.Errorf("the product's own endpoint is %s", st)
+	}
+}
