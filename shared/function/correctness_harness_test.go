@@ -82,6 +82,7 @@ type world struct {
 	ok      map[string]int // successful calls by action
 	answers []*answer
 	after   func(action string) // called after each successful call
+	before  func(action string) // called as each call arrives, before answers and faults
 	jitter  *rand.Rand          // when set, each call waits 0-2 ms first
 }
 
@@ -128,6 +129,11 @@ func (w *world) serve(rw http.ResponseWriter, r *http.Request) {
 		form, action = f, f.Get("Action")
 	}
 	w.mu.Lock()
+	if before := w.before; before != nil {
+		w.mu.Unlock()
+		before(action)
+		w.mu.Lock()
+	}
 	if w.jitter != nil {
 		d := time.Duration(w.jitter.IntN(2000)) * time.Microsecond
 		w.mu.Unlock()
