@@ -6,9 +6,11 @@
 package awsproto
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -70,4 +72,23 @@ type Sink interface {
 	DefaultBus(account, region string, ev Event)
 	// Publish delivers an SNS message to a topic ARN's subscribers.
 	Publish(topicARN, subject, message string)
+}
+
+// JSONError is how the JSON 1.1 services refuse a body that is not JSON.
+func JSONError(err error) *Error {
+	return Errorf("SerializationException", "Could not parse request body into json: %v", err)
+}
+
+// PageToken encodes the name a page starts after (an opaque NextToken).
+func PageToken(after string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("after:" + after))
+}
+
+// ParsePageToken decodes a PageToken; false when it is not one.
+func ParsePageToken(tok string) (string, bool) {
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil || !strings.HasPrefix(string(b), "after:") {
+		return "", false
+	}
+	return string(b[len("after:"):]), true
 }

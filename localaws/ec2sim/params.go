@@ -2,6 +2,7 @@ package ec2sim
 
 import (
 	"encoding/base64"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/iam"
 	"sort"
 	"strconv"
 	"strings"
@@ -207,34 +208,9 @@ func anyMatch(patterns, values []string, fold bool) bool {
 	return false
 }
 
-// glob matches EC2 filter wildcards: * any run, ? one character.
-func glob(p, s string) bool {
-	if !strings.ContainsAny(p, "*?") {
-		return p == s
-	}
-	px, sx := 0, 0
-	star, mark := -1, 0
-	for sx < len(s) {
-		switch {
-		case px < len(p) && (p[px] == '?' || p[px] == s[sx]):
-			px++
-			sx++
-		case px < len(p) && p[px] == '*':
-			star, mark = px, sx
-			px++
-		case star >= 0:
-			px = star + 1
-			mark++
-			sx = mark
-		default:
-			return false
-		}
-	}
-	for px < len(p) && p[px] == '*' {
-		px++
-	}
-	return px == len(p)
-}
+// glob matches EC2 filter wildcards: * any run, ? one character, the
+// same rule as IAM's (one matcher serves both).
+func glob(p, s string) bool { return iam.Glob(p, s) }
 
 // page is MaxResults/NextToken paging over ids in sorted order. The token
 // is the last id returned, so paging is stable while resources change.

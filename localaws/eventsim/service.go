@@ -2,7 +2,6 @@ package eventsim
 
 import (
 	"cmp"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -435,7 +434,7 @@ func (e *Service) Handle(call *awsproto.Call) ([]byte, error) {
 			body = []byte("{}")
 		}
 		if err := json.Unmarshal(body, v); err != nil {
-			return jsonError(err)
+			return awsproto.JSONError(err)
 		}
 		return nil
 	}
@@ -495,7 +494,7 @@ func (e *Service) Handle(call *awsproto.Call) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		after, _ := parsePageToken(in.NextToken)
+		after, _ := awsproto.ParsePageToken(in.NextToken)
 		limit := in.Limit
 		if limit <= 0 || limit > 100 {
 			limit = 100
@@ -507,7 +506,7 @@ func (e *Service) Handle(call *awsproto.Call) ([]byte, error) {
 				continue
 			}
 			if len(rules) == limit {
-				out["NextToken"] = pageToken(rules[len(rules)-1]["Name"].(string))
+				out["NextToken"] = awsproto.PageToken(rules[len(rules)-1]["Name"].(string))
 				break
 			}
 			rules = append(rules, b.rules[name].wire())
@@ -752,21 +751,4 @@ func (e *Service) ruleAction(call *awsproto.Call, decode func(any) *awsproto.Err
 		}
 		return json.Marshal(map[string]any{"FailedEntryCount": len(failed), "FailedEntries": failed})
 	}
-}
-
-func jsonError(err error) *awsproto.Error {
-	return awsproto.Errorf("SerializationException", "Could not parse request body into json: %v", err)
-}
-
-// pageToken encodes the name a page starts after.
-func pageToken(after string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("after:" + after))
-}
-
-func parsePageToken(tok string) (string, bool) {
-	b, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil || !strings.HasPrefix(string(b), "after:") {
-		return "", false
-	}
-	return string(b[len("after:"):]), true
 }

@@ -253,10 +253,6 @@ func (p *Service) lookup(account, region, ref string) (*parameter, string, bool)
 	return par, selector, true
 }
 
-func jsonError(err error) *awsproto.Error {
-	return awsproto.Errorf("SerializationException", "Could not parse request body into json: %v", err)
-}
-
 // Handle serves one SSM call (JSON 1.1 body) and returns the response body.
 func (p *Service) Handle(call *awsproto.Call) ([]byte, error) {
 	acct, region := call.Account, call.Region
@@ -266,7 +262,7 @@ func (p *Service) Handle(call *awsproto.Call) ([]byte, error) {
 			body = []byte("{}")
 		}
 		if err := json.Unmarshal(body, v); err != nil {
-			return jsonError(err)
+			return awsproto.JSONError(err)
 		}
 		return nil
 	}
@@ -367,19 +363,6 @@ func (p *Service) Handle(call *awsproto.Call) ([]byte, error) {
 	return nil, awsproto.Errorf("UnknownOperationException", "Operation %s is not supported by localaws SSM.", call.Action)
 }
 
-// pageToken encodes the name a page starts after.
-func pageToken(after string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte("after:" + after))
-}
-
-func parsePageToken(tok string) (string, bool) {
-	b, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil || !strings.HasPrefix(string(b), "after:") {
-		return "", false
-	}
-	return string(b[len("after:"):]), true
-}
-
 func (p *Service) getByPath(call *awsproto.Call, decode func(any) *awsproto.Error) ([]byte, error) {
 	var in struct {
 		Path           string
@@ -410,7 +393,7 @@ func (p *Service) getByPath(call *awsproto.Call, decode func(any) *awsproto.Erro
 	}
 	after := ""
 	if in.NextToken != "" {
-		a, ok := parsePageToken(in.NextToken)
+		a, ok := awsproto.ParsePageToken(in.NextToken)
 		if !ok {
 			return nil, awsproto.Errorf("ValidationException", "The specified token isn't valid.")
 		}
@@ -434,7 +417,7 @@ func (p *Service) getByPath(call *awsproto.Call, decode func(any) *awsproto.Erro
 	page := []wireParameter{}
 	for i, n := range names {
 		if i == limit {
-			out["NextToken"] = pageToken(names[i-1])
+			out["NextToken"] = awsproto.PageToken(names[i-1])
 			break
 		}
 		page = append(page, p.params[scopeKey(call.Account, call.Region)][n].wire(call.Account, call.Region, in.WithDecryption, ""))
@@ -556,7 +539,7 @@ func (p *Service) describe(call *awsproto.Call, decode func(any) *awsproto.Error
 		}
 		limit = *in.MaxResults
 	}
-	after, _ := parsePageToken(in.NextToken)
+	after, _ := awsproto.ParsePageToken(in.NextToken)
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	scope := p.params[scopeKey(call.Account, call.Region)]
@@ -577,7 +560,7 @@ func (p *Service) describe(call *awsproto.Call, decode func(any) *awsproto.Error
 	page := []meta{}
 	for i, n := range names {
 		if i == limit {
-			out["NextToken"] = pageToken(names[i-1])
+			out["NextToken"] = awsproto.PageToken(names[i-1])
 			break
 		}
 		par := scope[n]
