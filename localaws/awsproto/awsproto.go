@@ -92,3 +92,16 @@ func ParsePageToken(tok string) (string, bool) {
 	}
 	return string(b[len("after:"):]), true
 }
+
+// DecodeJSON decodes a JSON protocol call's body into v; an empty body is
+// an empty object, as the SDKs send for operations without input.
+func (c *Call) DecodeJSON(v any) *Error {
+	body := c.Body
+	if len(body) == 0 {
+		body = []byte("{}")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return JSONError(err)
+	}
+	return nil
+}

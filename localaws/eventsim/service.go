@@ -428,16 +428,7 @@ func (e *Service) TriggerRule(account, region, busName, ruleName string) error {
 // Handle serves one EventBridge call (JSON 1.1 body) and returns the
 // response body.
 func (e *Service) Handle(call *awsproto.Call) ([]byte, error) {
-	decode := func(v any) *awsproto.Error {
-		body := call.Body
-		if len(body) == 0 {
-			body = []byte("{}")
-		}
-		if err := json.Unmarshal(body, v); err != nil {
-			return awsproto.JSONError(err)
-		}
-		return nil
-	}
+	decode := call.DecodeJSON
 	acct, region := call.Account, call.Region
 	switch call.Action {
 	case "PutEvents":

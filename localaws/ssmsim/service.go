@@ -256,16 +256,7 @@ func (p *Service) lookup(account, region, ref string) (*parameter, string, bool)
 // Handle serves one SSM call (JSON 1.1 body) and returns the response body.
 func (p *Service) Handle(call *awsproto.Call) ([]byte, error) {
 	acct, region := call.Account, call.Region
-	decode := func(v any) *awsproto.Error {
-		body := call.Body
-		if len(body) == 0 {
-			body = []byte("{}")
-		}
-		if err := json.Unmarshal(body, v); err != nil {
-			return awsproto.JSONError(err)
-		}
-		return nil
-	}
+	decode := call.DecodeJSON
 	switch call.Action {
 	case "PutParameter":
 		var in putParameterInput
