@@ -341,6 +341,10 @@ func (o *op) endpointSubnets(v *vpc, es *endpointService, have map[string]string
 			return nil, awsproto.Errorf("InvalidParameterValue", "The VPC endpoint service %s does not support the availability zone of the subnet: %s.", es.name, sid)
 		}
 		if other, ok := zones[sn.azID]; ok {
+			// EC2's code and wording, as a CloudFormation stack event shows them
+			// ("Status Code: 400; Error Code: DuplicateSubnetsInSameZone",
+			// https://ts223.hatenablog.com/entry/aws/duplicate-subnets-in-same-zone);
+			// the EC2 API reference's error list does not name this code.
 			return nil, awsproto.Errorf("DuplicateSubnetsInSameZone", "Found another VPC endpoint subnet in the availability zone of %s (%s). VPC endpoint subnets should be in different availability zones supported by the VPC endpoint service.", sid, other)
 		}
 		zones[sn.azID] = sid

@@ -55,6 +55,9 @@ type Config struct {
 	DeniedAccounts  []string
 	EventBusName    string
 	LogLevel        string
+	// ReadDelay is how long onboard waits, after a tag event starts it,
+	// before reading the tag it decides from: EC2's reads lag its writes.
+	ReadDelay time.Duration
 
 	// Reconcile only.
 	DryRun              bool
@@ -98,6 +101,7 @@ func Load(getenv func(string) string) (Config, error) {
 		DeniedAccounts:    r.accounts("DENIED_ACCOUNTS"),
 		EventBusName:      r.required("EVENT_BUS_NAME"),
 		LogLevel:          r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
+		ReadDelay:         r.duration("TAG_READ_DELAY", 2*time.Second),
 
 		DryRun:              r.boolean("DRY_RUN", false),
 		GracePeriod:         r.duration("GRACE_PERIOD", 10*time.Minute),

@@ -9,6 +9,7 @@ package function_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -84,6 +85,10 @@ type world struct {
 	after   func(action string) // called after each successful call
 	before  func(action string) // called as each call arrives, before answers and faults
 	jitter  *rand.Rand          // when set, each call waits 0-2 ms first
+	// retryInterval is the functions' first pause before asking EC2 again
+	// (10 ms when zero); with a consistency window, their five retries
+	// must outlast it, as a second's do in AWS.
+	retryInterval time.Duration
 }
 
 func newWorld(t *testing.T) *world {
@@ -224,7 +229,7 @@ func (w *world) core(fn string, attempts int) *function.Core {
 		Credentials: credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken)}
 	return function.NewCore(w.cfg, function.ClientsFrom(base, w.cfg), function.Options{Region: cRegion,
 		Log: telemetry.NewLogger(io.Discard, "error"), MetricsOut: io.Discard, WaitTimeout: 5 * time.Second,
-		WaitInterval: 5 * time.Millisecond, RetryInterval: 10 * time.Millisecond, SessionName: fn})
+		WaitInterval: 5 * time.Millisecond, RetryInterval: cmp.Or(w.retryInterval, 10*time.Millisecond), SessionName: fn})
 }
 
 // run drives a handler through aws-lambda-go's real handler entry.

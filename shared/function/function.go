@@ -167,6 +167,7 @@ func NewCore(cfg config.Config, c Clients, o Options) *Core {
 		Applier:       agentvpc.Applier{Now: o.Now, WaitTimeout: o.WaitTimeout, WaitInterval: o.WaitInterval, RetryInterval: o.RetryInterval},
 		Now:           o.Now,
 		RetryInterval: o.RetryInterval,
+		ReadDelay:     cfg.ReadDelay,
 	}
 	return &Core{Config: cfg, Spokes: spokes, Service: svc, Guard: guard, VPCs: vpcs, Events: events, Store: store, Options: o, Clients: c}
 }

@@ -2,6 +2,8 @@ package onboard
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/aws/aws-lambda-go/lambdacontext"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
@@ -42,6 +45,14 @@ type AgentVPCs struct {
 	// EC2 shows late (a new connection); SettleAttempts bounds the asks.
 	RetryInterval  time.Duration
 	SettleAttempts int
+	// ReadDelay is how long after it began an invocation that a tag change
+	// started waits before reading the tag it decides from (EC2's reads
+	// lag its writes). With the lease, this makes the decision of the last
+	// invocation of a VPC follow the last tag change; see Converge.
+	ReadDelay time.Duration
+	// LeaseWait bounds the wait for another invocation's lease when the
+	// context has no deadline (outside Lambda).
+	LeaseWait time.Duration
 }
 
 // Handler is the onboard function.
@@ -125,6 +136,16 @@ func (v *AgentVPCs) Converge(ctx context.Context, hint event.Hint) error {
 		ctx = telemetry.With(ctx, "vpc", vpcID, "subnet", hint.SubnetID)
 	}
 	keep := hint.Kind != event.DeleteBlocked
+	if hint.Claim != nil {
+		if err := sleep(ctx, v.ReadDelay); err != nil {
+			return err
+		}
+	}
+	release, err := v.lease(ctx, hint.Account, vpcID)
+	if err != nil {
+		return err
+	}
+	defer release()
 	// Decide late and check again: the decision (onboard or remove) is
 	// taken from a fresh read, and each side reads the tag again after
 	// acting. When it flipped meanwhile (an untag quickly followed by a
@@ -239,6 +260,102 @@ func (v *AgentVPCs) recheck(ctx context.Context, client agentvpc.EC2, vpcID stri
 		return fmt.Errorf("%s, %w", vpcID, ErrTagChanged)
 	}
 	return nil
+}
+
+// lease lets one invocation at a time converge a VPC. Two events of
+// one tag change (aws.tag and CloudTrail's CreateTags), duplicates, and an
+// untag quickly followed by a re-tag all start invocations for the same
+// VPC at once; interleaved, one could undo the other's steps after the
+// other's last re-read, and no re-read can rule that out while EC2's reads
+// lag. Under the lease each invocation decides from a read taken after the
+// previous one finished, and the invocation of the last tag change (which
+// began after it, and waited ReadDelay before reading) ends in the tag's
+// state whichever order they run in. The lease is a parameter in the hub
+// (see tunnel.TakeLease); the returned function gives it back.
+func (v *AgentVPCs) lease(ctx context.Context, account, vpcID string) (func(), error) {
+	holder := holderID(ctx)
+	until := v.now().Add(15 * time.Minute)
+	give := time.Now().Add(v.leaseWait())
+	if dl, ok := ctx.Deadline(); ok {
+		// A Lambda invocation cannot outlive its deadline: its lease
+		// expires 10 s after it (clock skew), and the wait leaves it 30 s
+		// to work.
+		until = v.now().Add(time.Until(dl) + 10*time.Second)
+		give = dl.Add(-30 * time.Second)
+	}
+	release := func() {
+		// Given back even when the invocation's context ended.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		if err := v.Store.ReleaseLease(rctx, account, vpcID, holder); err != nil {
+			telemetry.Logger(ctx).Warn("giving the lease back failed; it expires by itself", "error", err.Error())
+		}
+	}
+	wait := v.retryInterval()
+	for {
+		held, found, err := v.Store.LeaseOf(ctx, account, vpcID)
+		if err != nil {
+			return nil, err
+		}
+		if !found || v.now().After(held.Until) {
+			err = v.Store.TakeLease(ctx, account, vpcID, tunnel.Lease{Holder: holder, Until: until}, v.now())
+			if err == nil {
+				return release, nil
+			}
+			if !tunnel.IsHeld(err) {
+				// The put may have taken effect with its answer lost: a
+				// lease of ours is given back (it is read first).
+				release()
+				return nil, err
+			}
+		} else {
+			err = &tunnel.HeldError{VPCID: vpcID, Lease: held}
+		}
+		if time.Now().Add(wait).After(give) {
+			telemetry.Count(ctx, "LeaseWaitsGivenUp", 1)
+			return nil, fmt.Errorf("%w; a retry converges it later", err)
+		}
+		telemetry.Logger(ctx).Info("waiting for another invocation converging this VPC", "reason", err.Error())
+		telemetry.Count(ctx, "LeaseWaits", 1)
+		if err := sleep(ctx, wait); err != nil {
+			return nil, err
+		}
+		wait = min(2*wait, 4*v.retryInterval())
+	}
+}
+
+func (v *AgentVPCs) leaseWait() time.Duration {
+	if v.LeaseWait > 0 {
+		return v.LeaseWait
+	}
+	return 5 * time.Minute
+}
+
+// holderID names this invocation in a lease: the Lambda request id when
+// there is one, and a random part in any case.
+func holderID(ctx context.Context) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	id := hex.EncodeToString(b[:])
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		return lc.AwsRequestID + "/" + id
+	}
+	return id
+}
+
+// sleep waits d, or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 func vpcOfSubnet(ctx context.Context, client agentvpc.EC2, subnetID string) (string, error) {
@@ -638,6 +755,16 @@ func (v *AgentVPCs) remove(ctx context.Context, client agentvpc.EC2, obs agentvp
 // there: no tagged VPC (this one included, read now: it may have been
 // tagged again) and no managed endpoint that holds a VPC.
 func (v *AgentVPCs) revokeIfLast(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed, keep bool) (bool, error) {
+	// EC2 may not show yet a VPC tagged or an endpoint created a moment
+	// ago; Parameter Store shows another VPC of the account that is being
+	// onboarded (its lease) or was (its parameters).
+	others, err := v.Store.VPCs(ctx, obs.Account)
+	if err != nil {
+		return false, err
+	}
+	if slices.ContainsFunc(others, func(id string) bool { return id != obs.VPCID }) {
+		return false, nil
+	}
 	vpcs, err := client.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []types.Filter{
 		{Name: aws.String("tag-key"), Values: []string{v.Config.TagKey}}}})
 	if err != nil {

@@ -235,8 +235,8 @@ func (s Store) List(ctx context.Context, account string) (map[string]*Published,
 		for _, prm := range page.Parameters {
 			name := aws.ToString(prm.Name)
 			rest := strings.Split(strings.TrimPrefix(name, s.Prefix+"/"), "/")
-			if len(rest) < 2 {
-				continue
+			if len(rest) < 2 || len(rest) == 3 && rest[2] == LeaseName {
+				continue // a lease is not published; see TakeLease
 			}
 			key := rest[0] + "/" + rest[1]
 			pub := out[key]
@@ -281,6 +281,29 @@ func (s Store) Accounts(ctx context.Context) ([]string, error) {
 		for _, prm := range page.Parameters {
 			account, _, _ := strings.Cut(strings.TrimPrefix(aws.ToString(prm.Name), s.Prefix+"/"), "/")
 			set[account] = true
+		}
+	}
+	return slices.Sorted(maps.Keys(set)), nil
+}
+
+// VPCs lists the VPCs of one account that have a parameter under the
+// prefix, published or a lease: agent VPCs, or VPCs being onboarded.
+func (s Store) VPCs(ctx context.Context, account string) ([]string, error) {
+	path := s.Prefix + "/" + account
+	set := map[string]bool{}
+	p := ssm.NewGetParametersByPathPaginator(s.SSM, &ssm.GetParametersByPathInput{Path: aws.String(path), Recursive: aws.Bool(true)})
+	for p.HasMorePages() {
+		if err := s.ReadPace.Wait(ctx); err != nil {
+			return nil, err
+		}
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("listing parameters under %s, %w", path, err)
+		}
+		for _, prm := range page.Parameters {
+			if vpc, _, ok := strings.Cut(strings.TrimPrefix(aws.ToString(prm.Name), path+"/"), "/"); ok {
+				set[vpc] = true
+			}
 		}
 	}
 	return slices.Sorted(maps.Keys(set)), nil

@@ -1,0 +1,93 @@
+package function_test
+
+import (
+	"math/rand/v2"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
+)
+
+// Defect 3 as AWS would play it: untag quickly followed by re-tag (and
+// the reverse), each flip's aws.tag event starting its own invocation,
+// the two invocations running side by side against a local AWS whose
+// reads lag its writes (a 200 ms window: the flips come 0-15 ms apart, so
+// every read of the tag in the first moments may show either state). No
+// reconciler: every trial must end in the state the tag last says, with
+// failed invocations retried as Lambda does (twice). RACE_TRIALS sets the
+// number of trials (the README's figure is from 1,000).
+func TestTagFlipRaceUnderLaggingReads(t *testing.T) {
+	trials := 20 // about 30 s
+	if testing.Short() {
+		trials = 6
+	}
+	if n, err := strconv.Atoi(os.Getenv("RACE_TRIALS")); err == nil && n > 0 {
+		trials = n
+	}
+	const window = 200 * time.Millisecond
+	w := newWorld(t)
+	w.cfg.ReadDelay = window
+	w.retryInterval = window / 5 // five retries wait 40+80+160+320 ms
+	w.srv.SetConsistency(localaws.Consistency{Window: window, Seed: 2026})
+	rng := rand.New(rand.NewPCG(11, 2026))
+	w.jitter = rand.New(rand.NewPCG(11, 1))
+	later := func() { w.srv.Clock().Skip(window + time.Millisecond) }
+
+	invoke := func(wg *sync.WaitGroup, mu *sync.Mutex, errs *[]string, payload []byte, delay time.Duration) {
+		defer wg.Done()
+		time.Sleep(delay)
+		var err error
+		for attempt := 0; attempt < 3; attempt++ {
+			if err = run(w.core("onboard", 0).Onboard(), payload); err == nil {
+				return
+			}
+		}
+		mu.Lock()
+		*errs = append(*errs, err.Error())
+		mu.Unlock()
+	}
+	tagged, wrong := false, 0
+	started := time.Now()
+	for trial := range trials {
+		start := tagged
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var errs []string
+		w.setTag(cVPC1, !start)
+		wg.Add(1)
+		go invoke(&wg, &mu, &errs, tagEvent(t, !start), 0)
+		time.Sleep(time.Duration(rng.IntN(15000)) * time.Microsecond)
+		w.setTag(cVPC1, start)
+		wg.Add(1)
+		go invoke(&wg, &mu, &errs, tagEvent(t, start), time.Duration(rng.IntN(5000))*time.Microsecond)
+		wg.Wait()
+		later()
+		var problems []string
+		if start {
+			problems = w.onboardedProblems(cVPC1)
+		} else {
+			problems = w.removedProblems(cVPC1)
+		}
+		problems = append(problems, errs...)
+		if len(problems) > 0 {
+			wrong++
+			t.Logf("trial %d (ends tagged=%v): %s", trial, start, strings.Join(problems, "; "))
+		}
+		if trial%2 == 0 { // every other trial starts from the other state
+			tagged = !tagged
+			w.setTag(cVPC1, tagged)
+			if err := run(w.core("onboard", 0).Onboard(), tagEvent(t, tagged)); err != nil {
+				t.Fatalf("trial %d: moving to tagged=%v: %v", trial, tagged, err)
+			}
+			later()
+		}
+	}
+	t.Logf("%d trials in %s, %d wrong", trials, time.Since(started).Round(time.Second), wrong)
+	if wrong > 0 {
+		t.Errorf("%d of %d trials ended in a wrong state", wrong, trials)
+	}
+}
