@@ -31,12 +31,16 @@ import (
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	reply := func(v any) {
 		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(v)
+		if err := json.NewEncoder(w).Encode(v); err != nil {
+			s.log.Debug("writing the admin answer", "path", r.URL.Path, "err", err)
+		}
 	}
 	fail := func(status int, err error) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
+		if werr := json.NewEncoder(w).Encode(map[string]string{"error": err.Error()}); werr != nil {
+			s.log.Debug("writing the admin error", "path", r.URL.Path, "err", werr)
+		}
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
 	if err != nil {

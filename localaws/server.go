@@ -3,7 +3,6 @@ package localaws
 import (
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -259,7 +258,7 @@ type credential struct {
 
 func parseCredential(r *http.Request) (credential, bool) {
 	var c credential
-	scope := ""
+	var scope string
 	if h := r.Header.Get("Authorization"); h != "" {
 		i := strings.Index(h, "Credential=")
 		if i < 0 {
@@ -406,7 +405,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Amzn-Requestid", requestID)
 	}
 	w.WriteHeader(http.StatusOK)
-	w.Write(out)
+	if _, err := w.Write(out); err != nil {
+		s.log.Debug("writing the answer", "service", service, "action", call.Action, "err", err)
+	}
 }
 
 // writeFault answers with an injected fault's error, or closes the
@@ -418,7 +419,9 @@ func (s *Server) writeFault(w http.ResponseWriter, proto, service, requestID str
 	if v.drop {
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
-				conn.Close()
+				if err := conn.Close(); err != nil {
+					s.log.Debug("dropping the connection", "service", service, "err", err)
+				}
 				return
 			}
 		}
@@ -467,9 +470,9 @@ func (s *Server) writeError(w http.ResponseWriter, proto, service, requestID str
 		w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 		var b bytes.Buffer
 		b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n<Response><Errors><Error><Code>")
-		xml.EscapeText(&b, []byte(e.Code))
+		awsproto.WriteXMLText(&b, e.Code)
 		b.WriteString("</Code><Message>")
-		xml.EscapeText(&b, []byte(e.Message))
+		awsproto.WriteXMLText(&b, e.Message)
 		b.WriteString("</Message></Error></Errors><RequestID>" + requestID + "</RequestID></Response>")
 		body = b.Bytes()
 	default:
@@ -484,15 +487,17 @@ func (s *Server) writeError(w http.ResponseWriter, proto, service, requestID str
 		}
 		var b bytes.Buffer
 		b.WriteString(`<ErrorResponse xmlns="` + ns + `"><Error><Type>` + typ + "</Type><Code>")
-		xml.EscapeText(&b, []byte(e.Code))
+		awsproto.WriteXMLText(&b, e.Code)
 		b.WriteString("</Code><Message>")
-		xml.EscapeText(&b, []byte(e.Message))
+		awsproto.WriteXMLText(&b, e.Message)
 		b.WriteString("</Message></Error><RequestId>" + requestID + "</RequestId></ErrorResponse>")
 		body = b.Bytes()
 	}
 	w.Header().Set("X-Amzn-Requestid", requestID)
 	w.WriteHeader(status)
-	w.Write(body)
+	if _, err := w.Write(body); err != nil {
+		s.log.Debug("writing the error", "service", service, "code", e.Code, "err", err)
+	}
 }
 
 func newRequestID() string {

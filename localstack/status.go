@@ -129,7 +129,9 @@ func (s *Stack) Status(ctx context.Context, v AgentVPC) (VPCStatus, error) {
 			st.Tunnel = aws.ToString(p.Value)
 		case path + "/document":
 			st.Document = map[string]any{}
-			json.Unmarshal([]byte(aws.ToString(p.Value)), &st.Document)
+			if err := json.Unmarshal([]byte(aws.ToString(p.Value)), &st.Document); err != nil {
+				return st, fmt.Errorf("decoding the document parameter of %s, %w", v, err)
+			}
 		}
 	}
 	return st, nil

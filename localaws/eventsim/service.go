@@ -173,9 +173,11 @@ func (e *Service) putLocked(b *bus, ev awsproto.Event, seen map[string]bool) []d
 		fn := w.fn
 		fns = append(fns, delivery{observe: true, fn: func() { fn(ev) }})
 	}
-	raw, _ := json.Marshal(ev)
-	var doc map[string]any
-	json.Unmarshal(raw, &doc)
+	raw, doc, err := eventDocument(ev)
+	if err != nil {
+		e.log.Error("event routed nowhere", "bus", b.arn, "source", ev.Source, "detail-type", ev.DetailType, "err", err)
+		return fns
+	}
 	for _, name := range sortedKeys(b.rules) {
 		r := b.rules[name]
 		if r.state != "ENABLED" || r.pattern == nil || !r.pattern.matches(doc) {
@@ -184,6 +186,19 @@ func (e *Service) putLocked(b *bus, ev awsproto.Event, seen map[string]bool) []d
 		fns = append(fns, e.targetDeliveriesLocked(r, ev, raw, doc, seen)...)
 	}
 	return fns
+}
+
+// eventDocument is an event as delivered (raw) and as patterns and input
+// paths see it (doc).
+func eventDocument(ev awsproto.Event) (raw []byte, doc map[string]any, err error) {
+	raw, err = json.Marshal(ev)
+	if err == nil {
+		err = json.Unmarshal(raw, &doc)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("encoding event %s (%s from %s), %w", ev.ID, ev.DetailType, ev.Source, err)
+	}
+	return raw, doc, nil
 }
 
 func (e *Service) targetDeliveriesLocked(r *rule, ev awsproto.Event, raw []byte, doc map[string]any, seen map[string]bool) []delivery {
@@ -416,9 +431,11 @@ func (e *Service) TriggerRule(account, region, busName, ruleName string) error {
 	}
 	ev := awsproto.Event{Version: "0", ID: e.newEventID(), DetailType: "Scheduled Event", Source: "aws.events", Account: account,
 		Time: e.clock.Now().Truncate(time.Second), Region: region, Resources: []string{r.arn}, Detail: json.RawMessage("{}")}
-	raw, _ := json.Marshal(ev)
-	var doc map[string]any
-	json.Unmarshal(raw, &doc)
+	raw, doc, err := eventDocument(ev)
+	if err != nil {
+		e.mu.Unlock()
+		return err
+	}
 	fns := e.targetDeliveriesLocked(r, ev, raw, doc, map[string]bool{b.arn: true})
 	e.mu.Unlock()
 	e.d.dispatch(fns)
@@ -509,9 +526,9 @@ func (e *Service) Handle(call *awsproto.Call) ([]byte, error) {
 		if err := decode(&in); err != nil {
 			return nil, err
 		}
-		p, perr := compilePattern(in.EventPattern)
-		if perr != nil {
-			return nil, awsproto.Errorf("InvalidEventPatternException", "Event pattern is not valid. Reason: %v", perr)
+		p, err := compilePattern(in.EventPattern)
+		if err != nil {
+			return nil, err
 		}
 		var doc map[string]any
 		if err := json.Unmarshal([]byte(in.Event), &doc); err != nil {
@@ -628,9 +645,9 @@ func (e *Service) putRule(call *awsproto.Call, decode func(any) *awsproto.Error)
 	}
 	var p eventPattern
 	if in.EventPattern != "" {
-		var perr error
-		if p, perr = compilePattern(in.EventPattern); perr != nil {
-			return nil, awsproto.Errorf("InvalidEventPatternException", "Event pattern is not valid. Reason: %v", perr)
+		var err error
+		if p, err = compilePattern(in.EventPattern); err != nil {
+			return nil, err
 		}
 	}
 	if in.ScheduleExpression != "" && !strings.HasPrefix(in.ScheduleExpression, "rate(") && !strings.HasPrefix(in.ScheduleExpression, "cron(") {

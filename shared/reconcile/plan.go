@@ -187,7 +187,7 @@ func planAccount(in Input, hub Hub, a Account) []Item {
 		if v, ok := a.VPCs[vpc]; ok && v.Tagged && a.Allowed {
 			continue
 		}
-		var remove, young []string
+		var remove []string
 		for _, e := range a.Endpoints {
 			if e.VPCID != vpc || agentvpc.Gone(e.State) {
 				continue
@@ -195,7 +195,6 @@ func planAccount(in Input, hub Hub, a Account) []Item {
 			if in.old(e.Created) {
 				remove = append(remove, e.ID)
 			} else {
-				young = append(young, e.ID)
 				liveElsewhere = true
 			}
 		}
