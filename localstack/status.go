@@ -59,11 +59,12 @@ func (s *Stack) ParameterPath(v AgentVPC) string {
 	return s.Parameters["ParameterPrefix"] + "/" + v.Account + "/" + v.VPC
 }
 
-// EC2 and SSM clients as an account's administrator.
+// EC2 is an EC2 client as an account's administrator.
 func (s *Stack) EC2(account string) *ec2.Client {
 	return ec2.NewFromConfig(AdminConfig(s.URL, s.Region, account))
 }
 
+// SSM is an SSM client as an account's administrator.
 func (s *Stack) SSM(account string) *ssm.Client {
 	return ssm.NewFromConfig(AdminConfig(s.URL, s.Region, account))
 }

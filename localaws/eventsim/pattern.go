@@ -40,7 +40,7 @@ func checkPattern(p map[string]any) error {
 			}
 		case []any:
 			for _, m := range v {
-				if err := checkMatcher(k, m); err != nil {
+				if err := checkMatcher(m); err != nil {
 					return err
 				}
 			}
@@ -51,7 +51,7 @@ func checkPattern(p map[string]any) error {
 	return nil
 }
 
-func checkMatcher(field string, m any) error {
+func checkMatcher(m any) error {
 	obj, ok := m.(map[string]any)
 	if !ok {
 		return nil

@@ -74,7 +74,7 @@ type rule struct {
 }
 
 type target struct {
-	Id        string
+	ID        string `json:"Id"`
 	Arn       string
 	RoleArn   string `json:",omitempty"`
 	Input     string `json:",omitempty"`
@@ -219,7 +219,7 @@ func (e *Service) targetDeliveriesLocked(r *rule, ev awsproto.Event, raw []byte,
 			}
 			continue
 		}
-		d := Delivery{Event: ev, Payload: raw, RuleARN: r.arn, TargetID: t.Id, TargetARN: t.Arn, RoleARN: t.RoleArn}
+		d := Delivery{Event: ev, Payload: raw, RuleARN: r.arn, TargetID: t.ID, TargetARN: t.Arn, RoleARN: t.RoleArn}
 		switch {
 		case t.Input != "":
 			d.Payload = json.RawMessage(t.Input)
@@ -571,7 +571,7 @@ func (e *Service) putEvents(call *awsproto.Call, decode func(any) *awsproto.Erro
 		return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value '%d' at 'entries' failed to satisfy constraint: Member must have length less than or equal to 10 and greater than or equal to 1", len(in.Entries))
 	}
 	type result struct {
-		EventId      string `json:",omitempty"`
+		EventID      string `json:"EventId,omitempty"`
 		ErrorCode    string `json:",omitempty"`
 		ErrorMessage string `json:",omitempty"`
 	}
@@ -614,7 +614,7 @@ func (e *Service) putEvents(call *awsproto.Call, decode func(any) *awsproto.Erro
 		}
 		ev := awsproto.Event{Version: "0", ID: e.newEventID(), DetailType: en.DetailType, Source: en.Source,
 			Account: call.Account, Time: t, Region: b.region, Resources: res, Detail: json.RawMessage(en.Detail)}
-		results[i] = result{EventId: ev.ID}
+		results[i] = result{EventID: ev.ID}
 		fns = append(fns, e.putLocked(b, ev, map[string]bool{})...)
 	}
 	e.mu.Unlock()
@@ -679,7 +679,7 @@ func (e *Service) ruleAction(call *awsproto.Call, decode func(any) *awsproto.Err
 	var in struct {
 		Name, Rule, EventBusName string
 		Targets                  []target
-		Ids                      []string
+		IDs                      []string `json:"Ids"`
 	}
 	if err := decode(&in); err != nil {
 		return nil, err
@@ -721,21 +721,24 @@ func (e *Service) ruleAction(call *awsproto.Call, decode func(any) *awsproto.Err
 		if len(in.Targets) < 1 || len(in.Targets) > 10 {
 			return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value at 'targets' failed to satisfy constraint: Member must have length less than or equal to 10 and greater than or equal to 1")
 		}
-		type failedEntry struct{ TargetId, ErrorCode, ErrorMessage string }
+		type failedEntry struct {
+			TargetID                string `json:"TargetId"`
+			ErrorCode, ErrorMessage string
+		}
 		failed := []failedEntry{}
 		for _, t := range in.Targets {
-			if t.Id == "" || t.Arn == "" {
+			if t.ID == "" || t.Arn == "" {
 				return nil, awsproto.Errorf("ValidationException", "Parameter(s) Id and Arn must be specified for every target.")
 			}
 			if t.Input != "" && t.InputPath != "" {
 				return nil, awsproto.Errorf("ValidationException", "Only one of Input, InputPath, or InputTransformer must be provided.")
 			}
 			if t.Input != "" && !json.Valid([]byte(t.Input)) {
-				return nil, awsproto.Errorf("ValidationException", "Target %s Input is not valid JSON text.", t.Id)
+				return nil, awsproto.Errorf("ValidationException", "Target %s Input is not valid JSON text.", t.ID)
 			}
 			replaced := false
 			for i := range r.targets {
-				if r.targets[i].Id == t.Id {
+				if r.targets[i].ID == t.ID {
 					r.targets[i], replaced = t, true
 				}
 			}
@@ -748,11 +751,14 @@ func (e *Service) ruleAction(call *awsproto.Call, decode func(any) *awsproto.Err
 		}
 		return json.Marshal(map[string]any{"FailedEntryCount": len(failed), "FailedEntries": failed})
 	default: // RemoveTargets
-		type failedEntry struct{ TargetId, ErrorCode, ErrorMessage string }
+		type failedEntry struct {
+			TargetID                string `json:"TargetId"`
+			ErrorCode, ErrorMessage string
+		}
 		failed := []failedEntry{}
-		for _, id := range in.Ids {
+		for _, id := range in.IDs {
 			n := len(r.targets)
-			r.targets = removeByID(r.targets, func(t target) bool { return t.Id == id })
+			r.targets = removeByID(r.targets, func(t target) bool { return t.ID == id })
 			if len(r.targets) == n {
 				failed = append(failed, failedEntry{id, "ResourceNotFoundException", "Target " + id + " does not exist."})
 			}

@@ -18,6 +18,7 @@ import (
 // Drift names what is wrong.
 type Drift string
 
+// The drifts a sweep finds.
 const (
 	MissingEndpoint   Drift = "missing-endpoint"
 	DeadEndpoint      Drift = "dead-endpoint"      // rejected, failed, expired or deleted: recreate
@@ -35,6 +36,7 @@ const (
 // Repair names what fixes it.
 type Repair string
 
+// The repairs, one per drift.
 const (
 	Converge         Repair = "converge-vpc"      // the onboarding path for one VPC
 	Remove           Repair = "remove-vpc"        // the offboarding path for one VPC
