@@ -396,17 +396,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, proto, service, requestID, ae)
 		return
 	}
-	switch proto {
-	case protoJSON:
-		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		w.Header().Set("X-Amzn-Requestid", requestID)
-	default:
-		w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
-		w.Header().Set("X-Amzn-Requestid", requestID)
+	s.writeAnswer(w, proto, requestID, out)
+}
+
+// writeAnswer answers a call that succeeded.
+func (s *Server) writeAnswer(w http.ResponseWriter, proto, requestID string, out []byte) {
+	contentType := "text/xml;charset=UTF-8"
+	if proto == protoJSON {
+		contentType = "application/x-amz-json-1.1"
 	}
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("X-Amzn-Requestid", requestID)
 	w.WriteHeader(http.StatusOK)
 	if _, err := w.Write(out); err != nil {
-		s.log.Debug("writing the answer", "service", service, "action", call.Action, "err", err)
+		s.log.Debug("writing the answer", "request", requestID, "err", err)
 	}
 }
 

@@ -90,19 +90,9 @@ func (s *Stack) Status(ctx context.Context, v AgentVPC) (VPCStatus, error) {
 		return st, fmt.Errorf("describing endpoints of %s, %w", v, err)
 	}
 	for _, e := range eps.VpcEndpoints {
-		if strings.EqualFold(string(e.State), "deleted") {
-			continue
+		if !strings.EqualFold(string(e.State), "deleted") {
+			st.Endpoints = append(st.Endpoints, endpointOf(e))
 		}
-		ep := Endpoint{ID: aws.ToString(e.VpcEndpointId), State: string(e.State), Subnets: e.SubnetIds}
-		for _, d := range e.DnsEntries {
-			name := aws.ToString(d.DnsName)
-			// The regional name has no AZ label: vpce-<id>-<suffix>.vpce-svc-...
-			if first, _, _ := strings.Cut(name, "."); strings.Count(first, "-") == 2 {
-				ep.DNS = name
-			}
-		}
-		slices.Sort(ep.Subnets)
-		st.Endpoints = append(st.Endpoints, ep)
 	}
 	sgs, err := member.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: managed})
 	if err != nil {
@@ -136,6 +126,21 @@ func (s *Stack) Status(ctx context.Context, v AgentVPC) (VPCStatus, error) {
 		}
 	}
 	return st, nil
+}
+
+// endpointOf is an endpoint as Status reports it: its regional DNS name and
+// sorted subnets.
+func endpointOf(e ec2types.VpcEndpoint) Endpoint {
+	ep := Endpoint{ID: aws.ToString(e.VpcEndpointId), State: string(e.State), Subnets: e.SubnetIds}
+	for _, d := range e.DnsEntries {
+		name := aws.ToString(d.DnsName)
+		// The regional name has no AZ label: vpce-<id>-<suffix>.vpce-svc-...
+		if first, _, _ := strings.Cut(name, "."); strings.Count(first, "-") == 2 {
+			ep.DNS = name
+		}
+	}
+	slices.Sort(ep.Subnets)
+	return ep
 }
 
 // Connection returns the hub's view of an endpoint's connection state.
