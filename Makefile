@@ -50,16 +50,35 @@ build-ReconcileFunction: ## (sam build) Build the reconcile function into $(ARTI
 
 ##@ Verify
 
+# The linters, pinned: `make tools` installs them with `go install <module>/cmd/<tool>@<version>`
+# into GOBIN (default $(go env GOPATH)/bin); .ci/run calls it, then puts TOOLBIN on PATH.
+STATICCHECK_VERSION := v0.8.2
+GOLANGCI_LINT_VERSION := v2.15.0
+GOCYCLO_VERSION := v0.6.0
+TOOLBIN = $(or $(shell go env GOBIN),$(shell go env GOPATH)/bin)
+
+.PHONY: tools
+tools: ## Install the pinned staticcheck, golangci-lint and gocyclo into GOBIN (Go module proxy)
+	go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
+	go install github.com/fzipp/gocyclo/cmd/gocyclo@$(GOCYCLO_VERSION)
+
 .PHONY: test
 test: ## Run all Go tests
 	go test -timeout 30m ./...
 
 .PHONY: lint
-lint: ## go vet, gofmt check, cfn-lint on both templates
+lint: tools ## go vet, gofmt, staticcheck, golangci-lint (.golangci.yml), cfn-lint on both templates: zero findings
 	go vet ./...
 	@unformatted="$$(gofmt -l .)"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(TOOLBIN)/staticcheck ./...
+	$(TOOLBIN)/golangci-lint run ./...
 	cfn-lint $(TEMPLATES)
+
+.PHONY: complexity
+complexity: tools ## List the functions whose cyclomatic complexity is over 20, most complex first (informational)
+	@$(TOOLBIN)/gocyclo -over 20 . || true
 
 # Fuzzing: every Fuzz* target of these packages, each for FUZZTIME in turn. CI runs a short
 # pass; run longer here, e.g. `make fuzz FUZZTIME=10m FUZZFLAGS=-parallel=1`.

@@ -30,8 +30,15 @@ func BenchmarkColdStart(b *testing.B) {
 				"SPOKE_ROLE_NAME=jenkins-agent-vpcs-spoke", "SPOKE_EXTERNAL_ID=x", "TUNNEL_PORT=50000", "HTTP_PORT=0",
 				"PARAMETER_PREFIX=/jenkins-agent-vpcs", "PRINCIPAL_MODE=role", "APPROVAL_MODE=auto", "EVENT_BUS_NAME=jenkins-agent-vpcs",
 				"LOG_LEVEL=warn", "GRACE_PERIOD=10m", "DRY_RUN=true", "HOME=" + b.TempDir()}
-			log, _ := os.Create(os.DevNull)
-			defer log.Close()
+			log, err := os.Create(os.DevNull)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() {
+				if err := log.Close(); err != nil {
+					b.Error(err)
+				}
+			})
 			var cold time.Duration
 			for b.Loop() {
 				in, err := localstack.StartInstance(context.Background(), emulator, bootstraps[fn], fn, env, log)
@@ -42,7 +49,9 @@ func BenchmarkColdStart(b *testing.B) {
 					b.Fatal(err)
 				}
 				cold += in.ColdStart()
-				in.Stop()
+				if err := in.Stop(); err != nil {
+					b.Fatal(err)
+				}
 			}
 			b.ReportMetric(float64(cold.Microseconds())/1000/float64(b.N), "ms-cold-start")
 		})
@@ -60,7 +69,11 @@ func BenchmarkCreateTagsToTunnel(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer s.Close()
+	b.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			b.Errorf("stopping the local stack, %v", err)
+		}
+	})
 	ctx := context.Background()
 	hub := s.SSM(s.Hub)
 	name := aws.String(s.ParameterPath(teamA) + "/tunnel")
@@ -81,9 +94,15 @@ func BenchmarkCreateTagsToTunnel(b *testing.B) {
 		}
 		total += time.Since(start)
 		b.StopTimer()
-		s.Settle(ctx)
-		s.Tag(ctx, teamA, false)
-		s.Settle(ctx)
+		if err := s.Settle(ctx); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Tag(ctx, teamA, false); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.Settle(ctx); err != nil {
+			b.Fatal(err)
+		}
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms-to-tunnel")

@@ -19,9 +19,8 @@ import (
 )
 
 var (
-	teamA   = localstack.AgentVPC{Account: "222222222222", VPC: "vpc-0a000000000000001"}
-	sandbox = localstack.AgentVPC{Account: "222222222222", VPC: "vpc-0a000000000000002"}
-	teamB   = localstack.AgentVPC{Account: "333333333333", VPC: "vpc-0b000000000000001"}
+	teamA = localstack.AgentVPC{Account: "222222222222", VPC: "vpc-0a000000000000001"}
+	teamB = localstack.AgentVPC{Account: "333333333333", VPC: "vpc-0b000000000000001"}
 )
 
 const tunnelPort = "50000"

@@ -45,11 +45,13 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-func run(m *testing.M) (int, error) {
+func run(m *testing.M) (_ int, err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	wd, _ := os.Getwd()
-	var err error
+	wd, err := os.Getwd()
+	if err != nil {
+		return 0, err
+	}
 	if repoRoot, err = localstack.RepoRoot(wd); err != nil {
 		return 0, err
 	}
@@ -69,7 +71,7 @@ func run(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer os.RemoveAll(out)
+	defer func() { err = errors.Join(err, os.RemoveAll(out)) }()
 	if bootstraps, err = localstack.Build(ctx, repoRoot, out, functions); err != nil {
 		return 0, err
 	}
@@ -125,7 +127,9 @@ func start(t *testing.T, opts localstack.Options) *localstack.Stack {
 				t.Logf("invocation %s <- %s attempt %d: err=%v fnerr=%v payload=%.200s", inv.Function, inv.Trigger, inv.Attempt, inv.Err, inv.Result.Error, inv.Payload)
 			}
 		}
-		s.Close()
+		if err := s.Close(); err != nil {
+			t.Errorf("stopping the local stack, %v", err)
+		}
 	})
 	return s
 }

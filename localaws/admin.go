@@ -29,15 +29,8 @@ import (
 //	GET    /_localaws/delivery          {"strict","options","stats"}: how events are delivered, what it did
 //	DELETE /_localaws/delivery          reset the delivery counters
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
-	reply := func(v any) {
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(v)
-	}
-	fail := func(status int, err error) {
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(status)
-		json.NewEncoder(w).Encode(map[string]string{"error": err.Error()})
-	}
+	reply := func(v any) { s.writeAdmin(w, r, http.StatusOK, v) }
+	fail := func(status int, err error) { s.writeAdmin(w, r, status, map[string]string{"error": err.Error()}) }
 	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
 	if err != nil {
 		fail(http.StatusBadRequest, err)
@@ -163,5 +156,14 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 		reply(map[string]bool{"reset": true})
 	default:
 		fail(http.StatusNotFound, fmt.Errorf("no admin endpoint %s", route))
+	}
+}
+
+// writeAdmin answers an admin call with v as JSON.
+func (s *Server) writeAdmin(w http.ResponseWriter, r *http.Request, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	if err := json.NewEncoder(w).Encode(v); err != nil {
+		s.log.Debug("writing the admin answer", "path", r.URL.Path, "err", err)
 	}
 }

@@ -56,7 +56,9 @@ func BenchmarkSeed1000Accounts(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.StopTimer()
-		srv.Close()
+		if err := srv.Close(); err != nil {
+			b.Fatal(err)
+		}
 		b.StartTimer()
 	}
 }

@@ -58,7 +58,9 @@ type cli struct {
 
 func newCLI(t *testing.T, bin, url string) *cli {
 	home := t.TempDir()
-	os.WriteFile(filepath.Join(home, "config"), []byte("[default]\n"), 0o600)
+	if err := os.WriteFile(filepath.Join(home, "config"), []byte("[default]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	return &cli{t: t, bin: bin, url: url, home: home, secret: "localaws"}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -153,9 +154,13 @@ func tagTwenty(t *testing.T, opts DeliveryOptions) (srv *Server, tagged []bool, 
 	for _, ev := range all {
 		if ev.Source == "aws.tag" {
 			var d struct{ Tags map[string]string }
-			json.Unmarshal(ev.Detail, &d)
-			var i int
-			fmt.Sscan(d.Tags["n"], &i)
+			if err := json.Unmarshal(ev.Detail, &d); err != nil {
+				t.Fatalf("tag event detail %s: %v", ev.Detail, err)
+			}
+			i, err := strconv.Atoi(d.Tags["n"])
+			if err != nil {
+				t.Fatalf("tag event detail %s: %v", ev.Detail, err)
+			}
 			tagged[i] = true
 		}
 	}
@@ -236,7 +241,9 @@ func TestFlushWaitsForRunningDeliveriesAndCloseCancelsDelayed(t *testing.T) {
 		t.Fatal("Flush did not wait for a late CloudTrail event")
 	}
 	start := time.Now()
-	late.Close()
+	if err := late.Close(); err != nil {
+		t.Errorf("closing the server: %v", err)
+	}
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("Close waited %s for a delivery not due", took)
 	}
@@ -256,8 +263,7 @@ func TestAdminDelivery(t *testing.T) {
 		Options map[string]any
 		Stats   DeliveryStats
 	}
-	json.NewDecoder(resp.Body).Decode(&got)
-	resp.Body.Close()
+	decodeBody(t, resp, &got)
 	want := map[string]any{"duplicateRatio": DefaultDuplicateRatio, "dropTagRatio": DefaultDropTagRatio, "seed": 9.0, "maxDelay": "200ms", "cloudTrailDelay": "1s"}
 	if !got.Strict || fmt.Sprint(got.Options) != fmt.Sprint(want) {
 		t.Errorf("GET /_localaws/delivery = %+v, want strict with %v", got, want)

@@ -2,7 +2,6 @@ package localaws
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -97,8 +96,10 @@ func TestSSMThrottling(t *testing.T) {
 	if _, err := ssm.NewFromConfig(awsConfig(url, member, "x", "")).PutParameter(ctx(t), &ssm.PutParameterInput{Name: aws.String("/p"), Value: aws.String("v"), Type: types.ParameterTypeString}); err != nil {
 		t.Fatalf("member throttled by hub's bucket: %v", err)
 	}
-	for range 40 {
-		c.GetParameter(ctx(t), &ssm.GetParameterInput{Name: aws.String("/p")})
+	for range 40 { // drain the bucket: the first calls pass, the rest are throttled
+		if _, err := c.GetParameter(ctx(t), &ssm.GetParameterInput{Name: aws.String("/p")}); err != nil {
+			wantCode(t, err, "ThrottlingException")
+		}
 	}
 	_, err := c.GetParameters(ctx(t), &ssm.GetParametersInput{Names: []string{"/p"}})
 	wantCode(t, err, "ThrottlingException")
@@ -147,12 +148,11 @@ func TestAdminEndpoints(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer resp.Body.Close()
-		if resp.StatusCode != 200 {
+		var v any
+		decodeBody(t, resp, &v)
+		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("%s %s = %d", method, path, resp.StatusCode)
 		}
-		var v any
-		json.NewDecoder(resp.Body).Decode(&v)
 		m, _ := v.(map[string]any)
 		return m
 	}
@@ -168,8 +168,7 @@ func TestAdminEndpoints(t *testing.T) {
 		t.Fatal(err)
 	}
 	var calls []CallCount
-	json.NewDecoder(resp.Body).Decode(&calls)
-	resp.Body.Close()
+	decodeBody(t, resp, &calls)
 	if len(calls) != 1 || calls[0] != (CallCount{Service: "sts", Action: "GetCallerIdentity", Account: hub, Count: 1}) {
 		t.Fatalf("calls = %+v", calls)
 	}
@@ -336,7 +335,9 @@ func TestAdminFaultFields(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
+	if err := resp.Body.Close(); err != nil {
+		t.Fatal(err)
+	}
 	got := srv.Faults()
 	if len(got) != 1 || got[0].Target != member || !got[0].After || got[0].Code != "InternalError" || got[0].Status != 500 {
 		t.Errorf("faults = %+v, want an after-effect InternalError fault on target %s", got, member)

@@ -2,7 +2,9 @@ package localaws
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 
@@ -55,8 +57,24 @@ func startServer(t testing.TB, opts Options) (*Server, string) {
 	if err != nil {
 		t.Fatalf("starting server: %v", err)
 	}
-	t.Cleanup(func() { srv.Close() })
+	t.Cleanup(func() {
+		if err := srv.Close(); err != nil {
+			t.Errorf("closing server: %v", err)
+		}
+	})
 	return srv, url
+}
+
+// decodeBody decodes a JSON response body into v and closes it.
+func decodeBody(t testing.TB, resp *http.Response, v any) {
+	t.Helper()
+	err := json.NewDecoder(resp.Body).Decode(v)
+	if cerr := resp.Body.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatalf("reading the answer of %s: %v", resp.Request.URL.Path, err)
+	}
 }
 
 // awsConfig is an SDK config for an access key at the server, without

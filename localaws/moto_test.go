@@ -44,17 +44,28 @@ func startMoto(t *testing.T) string {
 		t.Fatal(err)
 	}
 	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
 	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", fmt.Sprint(port))
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting moto_server: %v", err)
 	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	t.Cleanup(func() {
+		if err := cmd.Process.Kill(); err != nil {
+			t.Errorf("stopping moto_server: %v", err)
+		}
+		if err := cmd.Wait(); err != nil && cmd.ProcessState.ExitCode() != -1 {
+			t.Errorf("moto_server: %v", err) // -1: ended by the kill, as asked
+		}
+	})
 	url := fmt.Sprintf("http://127.0.0.1:%d", port)
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		if resp, err := http.Get(url + "/moto-api/"); err == nil {
-			resp.Body.Close()
+			if err := resp.Body.Close(); err != nil {
+				t.Fatal(err)
+			}
 			return url
 		}
 		time.Sleep(200 * time.Millisecond)

@@ -3,7 +3,6 @@ package localaws
 import (
 	"bytes"
 	"encoding/json"
-	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
@@ -259,7 +258,7 @@ type credential struct {
 
 func parseCredential(r *http.Request) (credential, bool) {
 	var c credential
-	scope := ""
+	var scope string
 	if h := r.Header.Get("Authorization"); h != "" {
 		i := strings.Index(h, "Credential=")
 		if i < 0 {
@@ -397,16 +396,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, proto, service, requestID, ae)
 		return
 	}
-	switch proto {
-	case protoJSON:
-		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		w.Header().Set("X-Amzn-Requestid", requestID)
-	default:
-		w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
-		w.Header().Set("X-Amzn-Requestid", requestID)
+	s.writeAnswer(w, proto, requestID, out)
+}
+
+// writeAnswer answers a call that succeeded.
+func (s *Server) writeAnswer(w http.ResponseWriter, proto, requestID string, out []byte) {
+	contentType := "text/xml;charset=UTF-8"
+	if proto == protoJSON {
+		contentType = "application/x-amz-json-1.1"
 	}
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("X-Amzn-Requestid", requestID)
 	w.WriteHeader(http.StatusOK)
-	w.Write(out)
+	if _, err := w.Write(out); err != nil {
+		s.log.Debug("writing the answer", "request", requestID, "err", err)
+	}
 }
 
 // writeFault answers with an injected fault's error, or closes the
@@ -418,7 +422,9 @@ func (s *Server) writeFault(w http.ResponseWriter, proto, service, requestID str
 	if v.drop {
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
-				conn.Close()
+				if err := conn.Close(); err != nil {
+					s.log.Debug("dropping the connection", "service", service, "err", err)
+				}
 				return
 			}
 		}
@@ -467,9 +473,9 @@ func (s *Server) writeError(w http.ResponseWriter, proto, service, requestID str
 		w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 		var b bytes.Buffer
 		b.WriteString(`<?xml version="1.0" encoding="UTF-8"?>` + "\n<Response><Errors><Error><Code>")
-		xml.EscapeText(&b, []byte(e.Code))
+		awsproto.WriteXMLText(&b, e.Code)
 		b.WriteString("</Code><Message>")
-		xml.EscapeText(&b, []byte(e.Message))
+		awsproto.WriteXMLText(&b, e.Message)
 		b.WriteString("</Message></Error></Errors><RequestID>" + requestID + "</RequestID></Response>")
 		body = b.Bytes()
 	default:
@@ -484,15 +490,17 @@ func (s *Server) writeError(w http.ResponseWriter, proto, service, requestID str
 		}
 		var b bytes.Buffer
 		b.WriteString(`<ErrorResponse xmlns="` + ns + `"><Error><Type>` + typ + "</Type><Code>")
-		xml.EscapeText(&b, []byte(e.Code))
+		awsproto.WriteXMLText(&b, e.Code)
 		b.WriteString("</Code><Message>")
-		xml.EscapeText(&b, []byte(e.Message))
+		awsproto.WriteXMLText(&b, e.Message)
 		b.WriteString("</Message></Error><RequestId>" + requestID + "</RequestId></ErrorResponse>")
 		body = b.Bytes()
 	}
 	w.Header().Set("X-Amzn-Requestid", requestID)
 	w.WriteHeader(status)
-	w.Write(body)
+	if _, err := w.Write(body); err != nil {
+		s.log.Debug("writing the error", "service", service, "code", e.Code, "err", err)
+	}
 }
 
 func newRequestID() string {

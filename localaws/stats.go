@@ -2,6 +2,7 @@ package localaws
 
 import (
 	"encoding/json"
+	"errors"
 	"os"
 )
 
@@ -38,6 +39,8 @@ func (s *Server) appendStats() {
 		s.log.Warn("writing strictness stats", "file", path, "err", err)
 		return
 	}
-	defer f.Close()
-	_, _ = f.Write(append(line, '\n'))
+	_, werr := f.Write(append(line, '\n'))
+	if err := errors.Join(werr, f.Close()); err != nil {
+		s.log.Warn("writing strictness stats", "file", path, "err", err)
+	}
 }

@@ -36,7 +36,7 @@ var emulatorMu sync.Mutex
 
 // Emulator returns the path of the aws-lambda-rie binary in cacheDir,
 // building it first when it is not there.
-func Emulator(ctx context.Context, cacheDir string) (string, error) {
+func Emulator(ctx context.Context, cacheDir string) (_ string, err error) {
 	emulatorMu.Lock()
 	defer emulatorMu.Unlock()
 	dir := filepath.Join(cacheDir, "rie-"+EmulatorVersion)
@@ -53,7 +53,11 @@ func Emulator(ctx context.Context, cacheDir string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("creating build directory, %w", err)
 	}
-	defer os.RemoveAll(tmp)
+	defer func() {
+		if rerr := os.RemoveAll(tmp); rerr != nil && err == nil {
+			err = fmt.Errorf("removing build directory, %w", rerr)
+		}
+	}()
 	cmd := exec.CommandContext(ctx, "go", "install", EmulatorModule+"/cmd/aws-lambda-rie@"+EmulatorVersion)
 	// Outside any module, so the project's go.mod is neither read nor changed.
 	cmd.Dir = tmp

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -28,6 +29,7 @@ type Instance struct {
 	cmd     *exec.Cmd
 	started time.Time
 	done    chan struct{}
+	exit    error // how the process ended, set before done is closed
 	client  *http.Client
 
 	mu        sync.Mutex
@@ -76,10 +78,9 @@ func StartInstance(ctx context.Context, emulator, bootstrap, function string, en
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the emulator for %s, %w", function, err)
 	}
-	go func() { cmd.Wait(); close(in.done) }()
+	go func() { in.exit = cmd.Wait(); close(in.done) }()
 	if err := in.waitListening(ctx, invokeAddr, 15*time.Second); err != nil {
-		in.Stop()
-		return nil, err
+		return nil, errors.Join(err, in.Stop())
 	}
 	return in, nil
 }
@@ -89,12 +90,11 @@ func (in *Instance) waitListening(ctx context.Context, addr string, timeout time
 	for {
 		conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
 		if err == nil {
-			conn.Close()
-			return nil
+			return conn.Close()
 		}
 		select {
 		case <-in.done:
-			return fmt.Errorf("the emulator for %s exited before listening on %s (see its log)", in.Function, addr)
+			return errors.Join(fmt.Errorf("the emulator for %s exited before listening on %s (see its log)", in.Function, addr), in.exit)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(5 * time.Millisecond):
@@ -119,7 +119,9 @@ func (in *Instance) Invoke(ctx context.Context, payload []byte) (Result, error) 
 		return Result{}, fmt.Errorf("invoking %s, %w", in.Function, err)
 	}
 	body, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
+	if cerr := resp.Body.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return Result{}, fmt.Errorf("reading the answer of %s, %w", in.Function, err)
 	}
@@ -155,10 +157,11 @@ func functionError(h http.Header, body []byte) *FunctionError {
 	// An object with only these keys is an error document; a successful
 	// answer of ours never has errorMessage.
 	var keys map[string]json.RawMessage
-	json.Unmarshal(body, &keys)
-	for k := range keys {
-		if k != "errorType" && k != "errorMessage" && k != "stackTrace" {
-			return nil
+	if json.Unmarshal(body, &keys) == nil { // an object, as doc decoded
+		for k := range keys {
+			if k != "errorType" && k != "errorMessage" && k != "stackTrace" {
+				return nil
+			}
 		}
 	}
 	return &doc.FunctionError
@@ -181,18 +184,26 @@ func (in *Instance) Stop() error {
 	pgid := in.cmd.Process.Pid
 	select {
 	case <-in.done:
-		syscall.Kill(-pgid, syscall.SIGKILL) // orphans of the group, if any
-		return nil
+		return signalGroup(pgid, syscall.SIGKILL) // orphans of the group, if any
 	default:
 	}
-	syscall.Kill(-pgid, syscall.SIGTERM)
+	errs := []error{signalGroup(pgid, syscall.SIGTERM)}
 	select {
 	case <-in.done:
 	case <-time.After(time.Second):
-		syscall.Kill(-pgid, syscall.SIGKILL)
+		errs = append(errs, signalGroup(pgid, syscall.SIGKILL))
 		<-in.done
 	}
-	syscall.Kill(-pgid, syscall.SIGKILL)
+	errs = append(errs, signalGroup(pgid, syscall.SIGKILL))
+	return errors.Join(errs...)
+}
+
+// signalGroup sends sig to a process group. A group already gone (ESRCH)
+// is what stopping wants, so only other failures are errors.
+func signalGroup(pgid int, sig syscall.Signal) error {
+	if err := syscall.Kill(-pgid, sig); err != nil && !errors.Is(err, syscall.ESRCH) {
+		return fmt.Errorf("sending %v to process group %d, %w", sig, pgid, err)
+	}
 	return nil
 }
 
@@ -207,12 +218,13 @@ func (in *Instance) Exited() bool {
 }
 
 // freePorts reserves n distinct loopback ports by binding and releasing them.
-func freePorts(n int) ([]int, error) {
-	var ports []int
+func freePorts(n int) (ports []int, err error) {
 	var ls []net.Listener
 	defer func() {
 		for _, l := range ls {
-			l.Close()
+			if cerr := l.Close(); cerr != nil && err == nil {
+				ports, err = nil, fmt.Errorf("releasing port %s, %w", l.Addr(), cerr)
+			}
 		}
 	}()
 	for range n {

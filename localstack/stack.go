@@ -186,7 +186,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	defer func() {
 		if err != nil {
-			s.Close()
+			err = errors.Join(err, s.Close())
 		}
 	}()
 
@@ -349,7 +349,9 @@ func (s *Stack) startFunction(ctx context.Context, hub *deployment, id, emulator
 		memory = v
 	}
 	home := filepath.Join(s.WorkDir, "home")
-	os.MkdirAll(home, 0o755)
+	if err := os.MkdirAll(home, 0o755); err != nil {
+		return nil, fmt.Errorf("creating the functions' home, %w", err)
+	}
 	for k, v := range map[string]string{
 		"AWS_ENDPOINT_URL": s.URL, "AWS_REGION": s.Region, "AWS_DEFAULT_REGION": s.Region,
 		"AWS_ACCESS_KEY_ID": creds.AccessKeyID, "AWS_SECRET_ACCESS_KEY": creds.SecretAccessKey, "AWS_SESSION_TOKEN": creds.SessionToken,
@@ -367,18 +369,22 @@ func (s *Stack) startFunction(ctx context.Context, hub *deployment, id, emulator
 	if err != nil {
 		return nil, fmt.Errorf("opening %s, %w", fn.LogPath, err)
 	}
-	defer logFile.Close() // the children hold their own descriptors
 	fn.pool = make(chan *Instance, s.opts.Instances)
 	for range s.opts.Instances {
 		in, err := StartInstance(ctx, emulator, bootstrap, id, env, logFile)
 		if err != nil {
+			errs := []error{err, logFile.Close()}
 			for _, started := range fn.instances {
-				started.Stop()
+				errs = append(errs, started.Stop())
 			}
-			return nil, err
+			return nil, errors.Join(errs...)
 		}
 		fn.instances = append(fn.instances, in)
 		fn.pool <- in
+	}
+	// The children hold their own descriptors.
+	if err := logFile.Close(); err != nil {
+		return nil, fmt.Errorf("closing %s, %w", fn.LogPath, err)
 	}
 	return fn, nil
 }
@@ -443,7 +449,9 @@ func (s *Stack) tick(every time.Duration) {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
-			s.TriggerSchedules()
+			if err := s.TriggerSchedules(); err != nil && s.opts.Trace != nil {
+				fmt.Fprintf(s.opts.Trace, "schedule: %v\n", err)
+			}
 		}
 	}
 }
@@ -605,13 +613,14 @@ func (s *Stack) Close() error {
 	for _, c := range s.cancels {
 		c()
 	}
+	var errs []error
 	for _, fn := range s.Functions {
 		for _, in := range fn.instances {
-			in.Stop()
+			errs = append(errs, in.Stop())
 		}
 	}
 	if s.AWS != nil {
-		s.AWS.Close()
+		errs = append(errs, s.AWS.Close())
 	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -59,11 +59,12 @@ func (s *Stack) ParameterPath(v AgentVPC) string {
 	return s.Parameters["ParameterPrefix"] + "/" + v.Account + "/" + v.VPC
 }
 
-// EC2 and SSM clients as an account's administrator.
+// EC2 is an EC2 client as an account's administrator.
 func (s *Stack) EC2(account string) *ec2.Client {
 	return ec2.NewFromConfig(AdminConfig(s.URL, s.Region, account))
 }
 
+// SSM is an SSM client as an account's administrator.
 func (s *Stack) SSM(account string) *ssm.Client {
 	return ssm.NewFromConfig(AdminConfig(s.URL, s.Region, account))
 }
@@ -89,19 +90,9 @@ func (s *Stack) Status(ctx context.Context, v AgentVPC) (VPCStatus, error) {
 		return st, fmt.Errorf("describing endpoints of %s, %w", v, err)
 	}
 	for _, e := range eps.VpcEndpoints {
-		if strings.EqualFold(string(e.State), "deleted") {
-			continue
+		if !strings.EqualFold(string(e.State), "deleted") {
+			st.Endpoints = append(st.Endpoints, endpointOf(e))
 		}
-		ep := Endpoint{ID: aws.ToString(e.VpcEndpointId), State: string(e.State), Subnets: e.SubnetIds}
-		for _, d := range e.DnsEntries {
-			name := aws.ToString(d.DnsName)
-			// The regional name has no AZ label: vpce-<id>-<suffix>.vpce-svc-...
-			if first, _, _ := strings.Cut(name, "."); strings.Count(first, "-") == 2 {
-				ep.DNS = name
-			}
-		}
-		slices.Sort(ep.Subnets)
-		st.Endpoints = append(st.Endpoints, ep)
 	}
 	sgs, err := member.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: managed})
 	if err != nil {
@@ -129,10 +120,27 @@ func (s *Stack) Status(ctx context.Context, v AgentVPC) (VPCStatus, error) {
 			st.Tunnel = aws.ToString(p.Value)
 		case path + "/document":
 			st.Document = map[string]any{}
-			json.Unmarshal([]byte(aws.ToString(p.Value)), &st.Document)
+			if err := json.Unmarshal([]byte(aws.ToString(p.Value)), &st.Document); err != nil {
+				return st, fmt.Errorf("decoding the document parameter of %s, %w", v, err)
+			}
 		}
 	}
 	return st, nil
+}
+
+// endpointOf is an endpoint as Status reports it: its regional DNS name and
+// sorted subnets.
+func endpointOf(e ec2types.VpcEndpoint) Endpoint {
+	ep := Endpoint{ID: aws.ToString(e.VpcEndpointId), State: string(e.State), Subnets: e.SubnetIds}
+	for _, d := range e.DnsEntries {
+		name := aws.ToString(d.DnsName)
+		// The regional name has no AZ label: vpce-<id>-<suffix>.vpce-svc-...
+		if first, _, _ := strings.Cut(name, "."); strings.Count(first, "-") == 2 {
+			ep.DNS = name
+		}
+	}
+	slices.Sort(ep.Subnets)
+	return ep
 }
 
 // Connection returns the hub's view of an endpoint's connection state.

@@ -54,5 +54,8 @@ func main() {
 	stop := make(chan os.Signal, 1)
 	signal.Notify(stop, os.Interrupt, syscall.SIGTERM)
 	<-stop
-	srv.Close()
+	if err := srv.Close(); err != nil {
+		fmt.Fprintln(os.Stderr, "localaws: stopping,", err)
+		os.Exit(1)
+	}
 }

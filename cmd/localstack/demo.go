@@ -73,7 +73,7 @@ func runDemo(ctx context.Context, w io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	defer d.s.Close()
+	defer func() { err = errors.Join(err, d.s.Close()) }()
 	steps := []struct {
 		name string
 		fn   func() error
@@ -90,8 +90,7 @@ func runDemo(ctx context.Context, w io.Writer) (err error) {
 			return err
 		}
 	}
-	d.summary()
-	return nil
+	return d.summary()
 }
 
 func (d *demo) do(name string, fn func() error) error {
@@ -293,7 +292,9 @@ func (d *demo) reconcile() error {
 	for _, it := range rep.Items {
 		fmt.Fprintf(tw, "   %s\t%s\t%s\t%s\t%.70s\n", it.Account, or(it.VPCID, "-"), it.Drift, it.Repair, it.Detail)
 	}
-	tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
 	if rep.Drifts == 0 {
 		return errors.New("the dry run found no drift")
 	}
@@ -312,7 +313,9 @@ func (d *demo) reconcile() error {
 	if len(got) != 1 || got[0].Failed() {
 		return fmt.Errorf("want one successful scheduled run, got %d", len(got))
 	}
-	json.Unmarshal(got[0].Result.Payload, &rep)
+	if err := json.Unmarshal(got[0].Result.Payload, &rep); err != nil {
+		return fmt.Errorf("reading the scheduled run's report %q, %w", got[0].Result.Payload, err)
+	}
 	d.say("repaired %d of %d drifts in %s", rep.Repairs, rep.Drifts, time.Since(start).Round(time.Millisecond))
 	d.say("")
 	st, err := d.table()
@@ -444,13 +447,15 @@ func (d *demo) untag() error {
 	return nil
 }
 
-func (d *demo) summary() {
+func (d *demo) summary() error {
 	fmt.Fprintf(d.w, "\n== Done in %s\n", time.Since(d.start).Round(time.Millisecond))
 	tw := tabwriter.NewWriter(d.w, 0, 4, 2, ' ', 0)
 	for i, st := range d.steps {
 		fmt.Fprintf(tw, "   %d.\t%s\t%s\n", i+1, st.name, st.took.Round(time.Millisecond))
 	}
-	tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
 	counts := map[string][2]int{}
 	for _, inv := range d.s.Invocations() {
 		c := counts[inv.Function]
@@ -471,7 +476,7 @@ func (d *demo) summary() {
 	for _, id := range ids {
 		fmt.Fprintf(tw, "   %s\t%d\t%d\n", id, counts[id][0], counts[id][1])
 	}
-	tw.Flush()
+	return tw.Flush()
 }
 
 // indent prefixes the invocation trace so that it reads as a side note.

@@ -19,6 +19,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -43,7 +44,6 @@ func main() {
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	var err error
 	if *demo {
 		err = runDemo(ctx, os.Stdout)
@@ -51,13 +51,14 @@ func main() {
 		err = runLocal(ctx, localstack.Options{Addr: *addr, Schedule: *schedule, Throttle: *throttle, Seed: *seed,
 			Relax: localaws.Relax{Delivery: !*lossy}}, *quiet)
 	}
+	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "localstack:", err)
 		os.Exit(1)
 	}
 }
 
-func runLocal(ctx context.Context, opts localstack.Options, quiet bool) error {
+func runLocal(ctx context.Context, opts localstack.Options, quiet bool) (err error) {
 	if !quiet {
 		opts.Trace = os.Stdout
 	}
@@ -73,7 +74,7 @@ func runLocal(ctx context.Context, opts localstack.Options, quiet bool) error {
 		return err
 	}
 	// Every process started is stopped on the way out, Ctrl-C included.
-	defer s.Close()
+	defer func() { err = errors.Join(err, s.Close()) }()
 	printBanner(os.Stdout, s, opts.Schedule, time.Since(started))
 	<-ctx.Done()
 	fmt.Println("\nStopping: emulators and the local AWS.")

@@ -136,7 +136,7 @@ func TestHubGrantsAreScopedToTheProductsResources(t *testing.T) {
 		for _, g := range hub.Grants(role) {
 			service, _, _ := strings.Cut(g.Action, ":")
 			for _, res := range g.Resources {
-				ok := true
+				var ok bool
 				switch {
 				case slices.Contains(unscopable, g.Action):
 					ok = res == "*"

@@ -6,8 +6,10 @@
 package awsproto
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/xml"
 	"fmt"
 	"net/url"
 	"strings"
@@ -104,4 +106,12 @@ func (c *Call) DecodeJSON(v any) *Error {
 		return JSONError(err)
 	}
 	return nil
+}
+
+// WriteXMLText writes s into b as XML character data, for the query
+// protocol services that assemble their answers by hand.
+func WriteXMLText(b *bytes.Buffer, s string) {
+	// xml.EscapeText fails only when its writer does; a bytes.Buffer
+	// never does (it panics when out of memory instead).
+	_ = xml.EscapeText(b, []byte(s))
 }

@@ -48,7 +48,7 @@ func TestCreatedResourcesAreUnknownWithinTheWindow(t *testing.T) {
 				_, err := p.w.client(spokeAccess).DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: []string{id}})
 				return err
 			},
-			filtered: func(t *testing.T, p *privateLink, id string) int {
+			filtered: func(t *testing.T, p *privateLink, _ string) int {
 				out, err := p.w.client(spokeAccess).DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{Filters: []types.Filter{flt("vpc-id", p.vpc.ID)}})
 				mustNil(t, err)
 				return len(out.VpcEndpoints)
@@ -66,7 +66,7 @@ func TestCreatedResourcesAreUnknownWithinTheWindow(t *testing.T) {
 				_, err := p.w.client(spokeAccess).DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{id}})
 				return err
 			},
-			filtered: func(t *testing.T, p *privateLink, id string) int {
+			filtered: func(t *testing.T, p *privateLink, _ string) int {
 				out, err := p.w.client(spokeAccess).DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{flt("group-name", "agents")}})
 				mustNil(t, err)
 				return len(out.SecurityGroups)

@@ -101,6 +101,7 @@ func (s *recordingSink) sns() []snsMessage {
 // world is the service behind a minimal front door: an HTTP server that
 // takes the account (and an optional role) from the SigV4 access key id.
 type world struct {
+	t     testing.TB
 	svc   *Service
 	clock *fakeClock
 	sink  *recordingSink
@@ -111,7 +112,7 @@ var credentialPattern = regexp.MustCompile(`Credential=([^/]+)/[0-9]+/([^/]+)/`)
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	w := &world{clock: &fakeClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}, sink: &recordingSink{}}
+	w := &world{t: t, clock: &fakeClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}, sink: &recordingSink{}}
 	w.svc = New(w.clock, w.sink)
 	srv := httptest.NewServer(http.HandlerFunc(w.serve))
 	t.Cleanup(srv.Close)
@@ -157,7 +158,9 @@ func (w *world) serve(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rw.Header().Set("Content-Type", "text/xml;charset=UTF-8")
-	rw.Write(body)
+	if _, err := rw.Write(body); err != nil {
+		w.t.Errorf("answering %s: %v", call.Action, err)
+	}
 }
 
 // client is an SDK EC2 client of accessKey (see serve), without retries.

@@ -70,7 +70,7 @@ func (w *xmlWriter) bytes() []byte { return w.b.Bytes() }
 
 func escape(b *bytes.Buffer, s string) {
 	last := 0
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		var rep string
 		switch s[i] {
 		case '&':

@@ -2,25 +2,33 @@ package eventsim
 
 import (
 	"encoding/json"
-	"fmt"
 	"path"
 	"strings"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
 )
 
 // eventPattern is a compiled EventBridge event pattern: a JSON object
 // whose leaves are arrays of matchers.
 type eventPattern map[string]any
 
-// compilePattern parses and validates a pattern as PutRule does.
+// compilePattern parses and validates a pattern as PutRule does, refusing
+// it with EventBridge's InvalidEventPatternException.
 func compilePattern(raw string) (eventPattern, error) {
 	var p map[string]any
 	if err := json.Unmarshal([]byte(raw), &p); err != nil {
-		return nil, fmt.Errorf("Filter is not an object")
+		return nil, invalidPattern("Filter is not an object")
 	}
 	if err := checkPattern(p); err != nil {
 		return nil, err
 	}
 	return p, nil
+}
+
+// invalidPattern is EventBridge's refusal of a pattern; the reason is
+// AWS's own wording, so it keeps AWS's capitals and full stops.
+func invalidPattern(format string, args ...any) *awsproto.Error {
+	return awsproto.Errorf("InvalidEventPatternException", "Event pattern is not valid. Reason: "+format, args...)
 }
 
 func checkPattern(p map[string]any) error {
@@ -32,18 +40,18 @@ func checkPattern(p map[string]any) error {
 			}
 		case []any:
 			for _, m := range v {
-				if err := checkMatcher(k, m); err != nil {
+				if err := checkMatcher(m); err != nil {
 					return err
 				}
 			}
 		default:
-			return fmt.Errorf("Match value must be String, number, true, false, or null at [Source: (String)\"%s\"]", k)
+			return invalidPattern("Match value must be String, number, true, false, or null at [Source: (String)\"%s\"]", k)
 		}
 	}
 	return nil
 }
 
-func checkMatcher(field string, m any) error {
+func checkMatcher(m any) error {
 	obj, ok := m.(map[string]any)
 	if !ok {
 		return nil
@@ -53,27 +61,27 @@ func checkMatcher(field string, m any) error {
 		case "prefix", "suffix", "equals-ignore-case", "wildcard":
 			if _, ok := arg.(string); !ok {
 				if inner, ok := arg.(map[string]any); !ok || inner["equals-ignore-case"] == nil {
-					return fmt.Errorf("%s match pattern must be a string", op)
+					return invalidPattern("%s match pattern must be a string", op)
 				}
 			}
 		case "exists":
 			if _, ok := arg.(bool); !ok {
-				return fmt.Errorf("exists match pattern must be either true or false.")
+				return invalidPattern("exists match pattern must be either true or false.")
 			}
 		case "anything-but":
 		case "numeric":
 			l, ok := arg.([]any)
 			if !ok || len(l) == 0 || len(l)%2 != 0 {
-				return fmt.Errorf("Value of numeric must be an array.")
+				return invalidPattern("Value of numeric must be an array.")
 			}
 			for i := 0; i < len(l); i += 2 {
 				o, _ := l[i].(string)
 				if _, ok := l[i+1].(float64); !ok || !validNumericOp(o) {
-					return fmt.Errorf("Unrecognized numeric range operator: %v", l[i])
+					return invalidPattern("Unrecognized numeric range operator: %v", l[i])
 				}
 			}
 		default:
-			return fmt.Errorf("Unrecognized match type %s", op)
+			return invalidPattern("Unrecognized match type %s", op)
 		}
 	}
 	return nil

@@ -74,7 +74,7 @@ type rule struct {
 }
 
 type target struct {
-	Id        string
+	ID        string `json:"Id"`
 	Arn       string
 	RoleArn   string `json:",omitempty"`
 	Input     string `json:",omitempty"`
@@ -173,9 +173,11 @@ func (e *Service) putLocked(b *bus, ev awsproto.Event, seen map[string]bool) []d
 		fn := w.fn
 		fns = append(fns, delivery{observe: true, fn: func() { fn(ev) }})
 	}
-	raw, _ := json.Marshal(ev)
-	var doc map[string]any
-	json.Unmarshal(raw, &doc)
+	raw, doc, err := eventDocument(ev)
+	if err != nil {
+		e.log.Error("event routed nowhere", "bus", b.arn, "source", ev.Source, "detail-type", ev.DetailType, "err", err)
+		return fns
+	}
 	for _, name := range sortedKeys(b.rules) {
 		r := b.rules[name]
 		if r.state != "ENABLED" || r.pattern == nil || !r.pattern.matches(doc) {
@@ -184,6 +186,19 @@ func (e *Service) putLocked(b *bus, ev awsproto.Event, seen map[string]bool) []d
 		fns = append(fns, e.targetDeliveriesLocked(r, ev, raw, doc, seen)...)
 	}
 	return fns
+}
+
+// eventDocument is an event as delivered (raw) and as patterns and input
+// paths see it (doc).
+func eventDocument(ev awsproto.Event) (raw []byte, doc map[string]any, err error) {
+	raw, err = json.Marshal(ev)
+	if err == nil {
+		err = json.Unmarshal(raw, &doc)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("encoding event %s (%s from %s), %w", ev.ID, ev.DetailType, ev.Source, err)
+	}
+	return raw, doc, nil
 }
 
 func (e *Service) targetDeliveriesLocked(r *rule, ev awsproto.Event, raw []byte, doc map[string]any, seen map[string]bool) []delivery {
@@ -204,7 +219,7 @@ func (e *Service) targetDeliveriesLocked(r *rule, ev awsproto.Event, raw []byte,
 			}
 			continue
 		}
-		d := Delivery{Event: ev, Payload: raw, RuleARN: r.arn, TargetID: t.Id, TargetARN: t.Arn, RoleARN: t.RoleArn}
+		d := Delivery{Event: ev, Payload: raw, RuleARN: r.arn, TargetID: t.ID, TargetARN: t.Arn, RoleARN: t.RoleArn}
 		switch {
 		case t.Input != "":
 			d.Payload = json.RawMessage(t.Input)
@@ -416,9 +431,11 @@ func (e *Service) TriggerRule(account, region, busName, ruleName string) error {
 	}
 	ev := awsproto.Event{Version: "0", ID: e.newEventID(), DetailType: "Scheduled Event", Source: "aws.events", Account: account,
 		Time: e.clock.Now().Truncate(time.Second), Region: region, Resources: []string{r.arn}, Detail: json.RawMessage("{}")}
-	raw, _ := json.Marshal(ev)
-	var doc map[string]any
-	json.Unmarshal(raw, &doc)
+	raw, doc, err := eventDocument(ev)
+	if err != nil {
+		e.mu.Unlock()
+		return err
+	}
 	fns := e.targetDeliveriesLocked(r, ev, raw, doc, map[string]bool{b.arn: true})
 	e.mu.Unlock()
 	e.d.dispatch(fns)
@@ -509,9 +526,9 @@ func (e *Service) Handle(call *awsproto.Call) ([]byte, error) {
 		if err := decode(&in); err != nil {
 			return nil, err
 		}
-		p, perr := compilePattern(in.EventPattern)
-		if perr != nil {
-			return nil, awsproto.Errorf("InvalidEventPatternException", "Event pattern is not valid. Reason: %v", perr)
+		p, err := compilePattern(in.EventPattern)
+		if err != nil {
+			return nil, err
 		}
 		var doc map[string]any
 		if err := json.Unmarshal([]byte(in.Event), &doc); err != nil {
@@ -554,7 +571,7 @@ func (e *Service) putEvents(call *awsproto.Call, decode func(any) *awsproto.Erro
 		return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value '%d' at 'entries' failed to satisfy constraint: Member must have length less than or equal to 10 and greater than or equal to 1", len(in.Entries))
 	}
 	type result struct {
-		EventId      string `json:",omitempty"`
+		EventID      string `json:"EventId,omitempty"`
 		ErrorCode    string `json:",omitempty"`
 		ErrorMessage string `json:",omitempty"`
 	}
@@ -597,7 +614,7 @@ func (e *Service) putEvents(call *awsproto.Call, decode func(any) *awsproto.Erro
 		}
 		ev := awsproto.Event{Version: "0", ID: e.newEventID(), DetailType: en.DetailType, Source: en.Source,
 			Account: call.Account, Time: t, Region: b.region, Resources: res, Detail: json.RawMessage(en.Detail)}
-		results[i] = result{EventId: ev.ID}
+		results[i] = result{EventID: ev.ID}
 		fns = append(fns, e.putLocked(b, ev, map[string]bool{})...)
 	}
 	e.mu.Unlock()
@@ -628,9 +645,9 @@ func (e *Service) putRule(call *awsproto.Call, decode func(any) *awsproto.Error)
 	}
 	var p eventPattern
 	if in.EventPattern != "" {
-		var perr error
-		if p, perr = compilePattern(in.EventPattern); perr != nil {
-			return nil, awsproto.Errorf("InvalidEventPatternException", "Event pattern is not valid. Reason: %v", perr)
+		var err error
+		if p, err = compilePattern(in.EventPattern); err != nil {
+			return nil, err
 		}
 	}
 	if in.ScheduleExpression != "" && !strings.HasPrefix(in.ScheduleExpression, "rate(") && !strings.HasPrefix(in.ScheduleExpression, "cron(") {
@@ -662,7 +679,7 @@ func (e *Service) ruleAction(call *awsproto.Call, decode func(any) *awsproto.Err
 	var in struct {
 		Name, Rule, EventBusName string
 		Targets                  []target
-		Ids                      []string
+		IDs                      []string `json:"Ids"`
 	}
 	if err := decode(&in); err != nil {
 		return nil, err
@@ -704,21 +721,24 @@ func (e *Service) ruleAction(call *awsproto.Call, decode func(any) *awsproto.Err
 		if len(in.Targets) < 1 || len(in.Targets) > 10 {
 			return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value at 'targets' failed to satisfy constraint: Member must have length less than or equal to 10 and greater than or equal to 1")
 		}
-		type failedEntry struct{ TargetId, ErrorCode, ErrorMessage string }
+		type failedEntry struct {
+			TargetID                string `json:"TargetId"`
+			ErrorCode, ErrorMessage string
+		}
 		failed := []failedEntry{}
 		for _, t := range in.Targets {
-			if t.Id == "" || t.Arn == "" {
+			if t.ID == "" || t.Arn == "" {
 				return nil, awsproto.Errorf("ValidationException", "Parameter(s) Id and Arn must be specified for every target.")
 			}
 			if t.Input != "" && t.InputPath != "" {
 				return nil, awsproto.Errorf("ValidationException", "Only one of Input, InputPath, or InputTransformer must be provided.")
 			}
 			if t.Input != "" && !json.Valid([]byte(t.Input)) {
-				return nil, awsproto.Errorf("ValidationException", "Target %s Input is not valid JSON text.", t.Id)
+				return nil, awsproto.Errorf("ValidationException", "Target %s Input is not valid JSON text.", t.ID)
 			}
 			replaced := false
 			for i := range r.targets {
-				if r.targets[i].Id == t.Id {
+				if r.targets[i].ID == t.ID {
 					r.targets[i], replaced = t, true
 				}
 			}
@@ -731,11 +751,14 @@ func (e *Service) ruleAction(call *awsproto.Call, decode func(any) *awsproto.Err
 		}
 		return json.Marshal(map[string]any{"FailedEntryCount": len(failed), "FailedEntries": failed})
 	default: // RemoveTargets
-		type failedEntry struct{ TargetId, ErrorCode, ErrorMessage string }
+		type failedEntry struct {
+			TargetID                string `json:"TargetId"`
+			ErrorCode, ErrorMessage string
+		}
 		failed := []failedEntry{}
-		for _, id := range in.Ids {
+		for _, id := range in.IDs {
 			n := len(r.targets)
-			r.targets = removeByID(r.targets, func(t target) bool { return t.Id == id })
+			r.targets = removeByID(r.targets, func(t target) bool { return t.ID == id })
 			if len(r.targets) == n {
 				failed = append(failed, failedEntry{id, "ResourceNotFoundException", "Target " + id + " does not exist."})
 			}

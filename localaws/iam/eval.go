@@ -194,7 +194,7 @@ func evaluatePolicies(policies []*Policy, req Request, res Resource, ctx map[str
 }
 
 func actionMatches(st Statement, action string) bool {
-	any := func(patterns []string) bool {
+	matchesAny := func(patterns []string) bool {
 		for _, p := range patterns {
 			if Glob(strings.ToLower(p), strings.ToLower(action)) {
 				return true
@@ -203,15 +203,15 @@ func actionMatches(st Statement, action string) bool {
 		return false
 	}
 	if len(st.NotActions) > 0 {
-		return !any(st.NotActions)
+		return !matchesAny(st.NotActions)
 	}
-	return any(st.Actions)
+	return matchesAny(st.Actions)
 }
 
 // resourceMatches applies Resource or NotResource; a statement with
 // neither (a resource-based policy may omit it) applies to the resource.
 func resourceMatches(st Statement, arn string, ctx map[string][]string) bool {
-	any := func(patterns []string) bool {
+	matchesAny := func(patterns []string) bool {
 		for _, p := range patterns {
 			if s, ok := substitute(p, ctx); ok && Glob(s, arn) {
 				return true
@@ -221,9 +221,9 @@ func resourceMatches(st Statement, arn string, ctx map[string][]string) bool {
 	}
 	switch {
 	case len(st.NotResources) > 0:
-		return !any(st.NotResources)
+		return !matchesAny(st.NotResources)
 	case len(st.Resources) > 0:
-		return any(st.Resources)
+		return matchesAny(st.Resources)
 	}
 	return true
 }

@@ -98,7 +98,7 @@ func parseStatement(b json.RawMessage) (Statement, error) {
 	st := Statement{Sid: raw.Sid, Effect: raw.Effect, Actions: raw.Action, NotActions: raw.NotAction,
 		Resources: raw.Resource, NotResources: raw.NotResource}
 	if st.Effect != "Allow" && st.Effect != "Deny" {
-		return st, fmt.Errorf("Effect %q is neither Allow nor Deny", raw.Effect)
+		return st, fmt.Errorf("statement Effect %q is neither Allow nor Deny", raw.Effect)
 	}
 	if (len(st.Actions) == 0) == (len(st.NotActions) == 0) {
 		return st, fmt.Errorf("statement needs exactly one of Action and NotAction")
@@ -111,7 +111,7 @@ func parseStatement(b json.RawMessage) (Statement, error) {
 		var star string
 		if json.Unmarshal(raw.Principal, &star) == nil {
 			if star != "*" {
-				return st, fmt.Errorf("Principal %q: a string principal must be \"*\"", star)
+				return st, fmt.Errorf("statement Principal %q: a string principal must be \"*\"", star)
 			}
 			st.AnyPrincipal = true
 		} else {

@@ -16,7 +16,7 @@ func (p *Service) AuthorizationContext(call *awsproto.Call) []iampolicy.Request 
 		Name         string
 		Names        []string
 		Path         string
-		ResourceId   string
+		ResourceID   string `json:"ResourceId"`
 		ResourceType string
 		Overwrite    *bool
 		Tags         []struct{ Key, Value string }
@@ -33,7 +33,7 @@ func (p *Service) AuthorizationContext(call *awsproto.Call) []iampolicy.Request 
 	case "GetParametersByPath":
 		names = []string{in.Path}
 	case "AddTagsToResource", "RemoveTagsFromResource", "ListTagsForResource":
-		names = []string{in.ResourceId}
+		names = []string{in.ResourceID}
 	}
 	req := iampolicy.Request{Action: "ssm:" + call.Action, Context: map[string][]string{}}
 	if in.Overwrite != nil {

@@ -76,7 +76,9 @@ func startServer(t testing.TB) string {
 			rw.WriteHeader(status)
 			out, _ = json.Marshal(map[string]string{"__type": ae.Code, "message": ae.Message})
 		}
-		rw.Write(out)
+		if _, err := rw.Write(out); err != nil {
+			t.Errorf("answering %s: %v", action, err)
+		}
 	}))
 	t.Cleanup(srv.Close)
 	return srv.URL

@@ -55,7 +55,7 @@ type putParameterInput struct {
 	Description    string
 	DataType       string
 	Tags           []tag
-	KeyId          string
+	KeyID          string `json:"KeyId"`
 	AllowedPattern string
 }
 
@@ -420,7 +420,7 @@ func (p *Service) getByPath(call *awsproto.Call, decode func(any) *awsproto.Erro
 func (p *Service) tags(call *awsproto.Call, decode func(any) *awsproto.Error) ([]byte, error) {
 	var in struct {
 		ResourceType string
-		ResourceId   string
+		ResourceID   string `json:"ResourceId"`
 		Tags         []tag
 		TagKeys      []string
 	}
@@ -437,9 +437,9 @@ func (p *Service) tags(call *awsproto.Call, decode func(any) *awsproto.Error) ([
 		p.mu.Lock()
 		defer p.mu.Unlock()
 	}
-	par := p.params[scopeKey(call.Account, call.Region)][nameOf(in.ResourceId)]
+	par := p.params[scopeKey(call.Account, call.Region)][nameOf(in.ResourceID)]
 	if par == nil {
-		return nil, awsproto.Errorf("InvalidResourceId", "The resource ID \"%s\" is not valid. Verify the ID and try again.", in.ResourceId)
+		return nil, awsproto.Errorf("InvalidResourceId", "The resource ID \"%s\" is not valid. Verify the ID and try again.", in.ResourceID)
 	}
 	switch call.Action {
 	case "AddTagsToResource":

@@ -126,7 +126,9 @@ func TestGetParametersByPathPages(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c.PutParameter(ctx(t), &ssm.PutParameterInput{Name: aws.String("/jav/top"), Value: aws.String("t"), Type: types.ParameterTypeString})
+	if _, err := c.PutParameter(ctx(t), &ssm.PutParameterInput{Name: aws.String("/jav/top"), Value: aws.String("t"), Type: types.ParameterTypeString}); err != nil {
+		t.Fatal(err)
+	}
 
 	var names []string
 	pages := 0
@@ -162,7 +164,9 @@ func TestDescribeParametersFilters(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	c.PutParameter(ctx(t), &ssm.PutParameterInput{Name: aws.String("/other/x"), Value: aws.String("t"), Type: types.ParameterTypeString})
+	if _, err := c.PutParameter(ctx(t), &ssm.PutParameterInput{Name: aws.String("/other/x"), Value: aws.String("t"), Type: types.ParameterTypeString}); err != nil {
+		t.Fatal(err)
+	}
 	path := func(option string) []types.ParameterStringFilter {
 		return []types.ParameterStringFilter{{Key: aws.String("Path"), Option: aws.String(option), Values: []string{"/jav"}}}
 	}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/base64"
-	"encoding/xml"
 	"fmt"
 	"math/rand/v2"
 	"regexp"
@@ -66,8 +65,6 @@ type role struct {
 	id       string // AROA...
 	policies []*iampolicy.Policy
 }
-
-func (r *role) arn() string { return "arn:aws:iam::" + r.account + ":role/" + r.Name }
 
 type session struct {
 	account, principal, userID string
@@ -255,12 +252,8 @@ func (m *Service) trusts(r *role, caller Identity, externalID string) bool {
 	callerRole := awsproto.RoleARNOf(caller.Principal)
 	ok := false
 	for _, p := range r.Trust.Principals {
-		switch {
-		case p == "*":
-			ok = true
-		case p == caller.Account || p == "arn:aws:iam::"+caller.Account+":root":
-			ok = true
-		case p == callerRole || p == caller.Principal:
+		switch p {
+		case "*", caller.Account, "arn:aws:iam::" + caller.Account + ":root", callerRole, caller.Principal:
 			ok = true
 		}
 	}
@@ -342,7 +335,7 @@ func (m *Service) Handle(call *awsproto.Call, caller Identity) ([]byte, error) {
 func writeElems(b *bytes.Buffer, kv ...string) {
 	for i := 0; i+1 < len(kv); i += 2 {
 		b.WriteString("<" + kv[i] + ">")
-		xml.EscapeText(b, []byte(kv[i+1]))
+		awsproto.WriteXMLText(b, kv[i+1])
 		b.WriteString("</" + kv[i] + ">")
 	}
 }

@@ -42,6 +42,7 @@ type Connection struct {
 // Verdict is what to do with a pending connection.
 type Verdict string
 
+// The verdicts.
 const (
 	Accept Verdict = "accept"
 	Reject Verdict = "reject"

@@ -79,8 +79,8 @@ func Classify(state string) Class {
 func Holds(state string) bool { c := Classify(state); return c == Usable || c == Degraded }
 
 // StateIs compares endpoint or connection states the way the wire needs.
-func StateIs(state string, any ...string) bool {
-	return slices.ContainsFunc(any, func(s string) bool { return strings.EqualFold(s, state) })
+func StateIs(state string, states ...string) bool {
+	return slices.ContainsFunc(states, func(s string) bool { return strings.EqualFold(s, state) })
 }
 
 // Live states are those of an endpoint that is or may become usable.

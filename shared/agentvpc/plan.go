@@ -12,6 +12,7 @@ import (
 // StepKind is what a step does.
 type StepKind string
 
+// The kinds of step.
 const (
 	CreateGroup     StepKind = "create-group"
 	AuthorizeRules  StepKind = "authorize-rules"

@@ -90,9 +90,12 @@ func TestAccountAllowedAndTagged(t *testing.T) {
 			t.Errorf("AccountAllowed(%s) = %v %q, want %v", acct, got, why, want)
 		}
 	}
-	for v, want := range map[string]bool{"true": true, "TRUE": true, " True ": true, "false": false, "yes": false} {
-		if got := c.Tagged(map[string]string{"jenkins-agents": v}); got != want {
-			t.Errorf("Tagged(%q) = %v, want %v", v, got, want)
+	for _, tc := range []struct {
+		value string
+		want  bool
+	}{{"true", true}, {"TRUE", true}, {" True ", true}, {"false", false}, {"yes", false}} {
+		if got := c.Tagged(map[string]string{"jenkins-agents": tc.value}); got != tc.want {
+			t.Errorf("Tagged(%q) = %v, want %v", tc.value, got, tc.want)
 		}
 	}
 	if c.Tagged(map[string]string{"Jenkins-Agents": "true"}) {

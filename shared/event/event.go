@@ -17,17 +17,17 @@ import (
 type Kind string
 
 const (
-	// TagsChanged: the VPC's tags changed (or it was created with tags).
+	// TagsChanged means the VPC's tags changed (or it was created with tags).
 	TagsChanged Kind = "tags-changed"
-	// Deleted: the VPC was deleted.
+	// Deleted means the VPC was deleted.
 	Deleted Kind = "deleted"
-	// DeleteBlocked: DeleteVpc failed with DependencyViolation; the owner is
+	// DeleteBlocked means DeleteVpc failed with DependencyViolation; the owner is
 	// tearing the VPC down and our resources may be in the way.
 	DeleteBlocked Kind = "delete-blocked"
-	// SubnetDeleteBlocked: DeleteSubnet failed with DependencyViolation; our
+	// SubnetDeleteBlocked means DeleteSubnet failed with DependencyViolation; our
 	// endpoint's interface in that subnet may be in the way.
 	SubnetDeleteBlocked Kind = "subnet-delete-blocked"
-	// Redrive: a direct invocation asking to converge one VPC.
+	// Redrive is a direct invocation asking to converge one VPC.
 	Redrive Kind = "redrive"
 )
 

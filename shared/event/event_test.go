@@ -129,7 +129,7 @@ func TestDecodeNotifications(t *testing.T) {
 	}
 }
 
-func replace(s, old, new string) string { return strings.ReplaceAll(s, old, new) }
+func replace(s, old, with string) string { return strings.ReplaceAll(s, old, with) }
 
 func TestDeleteTagsWithoutTagsDeletesTheOptInTag(t *testing.T) {
 	raw := string(load(t, "cloudtrail-deletetags.json"))

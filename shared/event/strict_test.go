@@ -140,10 +140,10 @@ func TestDecodeNotificationsIsDeterministic(t *testing.T) {
 	}
 }
 
-func replaceOnce(t *testing.T, s, old, new string) string {
+func replaceOnce(t *testing.T, s, old, with string) string {
 	t.Helper()
 	if strings.Count(s, old) != 1 {
 		t.Fatalf("%q occurs %d times in the test event, want once", old, strings.Count(s, old))
 	}
-	return strings.Replace(s, old, new, 1)
+	return strings.Replace(s, old, with, 1)
 }

@@ -20,12 +20,11 @@ import (
 func (e *env) handMade(acct, vpc string, managedTag bool) string {
 	e.t.Helper()
 	ctx := context.Background()
-	name := ""
 	cfgs, err := e.w.EC2(hub).DescribeVpcEndpointServiceConfigurations(ctx, &ec2.DescribeVpcEndpointServiceConfigurationsInput{ServiceIds: []string{e.service}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	name = aws.ToString(cfgs.ServiceConfigurations[0].ServiceName)
+	name := aws.ToString(cfgs.ServiceConfigurations[0].ServiceName)
 	var subnet string
 	for _, s := range e.subnets[vpc] {
 		if id := e.w.AZID(acct, subnetAZ(e, acct, s)); id == "use1-az1" || id == "use1-az2" || id == "use1-az4" {

@@ -373,7 +373,7 @@ func TestUntagRetagRaceEndsInTheTagsState(t *testing.T) {
 		defer wg.Done()
 		time.Sleep(delay)
 		var err error
-		for attempt := 0; attempt < 3; attempt++ {
+		for range 3 {
 			if err = w.onboard(cVPC1, 0); err == nil {
 				return
 			}

@@ -247,7 +247,7 @@ type crashFlow struct {
 var crashFlows = []crashFlow{
 	{
 		name: "onboard", tagged: true,
-		setup: func(t *testing.T, w *world) { w.setTag(cVPC1, true) },
+		setup: func(_ *testing.T, w *world) { w.setTag(cVPC1, true) },
 		check: func(w *world) ([]string, int) {
 			p := w.onboardedProblems(cVPC1)
 			for _, name := range []string{"tunnel", "document", "jenkins-url"} {

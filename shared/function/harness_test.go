@@ -37,12 +37,6 @@ const (
 	savedSubnet = "subnet-0b22c33d44e55f66a"
 )
 
-var functionRoles = map[string]string{
-	"onboard":   localawstest.RoleARN(hub, "jenkins-agent-vpcs-onboard"),
-	"accept":    localawstest.RoleARN(hub, "jenkins-agent-vpcs-accept"),
-	"reconcile": localawstest.RoleARN(hub, "jenkins-agent-vpcs-reconcile"),
-}
-
 // serviceID is the hub's endpoint service (the NLB's, outside the templates).
 const serviceID = "vpce-svc-0a1b2c3d4e5f60001"
 

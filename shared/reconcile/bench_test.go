@@ -126,7 +126,9 @@ func startLocalAWS(b *testing.B, accounts int) *localProcess {
 		b.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	ln.Close()
+	if err := ln.Close(); err != nil {
+		b.Fatal(err)
+	}
 	cmd := exec.Command(bin, "-addr", addr, "-topology", topFile)
 	cmd.Stdout, cmd.Stderr = io.Discard, os.Stderr
 	if err := cmd.Start(); err != nil {
@@ -137,7 +139,9 @@ func startLocalAWS(b *testing.B, accounts int) *localProcess {
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		resp, err := http.Get(l.url + "/_localaws/health")
 		if err == nil {
-			resp.Body.Close()
+			if err := resp.Body.Close(); err != nil {
+				b.Fatal(err)
+			}
 			break
 		}
 		if time.Now().After(deadline) {
@@ -177,8 +181,13 @@ func (l *localProcess) admin(b *testing.B, method, path, body string) []byte {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
+	out, err := io.ReadAll(resp.Body)
+	if cerr := resp.Body.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		b.Fatalf("%s %s: reading the answer: %v", method, path, err)
+	}
 	if resp.StatusCode >= 300 {
 		b.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, out)
 	}

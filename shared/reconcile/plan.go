@@ -18,6 +18,7 @@ import (
 // Drift names what is wrong.
 type Drift string
 
+// The drifts a sweep finds.
 const (
 	MissingEndpoint   Drift = "missing-endpoint"
 	DeadEndpoint      Drift = "dead-endpoint"      // rejected, failed, expired or deleted: recreate
@@ -35,6 +36,7 @@ const (
 // Repair names what fixes it.
 type Repair string
 
+// The repairs, one per drift.
 const (
 	Converge         Repair = "converge-vpc"      // the onboarding path for one VPC
 	Remove           Repair = "remove-vpc"        // the offboarding path for one VPC
@@ -187,7 +189,7 @@ func planAccount(in Input, hub Hub, a Account) []Item {
 		if v, ok := a.VPCs[vpc]; ok && v.Tagged && a.Allowed {
 			continue
 		}
-		var remove, young []string
+		var remove []string
 		for _, e := range a.Endpoints {
 			if e.VPCID != vpc || agentvpc.Gone(e.State) {
 				continue
@@ -195,7 +197,6 @@ func planAccount(in Input, hub Hub, a Account) []Item {
 			if in.old(e.Created) {
 				remove = append(remove, e.ID)
 			} else {
-				young = append(young, e.ID)
 				liveElsewhere = true
 			}
 		}

@@ -94,10 +94,10 @@ func TestPlanTable(t *testing.T) {
 			_ = d
 			a.Params[vpc].Document = a.Params[vpc].Document[:len(a.Params[vpc].Document)-1] + " }"
 		}, want: []want{{reconcile.WrongParameters, reconcile.Publish}}},
-		{name: "untagged, endpoint left behind", change: func(h *reconcile.Hub, a *reconcile.Account) {
+		{name: "untagged, endpoint left behind", change: func(_ *reconcile.Hub, a *reconcile.Account) {
 			a.VPCs = map[string]reconcile.VPC{}
 		}, want: []want{{reconcile.UntaggedEndpoint, reconcile.Remove}, {reconcile.StalePrincipal, reconcile.Revoke}}},
-		{name: "untagged within the grace period", change: func(h *reconcile.Hub, a *reconcile.Account) {
+		{name: "untagged within the grace period", change: func(_ *reconcile.Hub, a *reconcile.Account) {
 			a.VPCs = map[string]reconcile.VPC{}
 			a.Endpoints[0].Created = now.Add(-time.Minute)
 			a.Params[vpc].Modified = now.Add(-time.Minute)
@@ -106,7 +106,7 @@ func TestPlanTable(t *testing.T) {
 			a.VPCs, a.Endpoints = map[string]reconcile.VPC{}, nil
 			h.Connections = map[string]acceptance.Connection{}
 		}, want: []want{{reconcile.StaleParameters, reconcile.DeleteParameters}, {reconcile.StalePrincipal, reconcile.Revoke}}},
-		{name: "account no longer allowed", change: func(h *reconcile.Hub, a *reconcile.Account) {
+		{name: "account no longer allowed", change: func(_ *reconcile.Hub, a *reconcile.Account) {
 			a.Allowed = false
 			a.VPCs, a.Endpoints = map[string]reconcile.VPC{}, nil // never read: no role is assumed there
 		}, want: []want{{reconcile.StaleParameters, reconcile.DeleteParameters}, {reconcile.StalePrincipal, reconcile.Revoke}}},

@@ -62,6 +62,7 @@ type Request struct {
 // Depth selects the deep pass.
 type Depth string
 
+// The depths of a sweep.
 const (
 	DeepRotating Depth = ""     // each account once an hour at a 15-minute schedule
 	DeepAll      Depth = "all"  // every account
