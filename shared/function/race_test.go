@@ -41,7 +41,7 @@ func TestTagFlipRaceUnderLaggingReads(t *testing.T) {
 		defer wg.Done()
 		time.Sleep(delay)
 		var err error
-		for attempt := 0; attempt < 3; attempt++ {
+		for range 3 { // the invocation and Lambda's two retries
 			if err = run(w.core("onboard", 0).Onboard(), payload); err == nil {
 				return
 			}

@@ -120,8 +120,8 @@ func (s Store) lease(ctx context.Context, name string) (Lease, bool, error) {
 		return Lease{}, false, nil
 	}
 	var l Lease
-	if err := json.Unmarshal([]byte(v), &l); err != nil {
-		return Lease{Holder: "unreadable value " + fmt.Sprintf("%.40q", v)}, true, nil
+	if json.Unmarshal([]byte(v), &l) != nil {
+		l = Lease{Holder: "unreadable value " + fmt.Sprintf("%.40q", v)} // Until zero: expired
 	}
 	return l, true, nil
 }
