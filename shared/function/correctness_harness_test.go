@@ -103,8 +103,10 @@ func newWorld(t *testing.T) *world {
 	withTemplatePolicies(t, top)
 	// These tests place EC2's lag exactly (a describe that does not see the
 	// new endpoint yet, a list without its connection) with canned answers
-	// (see answer), so the local AWS's random window is off here; it runs
-	// strict in the TestLocalAWS* tests, the crash points and end to end.
+	// (see answer), so the local AWS's random window is off here, and so is
+	// onboard's read delay (TAG_READ_DELAY below); the tests that turn a
+	// window on (crash points, races) set the delay to match it. It runs
+	// strict in the TestLocalAWS* tests and end to end.
 	srv, err := localaws.NewServer(localaws.Options{Topology: top, TransitionDelay: 20 * time.Millisecond,
 		Relax: localaws.Relax{Consistency: true}})
 	if err != nil {
@@ -116,7 +118,7 @@ func newWorld(t *testing.T) *world {
 	t.Cleanup(func() { hs.Close(); direct.Close(); _ = srv.Close() })
 	w.url, w.direct = hs.URL, direct.URL
 	m := map[string]string{"ENDPOINT_SERVICE_ID": cService, "EVENT_BUS_NAME": "jenkins-agent-vpcs",
-		"SPOKE_EXTERNAL_ID": "jenkins-agent-vpcs", "HTTP_PORT": "8080", "GRACE_PERIOD": "0s", "ALLOWED_ACCOUNTS": "222222222222,333333333333"}
+		"SPOKE_EXTERNAL_ID": "jenkins-agent-vpcs", "HTTP_PORT": "8080", "GRACE_PERIOD": "0s", "TAG_READ_DELAY": "0s", "ALLOWED_ACCOUNTS": "222222222222,333333333333"}
 	if w.cfg, err = config.Load(func(k string) string { return m[k] }); err != nil {
 		t.Fatal(err)
 	}

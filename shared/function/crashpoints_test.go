@@ -60,6 +60,7 @@ func (c crashPoint) String() string {
 func crashWorld(t *testing.T) *world {
 	w := newWorld(t)
 	w.srv.SetConsistency(localaws.Consistency{Window: crashWindow, Seed: 2026})
+	w.cfg.ReadDelay = crashWindow
 	return w
 }
 
