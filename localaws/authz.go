@@ -35,6 +35,51 @@ func (d *denials) add(x Denial) {
 	d.list = append(d.list, x)
 }
 
+// grants counts, per role ("account/name"), the identity-policy
+// statements that allowed a request.
+type grants struct {
+	mu   sync.Mutex
+	used map[string]map[string]int
+}
+
+func (g *grants) add(principal string, statements []string) {
+	account, name, ok := stssim.ParseRoleARN(awsproto.RoleARNOf(principal))
+	if !ok || len(statements) == 0 {
+		return
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.used == nil {
+		g.used = map[string]map[string]int{}
+	}
+	key := account + "/" + name
+	if g.used[key] == nil {
+		g.used[key] = map[string]int{}
+	}
+	for _, st := range statements {
+		g.used[key][st]++
+	}
+}
+
+// UnusedStatements lists the statements of a role's identity policies
+// that allowed no request since the server started: grants the calls
+// made did not need. Statements are named as IAM decisions name them
+// ("policy statement Sid").
+func (s *Server) UnusedStatements(account, role string) []string {
+	s.granted.mu.Lock()
+	used := s.granted.used[account+"/"+role]
+	var unused []string
+	for _, p := range s.iam.IdentityPolicies("arn:aws:iam::" + account + ":role/" + role) {
+		for _, st := range p.Statements {
+			if name := iampolicy.StatementName(p, st); used[name] == 0 {
+				unused = append(unused, name)
+			}
+		}
+	}
+	s.granted.mu.Unlock()
+	return unused
+}
+
 // Denials lists every request IAM refused since the server started (or
 // since ResetDenials), oldest first.
 func (s *Server) Denials() []Denial {
@@ -102,6 +147,7 @@ func (s *Server) authorize(service string, call *awsproto.Call, id stssim.Identi
 		}
 		d := iampolicy.Evaluate(policies, req)
 		if d.Allowed {
+			s.granted.add(id.Principal, d.Allowing)
 			continue
 		}
 		s.denied.add(Denial{Time: s.clock.Now(), Principal: id.Principal, Action: d.Action, Resource: d.Resource, Reason: d.Reason})
@@ -182,6 +228,7 @@ func (s *Server) authorizeForward(ruleARN, roleARN, busARN string) string {
 	s.describeResource(&req.Resources[0])
 	d := iampolicy.Evaluate(policies, req)
 	if d.Allowed {
+		s.granted.add(id.Principal, d.Allowing)
 		return ""
 	}
 	s.denied.add(Denial{Time: s.clock.Now(), Principal: id.Principal, Action: d.Action, Resource: d.Resource, Reason: d.Reason})

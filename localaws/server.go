@@ -88,6 +88,7 @@ type Server struct {
 	// what authorization refused.
 	relaxIAM bool
 	denied   denials
+	granted  grants
 
 	iam    *stssim.Service
 	ssm    *ssmsim.Service

@@ -65,6 +65,16 @@ type Decision struct {
 	// Reason names the statement that allowed or denied, or why none
 	// allowed (each candidate statement and the condition that failed).
 	Reason string
+	// Allowing names, for an allowed request, the identity-policy
+	// statement that allowed each resource ("policy statement Sid"), so a
+	// caller can tell which grants are used.
+	Allowing []string
+}
+
+// StatementName is how decisions name a statement: "policy statement
+// Sid" (or "#n", its 1-based position, without a Sid).
+func StatementName(p *Policy, st Statement) string {
+	return fmt.Sprintf("%s statement %s", p.Name, st.label())
 }
 
 // Evaluate decides a request with the principal's identity policies.
@@ -75,6 +85,7 @@ func Evaluate(identity []*Policy, req Request) Decision {
 	}
 	af, known := Facts(req.Action)
 	d := Decision{Allowed: true, Action: req.Action, Resource: "*", Reason: "no resource to authorize"}
+	var allowing []string
 	for _, res := range resources {
 		if _, listed := af.resourceType(res.Type); known && !listed && len(req.Resources) > 0 {
 			// AWS authorizes only the resource types the Service
@@ -86,7 +97,9 @@ func Evaluate(identity []*Policy, req Request) Decision {
 		if !d.Allowed {
 			return d
 		}
+		allowing = append(allowing, d.Allowing...)
 	}
+	d.Allowing = allowing
 	return d
 }
 
@@ -137,6 +150,9 @@ func evaluateResource(identity []*Policy, req Request, res Resource, ctx map[str
 		idAllow = "the account root"
 	}
 	sameAccount := req.IdentityOnly || req.Account != "" && req.Account == accountOf(res.ARN) || accountOf(res.ARN) == ""
+	if idAllow != "" && !req.Unrestricted {
+		d.Allowing = []string{idAllow}
+	}
 	switch {
 	case sameAccount && idAllow != "":
 		d.Allowed, d.Reason = true, "allowed by "+idAllow
@@ -165,7 +181,7 @@ func evaluatePolicies(policies []*Policy, req Request, res Resource, ctx map[str
 			if !actionMatches(st, req.Action) || !resourceMatches(st, res.ARN, ctx) {
 				continue
 			}
-			name := fmt.Sprintf("%s statement %s", p.Name, st.label())
+			name := StatementName(p, st)
 			failed := ""
 			for _, c := range st.Conditions {
 				if ok, r := c.holds(ctx); !ok {

@@ -225,3 +225,20 @@ func TestCrossAccountWithoutResourcePolicyIsDenied(t *testing.T) {
 		t.Fatalf("cross-account read without a resource policy: %+v", d)
 	}
 }
+
+// An allowed request names the statement that allowed each resource, so
+// a test can tell which grants the code uses; a denied one names none.
+func TestDecisionNamesTheAllowingStatements(t *testing.T) {
+	p := policy(t, `{"Statement":[
+		{"Sid":"InVpc","Effect":"Allow","Action":"ec2:CreateSecurityGroup","Resource":"arn:aws:ec2:*:*:vpc/*"},
+		{"Sid":"Group","Effect":"Allow","Action":"ec2:CreateSecurityGroup","Resource":"arn:aws:ec2:*:*:security-group/*"}]}`)
+	both := req("ec2:CreateSecurityGroup", nil, Resource{ARN: vpcARN, Type: "vpc"}, Resource{ARN: sgARN, Type: "security-group"})
+	d := Evaluate([]*Policy{p}, both)
+	if !d.Allowed || strings.Join(d.Allowing, ",") != "test statement InVpc,test statement Group" {
+		t.Fatalf("allowed %v by %q, want both statements", d.Allowed, d.Allowing)
+	}
+	vpcOnly := policy(t, `{"Statement":{"Sid":"InVpc","Effect":"Allow","Action":"ec2:CreateSecurityGroup","Resource":"arn:aws:ec2:*:*:vpc/*"}}`)
+	if d := Evaluate([]*Policy{vpcOnly}, both); d.Allowed || len(d.Allowing) != 0 {
+		t.Fatalf("allowed %v by %q, want a denial naming no statement", d.Allowed, d.Allowing)
+	}
+}

@@ -34,6 +34,14 @@ var notCalledByCode = map[string]string{
 // a local AWS with relax (the zero value: strict, the templates' policies
 // enforced once the local AWS enforces IAM) and returns the call log.
 func tour(t *testing.T, relax localaws.Relax) []localaws.Call {
+	_, calls := tourWith(t, relax)
+	return calls
+}
+
+// tourEnv is the strict tour, with the env it ran in.
+func tourEnv(t *testing.T) (*env, []localaws.Call) { return tourWith(t, localaws.Relax{}) }
+
+func tourWith(t *testing.T, relax localaws.Relax) (*env, []localaws.Call) {
 	e, vpcs := fleetWith(t, map[string]string{"ALLOWED_ACCOUNTS": "", "DENIED_ACCOUNTS": "666666666666"}, relax)
 	one, two, three := vpcs[0], vpcs[1], vpcs[2]
 	ctx := context.Background()
@@ -69,6 +77,15 @@ func tour(t *testing.T, relax localaws.Relax) []localaws.Call {
 					IpRanges: []types.IpRange{{CidrIp: aws.String("0.0.0.0/0")}}}}}))
 		}
 	}
+	// A security group of the owner's own attached to the endpoint: the
+	// repair takes it off (the spoke policy's RepairEndpointSecurityGroups).
+	foreign, err := e.w.EC2(member2).CreateSecurityGroup(ctx, &ec2.CreateSecurityGroupInput{GroupName: aws.String("owners-own"),
+		Description: aws.String("not the product's"), VpcId: aws.String(three)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(e.w.EC2(member2).ModifyVpcEndpoint(ctx, &ec2.ModifyVpcEndpointInput{VpcEndpointId: aws.String(f3.Endpoints[0].ID),
+		AddSecurityGroupIds: []string{aws.ToString(foreign.GroupId)}}))
 	must(e.w.SSM(hub).PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(e.cfg.ParameterPrefix + "/" + member2 + "/vpc-0123456789abcdef0/tunnel"),
 		Value: aws.String("old:50000"), Type: "String"}))
 	e.untag(member, two)
@@ -94,7 +111,7 @@ func tour(t *testing.T, relax localaws.Relax) []localaws.Call {
 	// any of these paths may be refused: a denial is a grant the templates
 	// lack (or a call the code should not make).
 	if relax.IAM {
-		return e.w.Calls()
+		return e, e.w.Calls()
 	}
 	for _, d := range e.w.Server.Denials() {
 		// The one denial the tour provokes on purpose: a stranger outside the
@@ -107,7 +124,7 @@ func tour(t *testing.T, relax localaws.Relax) []localaws.Call {
 		}
 		t.Errorf("denied: %s called %s on %s: %s", d.Principal, d.Action, d.Resource, d.Reason)
 	}
-	return e.w.Calls()
+	return e, e.w.Calls()
 }
 
 // actionsByIdentity sorts the actions of a call log by who called them:
@@ -164,4 +181,51 @@ func TestRolesGrantExactlyWhatTheFunctionsCall(t *testing.T) {
 		check(fn, hubCalls[fn], hub.Actions(roles[logical]))
 	}
 	check("the spoke role", spokeCalls, member.Actions("SpokeRole"))
+}
+
+// notNeededByCode are statements the functions' own calls never use, with
+// the reason they are granted (by Sid, in any role).
+var notNeededByCode = map[string]string{
+	"Logs":        "Lambda writes the function's logs with its role",
+	"DeadLetters": "Lambda sends failed asynchronous invocations to the dead-letter queue with the function's role",
+}
+
+// Every statement of every role's policy allows at least one request the
+// tour makes: a statement that allows nothing the code does is a grant too
+// many (or a path the tour misses). Decided per statement, resource and
+// condition, as the local AWS's IAM evaluation decided each request.
+func TestEveryPolicyStatementIsUsed(t *testing.T) {
+	e, calls := tourEnv(t)
+	roles := map[string]bool{}
+	for _, c := range calls {
+		if i := strings.Index(c.Principal, ":assumed-role/jenkins-agent-vpcs-"); i >= 0 {
+			role, _, _ := strings.Cut(c.Principal[i+len(":assumed-role/"):], "/")
+			roles[c.Account+"/"+role] = true
+		}
+	}
+	if len(roles) < 4 {
+		t.Fatalf("the tour used %d roles: %v", len(roles), roles)
+	}
+	// A role deployed in several accounts (the spoke role) needs each
+	// statement used in one of them.
+	unused := map[string]map[string]int{} // role -> statement -> accounts where unused
+	accounts := map[string]int{}
+	for _, key := range slices.Sorted(maps.Keys(roles)) {
+		account, role, _ := strings.Cut(key, "/")
+		accounts[role]++
+		if unused[role] == nil {
+			unused[role] = map[string]int{}
+		}
+		for _, st := range e.w.Server.UnusedStatements(account, role) {
+			unused[role][st]++
+		}
+	}
+	for _, role := range slices.Sorted(maps.Keys(unused)) {
+		for _, st := range slices.Sorted(maps.Keys(unused[role])) {
+			sid := st[strings.LastIndex(st, " ")+1:]
+			if unused[role][st] == accounts[role] && notNeededByCode[sid] == "" {
+				t.Errorf("%s: %s allowed no request of the tour", role, st)
+			}
+		}
+	}
 }
