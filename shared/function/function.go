@@ -23,6 +23,7 @@ import (
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/acceptance"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/converge"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/endpointservice"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/onboard"
@@ -128,7 +129,7 @@ type Core struct {
 	Spokes  *spoke.Role[agentvpc.EC2]
 	Service *endpointservice.Service
 	Guard   *acceptance.Guard
-	VPCs    *onboard.AgentVPCs
+	VPCs    *converge.AgentVPCs
 	Events  status.Publisher
 	Store   tunnel.Store
 	Options Options
@@ -162,7 +163,7 @@ func NewCore(cfg config.Config, c Clients, o Options) *Core {
 	svc := endpointservice.New(c.HubEC2, cfg, o.Region)
 	guard := &acceptance.Guard{Hub: c.HubEC2, ServiceID: cfg.EndpointServiceID, Region: o.Region, Spokes: spokes, Config: cfg, Events: events}
 	store := tunnel.Store{SSM: c.SSM, Prefix: cfg.ParameterPrefix}
-	vpcs := &onboard.AgentVPCs{
+	vpcs := &converge.AgentVPCs{
 		Config: cfg, Region: o.Region, Spokes: spokes, Service: svc, Guard: guard, Store: store, Events: events,
 		Applier:       agentvpc.Applier{Now: o.Now, WaitTimeout: o.WaitTimeout, WaitInterval: o.WaitInterval, RetryInterval: o.RetryInterval},
 		Now:           o.Now,

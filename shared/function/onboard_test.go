@@ -123,7 +123,7 @@ func TestTagToTunnel(t *testing.T) {
 
 // leaseless drops from an invocation's writes the taking and giving back
 // of its lease (one PutParameter, then one DeleteParameters: see
-// onboard.AgentVPCs.lease), failing the test when they are not there.
+// converge.AgentVPCs.lease), failing the test when they are not there.
 func leaseless(t *testing.T, writes []localaws.Call) []localaws.Call {
 	t.Helper()
 	put := slices.IndexFunc(writes, func(c localaws.Call) bool { return c.Action == "PutParameter" })

@@ -10,8 +10,8 @@ import (
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/converge"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/endpointservice"
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/onboard"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/tunnel"
 )
 
@@ -160,7 +160,7 @@ func planAccount(in Input, hub Hub, a Account) []Item {
 			handled[vpc] = true
 			continue
 		}
-		st := onboard.StatusOf(state)
+		st := converge.StatusOf(state)
 		doc := in.Document(o, keeper, state, st, group, in.Service.Name)
 		tunnelValue, docValue, _ := tunnel.Values(doc)
 		switch {

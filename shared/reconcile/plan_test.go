@@ -8,8 +8,8 @@ import (
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/acceptance"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/converge"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/endpointservice"
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/onboard"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/reconcile"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/tunnel"
 )
@@ -32,7 +32,7 @@ func input(t *testing.T, mode config.ApprovalMode) reconcile.Input {
 	if err != nil {
 		t.Fatal(err)
 	}
-	vpcs := &onboard.AgentVPCs{Config: cfg}
+	vpcs := &converge.AgentVPCs{Config: cfg}
 	return reconcile.Input{Config: cfg, Region: "us-east-1",
 		Service:   endpointservice.Info{Name: "svc", AZIDs: []string{"use1-az1", "use1-az2"}},
 		Principal: func(a string) string { return "arn:aws:iam::" + a + ":role/jenkins-agent-vpcs-spoke" },

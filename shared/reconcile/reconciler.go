@@ -21,8 +21,8 @@ import (
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/acceptance"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/converge"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/endpointservice"
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/onboard"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/status"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/telemetry"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/tunnel"
@@ -41,7 +41,7 @@ type Reconciler struct {
 	Service *endpointservice.Service
 	Guard   *acceptance.Guard
 	Store   tunnel.Store
-	VPCs    *onboard.AgentVPCs
+	VPCs    *converge.AgentVPCs
 	Events  status.Publisher
 	Bus     status.Bus    // for fan-out batches
 	Orgs    Organizations // nil: the organization is not listed
@@ -331,11 +331,11 @@ func (r *Reconciler) apply(ctx context.Context, items []Item, observed []Account
 		perAccount[it.Account] = append(perAccount[it.Account], it)
 	}
 	ids := slices.Sorted(maps.Keys(perAccount))
-	spokes := make([][]*onboard.Spoke, len(ids))
+	spokes := make([][]*converge.Spoke, len(ids))
 	r.each(ctx, len(ids), func(i int) {
 		spokes[i] = r.repairAccount(ctx, byAccount[ids[i]], perAccount[ids[i]], done)
 	})
-	var converged []*onboard.Spoke
+	var converged []*converge.Spoke
 	for _, s := range spokes {
 		converged = append(converged, s...)
 	}
@@ -347,7 +347,7 @@ func (r *Reconciler) apply(ctx context.Context, items []Item, observed []Account
 			pending = append(pending, it.EndpointID)
 		}
 	}
-	fresh := map[string]*onboard.Spoke{}
+	fresh := map[string]*converge.Spoke{}
 	for _, s := range converged {
 		if agentvpc.StateIs(s.State, agentvpc.StatePendingAcceptance) {
 			pending = append(pending, s.Endpoint.ID)
@@ -381,7 +381,7 @@ func (r *Reconciler) apply(ctx context.Context, items []Item, observed []Account
 
 	// 4. Publishing: converged VPCs, settled ones, and those whose
 	// parameters or tags drifted.
-	publish := map[string]*onboard.Spoke{}
+	publish := map[string]*converge.Spoke{}
 	for _, s := range converged {
 		s.Accepted(settled)
 		publish[s.Obs.Account+"/"+s.Obs.VPCID] = s
@@ -428,7 +428,7 @@ func (r *Reconciler) apply(ctx context.Context, items []Item, observed []Account
 // in the Amazon EC2 API"), and its absence proves nothing: those not
 // listed yet are asked for again a few times, and the ones still missing
 // are returned so the sweep reports them instead of counting them settled.
-func (r *Reconciler) settle(ctx context.Context, pending []string, fresh map[string]*onboard.Spoke) (acceptance.Report, []string, error) {
+func (r *Reconciler) settle(ctx context.Context, pending []string, fresh map[string]*converge.Spoke) (acceptance.Report, []string, error) {
 	all := acceptance.Report{Failed: map[string]string{}}
 	wait, attempts := r.VPCs.RetryInterval, r.VPCs.SettleAttempts
 	if wait <= 0 {
@@ -485,8 +485,8 @@ func (r *Reconciler) settle(ctx context.Context, pending []string, fresh map[str
 // refreshAccepted re-reads the state of endpoints whose connections were
 // just accepted (one describe per account), so that what is published is
 // what the endpoint says now rather than a guess.
-func (r *Reconciler) refreshAccepted(ctx context.Context, publish map[string]*onboard.Spoke, settled acceptance.Report) {
-	byAccount := map[string][]*onboard.Spoke{}
+func (r *Reconciler) refreshAccepted(ctx context.Context, publish map[string]*converge.Spoke, settled acceptance.Report) {
+	byAccount := map[string][]*converge.Spoke{}
 	for _, s := range publish {
 		if slices.Contains(settled.Accepted, s.Endpoint.ID) {
 			byAccount[s.Obs.Account] = append(byAccount[s.Obs.Account], s)
@@ -515,7 +515,7 @@ func (r *Reconciler) refreshAccepted(ctx context.Context, publish map[string]*on
 	}
 }
 
-func (r *Reconciler) publish(ctx context.Context, s *onboard.Spoke) error {
+func (r *Reconciler) publish(ctx context.Context, s *converge.Spoke) error {
 	client, err := r.Spokes.For(ctx, s.Obs.Account, r.Region)
 	if err != nil {
 		return err
@@ -525,7 +525,7 @@ func (r *Reconciler) publish(ctx context.Context, s *onboard.Spoke) error {
 
 // spokeFromView rebuilds what Publish needs from the sweep's observation,
 // for a VPC whose spoke side is in sync.
-func (r *Reconciler) spokeFromView(ctx context.Context, a Account, vpc string, settled acceptance.Report) (*onboard.Spoke, error) {
+func (r *Reconciler) spokeFromView(ctx context.Context, a Account, vpc string, settled acceptance.Report) (*converge.Spoke, error) {
 	info, err := r.Service.Info(ctx)
 	if err != nil {
 		return nil, err
@@ -536,16 +536,16 @@ func (r *Reconciler) spokeFromView(ctx context.Context, a Account, vpc string, s
 		return nil, fmt.Errorf("no live endpoint in %s", vpc)
 	}
 	group := agentGroup(a, vpc, a.Params[vpc])
-	s := &onboard.Spoke{Obs: o, Desired: agentvpc.Desired{ServiceName: info.Name}, Endpoint: keeper, State: keeper.State, AgentGroup: group}
+	s := &converge.Spoke{Obs: o, Desired: agentvpc.Desired{ServiceName: info.Name}, Endpoint: keeper, State: keeper.State, AgentGroup: group}
 	s.Accepted(settled)
 	return s, nil
 }
 
 // repairAccount runs an account's converge, remove and delete repairs in
 // order, and returns the converged VPCs for acceptance and publishing.
-func (r *Reconciler) repairAccount(ctx context.Context, a Account, items []Item, done func(Item, error)) []*onboard.Spoke {
+func (r *Reconciler) repairAccount(ctx context.Context, a Account, items []Item, done func(Item, error)) []*converge.Spoke {
 	ctx = telemetry.With(ctx, "account", a.ID)
-	var out []*onboard.Spoke
+	var out []*converge.Spoke
 	for _, it := range items {
 		switch it.Repair {
 		case Converge, Remove:
