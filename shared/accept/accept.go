@@ -14,6 +14,7 @@ import (
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/acceptance"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/invocation"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/telemetry"
 )
 
@@ -28,18 +29,20 @@ type Handler struct {
 	MetricsOut    io.Writer
 }
 
-// Handle is the Lambda entry point.
+// Handle is the Lambda entry point: the notification is a nudge, and the
+// decisions come from what the service lists and the owners' accounts
+// show.
 func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) error {
-	ctx, metrics := telemetry.Begin(ctx, h.Log, "accept")
-	defer func() { _ = metrics.Flush(h.MetricsOut, time.Now()) }()
-	log := telemetry.Logger(ctx)
+	return invocation.Run(ctx, invocation.Function{Name: "accept", Log: h.Log, MetricsOut: h.MetricsOut}, payload, decode, h.accept)
+}
 
+func decode(payload []byte) (invocation.Decoded[[]event.Notification], error) {
 	notes, err := event.DecodeNotifications(payload)
-	if err != nil {
-		log.Error("event malformed", "error", err.Error())
-		telemetry.Count(ctx, "EventsMalformed", 1)
-		return err
-	}
+	return invocation.Decoded[[]event.Notification]{Value: notes}, err
+}
+
+func (h *Handler) accept(ctx context.Context, notes []event.Notification) error {
+	log := telemetry.Logger(ctx)
 	var notified []string
 	for _, n := range notes {
 		if n.ServiceID != "" && n.ServiceID != h.Guard.ServiceID {
@@ -52,7 +55,6 @@ func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) error {
 			notified = append(notified, n.EndpointID)
 		}
 	}
-	telemetry.Count(ctx, "EventsHandled", 1)
 	conns, err := h.pending(ctx, notified)
 	if err != nil {
 		telemetry.Count(ctx, "Errors", 1)

@@ -6,10 +6,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"time"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/converge"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/invocation"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/telemetry"
 )
 
@@ -21,35 +21,21 @@ type Handler struct {
 	MetricsOut io.Writer
 }
 
-// Handle is the Lambda entry point. A payload that cannot be decoded is an
-// error (Lambda retries, then the dead-letter queue keeps it); a refused
-// event is logged and counted and is not an error, since retrying cannot
-// make it valid. AWS failures are errors, so Lambda retries them; every
-// step is idempotent.
+// Handle is the Lambda entry point: each VPC the event names is made
+// what its tag says. AWS failures are errors, so Lambda retries them;
+// every step is idempotent.
 func (h *Handler) Handle(ctx context.Context, payload json.RawMessage) error {
-	ctx, metrics := telemetry.Begin(ctx, h.Log, "onboard")
-	defer func() { _ = metrics.Flush(h.MetricsOut, time.Now()) }()
-	log := telemetry.Logger(ctx)
+	return invocation.Run(ctx, invocation.Function{Name: "onboard", Log: h.Log, MetricsOut: h.MetricsOut}, payload, h.decode, h.converge)
+}
 
+func (h *Handler) decode(payload []byte) (invocation.Decoded[[]event.Hint], error) {
 	res, err := h.Decoder.Decode(payload)
-	if r, ok := event.AsRefused(err); ok {
-		log.Warn("event refused", "reason", r.Reason, "detail", r.Detail)
-		telemetry.Refused(ctx, r.Reason)
-		return nil
-	}
-	if err != nil {
-		log.Error("event malformed", "error", err.Error())
-		telemetry.Count(ctx, "EventsMalformed", 1)
-		return err
-	}
-	if res.Ignored != "" {
-		log.Info("event ignored", "reason", res.Ignored)
-		telemetry.Count(ctx, "EventsIgnored", 1)
-		return nil
-	}
-	telemetry.Count(ctx, "EventsHandled", 1)
+	return invocation.Decoded[[]event.Hint]{Value: res.Hints, Ignored: res.Ignored}, err
+}
+
+func (h *Handler) converge(ctx context.Context, hints []event.Hint) error {
 	var errs []error
-	for _, hint := range res.Hints {
+	for _, hint := range hints {
 		hctx := telemetry.With(ctx, "account", hint.Account, "region", hint.Region, "vpc", hint.VPCID, "kind", string(hint.Kind))
 		if err := h.VPCs.Converge(hctx, hint); err != nil {
 			telemetry.Logger(hctx).Error("converging agent VPC failed", "error", err.Error())

@@ -6,11 +6,11 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/invocation"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/telemetry"
 )
 
@@ -23,37 +23,35 @@ type Handler struct {
 	MetricsOut io.Writer
 }
 
-// Invoke is the Lambda entry point (a lambda.Handler, so it sees the raw payload).
+// Invoke is the Lambda entry point (a lambda.Handler, so it sees the raw
+// payload); it answers with the sweep's report.
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
-	ctx, metrics := telemetry.Begin(ctx, h.Log, "reconcile")
-	defer func() { _ = metrics.Flush(h.MetricsOut, time.Now()) }()
-	log := telemetry.Logger(ctx)
-	req, err := h.decode(ctx, payload)
-	if r, ok := event.AsRefused(err); ok {
-		log.Warn("event refused", "reason", r.Reason, "detail", r.Detail)
-		telemetry.Refused(ctx, r.Reason)
-		return nil, nil
+	var out []byte
+	decode := func(payload []byte) (invocation.Decoded[Request], error) {
+		req, err := decodeRequest(ctx, payload)
+		return invocation.Decoded[Request]{Value: req}, err
 	}
-	if err != nil {
-		log.Error("event malformed", "error", err.Error())
-		telemetry.Count(ctx, "EventsMalformed", 1)
-		return nil, err
-	}
-	rep, err := h.Reconciler.Run(ctx, req)
-	if err != nil {
-		telemetry.Count(ctx, "Errors", 1)
-		log.Error("reconcile failed", "error", err.Error())
-		return nil, err
-	}
-	if err := h.Reconciler.Publish(ctx, rep); err != nil {
-		return nil, err
-	}
-	return json.Marshal(rep)
+	err := invocation.Run(ctx, invocation.Function{Name: "reconcile", Log: h.Log, MetricsOut: h.MetricsOut}, payload, decode,
+		func(ctx context.Context, req Request) error {
+			rep, err := h.Reconciler.Run(ctx, req)
+			if err != nil {
+				telemetry.Count(ctx, "Errors", 1)
+				telemetry.Logger(ctx).Error("reconcile failed", "error", err.Error())
+				return err
+			}
+			if err := h.Reconciler.Publish(ctx, rep); err != nil {
+				return err
+			}
+			out, err = json.Marshal(rep)
+			return err
+		})
+	return out, err
 }
 
-// decode reads the invocation through event.DecodeSweep, which owns the
-// reconciler's event forms; Request has the same JSON fields as event.Sweep.
-func (h *Handler) decode(ctx context.Context, payload []byte) (Request, error) {
+// decodeRequest reads the invocation through event.DecodeSweep, which owns
+// the reconciler's event forms; Request has the same JSON fields as
+// event.Sweep.
+func decodeRequest(ctx context.Context, payload []byte) (Request, error) {
 	s, err := event.DecodeSweep(payload, hubAccount(ctx))
 	if err != nil {
 		return Request{}, err

@@ -54,7 +54,7 @@ func TestDecodeReadsBackWhatFanOutPuts(t *testing.T) {
 		envelope := `{"version":"0","id":"x","detail-type":"Reconcile Accounts","source":"jenkins-agent-vpcs","account":"111111111111",` +
 			`"time":"2026-11-27T10:00:00Z","region":"us-east-1","resources":[],"detail":` + string(detail) + `}`
 		for name, payload := range map[string][]byte{"fan-out": []byte(envelope), "direct": detail} {
-			got, err := (&Handler{}).decode(context.Background(), payload)
+			got, err := decodeRequest(context.Background(), payload)
 			if err != nil {
 				t.Fatalf("%s %s: %v", name, payload, err)
 			}
