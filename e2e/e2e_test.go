@@ -177,6 +177,7 @@ func TestTagToTunnelAndBack(t *testing.T) {
 	}
 	b := status(t, s, teamB)
 	wantReady(t, b)
+	wantNotificationsDelivered(t, s)
 	// Opted-in subnets only.
 	if got, want := b.Endpoints[0].Subnets, []string{"subnet-0b000000000000012", "subnet-0b000000000000013"}; !slices.Equal(got, want) {
 		t.Errorf("team B endpoint subnets %v, want %v", got, want)
@@ -369,4 +370,27 @@ func reconcileRuns(s *localstack.Stack) []localstack.Invocation {
 		}
 	}
 	return out
+}
+
+// wantNotificationsDelivered fails unless the endpoint service's Connect
+// notifications reached the accept function through the topic: the
+// deployed ConnectionTopicPolicy lets PrivateLink publish, and the local
+// AWS refused none of them.
+func wantNotificationsDelivered(t *testing.T, s *localstack.Stack) {
+	t.Helper()
+	s.AWS.Flush(5 * time.Second)
+	viaTopic := 0
+	for _, inv := range s.Invocations() {
+		if inv.Function == "AcceptFunction" && strings.HasPrefix(inv.Trigger, "sns:") {
+			viaTopic++
+		}
+	}
+	if viaTopic == 0 {
+		t.Error("no connection notification reached the accept function through the topic")
+	}
+	for _, d := range s.AWS.Denials() {
+		if d.Action == "sns:Publish" {
+			t.Errorf("connection notification refused by the topic policy: %+v", d)
+		}
+	}
 }

@@ -234,3 +234,32 @@ func (s *Server) authorizeForward(ruleARN, roleARN, busARN string) string {
 	s.denied.add(Denial{Time: s.clock.Now(), Principal: id.Principal, Action: d.Action, Resource: d.Resource, Reason: d.Reason})
 	return d.Reason
 }
+
+// authorizePublish decides an AWS service's message to an SNS topic as SNS
+// does: the topic's policy alone must allow the service principal
+// sns:Publish on the topic, with aws:SourceAccount and aws:SourceArn naming
+// the resource the service publishes for (see awsproto.Publisher). A topic
+// whose policy was never set refuses: PrivateLink's notifications need "an
+// access policy to the SNS topic that allows AWS PrivateLink to publish"
+// (PrivateLink guide, "Receive alerts for endpoint service events"), and
+// SNS's default topic policy allows principals of the owner account
+// ("AWS": "*" under an AWS:SourceOwner condition), not service principals.
+func (s *Server) authorizePublish(topicARN string, from awsproto.Publisher) string {
+	req := iampolicy.Request{Action: "sns:Publish", Principal: from.Service,
+		// IAM User Guide, "AWS global condition context keys": these are
+		// present when a service principal calls on a resource's behalf.
+		Context: map[string][]string{
+			"aws:SourceAccount":         {from.SourceAccount},
+			"aws:SourceArn":             {from.SourceARN},
+			"aws:PrincipalIsAWSService": {"true"},
+			"aws:PrincipalServiceName":  {from.Service},
+		},
+		Resources: []iampolicy.Resource{{ARN: topicARN, Type: "topic"}}}
+	s.describeResource(&req.Resources[0])
+	d := iampolicy.Evaluate(nil, req)
+	if d.Allowed {
+		return ""
+	}
+	s.denied.add(Denial{Time: s.clock.Now(), Principal: from.Service, Action: d.Action, Resource: d.Resource, Reason: d.Reason})
+	return d.Reason
+}

@@ -21,6 +21,11 @@ func privateLinkTopology() *Topology {
 	t.Accounts[0].EndpointServices = []EndpointService{{ID: "vpce-svc-0123456789abcdef0", AcceptanceRequired: true,
 		AZs: []string{region + "a", region + "b"}, Ports: []int{50000}, NotificationTopicARN: topicARN,
 		AllowedPrincipals: []string{"arn:aws:iam::" + member + ":role/jenkins-agent-vpcs-spoke"}}}
+	// The hub template's ConnectionTopicPolicy: PrivateLink may publish the
+	// service's notifications.
+	t.Accounts[0].Topics = []Topic{{Name: "jenkins-agent-vpcs-connections", Policy: PolicyDocument(`{"Version":"2012-10-17","Statement":[{
+		"Effect":"Allow","Principal":{"Service":"vpce.amazonaws.com"},"Action":"sns:Publish","Resource":"` + topicARN + `",
+		"Condition":{"StringEquals":{"aws:SourceAccount":"` + hub + `"}}}]}`)}}
 	return t
 }
 

@@ -31,11 +31,13 @@ func (s *Server) DefaultBus(account, region string, ev awsproto.Event) {
 	s.events.DefaultBus(account, region, ev)
 }
 
-// Publish implements awsproto.Sink: an SNS message to a topic's Go
-// subscribers, delivered at least once (strict delivery: late, out of
-// order, sometimes twice).
-func (s *Server) Publish(topicARN, subject, message string) {
-	s.events.Publish(topicARN, subject, message)
+// Publish implements awsproto.Sink: an SNS message that an AWS service
+// publishes to a topic, delivered to the topic's Go subscribers at least
+// once (strict delivery: late, out of order, sometimes twice) when the
+// topic's policy allows the publisher (unless IAM is relaxed); a refused
+// message is dropped, logged and listed in Denials.
+func (s *Server) Publish(topicARN, subject, message string, from awsproto.Publisher) {
+	s.events.Publish(topicARN, subject, message, from)
 }
 
 var _ awsproto.Sink = (*Server)(nil)

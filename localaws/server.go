@@ -137,6 +137,7 @@ func NewServer(opts Options) (*Server, error) {
 	s.events = eventsim.New(s.clock, log, !opts.Relax.Delivery, opts.Delivery.Resolved(opts.Seed))
 	if !opts.Relax.IAM {
 		s.events.SetTargetAuthorizer(s.authorizeForward)
+		s.events.SetPublishAuthorizer(s.authorizePublish)
 	}
 	s.attachEC2(opts)
 	if opts.Topology != nil {
@@ -149,7 +150,7 @@ func NewServer(opts Options) (*Server, error) {
 }
 
 // Seed adds a topology to the running server (accounts, roles, VPCs,
-// endpoint services, buses, parameters, organization).
+// endpoint services, buses, topic policies, parameters, organization).
 func (s *Server) Seed(t *Topology) error {
 	region := t.Region
 	if region == "" {
@@ -162,6 +163,15 @@ func (s *Server) Seed(t *Topology) error {
 		for _, b := range a.EventBuses {
 			if _, err := s.events.CreateBus(a.ID, or(b.Region, region), b.Name); err != nil && !isCode(err, "ResourceAlreadyExistsException") {
 				return fmt.Errorf("seeding bus %s in %s, %w", b.Name, a.ID, err)
+			}
+		}
+		for _, tp := range a.Topics {
+			if len(tp.Policy) == 0 {
+				continue
+			}
+			arn := "arn:aws:sns:" + or(tp.Region, region) + ":" + a.ID + ":" + tp.Name
+			if err := s.PutResourcePolicy(arn, tp.Policy); err != nil {
+				return fmt.Errorf("seeding the policy of topic %s, %w", arn, err)
 			}
 		}
 		for _, p := range a.Parameters {

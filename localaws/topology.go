@@ -38,6 +38,7 @@ type Account struct {
 	VPCs             []VPC             `json:"vpcs,omitempty" yaml:"vpcs,omitempty"`
 	EndpointServices []EndpointService `json:"endpointServices,omitempty" yaml:"endpointServices,omitempty"`
 	EventBuses       []EventBus        `json:"eventBuses,omitempty" yaml:"eventBuses,omitempty"`
+	Topics           []Topic           `json:"topics,omitempty" yaml:"topics,omitempty"`
 	Parameters       []Parameter       `json:"parameters,omitempty" yaml:"parameters,omitempty"`
 }
 
@@ -152,6 +153,18 @@ type EventBus struct {
 	Region string `json:"region,omitempty" yaml:"region,omitempty"`
 }
 
+// Topic is an SNS topic's access policy. Topics exist here only as ARNs
+// (arn:aws:sns:<region>:<account>:<name>) that AWS services publish to and
+// Go code subscribes to (Server.SubscribeTopic); the policy decides whether
+// a service's message is delivered at all: the endpoint service's
+// notifications need a statement allowing vpce.amazonaws.com sns:Publish
+// (see README "IAM evaluation"). A topic without a policy refuses them.
+type Topic struct {
+	Name   string         `json:"name" yaml:"name"`
+	Region string         `json:"region,omitempty" yaml:"region,omitempty"`
+	Policy PolicyDocument `json:"policy,omitempty" yaml:"policy,omitempty"`
+}
+
 // Parameter is an SSM parameter present from the start.
 type Parameter struct {
 	Name   string `json:"name" yaml:"name"`
@@ -178,6 +191,14 @@ func ParseTopology(b []byte) (*Topology, error) {
 	for _, a := range t.Accounts {
 		if !isAccountID(a.ID) {
 			return nil, fmt.Errorf("decoding topology: account id %q is not 12 digits", a.ID)
+		}
+		for _, tp := range a.Topics {
+			if len(tp.Policy) == 0 {
+				continue
+			}
+			if _, err := iampolicy.ParsePolicy("topic/"+tp.Name, tp.Policy); err != nil {
+				return nil, fmt.Errorf("decoding topology: topic %s in %s, %w", tp.Name, a.ID, err)
+			}
 		}
 		for _, r := range a.Roles {
 			for _, p := range r.Policies {

@@ -42,6 +42,12 @@ func TestExampleTopology(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reconcile role cannot assume the spoke role: %v", err)
 	}
+	if p := srv.iam.ResourcePolicy("arn:aws:sns:eu-west-1:111111111111:jenkins-agent-vpcs-connections"); p == nil || len(p.Statements) != 1 {
+		t.Fatalf("the connection topic's policy = %+v", p)
+	}
+	if _, err := ParseTopology([]byte("accounts: [{id: '444444444444', topics: [{name: t, policy: {Statement: {Effect: Perhaps}}}]}]")); err == nil {
+		t.Fatal("a topic with a bad policy accepted")
+	}
 	if _, err := ParseTopology([]byte("accounts: [{id: '12'}]")); err == nil {
 		t.Fatal("short account id accepted")
 	}

@@ -154,8 +154,9 @@ type route struct {
 }
 
 // deployHub creates what template.yaml creates that the local AWS needs:
-// the function roles, the central bus, the connection notification, and the
-// rules that route events to the functions. It returns the routes.
+// the function roles, the central bus and its policy, the connection
+// topic's policy and notification, and the rules that route events to the
+// functions. It returns the routes.
 func (s *target) deployHub(ctx context.Context, hub *deployment) ([]route, error) {
 	cfg := AdminConfig(s.URL, s.Region, s.Hub)
 	events := eventbridge.NewFromConfig(cfg)
@@ -187,6 +188,18 @@ func (s *target) deployHub(ctx context.Context, hub *deployment) ([]route, error
 	for arn, doc := range busPolicies {
 		if err := s.AWS.PutResourcePolicy(arn, doc); err != nil {
 			return nil, fmt.Errorf("setting the policy of %s, %w", arn, err)
+		}
+	}
+	// The connection topic's policy lets PrivateLink publish the endpoint
+	// service's notifications; without it the local AWS drops them, as
+	// SNS refuses them.
+	topicPolicies, err := hub.topicPolicies()
+	if err != nil {
+		return nil, err
+	}
+	for arn, doc := range topicPolicies {
+		if err := s.AWS.PutResourcePolicy(arn, doc); err != nil {
+			return nil, fmt.Errorf("setting the policy of topic %s, %w", arn, err)
 		}
 	}
 

@@ -207,6 +207,48 @@ func (d *deployment) busPolicies() (map[string][]byte, error) {
 	return out, nil
 }
 
+// topicPolicies resolves the template's AWS::SNS::TopicPolicy resources
+// into one policy document per topic ARN: a resource's PolicyDocument
+// becomes the policy of every topic its Topics lists (ARNs, as !Ref of an
+// AWS::SNS::Topic gives), replacing the topic's default policy as
+// CloudFormation does. Two resources naming one topic are refused: on AWS
+// the later would silently replace the earlier.
+func (d *deployment) topicPolicies() (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for _, id := range d.tpl.Resources("AWS::SNS::TopicPolicy") {
+		topics, err := d.value(d.tpl.PropertyNode(id, "Topics"))
+		if err != nil {
+			return nil, fmt.Errorf("resolving the topics of %s, %w", id, err)
+		}
+		list, ok := topics.([]any)
+		if !ok || len(list) == 0 {
+			return nil, fmt.Errorf("%s: Topics is not a list of topic ARNs", id)
+		}
+		doc, err := d.value(d.tpl.PropertyNode(id, "PolicyDocument"))
+		if err != nil {
+			return nil, fmt.Errorf("resolving the policy document of %s, %w", id, err)
+		}
+		if _, ok := doc.(map[string]any); !ok {
+			return nil, fmt.Errorf("%s: PolicyDocument is not a mapping", id)
+		}
+		b, err := json.Marshal(doc)
+		if err != nil {
+			return nil, fmt.Errorf("encoding the policy document of %s, %w", id, err)
+		}
+		for _, t := range list {
+			arn, _ := t.(string)
+			if !strings.HasPrefix(arn, "arn:aws:sns:") {
+				return nil, fmt.Errorf("%s: topic %v is not an SNS topic ARN", id, t)
+			}
+			if _, dup := out[arn]; dup {
+				return nil, fmt.Errorf("%s: topic %s already has a policy from another AWS::SNS::TopicPolicy", id, arn)
+			}
+			out[arn] = b
+		}
+	}
+	return out, nil
+}
+
 // operatorPolicies: what cmd/agentvpcs -role-arn needs, and nothing that
 // writes: the hub's service, permissions and connections (EC2 describes have
 // no resource-level permissions, hence "*"), the published parameters, and

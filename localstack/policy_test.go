@@ -80,3 +80,30 @@ func TestBusPolicyResolves(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+func TestTopicPolicyResolves(t *testing.T) {
+	d, err := newDeployment(filepath.Join("..", "template.yaml"), StackName, HubAccount, "us-east-1", map[string]string{"OrganizationId": "o-abc", "EndpointServiceId": "vpce-svc-0a1b2c3d4e5f60001", "SpokeExternalId": "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := d.topicPolicies()
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic, err := d.ref("ConnectionTopic")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(docs[topic])
+	if len(docs) != 1 || doc == "" {
+		t.Fatalf("topic policies %v, want one for %s", docs, topic)
+	}
+	for _, want := range []string{`"Service":"vpce.amazonaws.com"`, `"Action":"sns:Publish"`, `"Resource":"` + topic + `"`, `"aws:SourceAccount":"` + HubAccount + `"`} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("topic policy lacks %s: %s", want, doc)
+		}
+	}
+	if _, err := iam.ParsePolicy("topic", []byte(doc)); err != nil {
+		t.Error(err)
+	}
+}

@@ -72,8 +72,27 @@ type Sink interface {
 	// DefaultBus puts an AWS service event on the default event bus of
 	// account/region. The sink fills in ID and Time when empty.
 	DefaultBus(account, region string, ev Event)
-	// Publish delivers an SNS message to a topic ARN's subscribers.
-	Publish(topicARN, subject, message string)
+	// Publish delivers an SNS message to a topic ARN's subscribers, if
+	// the topic's policy lets the publisher publish.
+	Publish(topicARN, subject, message string, from Publisher)
+}
+
+// Publisher is the AWS service that publishes to a customer's SNS topic and
+// the resource it publishes for. SNS authorizes such a publish by the
+// topic's policy alone, with the service as principal and the resource's
+// account and ARN as aws:SourceAccount and aws:SourceArn (IAM User Guide,
+// "AWS global condition context keys": aws:SourceAccount is present only
+// when a service principal calls on a resource's behalf; PrivateLink guide,
+// "Receive alerts for endpoint service events", "Add an access policy").
+type Publisher struct {
+	// Service is the service principal, e.g. vpce.amazonaws.com.
+	Service string
+	// SourceAccount owns the resource: the endpoint service's account for
+	// its notifications, the endpoint's owner for an endpoint's own.
+	SourceAccount string
+	// SourceARN is the resource: arn:aws:ec2:<region>:<account>:vpc-endpoint-service/<id>
+	// or arn:aws:ec2:<region>:<account>:vpc-endpoint/<id>.
+	SourceARN string
 }
 
 // JSONError is how the JSON 1.1 services refuse a body that is not JSON.

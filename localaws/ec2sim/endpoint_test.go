@@ -12,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
 )
 
 const (
@@ -583,12 +585,22 @@ func TestConnectionNotifications(t *testing.T) {
 	mustNil(t, err)
 	msgs := w.sink.sns()
 	topics := []string{}
+	// PrivateLink publishes as vpce.amazonaws.com on behalf of the
+	// resource the notification belongs to: the topic policy's
+	// aws:SourceAccount and aws:SourceArn.
+	wantFrom := map[string]awsproto.Publisher{
+		topicARN:   {Service: "vpce.amazonaws.com", SourceAccount: hub, SourceARN: "arn:aws:ec2:us-east-1:" + hub + ":vpc-endpoint-service/" + p.svc.ID},
+		spokeTopic: {Service: "vpce.amazonaws.com", SourceAccount: spoke, SourceARN: "arn:aws:ec2:us-east-1:" + spoke + ":vpc-endpoint/" + id},
+	}
 	for _, m := range msgs {
 		topics = append(topics, m.topic)
 		var ev connectionEvent
 		mustNil(t, json.Unmarshal([]byte(m.message), &ev))
 		if ev.Event != "Accept" || ev.VpcEndpointID != id || ev.VpcEndpointState != "available" {
 			t.Fatalf("message %s", m.message)
+		}
+		if m.from != wantFrom[m.topic] {
+			t.Errorf("message to %s published by %+v, want %+v", m.topic, m.from, wantFrom[m.topic])
 		}
 	}
 	sort.Strings(topics)

@@ -121,27 +121,39 @@ type connectionEvent struct {
 
 // notify queues the SNS messages of every notification subscribed to
 // event on the endpoint's service (hub side) or on the endpoint itself
-// (spoke side).
+// (spoke side). PrivateLink publishes as vpce.amazonaws.com for the
+// resource the notification belongs to, so the topic's policy decides
+// whether the message goes out (see awsproto.Publisher).
 func (o *op) notify(e *endpoint, event string) {
 	state := e.state(o.now, o.s.delay)
-	var targets []*notification
-	for _, n := range e.service.region.notifications {
-		if n.serviceID == e.service.id && n.events[event] {
-			targets = append(targets, n)
+	type target struct {
+		n    *notification
+		from awsproto.Publisher
+	}
+	var targets []target
+	svc := e.service
+	for _, n := range svc.region.notifications {
+		if n.serviceID == svc.id && n.events[event] {
+			targets = append(targets, target{n, awsproto.Publisher{Service: vpceService, SourceAccount: svc.region.account,
+				SourceARN: "arn:aws:ec2:" + svc.region.name + ":" + svc.region.account + ":vpc-endpoint-service/" + svc.id}})
 		}
 	}
 	for _, n := range e.r.notifications {
 		if n.endpointID == e.id && n.events[event] {
-			targets = append(targets, n)
+			targets = append(targets, target{n, awsproto.Publisher{Service: vpceService, SourceAccount: e.r.account,
+				SourceARN: "arn:aws:ec2:" + e.r.name + ":" + e.r.account + ":vpc-endpoint/" + e.id}})
 		}
 	}
-	for _, n := range targets {
+	for _, t := range targets {
 		msg, _ := json.Marshal(connectionEvent{
-			Event: event, ServiceID: e.service.id, VpcEndpointID: e.id, VpcEndpointOwner: e.owner,
-			VpcEndpointState: state, VpcEndpointRegion: e.region, ConnectionNotificationID: n.id,
+			Event: event, ServiceID: svc.id, VpcEndpointID: e.id, VpcEndpointOwner: e.owner,
+			VpcEndpointState: state, VpcEndpointRegion: e.region, ConnectionNotificationID: t.n.id,
 			Time: o.now.UTC().Format("2006-01-02T15:04:05.000Z"),
 		})
-		topic, subject := n.topicARN, "VPC Endpoint Connection Notification: "+event
-		o.emit(func(s awsproto.Sink) { s.Publish(topic, subject, string(msg)) })
+		topic, subject, from := t.n.topicARN, "VPC Endpoint Connection Notification: "+event, t.from
+		o.emit(func(s awsproto.Sink) { s.Publish(topic, subject, string(msg), from) })
 	}
 }
+
+// vpceService is the service principal PrivateLink publishes notifications as.
+const vpceService = "vpce.amazonaws.com"

@@ -52,7 +52,10 @@ type busEvent struct {
 	ev              awsproto.Event
 }
 
-type snsMessage struct{ topic, subject, message string }
+type snsMessage struct {
+	topic, subject, message string
+	from                    awsproto.Publisher
+}
 
 // recordingSink records what the service emits.
 type recordingSink struct {
@@ -67,10 +70,10 @@ func (s *recordingSink) DefaultBus(account, region string, ev awsproto.Event) {
 	s.events = append(s.events, busEvent{account, region, ev})
 }
 
-func (s *recordingSink) Publish(topic, subject, message string) {
+func (s *recordingSink) Publish(topic, subject, message string, from awsproto.Publisher) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.messages = append(s.messages, snsMessage{topic, subject, message})
+	s.messages = append(s.messages, snsMessage{topic, subject, message, from})
 }
 
 func (s *recordingSink) Reset() {

@@ -121,5 +121,5 @@ type callbackSink struct {
 	calls   int
 }
 
-func (s *callbackSink) DefaultBus(string, string, awsproto.Event) { s.calls++; s.onEvent() }
-func (s *callbackSink) Publish(string, string, string)            {}
+func (s *callbackSink) DefaultBus(string, string, awsproto.Event)          { s.calls++; s.onEvent() }
+func (s *callbackSink) Publish(string, string, string, awsproto.Publisher) {}

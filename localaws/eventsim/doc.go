@@ -7,8 +7,9 @@
 // Service implements awsproto.Sink, so other services' events (EC2's tag
 // changes and CloudTrail records, endpoint connection notifications) reach
 // buses and topics through it. The front door (package localaws)
-// authorizes calls with AuthorizationContext, routes them to Handle, and
-// decides cross-account deliveries with SetTargetAuthorizer.
+// authorizes calls with AuthorizationContext, routes them to Handle,
+// decides cross-account deliveries with SetTargetAuthorizer and services'
+// messages to topics (the topic policy) with SetPublishAuthorizer.
 //
 // Every delivery runs outside the service's lock on a dispatcher, so a
 // subscriber may call back into the local AWS. Strict delivery (the
@@ -22,4 +23,7 @@
 //   - A target delivers to Go subscribers of its ARN (Subscribe) or, for
 //     an event bus ARN, puts the event on that bus; no other service is
 //     invoked.
+//   - A rule's delivery to an SNS topic target reaches the topic's Go
+//     subscribers without the topic policy being asked: only the
+//     messages AWS services publish (Publish) are authorized.
 package eventsim

@@ -45,6 +45,9 @@ type Service struct {
 	// authorizeTarget, when set, authorizes a rule's delivery to a bus of
 	// another account ("" allows; otherwise why not). See SetTargetAuthorizer.
 	authorizeTarget func(ruleARN, roleARN, busARN string) string
+	// authorizePublish, when set, authorizes a service's message to a topic
+	// ("" allows; otherwise why not). See SetPublishAuthorizer.
+	authorizePublish func(topicARN string, from awsproto.Publisher) string
 }
 
 type subscriber struct {
@@ -99,6 +102,15 @@ func (e *Service) SetTargetAuthorizer(fn func(ruleARN, roleARN, busARN string) s
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.authorizeTarget = fn
+}
+
+// SetPublishAuthorizer makes every message an AWS service publishes to a
+// topic (Publish) ask fn first ("" allows; otherwise why not), as SNS
+// checks the topic's policy on AWS. Without one, every message goes out.
+func (e *Service) SetPublishAuthorizer(fn func(topicARN string, from awsproto.Publisher) string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.authorizePublish = fn
 }
 
 // Close stops the dispatcher; deliveries not yet run are dropped.
@@ -319,8 +331,19 @@ func (e *Service) DefaultBus(account, region string, ev awsproto.Event) {
 
 // Publish implements awsproto.Sink: an SNS message to a topic's Go
 // subscribers, delivered at least once (strict delivery: late, out of
-// order, sometimes twice).
-func (e *Service) Publish(topicARN, subject, message string) {
+// order, sometimes twice), unless the publish authorizer refuses it: then
+// SNS never accepts the message and no subscriber sees it.
+func (e *Service) Publish(topicARN, subject, message string, from awsproto.Publisher) {
+	e.mu.Lock()
+	authorize := e.authorizePublish
+	e.mu.Unlock()
+	if authorize != nil {
+		if why := authorize(topicARN, from); why != "" {
+			e.log.Warn("SNS message refused by the topic policy", "topic", topicARN, "publisher", from.Service,
+				"sourceArn", from.SourceARN, "subject", subject, "reason", why)
+			return
+		}
+	}
 	e.mu.Lock()
 	var fns []delivery
 	for _, t := range e.topics[topicARN] {

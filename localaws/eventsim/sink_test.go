@@ -54,7 +54,7 @@ func TestSinkDefaultBusAndTopics(t *testing.T) {
 
 	var sink awsproto.Sink = e
 	sink.DefaultBus(member, region, awsproto.Event{Source: "aws.tag", DetailType: "Tag Change on Resource", Detail: json.RawMessage(`{}`)})
-	sink.Publish(topic, "VPC Endpoint Connection Notification", `{"connectionEvent":"Connect"}`)
+	sink.Publish(topic, "VPC Endpoint Connection Notification", `{"connectionEvent":"Connect"}`, awsproto.Publisher{Service: "vpce.amazonaws.com"})
 	e.Flush(5 * time.Second)
 	got := evs.all()
 	if len(got) != 1 || got[0].ID == "" || got[0].Time.IsZero() || got[0].Account != member || got[0].Region != region {
@@ -72,7 +72,7 @@ func TestTopicMessagesDuplicated(t *testing.T) {
 	var msgs recorder[string]
 	defer e.SubscribeTopic(topic, func(_, m string) { msgs.add(m) })()
 	for i := range 5 {
-		e.Publish(topic, "s", fmt.Sprint(i))
+		e.Publish(topic, "s", fmt.Sprint(i), awsproto.Publisher{Service: "vpce.amazonaws.com"})
 	}
 	e.Flush(5 * time.Second)
 	got := msgs.all()
@@ -82,5 +82,34 @@ func TestTopicMessagesDuplicated(t *testing.T) {
 	}
 	if st := e.DeliveryStats(); st.Duplicated != 5 || st.Delayed != 0 {
 		t.Errorf("stats %+v, want 5 duplicated, none delayed", st)
+	}
+}
+
+// A message the publish authorizer refuses (the topic policy, on AWS)
+// reaches no subscriber; the authorizer sees who publishes for what.
+func TestPublishAuthorizerRefuses(t *testing.T) {
+	e := newService(t, false, DeliveryOptions{})
+	topic := "arn:aws:sns:" + region + ":" + hub + ":connections"
+	allowed := awsproto.Publisher{Service: "vpce.amazonaws.com", SourceAccount: hub, SourceARN: "arn:aws:ec2:" + region + ":" + hub + ":vpc-endpoint-service/vpce-svc-1"}
+	var asked recorder[awsproto.Publisher]
+	e.SetPublishAuthorizer(func(topicARN string, from awsproto.Publisher) string {
+		asked.add(from)
+		if topicARN == topic && from == allowed {
+			return ""
+		}
+		return "not allowed"
+	})
+	var msgs recorder[string]
+	defer e.SubscribeTopic(topic, func(_, m string) { msgs.add(m) })()
+	e.Publish(topic, "s", "allowed", allowed)
+	refused := allowed
+	refused.SourceAccount = member
+	e.Publish(topic, "s", "refused", refused)
+	e.Flush(5 * time.Second)
+	if got := msgs.all(); !slices.Equal(got, []string{"allowed"}) {
+		t.Errorf("messages %v, want only the allowed one", got)
+	}
+	if got := asked.all(); !slices.Equal(got, []awsproto.Publisher{allowed, refused}) {
+		t.Errorf("authorizer asked for %+v", got)
 	}
 }

@@ -149,6 +149,22 @@ func evaluateResource(identity []*Policy, req Request, res Resource, ctx map[str
 	if req.Unrestricted && idAllow == "" {
 		idAllow = "the account root"
 	}
+	if req.servicePrincipal() {
+		// A service principal has no identity policies: the resource's
+		// policy alone lets it act, as the topic policy lets
+		// vpce.amazonaws.com publish (PrivateLink guide, "Receive alerts
+		// for endpoint service events": the topic must have an access
+		// policy that allows the service to publish).
+		switch {
+		case rpAllow != "":
+			d.Allowed, d.Reason = true, "allowed by "+rpAllow
+		case res.Policy == nil:
+			d.Missing, d.Reason = "resource-based", "the resource has no resource-based policy, and only one can allow a service principal"
+		default:
+			d.Missing, d.Reason = "resource-based", "no resource-based policy allows the service principal"+rpWhy
+		}
+		return d
+	}
 	sameAccount := req.IdentityOnly || req.Account != "" && req.Account == accountOf(res.ARN) || accountOf(res.ARN) == ""
 	if idAllow != "" && !req.Unrestricted {
 		d.Allowing = []string{idAllow}
@@ -168,6 +184,12 @@ func evaluateResource(identity []*Policy, req Request, res Resource, ctx map[str
 	return d
 }
 
+// servicePrincipal reports whether the caller is an AWS service acting on
+// a resource's behalf (vpce.amazonaws.com), not an account's principal.
+func (r Request) servicePrincipal() bool {
+	return r.Account == "" && r.Principal != "" && !strings.HasPrefix(r.Principal, "arn:")
+}
+
 // evaluatePolicies returns the first statement that allows and the first
 // that denies (as "policy statement Sid"), and why candidate statements
 // did not apply.
@@ -176,6 +198,9 @@ func evaluatePolicies(policies []*Policy, req Request, res Resource, ctx map[str
 	for _, p := range policies {
 		for _, st := range p.Statements {
 			if resourceBased && !principalMatches(st, req) {
+				if actionMatches(st, req.Action) {
+					reasons = append(reasons, fmt.Sprintf("%s statement %s: its Principal does not name %s", p.Name, st.label(), req.Principal))
+				}
 				continue
 			}
 			if !actionMatches(st, req.Action) || !resourceMatches(st, res.ARN, ctx) {

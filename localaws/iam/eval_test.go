@@ -242,3 +242,39 @@ func TestDecisionNamesTheAllowingStatements(t *testing.T) {
 		t.Fatalf("allowed %v by %q, want a denial naming no statement", d.Allowed, d.Allowing)
 	}
 }
+
+// A service principal (vpce.amazonaws.com publishing a connection
+// notification) has no identity policies: the resource's policy alone
+// decides, and a resource without one refuses.
+func TestServicePrincipal(t *testing.T) {
+	const topic = "arn:aws:sns:us-east-1:111111111111:connections"
+	statement := func(principal, condition string) string {
+		return `{"Statement":{"Effect":"Allow","Principal":` + principal + `,"Action":"sns:Publish","Resource":"` + topic + `","Condition":` + condition + `}}`
+	}
+	tests := []struct {
+		name   string
+		policy string // "" means none
+		allow  bool
+	}{
+		{"the service, from the topic's account", statement(`{"Service":"vpce.amazonaws.com"}`, `{"StringEquals":{"aws:SourceAccount":"111111111111"}}`), true},
+		{"the service, from another account", statement(`{"Service":"vpce.amazonaws.com"}`, `{"StringEquals":{"aws:SourceAccount":"222222222222"}}`), false},
+		{"any principal includes services", statement(`"*"`, `{"ArnLike":{"aws:SourceArn":"arn:aws:ec2:*:111111111111:vpc-endpoint-service/*"}}`), true},
+		{"an account is not its services", statement(`{"AWS":"arn:aws:iam::111111111111:root"}`, `{}`), false},
+		{"another service", statement(`{"Service":"events.amazonaws.com"}`, `{}`), false},
+		{"no policy", "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := Resource{ARN: topic, Type: "topic"}
+			if tt.policy != "" {
+				res.Policy = policy(t, tt.policy)
+			}
+			d := Evaluate(nil, Request{Action: "sns:Publish", Principal: "vpce.amazonaws.com", Resources: []Resource{res},
+				Context: map[string][]string{"aws:SourceAccount": {"111111111111"},
+					"aws:SourceArn": {"arn:aws:ec2:us-east-1:111111111111:vpc-endpoint-service/vpce-svc-1"}}})
+			if d.Allowed != tt.allow || (!d.Allowed && d.Missing != "resource-based") {
+				t.Fatalf("allowed %v missing %q, want %v (%s)", d.Allowed, d.Missing, tt.allow, d.Reason)
+			}
+		})
+	}
+}
