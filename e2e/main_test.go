@@ -62,7 +62,7 @@ func run(m *testing.M) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if emulator, err = localstack.Emulator(ctx, cache); err != nil {
+	if emulator, err = localstack.Emulator(ctx, cache, os.Stderr); err != nil {
 		return 0, err
 	}
 	out, err := os.MkdirTemp("", "e2e-build-")
@@ -70,7 +70,7 @@ func run(m *testing.M) (int, error) {
 		return 0, err
 	}
 	defer os.RemoveAll(out)
-	if bootstraps, err = localstack.Build(ctx, repoRoot, out, functions); err != nil {
+	if bootstraps, err = localstack.Build(ctx, repoRoot, out, functions, os.Stderr); err != nil {
 		return 0, err
 	}
 	code := m.Run()
