@@ -121,10 +121,10 @@ func startInstance(ctx context.Context, emulator, bootstrap, function string, en
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting the emulator for %s, %w", function, err)
 	}
-	go func() { cmd.Wait(); close(in.done) }()
+	go func() { _ = cmd.Wait(); close(in.done) }()
 	err := in.waitListening(ctx, []int{invokePort, runtimePort}, 15*time.Second)
 	if err != nil {
-		in.Stop()
+		_ = in.Stop()
 		startOut.stop()
 		if text := startOut.String(); strings.Contains(text, "address already in use") {
 			return nil, &lostPortError{function: function, ports: [2]int{invokePort, runtimePort}, output: lineWith(text, "address already in use")}

@@ -50,10 +50,10 @@ func stranger(t *testing.T) int {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-		io.WriteString(w, `{"function":"stranger"}`)
+		_, _ = io.WriteString(w, `{"function":"stranger"}`)
 	})}
-	go srv.Serve(l)
-	t.Cleanup(func() { srv.Close() })
+	go func() { _ = srv.Serve(l) }()
+	t.Cleanup(func() { _ = srv.Close() })
 	return l.Addr().(*net.TCPAddr).Port
 }
 
@@ -106,7 +106,7 @@ func TestStartInstanceLosesAPort(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer in.Stop()
+			defer func() { _ = in.Stop() }()
 			if picks != 2 {
 				t.Errorf("ports picked %d times, want 2 (the first start lost port %d)", picks, taken)
 			}
@@ -135,7 +135,7 @@ func TestStartInstanceKeepsLosing(t *testing.T) {
 	t.Cleanup(func() { pickPorts = freePorts })
 	in, err := StartInstance(context.Background(), emulator, bootstrap, "echo", echoEnv("echo"), io.Discard)
 	if err == nil {
-		in.Stop()
+		_ = in.Stop()
 		t.Fatal("started on a taken port")
 	}
 	if !strings.Contains(err.Error(), fmt.Sprintf("lost its ports %d times", maxPortAttempts)) || !strings.Contains(err.Error(), "address already in use") {
@@ -159,7 +159,7 @@ func TestStartInstancesAtOnce(t *testing.T) {
 				t.Error(err)
 				return
 			}
-			defer in.Stop()
+			defer func() { _ = in.Stop() }()
 			invokeEcho(t, in, fn)
 		})
 	}
@@ -173,7 +173,7 @@ func TestListeningPorts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	port := l.Addr().(*net.TCPAddr).Port
 	mine, err := listeningPorts(os.Getpid())
 	if err != nil {
@@ -186,7 +186,7 @@ func TestListeningPorts(t *testing.T) {
 	if err := sleep.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { sleep.Process.Kill(); sleep.Wait() }()
+	defer func() { _ = sleep.Process.Kill(); _ = sleep.Wait() }()
 	theirs, err := listeningPorts(sleep.Process.Pid)
 	if err != nil {
 		t.Fatal(err)

@@ -18,7 +18,7 @@ func freePorts(n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
 		for _, l := range ls {
-			l.Close()
+			_ = l.Close()
 		}
 	}()
 	for range n {
@@ -72,7 +72,7 @@ func listeningIn(table string, inodes map[string]bool, ports map[int]bool) error
 	if err != nil {
 		return fmt.Errorf("reading the kernel's sockets, %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	sc.Scan() // the header
 	for sc.Scan() {
