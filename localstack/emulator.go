@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -110,19 +111,27 @@ func startInstance(ctx context.Context, emulator, bootstrap, function string, en
 		bootstrap)
 	cmd.Env = env
 	// The start's output is kept as well, to tell a lost port from a
-	// broken emulator or bootstrap.
+	// broken emulator or bootstrap, so the output reaches log through a
+	// pipe. The caller may close log once the instance started (the
+	// emulator writes for as long as it runs): a file is written through a
+	// duplicate of its own, closed when the process ends.
+	own, err := ownWriter(log)
+	if err != nil {
+		return nil, fmt.Errorf("starting the emulator for %s, %w", function, err)
+	}
 	startOut := &startOutput{}
-	out := io.MultiWriter(log, startOut)
+	out := io.MultiWriter(own, startOut)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	in := &Instance{Function: function, URL: "http://" + invokeAddr + invocationPath, cmd: cmd, done: make(chan struct{}),
 		client: &http.Client{Transport: &http.Transport{DisableKeepAlives: false, MaxIdleConnsPerHost: 1}}}
 	in.started = time.Now()
 	if err := cmd.Start(); err != nil {
+		_ = own.Close()
 		return nil, fmt.Errorf("starting the emulator for %s, %w", function, err)
 	}
-	go func() { _ = cmd.Wait(); close(in.done) }()
-	err := in.waitListening(ctx, []int{invokePort, runtimePort}, 15*time.Second)
+	go func() { _ = cmd.Wait(); _ = own.Close(); close(in.done) }()
+	err = in.waitListening(ctx, []int{invokePort, runtimePort}, 15*time.Second)
 	if err != nil {
 		_ = in.Stop()
 		startOut.stop()
@@ -160,6 +169,25 @@ func (in *Instance) waitListening(ctx context.Context, ports []int, timeout time
 		}
 	}
 }
+
+// ownWriter is w for as long as the caller needs it: a duplicate of w's
+// descriptor when w is a file, else w itself with a Close that does nothing.
+func ownWriter(w io.Writer) (io.WriteCloser, error) {
+	f, ok := w.(*os.File)
+	if !ok {
+		return nopCloser{w}, nil
+	}
+	fd, err := syscall.Dup(int(f.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("duplicating %s, %w", f.Name(), err)
+	}
+	syscall.CloseOnExec(fd)
+	return os.NewFile(uintptr(fd), f.Name()), nil
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
 
 // startOutput keeps what a process writes until stop, up to 64 KiB.
 type startOutput struct {

@@ -195,3 +195,37 @@ func TestListeningPorts(t *testing.T) {
 		t.Errorf("port %d found among another process's (%v)", port, theirs)
 	}
 }
+
+// TestStartInstanceOutlivesItsLog: the caller may close the log it gave
+// once the instance started (the local stack does); the emulator keeps
+// running and its later output still reaches the file.
+func TestStartInstanceOutlivesItsLog(t *testing.T) {
+	emulator, bootstrap := echoFunction(t)
+	path := filepath.Join(t.TempDir(), "echo.log")
+	log, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := StartInstance(context.Background(), emulator, bootstrap, "echo", echoEnv("echo"), log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = in.Stop() }()
+	if err := log.Close(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	invokeEcho(t, in, "echo") // the emulator logs every invocation
+	invokeEcho(t, in, "echo")
+	_ = in.Stop()
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) <= len(before) || strings.Count(string(after[len(before):]), "END RequestId") != 2 {
+		t.Errorf("log after the log was closed %q, want the emulator's lines of both invocations", after[len(before):])
+	}
+}
