@@ -64,8 +64,11 @@ func emulator(ctx context.Context, cacheDir string, prog *progress) (_ string, e
 	defer os.RemoveAll(tmp)
 	cmd := exec.CommandContext(ctx, "go", "install", EmulatorModule+"/cmd/aws-lambda-rie@"+EmulatorVersion)
 	// Outside any module, so the project's go.mod is neither read nor changed.
+	// With the functions' and bin/localstack's CGO_ENABLED and -trimpath
+	// (Makefile), so the standard library it shares with them (net/http,
+	// crypto/tls) comes from the build cache instead of compiling again.
 	cmd.Dir = tmp
-	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOFLAGS=-mod=mod", "CGO_ENABLED=0", "GO111MODULE=on")
+	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOFLAGS=-mod=mod -trimpath", "CGO_ENABLED=0", "GO111MODULE=on")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building the Runtime Interface Emulator (go install %s@%s), %w\n%s", EmulatorModule, EmulatorVersion, err, out)
 	}
