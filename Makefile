@@ -12,7 +12,11 @@ GOARCH ?= arm64
 FUNCTIONS := onboard accept reconcile
 TEMPLATES := template.yaml member-template.yaml
 
-GO_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) go build -tags lambda.norpc -trimpath -ldflags "-s -w"
+GO_BUILD = CGO_ENABLED=0 GOOS=linux GOARCH=$(GOARCH) go build $(GO_FLAGS) -ldflags "-s -w"
+# The local stack is built with the functions' compiler flags, so that the packages they share
+# (the SDK's EC2 package above all) compile once into the Go build cache, not once per set of flags.
+GO_FLAGS = -tags lambda.norpc -trimpath
+GO_BUILD_LOCAL = CGO_ENABLED=0 go build $(GO_FLAGS)
 
 ##@ General
 
@@ -122,12 +126,25 @@ LOCAL_ARGS ?=
 
 .PHONY: local demo
 local: ## Run the product locally until Ctrl-C: local AWS, templates' routing, functions under the Lambda emulator (LOCAL_ARGS="-schedule 30s -throttle -lossy")
-	@go build -o bin/localstack ./cmd/localstack
+	$(build-localstack)
 	@exec ./bin/localstack $(LOCAL_ARGS)
 
 demo: ## Narrated scenario on the local stack: tag, publish, break, reconcile, refuse, untag (exits 0 when it all worked)
-	@go build -o bin/localstack ./cmd/localstack
+	$(build-localstack)
 	@exec ./bin/localstack -demo
+
+# Builds bin/localstack, saying every 10 s that it still does: with an empty Go build cache the
+# first build takes minutes.
+define build-localstack
+	@echo "building bin/localstack ($(GO_BUILD_LOCAL))"; \
+	rc=$$(mktemp); start=$$(date +%s); \
+	{ $(GO_BUILD_LOCAL) -o bin/localstack ./cmd/localstack; echo $$? >"$$rc"; } & \
+	n=0; while [ ! -s "$$rc" ]; do sleep 1; n=$$((n + 1)); \
+		[ $$((n % 10)) -ne 0 ] || [ -s "$$rc" ] || echo "still building bin/localstack ($${n}s)"; \
+	done; \
+	status=$$(cat "$$rc"); rm -f "$$rc"; [ "$$status" = 0 ] || exit "$$status"; \
+	echo "built bin/localstack in $$(( $$(date +%s) - start ))s"
+endef
 
 define require-artifacts-dir
 	@if [ -z "$(ARTIFACTS_DIR)" ]; then echo "ARTIFACTS_DIR is not set: run sam build, or make build" >&2; exit 2; fi

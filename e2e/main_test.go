@@ -64,7 +64,7 @@ func run(m *testing.M) (_ int, err error) {
 	if err != nil {
 		return 0, err
 	}
-	if emulator, err = localstack.Emulator(ctx, cache); err != nil {
+	if emulator, err = localstack.Emulator(ctx, cache, os.Stderr); err != nil {
 		return 0, err
 	}
 	out, err := os.MkdirTemp("", "e2e-build-")
@@ -72,7 +72,7 @@ func run(m *testing.M) (_ int, err error) {
 		return 0, err
 	}
 	defer func() { err = errors.Join(err, os.RemoveAll(out)) }()
-	if bootstraps, err = localstack.Build(ctx, repoRoot, out, functions); err != nil {
+	if bootstraps, err = localstack.Build(ctx, repoRoot, out, functions, os.Stderr); err != nil {
 		return 0, err
 	}
 	code := m.Run()

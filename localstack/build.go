@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -35,8 +36,13 @@ func CacheDir() (string, error) {
 var emulatorMu sync.Mutex
 
 // Emulator returns the path of the aws-lambda-rie binary in cacheDir,
-// building it first when it is not there.
-func Emulator(ctx context.Context, cacheDir string) (_ string, err error) {
+// building it first when it is not there (and saying so on progress, if
+// not nil: the first build takes a while).
+func Emulator(ctx context.Context, cacheDir string, progress io.Writer) (string, error) {
+	return emulator(ctx, cacheDir, newProgress(progress, progressEvery))
+}
+
+func emulator(ctx context.Context, cacheDir string, prog *progress) (_ string, err error) {
 	emulatorMu.Lock()
 	defer emulatorMu.Unlock()
 	dir := filepath.Join(cacheDir, "rie-"+EmulatorVersion)
@@ -44,6 +50,8 @@ func Emulator(ctx context.Context, cacheDir string) (_ string, err error) {
 	if _, err := os.Stat(bin); err == nil {
 		return bin, nil
 	}
+	done := prog.start("building the Runtime Interface Emulator", "(go install "+EmulatorModule+"/cmd/aws-lambda-rie, once: kept in "+dir+")")
+	defer func() { done(err) }()
 	// Build into a private directory and rename, so that two runs racing
 	// (make local beside go test) never execute a half-written binary.
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
@@ -60,8 +68,11 @@ func Emulator(ctx context.Context, cacheDir string) (_ string, err error) {
 	}()
 	cmd := exec.CommandContext(ctx, "go", "install", EmulatorModule+"/cmd/aws-lambda-rie@"+EmulatorVersion)
 	// Outside any module, so the project's go.mod is neither read nor changed.
+	// With the functions' and bin/localstack's CGO_ENABLED and -trimpath
+	// (Makefile), so the standard library it shares with them (net/http,
+	// crypto/tls) comes from the build cache instead of compiling again.
 	cmd.Dir = tmp
-	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOFLAGS=-mod=mod", "CGO_ENABLED=0", "GO111MODULE=on")
+	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOFLAGS=-mod=mod -trimpath", "CGO_ENABLED=0", "GO111MODULE=on")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building the Runtime Interface Emulator (go install %s@%s), %w\n%s", EmulatorModule, EmulatorVersion, err, out)
 	}
@@ -78,34 +89,41 @@ func Emulator(ctx context.Context, cacheDir string) (_ string, err error) {
 // at the repository root with ARTIFACTS_DIR set, for the host's
 // architecture. It returns each function's bootstrap path. A function the
 // template names but the repository cannot build fails with make's output.
-func Build(ctx context.Context, repoRoot, outDir string, logicalIDs []string) (map[string]string, error) {
+// What it builds, and for how long, goes to progress if not nil.
+//
+// The first function is built alone and the others then together: the
+// functions share most of their packages (the SDK's EC2 package above
+// all), and builds started together would each compile them, where one
+// after the first finds them in the Go build cache.
+func Build(ctx context.Context, repoRoot, outDir string, logicalIDs []string, progress io.Writer) (map[string]string, error) {
+	return build(ctx, repoRoot, outDir, logicalIDs, newProgress(progress, progressEvery))
+}
+
+func build(ctx context.Context, repoRoot, outDir string, logicalIDs []string, prog *progress) (map[string]string, error) {
+	paths := map[string]string{}
+	if len(logicalIDs) == 0 {
+		return paths, nil
+	}
+	first, err := buildFunction(ctx, repoRoot, outDir, logicalIDs[0], prog)
+	if err != nil {
+		return nil, err
+	}
+	paths[logicalIDs[0]] = first
 	type result struct {
 		id, path string
 		err      error
 	}
-	results := make(chan result, len(logicalIDs))
+	rest := logicalIDs[1:]
+	results := make(chan result, len(rest))
 	var wg sync.WaitGroup
-	for _, id := range logicalIDs {
+	for _, id := range rest {
 		wg.Go(func() {
-			artifacts := filepath.Join(outDir, id)
-			cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "build-"+id, "ARTIFACTS_DIR="+artifacts, "GOARCH="+runtime.GOARCH)
-			cmd.Dir = repoRoot
-			var out bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &out, &out
-			if err := cmd.Run(); err != nil {
-				hint := ""
-				if _, statErr := os.Stat(filepath.Join(repoRoot, FunctionDir(id))); errors.Is(statErr, os.ErrNotExist) {
-					hint = fmt.Sprintf(" (template.yaml names %s but %s does not exist)", id, FunctionDir(id))
-				}
-				results <- result{id: id, err: fmt.Errorf("building %s with make build-%s%s, %w\n%s", id, id, hint, err, strings.TrimSpace(out.String()))}
-				return
-			}
-			results <- result{id: id, path: filepath.Join(artifacts, "bootstrap")}
+			path, err := buildFunction(ctx, repoRoot, outDir, id, prog)
+			results <- result{id: id, path: path, err: err}
 		})
 	}
 	wg.Wait()
 	close(results)
-	paths := map[string]string{}
 	var errs []error
 	for r := range results {
 		if r.err != nil {
@@ -115,6 +133,25 @@ func Build(ctx context.Context, repoRoot, outDir string, logicalIDs []string) (m
 		paths[r.id] = r.path
 	}
 	return paths, errors.Join(errs...)
+}
+
+// buildFunction runs make build-<id> with ARTIFACTS_DIR outDir/<id>.
+func buildFunction(ctx context.Context, repoRoot, outDir, id string, prog *progress) (_ string, err error) {
+	done := prog.start("building "+id, "(make build-"+id+")")
+	defer func() { done(err) }()
+	artifacts := filepath.Join(outDir, id)
+	cmd := exec.CommandContext(ctx, "make", "--no-print-directory", "build-"+id, "ARTIFACTS_DIR="+artifacts, "GOARCH="+runtime.GOARCH)
+	cmd.Dir = repoRoot
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		hint := ""
+		if _, statErr := os.Stat(filepath.Join(repoRoot, FunctionDir(id))); errors.Is(statErr, os.ErrNotExist) {
+			hint = fmt.Sprintf(" (template.yaml names %s but %s does not exist)", id, FunctionDir(id))
+		}
+		return "", fmt.Errorf("building %s with make build-%s%s, %w\n%s", id, id, hint, err, strings.TrimSpace(out.String()))
+	}
+	return filepath.Join(artifacts, "bootstrap"), nil
 }
 
 // FunctionDir is the source directory of a function by the repository's

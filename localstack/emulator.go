@@ -9,8 +9,11 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -58,51 +61,186 @@ func (e *FunctionError) Error() string { return e.Type + ": " + e.Message }
 // environment leaks in). Output of the emulator and the function goes to log.
 // The process and its children get their own process group, so Stop ends
 // them all; they are also killed if this process dies.
+//
+// The emulator takes its two addresses (invocations, Runtime API) on its
+// command line and cannot be handed a listener, so its ports are found free
+// and released before it binds them: another process may take one in
+// between (a second copy of the test suite, any outgoing connection). An
+// emulator that lost a port exits saying so and is started again on new
+// ports; one is ready only when it is the process listening on both, so a
+// stranger that took a port is never mistaken for it.
 func StartInstance(ctx context.Context, emulator, bootstrap, function string, env []string, log io.Writer) (*Instance, error) {
-	ports, err := freePorts(2)
-	if err != nil {
-		return nil, err
+	var lost []string
+	for range maxPortAttempts {
+		ports, err := pickPorts(2)
+		if err != nil {
+			return nil, err
+		}
+		in, err := startInstance(ctx, emulator, bootstrap, function, env, log, ports[0], ports[1])
+		var lp *lostPortError
+		if !errors.As(err, &lp) {
+			return in, err
+		}
+		lost = append(lost, lp.Error())
 	}
-	invokeAddr := "127.0.0.1:" + strconv.Itoa(ports[0])
-	runtimeAddr := "127.0.0.1:" + strconv.Itoa(ports[1])
+	return nil, fmt.Errorf("starting the emulator for %s: lost its ports %d times: %s", function, maxPortAttempts, strings.Join(lost, "; "))
+}
+
+// maxPortAttempts bounds the starts of one instance that lose a port.
+const maxPortAttempts = 5
+
+// pickPorts finds free ports for an emulator; a variable for the test that
+// hands out taken ones.
+var pickPorts = freePorts
+
+// lostPortError is an emulator that could not bind a port it was given.
+type lostPortError struct {
+	function string
+	ports    [2]int
+	output   string
+}
+
+func (e *lostPortError) Error() string {
+	return fmt.Sprintf("the emulator for %s could not listen on ports %d and %d: %s", e.function, e.ports[0], e.ports[1], e.output)
+}
+
+func startInstance(ctx context.Context, emulator, bootstrap, function string, env []string, log io.Writer, invokePort, runtimePort int) (*Instance, error) {
+	invokeAddr := "127.0.0.1:" + strconv.Itoa(invokePort)
+	runtimeAddr := "127.0.0.1:" + strconv.Itoa(runtimePort)
 	cmd := exec.Command(emulator,
 		"--runtime-interface-emulator-address", invokeAddr,
 		"--runtime-api-address", runtimeAddr,
 		bootstrap)
 	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = log, log
+	// The start's output is kept as well, to tell a lost port from a
+	// broken emulator or bootstrap, so the output reaches log through a
+	// pipe. The caller may close log once the instance started (the
+	// emulator writes for as long as it runs): a file is written through a
+	// duplicate of its own, closed when the process ends.
+	own, err := ownWriter(log)
+	if err != nil {
+		return nil, fmt.Errorf("starting the emulator for %s, %w", function, err)
+	}
+	startOut := &startOutput{}
+	out := io.MultiWriter(own, startOut)
+	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	in := &Instance{Function: function, URL: "http://" + invokeAddr + invocationPath, cmd: cmd, done: make(chan struct{}),
 		client: &http.Client{Transport: &http.Transport{DisableKeepAlives: false, MaxIdleConnsPerHost: 1}}}
 	in.started = time.Now()
 	if err := cmd.Start(); err != nil {
+		_ = own.Close()
 		return nil, fmt.Errorf("starting the emulator for %s, %w", function, err)
 	}
-	go func() { in.exit = cmd.Wait(); close(in.done) }()
-	if err := in.waitListening(ctx, invokeAddr, 15*time.Second); err != nil {
-		return nil, errors.Join(err, in.Stop())
+	go func() { in.exit = cmd.Wait(); _ = own.Close(); close(in.done) }()
+	err = in.waitListening(ctx, []int{invokePort, runtimePort}, 15*time.Second)
+	if err != nil {
+		_ = in.Stop()
+		startOut.stop()
+		if text := startOut.String(); strings.Contains(text, "address already in use") {
+			return nil, &lostPortError{function: function, ports: [2]int{invokePort, runtimePort}, output: lineWith(text, "address already in use")}
+		}
+		return nil, err
 	}
+	startOut.stop()
 	return in, nil
 }
 
-func (in *Instance) waitListening(ctx context.Context, addr string, timeout time.Duration) error {
+// waitListening waits until the emulator process is the one listening on
+// every port: a connection that succeeds may have reached a stranger.
+func (in *Instance) waitListening(ctx context.Context, ports []int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
+	pid := in.cmd.Process.Pid
 	for {
-		conn, err := net.DialTimeout("tcp", addr, 200*time.Millisecond)
-		if err == nil {
-			return conn.Close()
+		// Connecting is cheap; reading the kernel's socket tables (long on a
+		// busy machine) is left for when every port answers.
+		if !slices.ContainsFunc(ports, func(p int) bool { return !accepts(p) }) {
+			owned, err := listeningPorts(pid)
+			if err != nil {
+				return fmt.Errorf("waiting for the emulator for %s to listen, %w", in.Function, err)
+			}
+			if !slices.ContainsFunc(ports, func(p int) bool { return !owned[p] }) {
+				return nil
+			}
 		}
 		select {
 		case <-in.done:
-			return errors.Join(fmt.Errorf("the emulator for %s exited before listening on %s (see its log)", in.Function, addr), in.exit)
+			return errors.Join(fmt.Errorf("the emulator for %s exited before listening on ports %v (see its log)", in.Function, ports), in.exit)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(5 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the emulator for %s did not listen on %s within %s", in.Function, addr, timeout)
+			return fmt.Errorf("the emulator for %s did not listen on ports %v within %s", in.Function, ports, timeout)
 		}
 	}
+}
+
+// accepts reports whether something accepts connections on a loopback port.
+func accepts(port int) bool {
+	conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 200*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	_ = conn.Close()
+	return true
+}
+
+// ownWriter is w for as long as the caller needs it: a duplicate of w's
+// descriptor when w is a file, else w itself with a Close that does nothing.
+func ownWriter(w io.Writer) (io.WriteCloser, error) {
+	f, ok := w.(*os.File)
+	if !ok {
+		return nopCloser{w}, nil
+	}
+	fd, err := syscall.Dup(int(f.Fd()))
+	if err != nil {
+		return nil, fmt.Errorf("duplicating %s, %w", f.Name(), err)
+	}
+	syscall.CloseOnExec(fd)
+	return os.NewFile(uintptr(fd), f.Name()), nil
+}
+
+type nopCloser struct{ io.Writer }
+
+func (nopCloser) Close() error { return nil }
+
+// startOutput keeps what a process writes until stop, up to 64 KiB.
+type startOutput struct {
+	mu      sync.Mutex
+	b       []byte
+	stopped bool
+}
+
+func (o *startOutput) Write(p []byte) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if !o.stopped {
+		o.b = append(o.b, p[:min(len(p), 64<<10-len(o.b))]...)
+	}
+	return len(p), nil
+}
+
+func (o *startOutput) stop() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.stopped = true
+}
+
+func (o *startOutput) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return string(o.b)
+}
+
+// lineWith is the first line of s that holds substr.
+func lineWith(s, substr string) string {
+	for line := range strings.Lines(s) {
+		if strings.Contains(line, substr) {
+			return strings.TrimSpace(line)
+		}
+	}
+	return ""
 }
 
 // Invoke sends one invocation and waits for the function's answer. A
@@ -215,25 +353,4 @@ func (in *Instance) Exited() bool {
 	default:
 		return false
 	}
-}
-
-// freePorts reserves n distinct loopback ports by binding and releasing them.
-func freePorts(n int) (ports []int, err error) {
-	var ls []net.Listener
-	defer func() {
-		for _, l := range ls {
-			if cerr := l.Close(); cerr != nil && err == nil {
-				ports, err = nil, fmt.Errorf("releasing port %s, %w", l.Addr(), cerr)
-			}
-		}
-	}()
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, fmt.Errorf("finding a free port, %w", err)
-		}
-		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
-	}
-	return ports, nil
 }

@@ -85,6 +85,9 @@ type Options struct {
 	Seed int64
 	// Trace receives one line per invocation (nil: none).
 	Trace io.Writer
+	// Progress receives what Start builds and for how long, with a line at
+	// least every 10 s while a build runs (nil: none).
+	Progress io.Writer
 }
 
 // Stack is the running product: the local AWS, the deployed templates and
@@ -213,11 +216,12 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		err      error
 	}
 	builds := make(chan built, 1)
+	prog := newProgress(opts.Progress, progressEvery)
 	go func() {
 		var b built
 		b.emulator = opts.Emulator
 		if b.emulator == "" {
-			if b.emulator, b.err = Emulator(ctx, opts.CacheDir); b.err != nil {
+			if b.emulator, b.err = emulator(ctx, opts.CacheDir, prog); b.err != nil {
 				builds <- b
 				return
 			}
@@ -233,7 +237,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		}
 		if len(missing) > 0 {
 			var paths map[string]string
-			paths, b.err = Build(ctx, opts.RepoRoot, filepath.Join(opts.WorkDir, "build"), missing)
+			paths, b.err = build(ctx, opts.RepoRoot, filepath.Join(opts.WorkDir, "build"), missing, prog)
 			for id, p := range paths {
 				b.paths[id] = p
 			}

@@ -62,7 +62,7 @@ func runDemo(ctx context.Context, w io.Writer) (err error) {
 		// (exactly once, in order, nothing lost) so that what the demo says
 		// happened did: under AWS's delivery a lost tag event waits for the
 		// schedule, which e2e covers (make local -lossy shows it).
-		d.s, err = localstack.Start(ctx, localstack.Options{WorkDir: work, Trace: indent{w}, Parameters: map[string]string{"GracePeriod": "0s"},
+		d.s, err = localstack.Start(ctx, localstack.Options{WorkDir: work, Trace: indent{w}, Progress: indent{w}, Parameters: map[string]string{"GracePeriod": "0s"},
 			Relax: localaws.Relax{Delivery: true}})
 		if err != nil {
 			return err

@@ -69,6 +69,7 @@ func runLocal(ctx context.Context, opts localstack.Options, quiet bool) (err err
 	started := time.Now()
 	fmt.Println("Starting: building the functions (make build-<LogicalId>) and the emulator, deploying the templates...")
 	opts.WorkDir = work
+	opts.Progress = os.Stdout
 	s, err := localstack.Start(ctx, opts)
 	if err != nil {
 		return err

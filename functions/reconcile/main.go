@@ -4,10 +4,15 @@ package main
 
 import (
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
 
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/function"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/function/core"
 )
 
 func main() {
-	function.Main(func(c *function.Core) lambda.Handler { return c.Reconcile() })
+	core.Main(func(cfg config.Config, base aws.Config, o core.Options) lambda.Handler {
+		return function.NewCore(cfg, function.ClientsFrom(base, cfg), o).Reconcile()
+	})
 }
