@@ -388,72 +388,41 @@ func (v *AgentVPCs) verify(ctx context.Context, client agentvpc.EC2, obs agentvp
 }
 
 // settle gets the new endpoint's connection accepted (or held, in manual
-// mode). The hub's connection list and the owner's describe both lag a
-// new endpoint (EC2 is eventually consistent): an empty list, or a
-// connection left pending for lack of evidence, is retried here for a
-// while and then returned as an error, so Lambda retries the invocation;
-// it is never taken as done.
+// mode) through the acceptance flow every function uses
+// (acceptance.Guard.Resolve): the hub's connection list and the owner's
+// describe both lag a new endpoint, so an unlisted connection, or one left
+// pending for lack of evidence, is asked about again for a while and then
+// returned as an error, so Lambda retries the invocation; it is never
+// taken as done.
 func (v *AgentVPCs) settle(ctx context.Context, client agentvpc.EC2, res *Spoke) error {
 	id := res.Endpoint.ID
-	wait := v.retryInterval()
-	accepted := false
-	why := "not yet in the endpoint service's connection list"
-	for attempt := 1; ; attempt++ {
-		conns, err := v.Guard.Connections(ctx, []string{id}, agentvpc.StatePendingAcceptance)
-		if err != nil {
-			return err
-		}
-		if len(conns) > 0 && !accepted {
-			decisions, err := v.Guard.Decide(ctx, conns)
-			if err != nil {
-				return err
-			}
-			for _, d := range decisions {
-				why = string(d.Verdict) + ": " + d.Reason
-			}
-			rep, err := v.Guard.Settle(ctx, decisions)
-			if err != nil {
-				return err
-			}
-			res.Accepted(rep)
-			accepted = slices.Contains(rep.Accepted, id)
-			if f, ok := rep.Failed[id]; ok {
-				why = f
-			}
-			if slices.Contains(rep.Held, id) {
-				return nil // manual approval: pending-acceptance is the outcome
-			}
-		}
-		// Another invocation (or the accept function) may have settled it
-		// first, and an older observation must not be published over a
-		// newer one: read the state the endpoint has now.
-		state, err := endpointState(ctx, client, id)
-		if err != nil {
-			return err
-		}
-		switch {
-		case state != "" && !agentvpc.StateIs(state, agentvpc.StatePendingAcceptance):
-			if !agentvpc.Holds(state) {
-				return fmt.Errorf("connection of %s is %s after settling (%s)", id, state, why)
-			}
-			res.State = state
-			return nil
-		case accepted:
-			res.State = agentvpc.StatePending // the describe lags the accept
-			return nil
-		}
-		if attempt >= v.settleAttempts() {
-			telemetry.Count(ctx, "ConnectionsLeftPending", 1)
-			return fmt.Errorf("connection of %s still pending acceptance after %d attempts (%s); a retry or the reconciler settles it", id, attempt, why)
-		}
-		telemetry.Logger(ctx).Info("connection not settled yet; trying again", "endpoint", id, "reason", why)
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait):
-		}
-		wait *= 2
+	out, err := v.Guard.Resolve(ctx, []string{id}, []string{id}, acceptance.Retry{Interval: v.retryInterval(), Rounds: v.settleAttempts()})
+	res.Accepted(out.Report)
+	if err != nil {
+		return fmt.Errorf("connection of %s, %w", id, err)
 	}
+	if slices.Contains(out.Held, id) {
+		return nil // manual approval: pending-acceptance is the outcome
+	}
+	// Another invocation (or the accept function) may have settled it
+	// first, and an older observation must not be published over a newer
+	// one: read the state the endpoint has now.
+	state, err := endpointState(ctx, client, id)
+	if err != nil {
+		return err
+	}
+	switch {
+	case state != "" && !agentvpc.StateIs(state, agentvpc.StatePendingAcceptance):
+		if !agentvpc.Holds(state) {
+			return fmt.Errorf("connection of %s is %s after settling", id, state)
+		}
+		res.State = state
+	case slices.Contains(out.Accepted, id) || out.Holds(id):
+		res.State = agentvpc.StatePending // the describe lags the accept
+	default:
+		return fmt.Errorf("connection of %s still pending acceptance after settling; a retry or the reconciler settles it", id)
+	}
+	return nil
 }
 
 func (v *AgentVPCs) retryInterval() time.Duration {

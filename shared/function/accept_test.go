@@ -2,6 +2,8 @@ package function_test
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -80,11 +82,11 @@ func TestAcceptOnlyWhatItCanTieToATaggedVPC(t *testing.T) {
 	denied := e.handMade(member2, e.vpcs["vpc-member2"], true)      // denied account
 	strangers := e.handMade(stranger, e.vpcs["vpc-stranger"], true) // no spoke role there
 
-	if err := e.accept(); err != nil {
-		t.Fatal(err)
-	}
 	// The stranger's connection stays pending: a role that cannot be
-	// assumed is no evidence (IAM propagation), and pending carries no traffic.
+	// assumed is no evidence (IAM propagation), and pending carries no
+	// traffic. The invocation fails naming it, so Lambda retries it (and
+	// its dead-letter queue and alarm tell the operator, if it lasts).
+	requireUnsettled(t, e.accept(), strangers)
 	want := map[string]string{ours: "pending|available", unmanaged: "rejected", wrongVPC: "rejected", denied: "rejected", strangers: "pendingAcceptance"}
 	owners := map[string]string{ours: member, unmanaged: member, wrongVPC: member, denied: member2, strangers: stranger}
 	for id, states := range want {
@@ -183,5 +185,18 @@ func TestAcceptThrottledOwnerLeavesConnectionPending(t *testing.T) {
 	}
 	if got := e.w.EndpointState(member, id); agentvpc.StateIs(got, agentvpc.StatePendingAcceptance, agentvpc.StateRejected) {
 		t.Errorf("retry did not accept: %s", got)
+	}
+}
+
+// requireUnsettled checks that an invocation failed with the acceptance
+// flow's error naming exactly the connections left pending.
+func requireUnsettled(t *testing.T, err error, left ...string) {
+	t.Helper()
+	var u *acceptance.UnsettledError
+	if !errors.As(err, &u) {
+		t.Fatalf("error %v, want the connections %v named unsettled", err, left)
+	}
+	if !slices.Equal(slices.Sorted(slices.Values(u.Left)), slices.Sorted(slices.Values(left))) || len(u.Failed)+len(u.Unlisted) > 0 {
+		t.Fatalf("unsettled %+v, want left %v only", u, left)
 	}
 }

@@ -149,9 +149,7 @@ func TestUnknownEndpointLeavesOnlyItsOwnConnectionPending(t *testing.T) {
 		body: ec2Error("InvalidVpcEndpointId.NotFound", "The VpcEndpoint Id '"+lagging+"' does not exist")})
 	w.cfg.ApprovalMode = config.ApprovalAuto
 	note := w.notification()
-	if err := run(w.core("accept", 0).Accept(), note); err != nil {
-		t.Fatal(err)
-	}
+	requireUnsettled(t, run(w.core("accept", 0).Accept(), note), lagging)
 	for _, vpc := range []string{cVPC1, cVPC2} {
 		if ep := w.endpoints(vpc)[0]; !agentvpc.StateIs(ep.State, agentvpc.StatePending, agentvpc.StateAvailable) {
 			t.Errorf("%s's endpoint %s is %s, want accepted", vpc, ep.ID, ep.State)
@@ -199,9 +197,7 @@ func TestSpokeRoleDeniedLeavesConnectionsPending(t *testing.T) {
 	id := w.srv.InjectFault(localaws.Fault{Service: "sts", Action: "AssumeRole", Code: "AccessDenied",
 		Message: "User is not authorized to perform: sts:AssumeRole"})
 	note := w.notification()
-	if err := run(w.core("accept", 0).Accept(), note); err != nil {
-		t.Fatal(err)
-	}
+	requireUnsettled(t, run(w.core("accept", 0).Accept(), note), w.endpoints(cVPC1)[0].ID)
 	if ep := w.endpoints(cVPC1)[0]; !agentvpc.StateIs(ep.State, agentvpc.StatePendingAcceptance) {
 		t.Fatalf("endpoint %s is %s, want left pending", ep.ID, ep.State)
 	}
