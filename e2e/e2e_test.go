@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
@@ -243,9 +245,15 @@ func TestEventsRacingForOneVPC(t *testing.T) {
 	st := status(t, s, teamA)
 	wantReady(t, st)
 	// A retry of the loser is fine; a leftover is not: Ready checks one
-	// endpoint, two groups, one tunnel.
-	if n := s.AWS.CallCount("ec2", "CreateVpcEndpoint", teamA.Account); n < 1 {
-		t.Errorf("CreateVpcEndpoint called %d times", n)
+	// endpoint, two groups, one tunnel. And one endpoint was ever created:
+	// a deleted one stays described (state deleted) for an hour.
+	out, err := s.EC2(teamA.Account).DescribeVpcEndpoints(context.Background(), &ec2.DescribeVpcEndpointsInput{
+		Filters: []ec2types.Filter{{Name: aws.String("vpc-id"), Values: []string{teamA.VPC}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.VpcEndpoints) != 1 {
+		t.Errorf("%d endpoints ever created in %s, want 1", len(out.VpcEndpoints), teamA.VPC)
 	}
 }
 

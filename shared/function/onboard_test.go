@@ -182,6 +182,16 @@ func TestRacingInvocationsMakeOneEndpoint(t *testing.T) {
 		}
 	}
 	e.assertOnboarded(member, vpc)
+	// Not one endpoint left, one ever created: deleted endpoints stay
+	// described (state deleted) for an hour, so a loser's endpoint that was
+	// created and cleaned up again would show here.
+	o, err := agentvpc.Observe(context.Background(), e.w.EC2(member), member, region, vpc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(o.Endpoints) != 1 {
+		t.Errorf("%d endpoints ever created in %s, want 1: %+v", len(o.Endpoints), vpc, o.Endpoints)
+	}
 }
 
 func TestCreateTagsOnManyResources(t *testing.T) {
