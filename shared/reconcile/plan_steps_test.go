@@ -184,6 +184,14 @@ func TestPlanLeftovers(t *testing.T) {
 			a.VPCs = map[string]VPC{}
 			a.Endpoints = []agentvpc.Endpoint{endpoint("vpce-1", "pending", time.Minute)}
 		}, want: []Drift{UntaggedGroups}, young: true, detailHas: "sg-ep, sg-agent"},
+		{name: "untagged with a young endpoint being deleted: it keeps nothing", change: func(a *Account) {
+			a.VPCs, a.Groups = map[string]VPC{}, nil
+			a.Endpoints = []agentvpc.Endpoint{endpoint("vpce-1", "deleting", time.Minute)}
+		}},
+		{name: "untagged, no endpoint: the groups go, and the parameters with them", change: func(a *Account) {
+			a.VPCs, a.Endpoints = map[string]VPC{}, nil
+			a.Params = map[string]*tunnel.Published{stepVPC: param(time.Hour)}
+		}, want: []Drift{UntaggedGroups}},
 		{name: "untagged, its endpoint gone: the groups go", change: func(a *Account) {
 			a.VPCs = map[string]VPC{}
 			a.Endpoints[0].State = "deleted"
@@ -364,5 +372,33 @@ func TestBatchTally(t *testing.T) {
 				t.Errorf("%d failures logged, want %d", n, len(tc.batch)-tc.repaired)
 			}
 		})
+	}
+}
+
+func TestPublications(t *testing.T) {
+	spoke := func(vpc string) *converge.Spoke {
+		return &converge.Spoke{Obs: agentvpc.Observed{Account: stepAccount, VPCID: vpc}, Endpoint: agentvpc.Endpoint{ID: "vpce-" + vpc},
+			State: "pendingAcceptance"}
+	}
+	converged := []*converge.Spoke{spoke("vpc-2"), spoke("vpc-1")}
+	items := []Item{
+		{Account: stepAccount, VPCID: "vpc-1", Drift: WrongParameters, Repair: Publish},
+		{Account: stepAccount, VPCID: "vpc-2", Drift: PendingConnection, Repair: Settle},
+		{Account: stepAccount, Drift: PendingConnection, Repair: Settle, EndpointID: "vpce-x"}, // no VPC: nothing to publish
+		{Account: stepAccount, VPCID: "vpc-3", Drift: MissingEndpoint, Repair: Converge},       // failed: not converged
+	}
+	var r Reconciler // every item's VPC converged: nothing is rebuilt from the sweep's view
+	pubs, done := r.publications(t.Context(), items, nil, converged, acceptance.Report{Accepted: []string{"vpce-vpc-1"}})
+	if len(done) != 0 || len(pubs) != 2 {
+		t.Fatalf("publications %v, failures %v; want vpc-1 and vpc-2", pubs, done)
+	}
+	if pubs[0].spoke.Obs.VPCID != "vpc-1" || pubs[0].item == nil || pubs[0].item.Drift != WrongParameters {
+		t.Errorf("first publication %+v, want vpc-1 repairing its Publish item", pubs[0])
+	}
+	if pubs[1].spoke.Obs.VPCID != "vpc-2" || pubs[1].item != nil {
+		t.Errorf("second publication %+v, want vpc-2 with no item of its own (its settle is counted there)", pubs[1])
+	}
+	if pubs[0].spoke.State != agentvpc.StatePending {
+		t.Errorf("accepted endpoint publishes state %q, want %q", pubs[0].spoke.State, agentvpc.StatePending)
 	}
 }
