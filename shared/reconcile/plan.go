@@ -105,7 +105,7 @@ func planAccount(in Input, hub Hub, a Account) []Item {
 	leftovers, young := planLeftovers(in, a)
 	items = append(items, leftovers...)
 	if p, ok := planPrincipal(in, hub, a, young); ok && p.Repair == Allow {
-		items = append([]Item{p}, items...) // endpoints are refused until it is allowed
+		items = append([]Item{p}, items...) // first, as apply allows it first: endpoints are refused without it
 	} else if ok {
 		items = append(items, p)
 	}
