@@ -160,6 +160,29 @@ func (a Account) Observed(vpc, region string) agentvpc.Observed {
 	return o
 }
 
+// isAgentVPC reports whether vpc is an agent VPC: tagged, in an account
+// the product may act for.
+func (a Account) isAgentVPC(vpc string) bool {
+	v, ok := a.VPCs[vpc]
+	return ok && v.Tagged && a.Allowed
+}
+
+// hasAgentVPC reports whether the account has an agent VPC.
+func (a Account) hasAgentVPC() bool {
+	for vpc := range a.VPCs {
+		if a.isAgentVPC(vpc) {
+			return true
+		}
+	}
+	return false
+}
+
+// endpointOfAgentVPC reports whether endpoint id is a managed endpoint
+// of one of the account's agent VPCs.
+func (a Account) endpointOfAgentVPC(id string) bool {
+	return slices.ContainsFunc(a.Endpoints, func(e agentvpc.Endpoint) bool { return e.ID == id && a.isAgentVPC(e.VPCID) })
+}
+
 // endpointVPCs lists the VPCs that hold managed endpoints.
 func (a Account) endpointVPCs() []string {
 	set := map[string]bool{}

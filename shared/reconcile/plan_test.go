@@ -36,7 +36,7 @@ func input(t *testing.T, mode config.ApprovalMode) reconcile.Input {
 	return reconcile.Input{Config: cfg, Region: "us-east-1",
 		Service:   endpointservice.Info{Name: "svc", AZIDs: []string{"use1-az1", "use1-az2"}},
 		Principal: func(a string) string { return "arn:aws:iam::" + a + ":role/jenkins-agent-vpcs-spoke" },
-		Document:  vpcs.Document, Now: now, Grace: 10 * time.Minute}
+		Desired:   vpcs.Desired, Document: vpcs.Document, Now: now, Grace: 10 * time.Minute}
 }
 
 // synced is one account with one agent VPC in sync, and its hub side.

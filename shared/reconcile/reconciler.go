@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"log/slog"
 	"maps"
 	"slices"
 	"sort"
@@ -157,14 +158,14 @@ func (r *Reconciler) Run(ctx context.Context, req Request) (Report, error) {
 		}
 	}
 	in := Input{Config: r.Config, Region: r.Region, Service: info, Principal: r.Service.Principal,
-		Document: r.VPCs.Document, Now: start, Grace: r.Config.GracePeriod}
+		Desired: r.VPCs.Desired, Document: r.VPCs.Document, Now: start, Grace: r.Config.GracePeriod}
 	rep.Items = Plan(in, hub, observed)
 	rep.Drifts = len(rep.Items)
 	for _, it := range rep.Items {
 		log.Info("drift", "account", it.Account, "vpc", it.VPCID, "drift", it.Drift, "repair", it.Repair, "detail", it.Detail, "dryRun", rep.DryRun)
 	}
 	if !rep.DryRun && len(rep.Items) > 0 {
-		rep.Repairs = r.apply(ctx, rep.Items, observed, rep.FailedRepairs)
+		rep.Repairs = r.apply(ctx, rep.Items, observed).tally(log, rep.FailedRepairs)
 	}
 	rep.DurationMS = r.now().Sub(start).Milliseconds()
 	return rep, nil
@@ -287,60 +288,94 @@ func (r *Reconciler) each(ctx context.Context, n int, f func(i int)) {
 
 // apply carries out a plan: the hub's permission change in one call, the
 // spoke repairs per account (concurrently, each account in order), the
-// connections in one accept and one reject batch, then publishing.
-func (r *Reconciler) apply(ctx context.Context, items []Item, observed []Account, failed map[string]string) int {
-	log := telemetry.Logger(ctx)
-	var mu sync.Mutex
-	repaired := 0
-	done := func(it Item, err error) {
-		mu.Lock()
-		defer mu.Unlock()
-		if err != nil {
-			failed[it.Account+"/"+it.VPCID+"/"+string(it.Drift)] = err.Error()
-			log.Error("repair failed", "account", it.Account, "vpc", it.VPCID, "drift", it.Drift, "error", err.Error())
-			return
-		}
-		repaired++
-	}
-	byAccount := map[string]Account{}
+// connections in one accept and one reject batch, then publishing. It
+// returns what each repair came to.
+func (r *Reconciler) apply(ctx context.Context, items []Item, observed []Account) batch {
+	accounts := make(map[string]Account, len(observed))
 	for _, a := range observed {
-		byAccount[a.ID] = a
+		accounts[a.ID] = a
 	}
+	principals := r.changePrincipals(ctx, items)
+	converged, spokes := r.repairSpokes(ctx, items, accounts)
+	settled, connections := r.settleConnections(ctx, items, converged)
+	pubs, unpublishable := r.publications(ctx, items, accounts, converged, settled)
+	r.refreshAccepted(ctx, pubs, settled)
+	return slices.Concat(principals, spokes, connections, unpublishable, r.publishAll(ctx, pubs))
+}
 
-	// 1. Principals: one call for all accounts.
+// result is what one repair came to: a nil err means repaired.
+type result struct {
+	item Item
+	err  error
+}
+
+// batch is what applying a plan came to, one result per repair in the
+// order the steps ran.
+type batch []result
+
+// tally counts the repairs done, and logs and records in failed (by
+// account/VPC/drift) those that failed.
+func (b batch) tally(log *slog.Logger, failed map[string]string) (repaired int) {
+	for _, res := range b {
+		it := res.item
+		if res.err == nil {
+			repaired++
+			continue
+		}
+		failed[it.Account+"/"+it.VPCID+"/"+string(it.Drift)] = res.err.Error()
+		log.Error("repair failed", "account", it.Account, "vpc", it.VPCID, "drift", it.Drift, "error", res.err.Error())
+	}
+	return repaired
+}
+
+// changePrincipals allows and revokes the plan's principals in one call.
+func (r *Reconciler) changePrincipals(ctx context.Context, items []Item) batch {
 	var add, remove []string
-	var principalItems []Item
+	var planned []Item
 	for _, it := range items {
 		switch it.Repair {
 		case Allow:
 			add = append(add, it.Detail)
-			principalItems = append(principalItems, it)
 		case Revoke:
 			remove = append(remove, it.Detail)
-			principalItems = append(principalItems, it)
+		default:
+			continue
 		}
+		planned = append(planned, it)
 	}
 	err := r.Service.Change(ctx, add, remove)
-	for _, it := range principalItems {
-		done(it, err)
+	done := make(batch, len(planned))
+	for i, it := range planned {
+		done[i] = result{it, err}
 	}
+	return done
+}
 
-	// 2. Spoke repairs, per account.
+// repairSpokes runs the converge, remove and delete-parameters repairs,
+// each account's in plan order and the accounts concurrently, and returns
+// the spokes it converged (in account order) for acceptance and
+// publishing.
+func (r *Reconciler) repairSpokes(ctx context.Context, items []Item, accounts map[string]Account) ([]*converge.Spoke, batch) {
 	perAccount := map[string][]Item{}
 	for _, it := range items {
-		perAccount[it.Account] = append(perAccount[it.Account], it)
+		if it.Repair == Converge || it.Repair == Remove || it.Repair == DeleteParameters {
+			perAccount[it.Account] = append(perAccount[it.Account], it)
+		}
 	}
 	ids := slices.Sorted(maps.Keys(perAccount))
 	spokes := make([][]*converge.Spoke, len(ids))
+	done := make([]batch, len(ids))
 	r.each(ctx, len(ids), func(i int) {
-		spokes[i] = r.repairAccount(ctx, byAccount[ids[i]], perAccount[ids[i]], done)
+		spokes[i], done[i] = r.repairAccount(ctx, accounts[ids[i]], perAccount[ids[i]])
 	})
-	var converged []*converge.Spoke
-	for _, s := range spokes {
-		converged = append(converged, s...)
-	}
+	return slices.Concat(spokes...), slices.Concat(done...)
+}
 
-	// 3. Connections: the pending ones of the plan and of new endpoints.
+// settleConnections settles in one batch the plan's pending connections
+// and those of the endpoints just created (converged), and reports on the
+// plan's settle items and on new endpoints whose connections the service
+// does not list yet.
+func (r *Reconciler) settleConnections(ctx context.Context, items []Item, converged []*converge.Spoke) (acceptance.Report, batch) {
 	var pending []string
 	for _, it := range items {
 		if it.Repair == Settle {
@@ -354,72 +389,101 @@ func (r *Reconciler) apply(ctx context.Context, items []Item, observed []Account
 			fresh[s.Endpoint.ID] = s
 		}
 	}
-	var settled acceptance.Report
-	if len(pending) > 0 {
-		var unlisted []string
-		var err error
-		settled, unlisted, err = r.settle(ctx, pending, fresh)
-		for _, id := range unlisted {
-			s := fresh[id]
-			done(Item{Account: s.Obs.Account, VPCID: s.Obs.VPCID, EndpointID: id, Drift: "settle"},
-				fmt.Errorf("the connection of new endpoint %s is not listed by the endpoint service yet; the next sweep settles it", id))
-		}
-		for _, it := range items {
-			if it.Repair == Settle {
-				if why, bad := settled.Failed[it.EndpointID]; bad {
-					done(it, errors.New(why))
-				} else if slices.Contains(settled.Left, it.EndpointID) {
-					// Not repaired: nothing shows yet whose it is (see
-					// acceptance.Leave); the next sweep tries again.
-					done(it, fmt.Errorf("connection of %s left pending: its endpoint, VPC or spoke role cannot be read yet", it.EndpointID))
-				} else {
-					done(it, err)
-				}
-			}
+	if len(pending) == 0 {
+		return acceptance.Report{}, nil
+	}
+	settled, unlisted, err := r.settle(ctx, pending, fresh)
+	var done batch
+	for _, id := range unlisted {
+		s := fresh[id]
+		done = append(done, result{Item{Account: s.Obs.Account, VPCID: s.Obs.VPCID, EndpointID: id, Drift: "settle"},
+			fmt.Errorf("the connection of new endpoint %s is not listed by the endpoint service yet; the next sweep settles it", id)})
+	}
+	for _, it := range items {
+		if it.Repair == Settle {
+			done = append(done, result{it, settleError(settled, it.EndpointID, err)})
 		}
 	}
+	return settled, done
+}
 
-	// 4. Publishing: converged VPCs, settled ones, and those whose
-	// parameters or tags drifted.
-	publish := map[string]*converge.Spoke{}
+// settleError is how settling the connection of endpoint id went, given
+// the batch's report and error.
+func settleError(settled acceptance.Report, id string, err error) error {
+	if why, bad := settled.Failed[id]; bad {
+		return errors.New(why)
+	}
+	if slices.Contains(settled.Left, id) {
+		// Not repaired: nothing shows yet whose it is (see
+		// acceptance.Leave); the next sweep tries again.
+		return fmt.Errorf("connection of %s left pending: its endpoint, VPC or spoke role cannot be read yet", id)
+	}
+	return err
+}
+
+// publication is one VPC to publish, and the plan's Publish item it
+// repairs (nil when it follows a converge or a settle).
+type publication struct {
+	spoke *converge.Spoke
+	item  *Item
+}
+
+// publications lists, by account and VPC, what to publish: the converged
+// VPCs, the settled ones, and those whose parameters or tags drifted. A
+// VPC whose spoke side is in sync is published from the sweep's
+// observation; the Publish items of those it cannot rebuild fail here.
+func (r *Reconciler) publications(ctx context.Context, items []Item, accounts map[string]Account, converged []*converge.Spoke,
+	settled acceptance.Report) ([]publication, batch) {
+	byVPC := map[string]*publication{}
 	for _, s := range converged {
 		s.Accepted(settled)
-		publish[s.Obs.Account+"/"+s.Obs.VPCID] = s
+		byVPC[s.Obs.Account+"/"+s.Obs.VPCID] = &publication{spoke: s}
 	}
-	publishItems := map[string]Item{}
+	var done batch
 	for _, it := range items {
-		key := it.Account + "/" + it.VPCID
 		if (it.Repair != Publish && it.Repair != Settle) || it.VPCID == "" {
 			continue
 		}
-		if it.Repair == Publish {
-			publishItems[key] = it
-		}
-		if _, ok := publish[key]; ok {
-			continue
-		}
-		sp, err := r.spokeFromView(ctx, byAccount[it.Account], it.VPCID, settled)
-		if err != nil {
-			if it.Repair == Publish {
-				done(it, err)
+		key := it.Account + "/" + it.VPCID
+		p, ok := byVPC[key]
+		if !ok {
+			s, err := r.spokeFromView(ctx, accounts[it.Account], it.VPCID, settled)
+			if err != nil {
+				if it.Repair == Publish {
+					done = append(done, result{it, err})
+				}
+				continue
 			}
-			continue
+			p = &publication{spoke: s}
+			byVPC[key] = p
 		}
-		publish[key] = sp
-	}
-	r.refreshAccepted(ctx, publish, settled)
-	keys := slices.Sorted(maps.Keys(publish))
-	published := make([]error, len(keys))
-	r.each(ctx, len(keys), func(i int) { published[i] = r.publish(ctx, publish[keys[i]]) })
-	for i, key := range keys {
-		if it, ok := publishItems[key]; ok {
-			done(it, published[i])
-		} else if published[i] != nil {
-			s := publish[key]
-			done(Item{Account: s.Obs.Account, VPCID: s.Obs.VPCID, Drift: "publish"}, published[i])
+		if it.Repair == Publish {
+			p.item = &it
 		}
 	}
-	return repaired
+	pubs := make([]publication, 0, len(byVPC))
+	for _, key := range slices.Sorted(maps.Keys(byVPC)) {
+		pubs = append(pubs, *byVPC[key])
+	}
+	return pubs, done
+}
+
+// publishAll publishes concurrently. Each publication's result is its
+// Publish item's; one that follows a converge or a settle reports only a
+// failure.
+func (r *Reconciler) publishAll(ctx context.Context, pubs []publication) batch {
+	errs := make([]error, len(pubs))
+	r.each(ctx, len(pubs), func(i int) { errs[i] = r.publish(ctx, pubs[i].spoke) })
+	var done batch
+	for i, p := range pubs {
+		switch {
+		case p.item != nil:
+			done = append(done, result{*p.item, errs[i]})
+		case errs[i] != nil:
+			done = append(done, result{Item{Account: p.spoke.Obs.Account, VPCID: p.spoke.Obs.VPCID, Drift: "publish"}, errs[i]})
+		}
+	}
+	return done
 }
 
 // settle decides and settles the pending connections of pending. The
@@ -485,10 +549,10 @@ func (r *Reconciler) settle(ctx context.Context, pending []string, fresh map[str
 // refreshAccepted re-reads the state of endpoints whose connections were
 // just accepted (one describe per account), so that what is published is
 // what the endpoint says now rather than a guess.
-func (r *Reconciler) refreshAccepted(ctx context.Context, publish map[string]*converge.Spoke, settled acceptance.Report) {
+func (r *Reconciler) refreshAccepted(ctx context.Context, pubs []publication, settled acceptance.Report) {
 	byAccount := map[string][]*converge.Spoke{}
-	for _, s := range publish {
-		if slices.Contains(settled.Accepted, s.Endpoint.ID) {
+	for _, p := range pubs {
+		if s := p.spoke; slices.Contains(settled.Accepted, s.Endpoint.ID) {
 			byAccount[s.Obs.Account] = append(byAccount[s.Obs.Account], s)
 		}
 	}
@@ -543,38 +607,40 @@ func (r *Reconciler) spokeFromView(ctx context.Context, a Account, vpc string, s
 
 // repairAccount runs an account's converge, remove and delete repairs in
 // order, and returns the converged VPCs for acceptance and publishing.
-func (r *Reconciler) repairAccount(ctx context.Context, a Account, items []Item, done func(Item, error)) []*converge.Spoke {
+func (r *Reconciler) repairAccount(ctx context.Context, a Account, items []Item) ([]*converge.Spoke, batch) {
 	ctx = telemetry.With(ctx, "account", a.ID)
 	var out []*converge.Spoke
+	done := make(batch, 0, len(items))
 	for _, it := range items {
-		switch it.Repair {
-		case Converge, Remove:
-			vctx := telemetry.With(ctx, "vpc", it.VPCID)
-			client, err := r.Spokes.For(vctx, a.ID, r.Region)
-			if err != nil {
-				done(it, err)
-				continue
-			}
-			obs, err := agentvpc.Observe(vctx, client, a.ID, r.Region, it.VPCID)
-			if err != nil {
-				done(it, err)
-				continue
-			}
-			if it.Repair == Remove {
-				done(it, r.VPCs.Remove(vctx, client, obs, r.Config.GracePeriod))
-				continue
-			}
-			s, err := r.VPCs.EnsureSpoke(vctx, client, obs, nil)
-			if err == nil && s != nil && !s.Failed {
-				out = append(out, s)
-			}
-			done(it, err)
-		case DeleteParameters:
+		if it.Repair == DeleteParameters {
 			_, err := r.Store.Delete(ctx, it.Names...)
-			done(it, err)
+			done = append(done, result{it, err})
+			continue
 		}
+		s, err := r.repairVPC(telemetry.With(ctx, "vpc", it.VPCID), a, it)
+		if err == nil && s != nil && !s.Failed {
+			out = append(out, s)
+		}
+		done = append(done, result{it, err})
 	}
-	return out
+	return out, done
+}
+
+// repairVPC converges or removes one VPC from a fresh observation of it
+// (the sweep's may be minutes old by now).
+func (r *Reconciler) repairVPC(ctx context.Context, a Account, it Item) (*converge.Spoke, error) {
+	client, err := r.Spokes.For(ctx, a.ID, r.Region)
+	if err != nil {
+		return nil, err
+	}
+	obs, err := agentvpc.Observe(ctx, client, a.ID, r.Region, it.VPCID)
+	if err != nil {
+		return nil, err
+	}
+	if it.Repair == Remove {
+		return nil, r.VPCs.Remove(ctx, client, obs, r.Config.GracePeriod)
+	}
+	return r.VPCs.EnsureSpoke(ctx, client, obs, nil)
 }
 
 // Sorted returns the items in a stable order for printing.
