@@ -392,7 +392,16 @@ func (r *Reconciler) settleConnections(ctx context.Context, items []Item, conver
 	if len(pending) == 0 {
 		return acceptance.Report{}, nil
 	}
-	settled, unlisted, err := r.settle(ctx, pending, fresh)
+	var await []string
+	for id := range fresh {
+		await = append(await, id)
+	}
+	slices.Sort(await)
+	out, err := r.Guard.Resolve(ctx, pending, await, acceptance.Retry{Interval: r.VPCs.RetryInterval, Rounds: r.VPCs.SettleAttempts})
+	if _, ok := errors.AsType[*acceptance.UnsettledError](err); ok {
+		err = nil // each unsettled connection fails its own item below
+	}
+	settled, unlisted := out.Report, out.Unlisted
 	var done batch
 	for _, id := range unlisted {
 		s := fresh[id]
@@ -486,65 +495,6 @@ func (r *Reconciler) publishAll(ctx context.Context, pubs []publication) batch {
 	return done
 }
 
-// settle decides and settles the pending connections of pending. The
-// connection of an endpoint created in this sweep (fresh) reaches the
-// service's list late (EC2 is eventually consistent: "Eventual consistency
-// in the Amazon EC2 API"), and its absence proves nothing: those not
-// listed yet are asked for again a few times, and the ones still missing
-// are returned so the sweep reports them instead of counting them settled.
-func (r *Reconciler) settle(ctx context.Context, pending []string, fresh map[string]*converge.Spoke) (acceptance.Report, []string, error) {
-	all := acceptance.Report{Failed: map[string]string{}}
-	wait, attempts := r.VPCs.RetryInterval, r.VPCs.SettleAttempts
-	if wait <= 0 {
-		wait = time.Second
-	}
-	if attempts <= 0 {
-		attempts = 5
-	}
-	for attempt := 1; ; attempt++ {
-		conns, err := r.Guard.Connections(ctx, pending) // every state: someone may have settled it first
-		if err != nil {
-			return all, nil, err
-		}
-		listed := map[string]bool{}
-		var open []acceptance.Connection
-		for _, c := range conns {
-			listed[c.EndpointID] = true
-			if agentvpc.StateIs(c.State, agentvpc.StatePendingAcceptance) {
-				open = append(open, c)
-			}
-		}
-		decisions, err := r.Guard.Decide(ctx, open)
-		rep, serr := r.Guard.Settle(ctx, decisions)
-		all.Accepted = append(all.Accepted, rep.Accepted...)
-		all.Rejected = append(all.Rejected, rep.Rejected...)
-		all.Held = append(all.Held, rep.Held...)
-		all.Left = append(all.Left, rep.Left...)
-		maps.Copy(all.Failed, rep.Failed)
-		if err := errors.Join(err, serr); err != nil {
-			return all, nil, err
-		}
-		if len(rep.Left) > 0 {
-			telemetry.Count(ctx, "ConnectionsLeftPending", float64(len(rep.Left)))
-		}
-		var unlisted []string
-		for _, id := range pending {
-			if fresh[id] != nil && !listed[id] {
-				unlisted = append(unlisted, id)
-			}
-		}
-		if len(unlisted) == 0 || attempt >= attempts {
-			return all, unlisted, nil
-		}
-		select {
-		case <-ctx.Done():
-			return all, unlisted, nil
-		case <-time.After(wait):
-		}
-		wait *= 2
-		pending = unlisted
-	}
-}
 
 // refreshAccepted re-reads the state of endpoints whose connections were
 // just accepted (one describe per account), so that what is published is
