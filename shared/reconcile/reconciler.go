@@ -495,7 +495,6 @@ func (r *Reconciler) publishAll(ctx context.Context, pubs []publication) batch {
 	return done
 }
 
-
 // refreshAccepted re-reads the state of endpoints whose connections were
 // just accepted (one describe per account), so that what is published is
 // what the endpoint says now rather than a guess.
