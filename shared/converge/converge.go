@@ -604,26 +604,10 @@ func (v *AgentVPCs) remove(ctx context.Context, client agentvpc.EC2, obs agentvp
 	for _, name := range deleted {
 		log.Info("deleted parameter", "name", name)
 	}
-
-	var live []string
-	for _, s := range steps {
-		if s.Kind == agentvpc.DeleteEndpoints {
-			live = append(live, s.EndpointIDs...)
-		}
+	rejected, err := v.rejectLive(ctx, steps, recheck)
+	if err != nil {
+		return err
 	}
-	var rejected []string
-	if len(live) > 0 {
-		if err := recheck(ctx); err != nil {
-			return err
-		}
-		if rejected, err = v.Guard.RejectEndpoints(ctx, live); err != nil {
-			return err
-		}
-		if len(rejected) > 0 {
-			log.Info("rejected connections", "endpoints", rejected)
-		}
-	}
-
 	a := v.Applier
 	a.EC2 = client
 	a.Recheck = recheck
@@ -634,7 +618,45 @@ func (v *AgentVPCs) remove(ctx context.Context, client agentvpc.EC2, obs agentvp
 	if err != nil {
 		return err
 	}
+	changed := len(out.Changes) > 0 || len(deleted) > 0 || len(rejected) > 0
+	if err := v.reportRemoved(ctx, client, obs, changed, out.GroupsInUse); err != nil {
+		return err
+	}
+	if _, err := v.revokeIfLast(ctx, client, obs, keep); err != nil {
+		return err
+	}
+	return recheck(ctx)
+}
 
+// rejectLive rejects the connections of the endpoints the removal deletes,
+// after reading the tag once more: traffic stops now rather than when the
+// deletion ends.
+func (v *AgentVPCs) rejectLive(ctx context.Context, steps []agentvpc.Step, recheck func(context.Context) error) ([]string, error) {
+	var live []string
+	for _, s := range steps {
+		if s.Kind == agentvpc.DeleteEndpoints {
+			live = append(live, s.EndpointIDs...)
+		}
+	}
+	if len(live) == 0 {
+		return nil, nil
+	}
+	if err := recheck(ctx); err != nil {
+		return nil, err
+	}
+	rejected, err := v.Guard.RejectEndpoints(ctx, live)
+	if len(rejected) > 0 {
+		telemetry.Logger(ctx).Info("rejected connections", "endpoints", rejected)
+	}
+	return rejected, err
+}
+
+// reportRemoved sends the removed status event when the removal changed
+// something or its report is still owed (the VPC's status tag is the
+// record of that: a retry after a lost event sends it again), then clears
+// the status tags.
+func (v *AgentVPCs) reportRemoved(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed, changed bool, groupsInUse []string) error {
+	log := telemetry.Logger(ctx)
 	var unreported bool
 	if obs.Exists {
 		_, tags, err := agentvpc.VPCTags(ctx, client, obs.VPCID)
@@ -643,31 +665,26 @@ func (v *AgentVPCs) remove(ctx context.Context, client agentvpc.EC2, obs agentvp
 		}
 		unreported = tags[agentvpc.TagStatus] != ""
 	}
-	changed := len(out.Changes) > 0 || len(deleted) > 0 || len(rejected) > 0
-	if changed || unreported {
-		telemetry.Count(ctx, "VPCsOffboarded", 1)
-		reason := ""
-		if len(out.GroupsInUse) > 0 {
-			reason = fmt.Sprintf("agent security group %v still in use; left in place", out.GroupsInUse)
-			log.Warn("agent security group still in use", "groups", out.GroupsInUse)
-		}
-		log.Info("agent VPC removed")
-		if err := v.Events.Put(ctx, status.AgentVPCStatus, []string{vpcARN(obs)},
-			status.VPC{Account: obs.Account, Region: obs.Region, VPCID: obs.VPCID, Status: status.Removed, Reason: reason}); err != nil {
-			return err
-		}
-	} else {
+	if !changed && !unreported {
 		log.Info("not an agent VPC; nothing to remove")
+		return nil
 	}
-	if unreported {
-		if _, err := agentvpc.SetStatus(ctx, client, obs, "", ""); err != nil {
-			return err
-		}
+	telemetry.Count(ctx, "VPCsOffboarded", 1)
+	reason := ""
+	if len(groupsInUse) > 0 {
+		reason = fmt.Sprintf("agent security group %v still in use; left in place", groupsInUse)
+		log.Warn("agent security group still in use", "groups", groupsInUse)
 	}
-	if _, err := v.revokeIfLast(ctx, client, obs, keep); err != nil {
+	log.Info("agent VPC removed")
+	if err := v.Events.Put(ctx, status.AgentVPCStatus, []string{vpcARN(obs)},
+		status.VPC{Account: obs.Account, Region: obs.Region, VPCID: obs.VPCID, Status: status.Removed, Reason: reason}); err != nil {
 		return err
 	}
-	return recheck(ctx)
+	if unreported {
+		_, err := agentvpc.SetStatus(ctx, client, obs, "", "")
+		return err
+	}
+	return nil
 }
 
 // revokeIfLast drops the account's principal when no agent VPC remains
