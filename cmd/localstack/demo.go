@@ -22,6 +22,7 @@ import (
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localstack"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/arn"
 )
 
 var (
@@ -345,9 +346,9 @@ func (d *demo) refusals() error {
 	d.say("- team B puts a fake aws.tag event on the hub bus:")
 	ev := `{"version":"0","service":"ec2","resource-type":"vpc","changed-tag-keys":["jenkins-agents"],"tags":{"jenkins-agents":"true"}}`
 	out, err := eventbridge.NewFromConfig(localstack.AdminConfig(d.s.URL, d.s.Region, teamB.Account)).PutEvents(d.ctx, &eventbridge.PutEventsInput{
-		Entries: []ebtypes.PutEventsRequestEntry{{EventBusName: aws.String("arn:aws:events:" + d.s.Region + ":" + d.s.Hub + ":event-bus/" + d.s.Parameters["EventBusName"]),
+		Entries: []ebtypes.PutEventsRequestEntry{{EventBusName: aws.String(arn.EventBus(d.s.Region, d.s.Hub, d.s.Parameters["EventBusName"])),
 			Source: aws.String("aws.tag"), DetailType: aws.String("Tag Change on Resource"), Detail: aws.String(ev),
-			Resources: []string{"arn:aws:ec2:" + d.s.Region + ":" + sandbox.Account + ":vpc/" + sandbox.VPC}}}})
+			Resources: []string{arn.VPC(d.s.Region, sandbox.Account, sandbox.VPC)}}}})
 	if err != nil {
 		return err
 	}
@@ -357,8 +358,8 @@ func (d *demo) refusals() error {
 	d.say("  EventBridge refuses it: %s", aws.ToString(out.Entries[0].ErrorCode))
 	// 2. Invoked directly (someone with lambda:InvokeFunction): the function refuses it.
 	d.say("- the same event invoked on OnboardFunction directly, account 333333333333 claiming %s's VPC:", sandbox.Account)
-	forged := fmt.Sprintf(`{"version":"0","id":"forged","detail-type":"Tag Change on Resource","source":"aws.tag","account":"%s","time":"%s","region":"%s","resources":["arn:aws:ec2:%s:%s:vpc/%s"],"detail":%s}`,
-		teamB.Account, time.Now().UTC().Format(time.RFC3339), d.s.Region, d.s.Region, sandbox.Account, sandbox.VPC, ev)
+	forged := fmt.Sprintf(`{"version":"0","id":"forged","detail-type":"Tag Change on Resource","source":"aws.tag","account":"%s","time":"%s","region":"%s","resources":["%s"],"detail":%s}`,
+		teamB.Account, time.Now().UTC().Format(time.RFC3339), d.s.Region, arn.VPC(d.s.Region, sandbox.Account, sandbox.VPC), ev)
 	mark := len(d.s.Log("OnboardFunction"))
 	res, err := d.s.Invoke(d.ctx, "OnboardFunction", []byte(forged))
 	if err != nil {

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/arn"
 )
 
 // PrincipalMode says which principal the endpoint service allows for a
@@ -74,11 +76,9 @@ type Config struct {
 }
 
 var (
-	accountRE   = regexp.MustCompile(`^[0-9]{12}$`)
 	serviceIDRE = regexp.MustCompile(`^vpce-svc-[0-9a-f]{8,17}$`)
 	roleNameRE  = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
 	paramPathRE = regexp.MustCompile(`^(/[a-zA-Z0-9_.-]+)+$`)
-	roleARNRE   = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]{1,512}$`)
 )
 
 // Load reads the configuration through getenv (os.Getenv in production).
@@ -122,8 +122,9 @@ func Load(getenv func(string) string) (Config, error) {
 	r.check("PARAMETER_PREFIX", strings.Count(c.ParameterPrefix, "/") <= 12,
 		"must have at most 12 levels, leaving room for /<account>/<vpc>/<name>")
 	r.check("HTTP_PORT", c.HTTPPort == 0 || c.HTTPPort != c.TunnelPort, "must differ from TUNNEL_PORT")
-	r.check("ORGANIZATION_ROLE_ARN", c.OrganizationRoleARN == "" || roleARNRE.MatchString(c.OrganizationRoleARN),
-		"must be an IAM role ARN")
+	if _, _, err := arn.ParseRole(c.OrganizationRoleARN); c.OrganizationRoleARN != "" && err != nil {
+		r.fail("ORGANIZATION_ROLE_ARN", "must be an IAM role ARN: %v", err)
+	}
 	for _, a := range c.AllowedAccounts {
 		r.check("ALLOWED_ACCOUNTS", !slices.Contains(c.DeniedAccounts, a),
 			fmt.Sprintf("account %s is also in DENIED_ACCOUNTS", a))
@@ -138,7 +139,7 @@ func Load(getenv func(string) string) (Config, error) {
 // when not, why.
 func (c Config) AccountAllowed(account string) (bool, string) {
 	switch {
-	case !accountRE.MatchString(account):
+	case !arn.IsAccountID(account):
 		return false, "malformed account id"
 	case slices.Contains(c.DeniedAccounts, account):
 		return false, "account denied"
@@ -161,9 +162,6 @@ func (c Config) Ports() []int {
 	}
 	return []int{c.TunnelPort, c.HTTPPort}
 }
-
-// IsAccountID reports whether s is a 12-digit account id.
-func IsAccountID(s string) bool { return accountRE.MatchString(s) }
 
 func reservedPrefix(p string) bool {
 	first := strings.ToLower(strings.TrimPrefix(p, "/"))
@@ -265,7 +263,7 @@ func (r *reader) accounts(name string) []string {
 		if a == "" {
 			continue
 		}
-		if !accountRE.MatchString(a) {
+		if !arn.IsAccountID(a) {
 			r.fail(name, "has %q, want 12-digit account ids separated by commas", a)
 			continue
 		}

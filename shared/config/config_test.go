@@ -54,6 +54,7 @@ func TestLoadNamesEveryBadVariable(t *testing.T) {
 		{map[string]string{"CONCURRENCY": "-1"}, "CONCURRENCY"},
 		{map[string]string{"DRY_RUN": "maybe"}, "DRY_RUN"},
 		{map[string]string{"ORGANIZATION_ROLE_ARN": "role/x"}, "ORGANIZATION_ROLE_ARN"},
+		{map[string]string{"ORGANIZATION_ROLE_ARN": "arn:aws:iam::111111111111:user/ops"}, `ORGANIZATION_ROLE_ARN must be an IAM role ARN: "arn:aws:iam::111111111111:user/ops" is not an IAM role ARN: resource "user/ops"`},
 	}
 	for _, tc := range tests {
 		m := base()

@@ -16,11 +16,11 @@ import (
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/acceptance"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/arn"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/awserr"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/endpointservice"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/spoke"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/status"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/telemetry"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/tunnel"
@@ -735,5 +735,5 @@ func (v *AgentVPCs) revokeIfLast(ctx context.Context, client agentvpc.EC2, obs a
 }
 
 func vpcARN(o agentvpc.Observed) string {
-	return fmt.Sprintf("arn:%s:ec2:%s:%s:vpc/%s", spoke.Partition(o.Region), o.Region, o.Account, o.VPCID)
+	return arn.VPC(o.Region, o.Account, o.VPCID)
 }

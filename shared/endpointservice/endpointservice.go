@@ -4,14 +4,13 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/arn"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/spoke"
 )
 
 // EC2 is the part of the hub's EC2 API the service needs.
@@ -77,20 +76,11 @@ func (s *Service) Info(ctx context.Context) (Info, error) {
 func (s *Service) Principal(account string) string {
 	switch s.mode {
 	case config.PrincipalAccount:
-		return fmt.Sprintf("arn:%s:iam::%s:root", spoke.Partition(s.region), account)
+		return arn.Root(s.region, account)
 	case config.PrincipalAny:
 		return "*"
 	}
-	return fmt.Sprintf("arn:%s:iam::%s:role/%s", spoke.Partition(s.region), account, s.role)
-}
-
-// AccountOf returns the account a principal ARN belongs to, or "".
-func AccountOf(principal string) string {
-	parts := strings.Split(principal, ":")
-	if len(parts) < 6 || !config.IsAccountID(parts[4]) {
-		return ""
-	}
-	return parts[4]
+	return arn.Role(s.region, account, s.role)
 }
 
 // Principals lists the allowed principals.

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/arn"
 )
 
 // Kind is what happened to a VPC, as far as the event tells.
@@ -90,11 +92,9 @@ const (
 )
 
 var (
-	accountRE = regexp.MustCompile(`^[0-9]{12}$`)
-	regionRE  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
-	vpcRE     = regexp.MustCompile(`^vpc-[0-9a-f]{8,17}$`)
-	subnetRE  = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
-	vpcARNRE  = regexp.MustCompile(`^arn:aws[a-z-]*:ec2:([a-z0-9-]+):([0-9]{12}):vpc/(vpc-[0-9a-f]{8,17})$`)
+	regionRE = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
+	vpcRE    = regexp.MustCompile(`^vpc-[0-9a-f]{8,17}$`)
+	subnetRE = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
 )
 
 // Decoder turns onboard invocations into hints. TagKey is the opt-in tag:
@@ -155,7 +155,7 @@ func decodeRedrive(payload []byte) (Result, error) {
 		return Result{}, err
 	}
 	switch {
-	case !accountRE.MatchString(in.Account):
+	case !arn.IsAccountID(in.Account):
 		return Result{}, &MalformedError{Reason: fmt.Sprintf("re-drive account %q is not a 12-digit account id", in.Account)}
 	case !regionRE.MatchString(in.Region):
 		return Result{}, &MalformedError{Reason: fmt.Sprintf("re-drive region %q is not a region", in.Region)}
@@ -183,7 +183,7 @@ func (d Decoder) decodeEventBridge(ev events.EventBridgeEvent) (Result, error) {
 
 func checkEnvelope(ev events.EventBridgeEvent) error {
 	switch {
-	case !accountRE.MatchString(ev.AccountID):
+	case !arn.IsAccountID(ev.AccountID):
 		return &RefusedError{Reason: "bad-account", Detail: fmt.Sprintf("event account %q is not a 12-digit account id", ev.AccountID)}
 	case !regionRE.MatchString(ev.Region):
 		return &RefusedError{Reason: "bad-region", Detail: fmt.Sprintf("event region %q is not a region", ev.Region)}
@@ -215,20 +215,20 @@ func (d Decoder) decodeTagChange(ev events.EventBridgeEvent) (Result, error) {
 	if len(ev.Resources) != 1 {
 		return Result{}, &RefusedError{Reason: "bad-resources", Detail: fmt.Sprintf("want exactly one VPC ARN in resources, got %d", len(ev.Resources))}
 	}
-	m := vpcARNRE.FindStringSubmatch(ev.Resources[0])
+	region, account, vpcID, err := arn.ParseVPC(ev.Resources[0])
 	switch {
-	case m == nil:
-		return Result{}, &RefusedError{Reason: "bad-resources", Detail: fmt.Sprintf("resource %q is not a VPC ARN", ev.Resources[0])}
-	case m[2] != ev.AccountID:
+	case err != nil:
+		return Result{}, &RefusedError{Reason: "bad-resources", Detail: "resource " + err.Error()}
+	case account != ev.AccountID:
 		return Result{}, &RefusedError{Reason: "account-mismatch",
-			Detail: fmt.Sprintf("resource %s is in account %s, event says %s", ev.Resources[0], m[2], ev.AccountID)}
-	case m[1] != ev.Region:
+			Detail: fmt.Sprintf("resource %s is in account %s, event says %s", ev.Resources[0], account, ev.AccountID)}
+	case region != ev.Region:
 		return Result{}, &RefusedError{Reason: "region-mismatch",
-			Detail: fmt.Sprintf("resource %s is in region %s, event says %s", ev.Resources[0], m[1], ev.Region)}
+			Detail: fmt.Sprintf("resource %s is in region %s, event says %s", ev.Resources[0], region, ev.Region)}
 	}
 	// detail.tags is the whole tag set after the change.
 	v, present := det.Tags[d.TagKey]
-	return Result{Hints: []Hint{{Kind: TagsChanged, Account: ev.AccountID, Region: ev.Region, VPCID: m[3], Source: SourceTag,
+	return Result{Hints: []Hint{{Kind: TagsChanged, Account: ev.AccountID, Region: ev.Region, VPCID: vpcID, Source: SourceTag,
 		Claim: &TagClaim{Present: present, Value: v}}}}, nil
 }
 

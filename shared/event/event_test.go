@@ -186,3 +186,39 @@ func TestHintsCarryWhatTheEventSaysOfTheTag(t *testing.T) {
 		t.Fatalf("DeleteTags naming a value: %+v, %v", res, err)
 	}
 }
+
+// A tag event names its VPC by ARN; the ARN's partition follows the
+// event's Region, and an ARN that is not the event's VPC is refused.
+func TestDecodeTagChangeResource(t *testing.T) {
+	raw := string(load(t, "tag-change-tagged.json"))
+	const arn = "arn:aws:ec2:us-east-1:222222222222:vpc/vpc-0a11b22c33d44e55f"
+	tests := []struct {
+		name, region, resource string
+		refused                string // RefusedError reason; "" to want a hint for vpc
+	}{
+		{name: "aws", region: "us-east-1", resource: arn},
+		{name: "aws-cn", region: "cn-north-1", resource: "arn:aws-cn:ec2:cn-north-1:222222222222:vpc/" + vpc},
+		{name: "aws-us-gov", region: "us-gov-west-1", resource: "arn:aws-us-gov:ec2:us-gov-west-1:222222222222:vpc/" + vpc},
+		{name: "other region", region: "us-east-1", resource: "arn:aws:ec2:us-west-2:222222222222:vpc/" + vpc, refused: "region-mismatch"},
+		{name: "other account", region: "us-east-1", resource: "arn:aws:ec2:us-east-1:333333333333:vpc/" + vpc, refused: "account-mismatch"},
+		{name: "subnet", region: "us-east-1", resource: "arn:aws:ec2:us-east-1:222222222222:subnet/subnet-0b22c33d44e55f66a", refused: "bad-resources"},
+		{name: "bare id", region: "us-east-1", resource: vpc, refused: "bad-resources"},
+		{name: "not aws", region: "us-east-1", resource: "arn:other:ec2:us-east-1:222222222222:vpc/" + vpc, refused: "bad-resources"},
+		{name: "short account", region: "us-east-1", resource: "arn:aws:ec2:us-east-1:22222222222:vpc/" + vpc, refused: "bad-resources"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := replace(replace(raw, arn, tc.resource), `"region": "us-east-1"`, `"region": "`+tc.region+`"`)
+			res, err := event.Decoder{TagKey: "jenkins-agents"}.Decode([]byte(ev))
+			if tc.refused != "" {
+				if r, ok := event.AsRefused(err); !ok || r.Reason != tc.refused || !strings.Contains(r.Detail, tc.resource) {
+					t.Fatalf("want refusal %q naming %s, got %v", tc.refused, tc.resource, err)
+				}
+				return
+			}
+			if err != nil || len(res.Hints) != 1 || res.Hints[0].VPCID != vpc || res.Hints[0].Region != tc.region {
+				t.Fatalf("want one hint for %s in %s, got %+v, %v", vpc, tc.region, res, err)
+			}
+		})
+	}
+}

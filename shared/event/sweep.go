@@ -7,6 +7,8 @@ import (
 	"reflect"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/arn"
 )
 
 // Sweep is a decoded invocation of the reconcile function: which accounts
@@ -96,7 +98,7 @@ func DecodeSweep(payload []byte, hubAccount string) (Sweep, error) {
 		s.Accounts = nil // [] and no list both mean: discover the accounts
 	}
 	for _, a := range s.Accounts {
-		if !accountRE.MatchString(a) {
+		if !arn.IsAccountID(a) {
 			return Sweep{}, &MalformedError{Reason: fmt.Sprintf("account %q is not a 12-digit account id", a)}
 		}
 	}

@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"strings"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/arn"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/invocation"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/telemetry"
@@ -65,9 +65,5 @@ func hubAccount(ctx context.Context) string {
 	if !ok {
 		return ""
 	}
-	parts := strings.Split(lc.InvokedFunctionArn, ":")
-	if len(parts) < 5 {
-		return ""
-	}
-	return parts[4]
+	return arn.AccountOf(lc.InvokedFunctionArn)
 }

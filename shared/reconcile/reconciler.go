@@ -21,6 +21,7 @@ import (
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/acceptance"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/arn"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/converge"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/endpointservice"
@@ -186,12 +187,12 @@ func (r *Reconciler) discover(ctx context.Context, hub Hub, listParameters bool)
 		set[a] = true
 	}
 	for _, p := range hub.Principals {
-		if a := endpointservice.AccountOf(p); a != "" {
+		if a := arn.AccountOf(p); a != "" {
 			set[a] = true
 		}
 	}
 	for _, c := range hub.Connections {
-		if config.IsAccountID(c.Owner) {
+		if arn.IsAccountID(c.Owner) {
 			set[c.Owner] = true
 		}
 	}
@@ -201,7 +202,7 @@ func (r *Reconciler) discover(ctx context.Context, hub Hub, listParameters bool)
 			return nil, err
 		}
 		for _, a := range published {
-			if config.IsAccountID(a) {
+			if arn.IsAccountID(a) {
 				set[a] = true
 			}
 		}

@@ -4,12 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/arn"
 )
 
 // STS is the part of the STS API the role needs.
@@ -54,7 +55,7 @@ func (e *AccessError) Unwrap() error { return e.Err }
 
 // ARN is the spoke role's ARN in account.
 func (r *Role[C]) ARN(account, region string) string {
-	return fmt.Sprintf("arn:%s:iam::%s:role/%s", Partition(region), account, r.name)
+	return arn.Role(region, account, r.name)
 }
 
 // For returns the client for account in region, assuming the role the
@@ -105,8 +106,7 @@ func (r *Role[C]) assume(ctx context.Context, account, region string) (aws.Crede
 		return aws.Credentials{}, errors.New("AssumeRole returned no credentials")
 	}
 	// arn:aws:sts::<account>:assumed-role/<role>/<session>
-	got := strings.Split(aws.ToString(out.AssumedRoleUser.Arn), ":")
-	if len(got) < 5 || got[4] != account {
+	if arn.AccountOf(aws.ToString(out.AssumedRoleUser.Arn)) != account {
 		return aws.Credentials{}, fmt.Errorf("AssumeRole returned %s, not a role of account %s",
 			aws.ToString(out.AssumedRoleUser.Arn), account)
 	}
@@ -121,15 +121,4 @@ func (r *Role[C]) assume(ctx context.Context, account, region string) (aws.Crede
 		creds.CanExpire, creds.Expires = true, *out.Credentials.Expiration
 	}
 	return creds, nil
-}
-
-// Partition is the ARN partition of a Region.
-func Partition(region string) string {
-	switch {
-	case strings.HasPrefix(region, "cn-"):
-		return "aws-cn"
-	case strings.HasPrefix(region, "us-gov-"):
-		return "aws-us-gov"
-	}
-	return "aws"
 }

@@ -74,7 +74,23 @@ func TestForReportsAMissingRole(t *testing.T) {
 	if _, err := role.For(context.Background(), "333333333333", "us-east-1"); err == nil || !strings.Contains(err.Error(), "333333333333") {
 		t.Fatalf("want an error naming the account, got %v", err)
 	}
-	if got := spoke.Partition("cn-north-1") + spoke.Partition("us-gov-west-1") + spoke.Partition("eu-west-1"); got != "aws-cnaws-us-govaws" {
-		t.Errorf("partitions %s", got)
+}
+
+// The role is assumed in the partition of the Region asked for: a role ARN
+// of another partition is refused by STS.
+func TestForAssumesTheRoleOfTheRegionsPartition(t *testing.T) {
+	for region, want := range map[string]string{
+		"eu-west-1":     "arn:aws:iam::222222222222:role/jenkins-agent-vpcs-spoke",
+		"cn-north-1":    "arn:aws-cn:iam::222222222222:role/jenkins-agent-vpcs-spoke",
+		"us-gov-west-1": "arn:aws-us-gov:iam::222222222222:role/jenkins-agent-vpcs-spoke",
+	} {
+		stub := &stsStub{account: func(string) string { return "222222222222" }}
+		role := spoke.New(aws.Config{}, stub, "jenkins-agent-vpcs-spoke", "", "test", func(c aws.Config) aws.Config { return c })
+		if _, err := role.For(context.Background(), "222222222222", region); err != nil {
+			t.Fatalf("%s: %v", region, err)
+		}
+		if got := aws.ToString(stub.calls[0].RoleArn); got != want {
+			t.Errorf("%s: assumed %s, want %s", region, got, want)
+		}
 	}
 }
