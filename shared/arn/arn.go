@@ -25,19 +25,29 @@ var (
 // leading zeros kept.
 func IsAccountID(s string) bool { return accountRE.MatchString(s) }
 
-// Partition is the ARN partition of a Region: China's Regions (cn-) are in
-// aws-cn, GovCloud's (us-gov-) in aws-us-gov, and every other Region is
-// read as aws. The isolated partitions (us-iso-, us-isob-, eu-isoe-,
-// us-isof-) and the European Sovereign Cloud (eusc-) are not told apart:
-// the product is not deployed there.
+// Partition is the ARN partition of a Region, by the Region name
+// patterns of the AWS SDK's partition table (aws-sdk-go-v2,
+// internal/endpoints/awsrulesfn/partitions.json): China's Regions (cn-) are
+// in aws-cn, GovCloud's (us-gov-) in aws-us-gov, the isolated Regions in
+// aws-iso, aws-iso-b, aws-iso-e and aws-iso-f, the European Sovereign
+// Cloud's (eusc-) in aws-eusc, and every other Region in aws.
 func Partition(region string) string {
-	switch {
-	case strings.HasPrefix(region, "cn-"):
-		return "aws-cn"
-	case strings.HasPrefix(region, "us-gov-"):
-		return "aws-us-gov"
+	for _, p := range partitionPrefixes {
+		if strings.HasPrefix(region, p.prefix) {
+			return p.partition
+		}
 	}
 	return "aws"
+}
+
+var partitionPrefixes = []struct{ prefix, partition string }{
+	{"cn-", "aws-cn"},
+	{"us-gov-", "aws-us-gov"},
+	{"us-isob-", "aws-iso-b"},
+	{"us-isof-", "aws-iso-f"},
+	{"us-iso-", "aws-iso"},
+	{"eu-isoe-", "aws-iso-e"},
+	{"eusc-", "aws-eusc"},
 }
 
 // Role is the ARN of the IAM role name in account, in the partition of
@@ -88,6 +98,8 @@ func ParseVPC(s string) (region, account, vpcID string, err error) {
 		return "", "", "", fmt.Errorf("%q is not a VPC ARN: region %q is not a Region", s, a.Region)
 	case !ok || !vpcIDRE.MatchString(id):
 		return "", "", "", fmt.Errorf("%q is not a VPC ARN: resource %q is not vpc/<vpc-id>", s, a.Resource)
+	case a.Partition != Partition(a.Region):
+		return "", "", "", fmt.Errorf("%q is not a VPC ARN: Region %s is in partition %s, not %s", s, a.Region, Partition(a.Region), a.Partition)
 	}
 	return a.Region, a.AccountID, id, nil
 }

@@ -111,6 +111,10 @@ func TestParseVPC(t *testing.T) {
 		{in: "arn:aws:ec2:eu-west-1:222222222222:vpc/vpc-0123", err: "vpc/<vpc-id>"},
 		{in: "arn:aws:ec2:eu-west-1:222222222222:vpc/vpc-0123456789ABCDEF0", err: "vpc/<vpc-id>"},
 		{in: "arn:aws:ec2:eu-west-1:222222222222:vpc/vpc-01234567:extra", err: "vpc/<vpc-id>"},
+		{in: "arn:aws:ec2:cn-north-1:222222222222:vpc/vpc-01234567", err: "in partition aws-cn, not aws"},
+		{in: "arn:aws-cn:ec2:us-east-1:222222222222:vpc/vpc-01234567", err: "in partition aws, not aws-cn"},
+		{in: "arn:aws:ec2:us-iso-east-1:222222222222:vpc/vpc-01234567", err: "in partition aws-iso, not aws"},
+		{in: "arn:aws-eusc:ec2:eusc-de-east-1:222222222222:vpc/vpc-01234567", region: "eusc-de-east-1", account: "222222222222", vpc: "vpc-01234567"},
 		{in: "arn:aws:ec2:eu-west-1:222222222222:vpc/vpc-01234567/x", err: "vpc/<vpc-id>"},
 		{in: "arn:aws:ec2:eu-west-1:222222222222:vpc:vpc-01234567", err: "vpc/<vpc-id>"},
 	}
@@ -210,6 +214,19 @@ func TestIsAccountID(t *testing.T) {
 	for _, tt := range tests {
 		if got := arn.IsAccountID(tt.in); got != tt.want {
 			t.Errorf("IsAccountID(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+// Partitions follow the AWS SDK's partition table's Region patterns.
+func TestPartition(t *testing.T) {
+	for region, want := range map[string]string{
+		"us-east-1": "aws", "eu-west-1": "aws", "il-central-1": "aws", "cn-north-1": "aws-cn", "cn-northwest-1": "aws-cn",
+		"us-gov-west-1": "aws-us-gov", "us-iso-east-1": "aws-iso", "us-isob-east-1": "aws-iso-b", "us-isof-south-1": "aws-iso-f",
+		"eu-isoe-west-1": "aws-iso-e", "eusc-de-east-1": "aws-eusc",
+	} {
+		if got := arn.Partition(region); got != want {
+			t.Errorf("Partition(%s) = %s, want %s", region, got, want)
 		}
 	}
 }
