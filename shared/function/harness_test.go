@@ -107,8 +107,13 @@ const (
 // Skip (Later, to read what was written), never by stopping the clock,
 // which would keep a consistency window open for ever. The server clock is
 // never behind the wall clock, on which the SDK checks session expiry.
+//
+// The test runs in parallel with the package's other parallel tests: its
+// local AWS is its own, and it spends most of its time waiting out
+// consistency windows.
 func newEnvWith(t *testing.T, vars map[string]string, relax localaws.Relax) *env {
 	t.Helper()
+	t.Parallel()
 	w := localawstest.New(t, localawstest.Options{Topology: envTopology, Relax: relax,
 		Consistency: localaws.Consistency{Window: envWindow, Seed: 2026},
 		Deploy: &localstack.DeployOptions{HubAccount: hub, Members: []string{member, member2},
