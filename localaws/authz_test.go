@@ -63,8 +63,9 @@ func apiError(t *testing.T, err error) (code, message string, status int) {
 }
 
 func TestIAMDeniesEC2CallsTheRolesPolicyDoesNotAllow(t *testing.T) {
-	// This test is about IAM; each step reads what the previous wrote.
-	srv, url := startServer(t, Options{Topology: iamTopology(), Relax: Relax{Consistency: true}})
+	// This test is about IAM; each step reads what the previous wrote, a
+	// consistency window later.
+	srv, url := startServer(t, Options{Topology: iamTopology()})
 	spoke := ec2.NewFromConfig(roleConfig(t, srv, url, member, "spoke"))
 	admin := ec2.NewFromConfig(awsConfig(url, member, "x", ""))
 	vpc := "vpc-0aaaaaaaaaaaaaaa1"
@@ -78,6 +79,7 @@ func TestIAMDeniesEC2CallsTheRolesPolicyDoesNotAllow(t *testing.T) {
 	if code != "UnauthorizedOperation" || status != http.StatusForbidden || !strings.HasPrefix(msg, want) || len(msg) <= len(want) {
 		t.Fatalf("denial = %s %d %q\nwant UnauthorizedOperation 403 %q<encoded>", code, status, msg, want)
 	}
+	later(srv)
 	groups, err := admin.DescribeSecurityGroups(ctx(t), &ec2.DescribeSecurityGroupsInput{Filters: []types.Filter{{Name: aws.String("group-name"), Values: []string{"g"}}}})
 	if err != nil || len(groups.SecurityGroups) != 0 {
 		t.Fatalf("a denied call created a group: %+v, %v", groups, err)
@@ -98,6 +100,7 @@ func TestIAMDeniesEC2CallsTheRolesPolicyDoesNotAllow(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	later(srv)
 	for _, tc := range []struct {
 		id, code string
 	}{{*plain.GroupId, "UnauthorizedOperation"}, {"sg-0123456789abcdef0", "UnauthorizedOperation"}, {*managed.GroupId, ""}} {

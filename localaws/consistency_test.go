@@ -100,7 +100,9 @@ func TestRelaxAndRestoreConsistency(t *testing.T) {
 }
 
 func TestEndpointServiceByAPIAndEndpointStates(t *testing.T) {
-	srv, url := startServer(t, Options{Topology: testTopology(), Relax: Relax{Consistency: true}})
+	// Each step reads what the previous one wrote a consistency window
+	// later, as a person would.
+	srv, url := startServer(t, Options{Topology: testTopology()})
 	hubEC2 := ec2.NewFromConfig(awsConfig(url, hub, "x", ""))
 	memberEC2 := ec2.NewFromConfig(awsConfig(url, member, "x", ""))
 	out, err := hubEC2.CreateVpcEndpointServiceConfiguration(ctx(t), &ec2.CreateVpcEndpointServiceConfigurationInput{
@@ -114,6 +116,7 @@ func TestEndpointServiceByAPIAndEndpointStates(t *testing.T) {
 		AddAllowedPrincipals: []string{"arn:aws:iam::" + member + ":root"}}); err != nil {
 		t.Fatal(err)
 	}
+	later(srv)
 	vpc := memberVPC(t, memberEC2)
 	subnets, err := memberEC2.DescribeSubnets(ctx(t), &ec2.DescribeSubnetsInput{})
 	if err != nil {
@@ -128,6 +131,7 @@ func TestEndpointServiceByAPIAndEndpointStates(t *testing.T) {
 	if err := srv.SetEndpointState(member, region, id, "Partial"); err != nil {
 		t.Fatal(err)
 	}
+	later(srv)
 	d, err := memberEC2.DescribeVpcEndpoints(ctx(t), &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: []string{id}})
 	if err != nil || len(d.VpcEndpoints) != 1 || d.VpcEndpoints[0].State != types.StatePartial || d.VpcEndpoints[0].LastError == nil {
 		t.Fatalf("describe = %+v, %v", d, err)

@@ -39,6 +39,9 @@ func (s *Server) SetConsistency(c Consistency) {
 	s.ec2sim.SetConsistency(ec2sim.Consistency{Window: c.Window, Seed: c.Seed})
 }
 
+// ConsistencyWindow is EC2's consistency window now (zero when relaxed).
+func (s *Server) ConsistencyWindow() time.Duration { return s.ec2sim.ConsistencyWindow() }
+
 // RelaxConsistency turns eventual consistency off, as Relax.Consistency
 // does: from now on reads see every write at once.
 func (s *Server) RelaxConsistency() { s.ec2sim.SetConsistency(ec2sim.Consistency{}) }

@@ -211,8 +211,7 @@ func TestAfterEffectFaultOnCreateVpcEndpoint(t *testing.T) {
 		{"error before", Fault{Code: "InternalError"}, "InternalError", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			// About faults: the endpoint is looked for right after the call.
-			srv, url := startServer(t, Options{Topology: privateLinkTopology(), Relax: Relax{Consistency: true}})
+			srv, url := startServer(t, Options{Topology: privateLinkTopology()})
 			spoke := spokeEC2(t, url)
 			vpcs, err := spoke.DescribeVpcs(ctx(t), &ec2.DescribeVpcsInput{})
 			if err != nil {
@@ -226,7 +225,10 @@ func TestAfterEffectFaultOnCreateVpcEndpoint(t *testing.T) {
 			in := &ec2.CreateVpcEndpointInput{VpcId: aws.String(vpc), ServiceName: aws.String("com.amazonaws.vpce." + region + ".vpce-svc-0123456789abcdef0"),
 				VpcEndpointType: ec2types.VpcEndpointTypeInterface, SubnetIds: []string{aws.ToString(subnets.Subnets[0].SubnetId)},
 				PrivateDnsEnabled: aws.Bool(false), ClientToken: aws.String("agent-vpc-" + vpc)}
+			// endpoints lists the member's endpoints a consistency window
+			// after the call, when a filtered describe shows what it made.
 			endpoints := func() []string {
+				later(srv)
 				out, err := spoke.DescribeVpcEndpoints(ctx(t), &ec2.DescribeVpcEndpointsInput{})
 				if err != nil {
 					t.Fatal(err)

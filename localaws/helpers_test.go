@@ -77,6 +77,11 @@ func decodeBody(t testing.TB, resp *http.Response, v any) {
 	}
 }
 
+// later lets the server's clock pass EC2's consistency window, as between
+// one step of a person and the next, so that the next read sees what was
+// written. The clock keeps running (or stays stopped) as it was.
+func later(srv *Server) { srv.Clock().Skip(srv.ConsistencyWindow()) }
+
 // awsConfig is an SDK config for an access key at the server, without
 // retries so error paths show on the first call.
 func awsConfig(url, accessKey, secret, token string) aws.Config {

@@ -55,6 +55,15 @@ func (s *Service) SetConsistency(c Consistency) {
 	s.cons.rng = rand.New(rand.NewPCG(uint64(c.Seed), 0x636f6e73))
 }
 
+// ConsistencyWindow is the longest a write stays invisible (zero: reads
+// see every write at once): how far a test moves the clock to read what
+// it wrote.
+func (s *Service) ConsistencyWindow() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cons.window
+}
+
 // ConsistencyFaults is how many calls were answered with state older than
 // the truth (a resource unknown or omitted, a stale tag set, state or
 // permission), since the service was made or ResetConsistencyFaults.

@@ -34,6 +34,9 @@ type Options struct {
 	Topology *localaws.Topology
 	// Relax turns off strict behaviours of the local AWS (zero: strict).
 	Relax localaws.Relax
+	// Consistency configures EC2's eventual consistency (zero: the
+	// default window), unless Relax.Consistency.
+	Consistency localaws.Consistency
 	// Seed seeds the fault RNG; Throttle enforces AWS's rate limits.
 	Seed     int64
 	Throttle bool
@@ -67,7 +70,7 @@ type AWS struct {
 // New starts a local AWS for t, closed when t ends. Any failure fails t.
 func New(t testing.TB, o Options) *AWS {
 	t.Helper()
-	srv, err := localaws.NewServer(localaws.Options{Topology: o.Topology, Relax: o.Relax, Seed: o.Seed, Throttle: o.Throttle,
+	srv, err := localaws.NewServer(localaws.Options{Topology: o.Topology, Relax: o.Relax, Consistency: o.Consistency, Seed: o.Seed, Throttle: o.Throttle,
 		TransitionDelay: o.TransitionDelay, Logger: o.Logger})
 	if err != nil {
 		t.Fatalf("starting the local AWS: %v", err)
@@ -180,6 +183,12 @@ func (a *AWS) STS(account string) *sts.Client { return sts.NewFromConfig(a.Root(
 // Clock is the server's clock.
 func (a *AWS) Clock() *localaws.Clock { return a.Server.Clock() }
 
+// Later lets time pass on the server clock beyond EC2's consistency
+// window, as between a change and a person's next look, so that the next
+// read sees what was written. A running clock keeps running, a stopped one
+// stays stopped.
+func (a *AWS) Later() { a.Clock().Skip(a.Server.ConsistencyWindow() + time.Millisecond) }
+
 // Calls is the server's call log, oldest first.
 func (a *AWS) Calls() []localaws.Call { return a.Server.CallLog() }
 
@@ -276,10 +285,13 @@ func (a *AWS) EndpointState(account, id string) string {
 // "rejected" (the service owner rejects the connection), "deleted" (the
 // owner deletes it and the clock passes the transition delay), "available"
 // (the service owner accepts it). Other states have no API path to them in
-// the local AWS; asking for one fails the test.
+// the local AWS; asking for one fails the test. It acts as a person does,
+// a while after the last change and looking again a while later: the
+// clock passes the consistency window before and after (see Later).
 func (a *AWS) SetEndpointState(account, id, state string) {
 	a.t.Helper()
 	ctx := context.Background()
+	a.Later()
 	switch state {
 	case "rejected", "available":
 		out, err := a.EC2(account).DescribeVpcEndpoints(ctx, &ec2.DescribeVpcEndpointsInput{VpcEndpointIds: []string{id}})
@@ -293,7 +305,7 @@ func (a *AWS) SetEndpointState(account, id, state string) {
 			_, err = hub.RejectVpcEndpointConnections(ctx, &ec2.RejectVpcEndpointConnectionsInput{ServiceId: aws.String(serviceID), VpcEndpointIds: []string{id}})
 		} else {
 			_, err = hub.AcceptVpcEndpointConnections(ctx, &ec2.AcceptVpcEndpointConnectionsInput{ServiceId: aws.String(serviceID), VpcEndpointIds: []string{id}})
-			a.Clock().Advance(a.delay)
+			a.Clock().Skip(a.delay)
 		}
 		if err != nil {
 			a.t.Fatalf("moving endpoint %s to %s: %v", id, state, err)
@@ -302,10 +314,11 @@ func (a *AWS) SetEndpointState(account, id, state string) {
 		if _, err := a.EC2(account).DeleteVpcEndpoints(ctx, &ec2.DeleteVpcEndpointsInput{VpcEndpointIds: []string{id}}); err != nil {
 			a.t.Fatalf("deleting endpoint %s of %s: %v", id, account, err)
 		}
-		a.Clock().Advance(a.delay)
+		a.Clock().Skip(a.delay)
 	default:
 		a.t.Fatalf("SetEndpointState: the local AWS has no API path to state %q", state)
 	}
+	a.Later()
 	got := a.EndpointState(account, id)
 	// A deleted endpoint stays visible for a while, then is gone.
 	if got != state && !(state == "deleted" && got == "") {

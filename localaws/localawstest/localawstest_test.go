@@ -122,9 +122,9 @@ func TestDeployCreatesTheBusAndTheRoutes(t *testing.T) {
 
 // TestStateReadsBack: what the accessors read is what SDK calls wrote.
 func TestStateReadsBack(t *testing.T) {
-	a := localawstest.New(t, localawstest.Options{Topology: topology, TransitionDelay: time.Minute, Now: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC),
-		// A stopped clock never closes a consistency window; this test is about reading state back.
-		Relax: localaws.Relax{Consistency: true}})
+	// The clock is stopped: each read of what the test just wrote comes
+	// Later, past EC2's consistency window.
+	a := localawstest.New(t, localawstest.Options{Topology: topology, TransitionDelay: time.Minute, Now: time.Date(2026, 11, 27, 9, 0, 0, 0, time.UTC)})
 	ctx := context.Background()
 	vpc := a.AddVPC(member, "10.1.0.0/16", map[string]string{"jenkins-agents": "true"})
 	var subnet string
@@ -144,6 +144,7 @@ func TestStateReadsBack(t *testing.T) {
 		AddAllowedPrincipals: []string{localawstest.RootARN(member), "*"}}); err != nil {
 		t.Fatal(err)
 	}
+	a.Later()
 	if got := a.AllowedPrincipals(service); !slices.Equal(got, []string{"*", localawstest.RootARN(member)}) {
 		t.Errorf("allowed principals %v", got)
 	}
@@ -157,6 +158,7 @@ func TestStateReadsBack(t *testing.T) {
 	}
 	for _, state := range []string{"rejected", "available", "deleted"} {
 		id := newEndpoint()
+		a.Later()
 		if got := a.EndpointState(member, id); got != "pendingAcceptance" {
 			t.Errorf("new endpoint is %s", got)
 		}

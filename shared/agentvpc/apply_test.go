@@ -33,9 +33,7 @@ func TestAuthorizeWithOneRuleAlreadyThereAddsTheOthers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// This test is about duplicate rules: the groups it creates must be
-	// visible to the next call (eventual consistency has its own tests).
-	srv, err := localaws.NewServer(localaws.Options{Topology: top, Relax: localaws.Relax{Consistency: true}})
+	srv, err := localaws.NewServer(localaws.Options{Topology: top})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +51,10 @@ func TestAuthorizeWithOneRuleAlreadyThereAddsTheOthers(t *testing.T) {
 		return aws.ToString(out.GroupId)
 	}
 	agent, endpoint := group(agentvpc.GroupName(agentvpc.RoleAgent)), group(agentvpc.GroupName(agentvpc.RoleEndpoint))
+	// The invocation observed the groups, so they had become visible: the
+	// clock has passed EC2's consistency window since their creation.
+	later := func() { srv.Clock().Skip(srv.ConsistencyWindow()) }
+	later()
 	a := agentvpc.Applier{EC2: client}
 	o := agentvpc.Observed{Account: "222222222222", Region: "us-east-1", VPCID: vpc, Exists: true, Groups: []agentvpc.SecurityGroup{
 		{ID: agent, Name: agentvpc.GroupName(agentvpc.RoleAgent), Role: agentvpc.RoleAgent},
@@ -67,6 +69,7 @@ func TestAuthorizeWithOneRuleAlreadyThereAddsTheOthers(t *testing.T) {
 	if _, err := a.Apply(ctx, agentvpc.Desired{}, o, step(50000, 8080)); err != nil {
 		t.Fatal(err)
 	}
+	later()
 	out, err := client.DescribeSecurityGroups(ctx, &ec2.DescribeSecurityGroupsInput{GroupIds: []string{endpoint}})
 	if err != nil {
 		t.Fatal(err)

@@ -55,6 +55,10 @@ func subnetAZ(e *env, acct, subnet string) string {
 	return aws.ToString(out.Subnets[0].AvailabilityZone)
 }
 
+// allow adds principals to the service as the hub's administrator would,
+// and lets the change propagate before anyone uses it: a principal just
+// allowed may be refused by CreateVpcEndpoint for a while (eventual
+// consistency), and the member's administrator connects later.
 func (e *env) allow(principals ...string) {
 	e.t.Helper()
 	_, err := e.w.EC2(hub).ModifyVpcEndpointServicePermissions(context.Background(), &ec2.ModifyVpcEndpointServicePermissionsInput{
@@ -62,10 +66,53 @@ func (e *env) allow(principals ...string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	e.w.Later()
 }
 
+// accept runs the accept function a while after the connections were made
+// (past EC2's consistency window), so that the service lists them all: the
+// saved notification names another service's endpoint, a nudge on which
+// the function settles every pending connection of its own service. These
+// tests are about its decisions; notify delivers a notification before
+// the service lists its connection.
 func (e *env) accept() error {
+	e.w.Later()
 	return invoke(e.t, e.core("accept").Accept(), e.event("sns-connection-notification.json"))
+}
+
+// notify delivers the service's notification of owner's new connection id
+// to the accept function at once, as SNS may deliver it before the
+// service lists the connection.
+func (e *env) notify(owner, id string) error {
+	note := strings.NewReplacer("vpce-svc-0123456789abcdef0", e.service, "vpce-0fedcba9876543210", id,
+		`VpcEndpointOwner\":\"222222222222`, `VpcEndpointOwner\":\"`+owner).Replace(string(e.event("sns-connection-notification.json")))
+	return invoke(e.t, e.core("accept").Accept(), []byte(note))
+}
+
+// The notification of a new connection may come before the service lists
+// it or its owner's describe shows its endpoint (EC2 is eventually
+// consistent): the accept function asks again, and accepts it.
+func TestAcceptNotifiedConnectionNotListedYet(t *testing.T) {
+	e := newEnv(t, nil)
+	e.allow(localawstest.RootARN(member))
+	vpc := e.vpcs[savedVPC]
+	e.tag(member, vpc, "true")
+	e.w.Later() // the owner tagged the VPC a while before making the endpoint
+	faults := e.w.Server.ConsistencyFaults()
+	id := e.handMade(member, vpc, true)
+	if err := e.notify(member, id); err != nil {
+		t.Fatal(err)
+	}
+	if e.w.Server.ConsistencyFaults() == faults {
+		t.Log("the connection was listed at once this time (the draw made it visible)")
+	}
+	e.w.Later()
+	if got := e.w.EndpointState(member, id); !agentvpc.StateIs(got, agentvpc.StatePending, agentvpc.StateAvailable) {
+		t.Errorf("notified connection is %s, want accepted", got)
+	}
+	if n := strings.Count(e.logs.String(), `"verdict":"reject"`); n != 0 {
+		t.Errorf("a connection not visible yet was rejected:\n%s", e.logs.String())
+	}
 }
 
 func TestAcceptOnlyWhatItCanTieToATaggedVPC(t *testing.T) {
@@ -88,6 +135,7 @@ func TestAcceptOnlyWhatItCanTieToATaggedVPC(t *testing.T) {
 	// its dead-letter queue and alarm tell the operator, if it lasts).
 	requireUnsettled(t, e.accept(), strangers)
 	want := map[string]string{ours: "pending|available", unmanaged: "rejected", wrongVPC: "rejected", denied: "rejected", strangers: "pendingAcceptance"}
+	e.w.Later()
 	owners := map[string]string{ours: member, unmanaged: member, wrongVPC: member, denied: member2, strangers: stranger}
 	for id, states := range want {
 		got := e.w.EndpointState(owners[id], id)
@@ -119,6 +167,7 @@ func TestAcceptManualModeHoldsAndAnnounces(t *testing.T) {
 	if err := e.accept(); err != nil {
 		t.Fatal(err)
 	}
+	e.w.Later()
 	if got := e.w.EndpointState(member, id); !agentvpc.StateIs(got, agentvpc.StatePendingAcceptance) {
 		t.Errorf("held connection is %s", got)
 	}
@@ -177,12 +226,14 @@ func TestAcceptThrottledOwnerLeavesConnectionPending(t *testing.T) {
 	if err := e.accept(); err == nil {
 		t.Fatal("a connection that could not be checked must make the invocation fail, for a retry")
 	}
+	e.w.Later()
 	if got := e.w.EndpointState(member, id); !agentvpc.StateIs(got, agentvpc.StatePendingAcceptance) {
 		t.Fatalf("unchecked connection was settled: %s", got)
 	}
 	if err := e.accept(); err != nil {
 		t.Fatal(err)
 	}
+	e.w.Later()
 	if got := e.w.EndpointState(member, id); agentvpc.StateIs(got, agentvpc.StatePendingAcceptance, agentvpc.StateRejected) {
 		t.Errorf("retry did not accept: %s", got)
 	}

@@ -85,19 +85,31 @@ func newEnv(t *testing.T, vars map[string]string) *env {
 	return newEnvWith(t, vars, localaws.Relax{})
 }
 
-// newEnvWith is newEnv on a local AWS with relax. The server clock starts
-// stopped at the wall time (the SDK checks session expiry against the
-// wall clock, so credentials must be fresh by both clocks).
+// The env's EC2 consistency window and the functions' first pause before
+// asking EC2 again: the crash-point suite's (crashWindow,
+// crashRetryInterval), for the same reasons: short enough that the suite
+// stays fast, long enough that the functions' reads after their writes
+// meet stale answers and must ride them out as in AWS.
+const (
+	envWindow        = crashWindow
+	envRetryInterval = crashRetryInterval
+)
+
+// newEnvWith is newEnv on a local AWS with relax. The local AWS runs on a
+// running clock with its consistency window on (envWindow): reads lag
+// writes as in AWS, and the functions must cope. Tests let time pass with
+// Skip (Later, to read what was written), never by stopping the clock,
+// which would keep a consistency window open for ever. The server clock is
+// never behind the wall clock, on which the SDK checks session expiry.
+//
+// The test runs in parallel with the package's other parallel tests: its
+// local AWS is its own, and it spends most of its time waiting out
+// consistency windows.
 func newEnvWith(t *testing.T, vars map[string]string, relax localaws.Relax) *env {
 	t.Helper()
-	// The env stops the local AWS's clock so that lifecycles, grace periods
-	// and sessions move only when a test says; a consistency window on a
-	// stopped clock never closes, so these scenario tests relax it (IAM and
-	// delivery stay strict). Eventual consistency runs strict in the
-	// TestLocalAWS* tests, the crash points and the end-to-end tests, on a
-	// running clock.
-	relax.Consistency = true
-	w := localawstest.New(t, localawstest.Options{Topology: envTopology, Relax: relax, Now: time.Now().UTC().Truncate(time.Second),
+	t.Parallel()
+	w := localawstest.New(t, localawstest.Options{Topology: envTopology, Relax: relax,
+		Consistency: localaws.Consistency{Window: envWindow, Seed: 2026},
 		Deploy: &localstack.DeployOptions{HubAccount: hub, Members: []string{member, member2},
 			Parameters: map[string]string{"SpokeExternalId": extID}}})
 	e := &env{t: t, w: w, service: serviceID, logs: &syncBuffer{}, vpcs: map[string]string{}, subnets: map[string][]string{}}
@@ -109,6 +121,8 @@ func newEnvWith(t *testing.T, vars map[string]string, relax localaws.Relax) *env
 	m := map[string]string{
 		"ENDPOINT_SERVICE_ID": serviceID, "EVENT_BUS_NAME": "jenkins-agent-vpcs", "SPOKE_EXTERNAL_ID": extID,
 		"HTTP_PORT": "8080", "DENIED_ACCOUNTS": "999999999999",
+		// Onboard's read delay outlasts the window, as 2 s outlasts EC2's.
+		"TAG_READ_DELAY": envWindow.String(),
 	}
 	for k, v := range vars {
 		m[k] = v
@@ -159,7 +173,7 @@ func (e *env) core(fn string) *function.Core {
 	}
 	return function.NewCore(e.cfg, clients, function.Options{
 		Region: region, Log: telemetry.NewLogger(e.logs, "debug"), MetricsOut: e.logs,
-		Now: e.w.Clock().Now, WaitTimeout: time.Second, WaitInterval: time.Millisecond, SessionName: fn,
+		Now: e.w.Clock().Now, WaitTimeout: 5 * time.Second, WaitInterval: 10 * time.Millisecond, RetryInterval: envRetryInterval, SessionName: fn,
 	})
 }
 
@@ -218,7 +232,7 @@ func (e *env) writes(since int64) []localaws.Call {
 
 func (e *env) mark() int64 { return e.w.Mark() }
 
-// world is the product's footprint in one agent VPC.
+// footprint is the product's footprint in one agent VPC.
 type footprint struct {
 	Endpoints  []agentvpc.Endpoint // managed, not deleted
 	Groups     []agentvpc.SecurityGroup
@@ -229,8 +243,12 @@ type footprint struct {
 	Principals []string
 }
 
+// footprint reads the product's footprint as a person looks at it: a
+// while after the last change (past EC2's consistency window), so that it
+// shows what was written, not a lagging view.
 func (e *env) footprint(acct, vpc string) footprint {
 	e.t.Helper()
+	e.w.Later()
 	ctx := context.Background()
 	o, err := agentvpc.Observe(ctx, e.w.EC2(acct), acct, region, vpc)
 	if err != nil {

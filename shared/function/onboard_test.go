@@ -98,7 +98,7 @@ func TestTagToTunnel(t *testing.T) {
 	}
 
 	// Once the endpoint is available, a re-drive publishes the new state and nothing else.
-	e.w.Clock().Advance(0)
+	e.w.Later()
 	mark := e.mark()
 	if err := e.onboard("redrive.json"); err != nil {
 		t.Fatal(err)
@@ -108,8 +108,10 @@ func TestTagToTunnel(t *testing.T) {
 			t.Errorf("re-drive of an onboarded VPC wrote %s", c.Action)
 		}
 	}
-	// A third run has nothing left to write but the outcome's event
-	// (re-sent so that a lost one is not lost for good) and its lease.
+	// A third run, once the second's writes show, has nothing left to
+	// write but the outcome's event (re-sent so that a lost one is not
+	// lost for good) and its lease.
+	e.w.Later()
 	mark = e.mark()
 	if err := e.onboard("redrive.json"); err != nil {
 		t.Fatal(err)
@@ -429,6 +431,7 @@ func TestPrincipalModes(t *testing.T) {
 	for mode, want := range map[string]string{"role": localawstest.RoleARN(member, "jenkins-agent-vpcs-spoke"), "account": localawstest.RootARN(member), "any": "*"} {
 		t.Run(mode, func(t *testing.T) {
 			e, vpc := onboarded(t, map[string]string{"PRINCIPAL_MODE": mode})
+			e.w.Later()
 			if got := e.w.AllowedPrincipals(e.service); !slices.Equal(got, []string{want}) {
 				t.Errorf("principals %v, want [%s]", got, want)
 			}
@@ -436,6 +439,7 @@ func TestPrincipalModes(t *testing.T) {
 			if err := e.onboard("tag-change-untagged.json"); err != nil {
 				t.Fatal(err)
 			}
+			e.w.Later()
 			got := e.w.AllowedPrincipals(e.service)
 			if mode == "any" && !slices.Equal(got, []string{"*"}) {
 				t.Errorf("'*' belongs to no account and must stay: %v", got)
@@ -507,6 +511,7 @@ func TestMissingSpokeRoleIsAnError(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "spoke role") {
 		t.Fatalf("want an error naming the spoke role, got %v", err)
 	}
+	e.w.Later()
 	if len(e.w.AllowedPrincipals(e.service)) != 0 {
 		t.Error("a principal was allowed for an account whose role cannot be assumed")
 	}
