@@ -37,7 +37,7 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		status := http.StatusBadRequest
-		if errors.As(err, new(adminNotFound)) {
+		if errors.As(err, new(adminNotFoundError)) {
 			status = http.StatusNotFound
 		}
 		s.writeAdmin(w, r, status, map[string]string{"error": err.Error()})
@@ -46,9 +46,9 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	s.writeAdmin(w, r, http.StatusOK, v)
 }
 
-// adminNotFound is an admin call's error that answers 404 Not Found;
+// adminNotFoundError is an admin call's error that answers 404 Not Found;
 // every other error answers 400 Bad Request.
-type adminNotFound struct{ error }
+type adminNotFoundError struct{ error }
 
 // admin does what an admin call asks and returns the answer's body.
 func (s *Server) admin(r *http.Request, body []byte) (any, error) {
@@ -106,7 +106,7 @@ func (s *Server) admin(r *http.Request, body []byte) (any, error) {
 		s.ResetDeliveryStats()
 		return map[string]bool{"reset": true}, nil
 	}
-	return nil, adminNotFound{fmt.Errorf("no admin endpoint %s", route)}
+	return nil, adminNotFoundError{fmt.Errorf("no admin endpoint %s", route)}
 }
 
 // adminInjectFaults injects one Fault or a JSON array of them.
@@ -171,7 +171,7 @@ func (s *Server) adminTriggerRule(body []byte) (any, error) {
 		return nil, err
 	}
 	if err := s.TriggerRule(in.Account, in.Region, in.Bus, in.Rule); err != nil {
-		return nil, adminNotFound{err}
+		return nil, adminNotFoundError{err}
 	}
 	return map[string]bool{"triggered": true}, nil
 }

@@ -117,28 +117,28 @@ func parseStatement(b json.RawMessage) (Statement, error) {
 
 // parsePrincipal reads a resource policy statement's Principal: "*", or a
 // map of principal kinds to lists ({"AWS": "*"} is any principal too).
-func (st *Statement) parsePrincipal(raw json.RawMessage) error {
+func (s *Statement) parsePrincipal(raw json.RawMessage) error {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
 	}
-	st.HasPrincipal = true
+	s.HasPrincipal = true
 	var star string
 	if json.Unmarshal(raw, &star) == nil {
 		if star != "*" {
 			return fmt.Errorf("statement Principal %q: a string principal must be \"*\"", star)
 		}
-		st.AnyPrincipal = true
+		s.AnyPrincipal = true
 		return nil
 	}
 	var m map[string]stringList
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return fmt.Errorf("decoding Principal, %w", err)
 	}
-	st.Principals = map[string][]string{}
+	s.Principals = map[string][]string{}
 	for k, v := range m {
-		st.Principals[k] = v
+		s.Principals[k] = v
 		if k == "AWS" && len(v) == 1 && v[0] == "*" {
-			st.AnyPrincipal = true
+			s.AnyPrincipal = true
 		}
 	}
 	return nil
