@@ -2,6 +2,7 @@ package localaws
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -29,134 +30,167 @@ import (
 //	GET    /_localaws/delivery          {"strict","options","stats"}: how events are delivered, what it did
 //	DELETE /_localaws/delivery          reset the delivery counters
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
-	reply := func(v any) { s.writeAdmin(w, r, http.StatusOK, v) }
-	fail := func(status int, err error) { s.writeAdmin(w, r, status, map[string]string{"error": err.Error()}) }
 	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
+	var v any
+	if err == nil {
+		v, err = s.admin(r, body)
+	}
 	if err != nil {
-		fail(http.StatusBadRequest, err)
+		status := http.StatusBadRequest
+		if errors.As(err, new(adminNotFoundError)) {
+			status = http.StatusNotFound
+		}
+		s.writeAdmin(w, r, status, map[string]string{"error": err.Error()})
 		return
 	}
+	s.writeAdmin(w, r, http.StatusOK, v)
+}
+
+// adminNotFoundError is an admin call's error that answers 404 Not Found;
+// every other error answers 400 Bad Request.
+type adminNotFoundError struct{ error }
+
+// admin does what an admin call asks and returns the answer's body.
+func (s *Server) admin(r *http.Request, body []byte) (any, error) {
 	route := r.Method + " " + r.URL.Path
 	switch route {
 	case "GET /_localaws/health":
-		reply(map[string]string{"status": "ok"})
+		return map[string]string{"status": "ok"}, nil
 	case "GET /_localaws/faults":
-		reply(s.Faults())
+		return s.Faults(), nil
 	case "POST /_localaws/faults":
-		var list []Fault
-		if len(body) > 0 && body[0] == '[' {
-			err = json.Unmarshal(body, &list)
-		} else {
-			var f Fault
-			err = json.Unmarshal(body, &f)
-			list = []Fault{f}
-		}
-		if err != nil {
-			fail(http.StatusBadRequest, fmt.Errorf("decoding fault, %w", err))
-			return
-		}
-		ids := []string{}
-		for _, f := range list {
-			ids = append(ids, s.InjectFault(f))
-		}
-		reply(map[string][]string{"ids": ids})
+		return s.adminInjectFaults(body)
 	case "DELETE /_localaws/faults":
 		if id := r.URL.Query().Get("id"); id != "" {
-			reply(map[string]bool{"removed": s.RemoveFault(id)})
-			return
+			return map[string]bool{"removed": s.RemoveFault(id)}, nil
 		}
 		s.ClearFaults()
-		reply(map[string]bool{"removed": true})
+		return map[string]bool{"removed": true}, nil
 	case "GET /_localaws/throttle":
 		s.throttle.mu.Lock()
 		enabled := s.throttle.enabled
 		s.throttle.mu.Unlock()
-		reply(map[string]bool{"enabled": enabled})
+		return map[string]bool{"enabled": enabled}, nil
 	case "POST /_localaws/throttle":
 		var in struct{ Enabled bool }
 		if err := json.Unmarshal(body, &in); err != nil {
-			fail(http.StatusBadRequest, err)
-			return
+			return nil, err
 		}
 		s.SetThrottle(in.Enabled)
-		reply(map[string]bool{"enabled": in.Enabled})
+		return map[string]bool{"enabled": in.Enabled}, nil
 	case "GET /_localaws/calls":
-		reply(s.Calls())
+		return s.Calls(), nil
 	case "DELETE /_localaws/calls", "POST /_localaws/calls/reset":
 		s.ResetCalls()
-		reply(map[string]bool{"reset": true})
+		return map[string]bool{"reset": true}, nil
 	case "GET /_localaws/clock":
-		reply(map[string]any{"now": s.clock.Now(), "frozen": s.clock.Frozen()})
+		return map[string]any{"now": s.clock.Now(), "frozen": s.clock.Frozen()}, nil
 	case "POST /_localaws/clock":
-		var in struct {
-			Set     *time.Time
-			Advance Duration
-			Real    bool
-		}
-		if err := json.Unmarshal(body, &in); err != nil {
-			fail(http.StatusBadRequest, err)
-			return
-		}
-		switch {
-		case in.Real:
-			s.clock.Real()
-		case in.Set != nil:
-			s.clock.Set(*in.Set)
-		case in.Advance != 0:
-			s.clock.Advance(time.Duration(in.Advance))
-		}
-		reply(map[string]any{"now": s.clock.Now(), "frozen": s.clock.Frozen()})
+		return s.adminSetClock(body)
 	case "POST /_localaws/topology":
-		t, err := ParseTopology(body)
-		if err == nil {
-			err = s.Seed(t)
-		}
-		if err != nil {
-			fail(http.StatusBadRequest, err)
-			return
-		}
-		reply(map[string]int{"accounts": len(t.Accounts)})
+		return s.adminSeed(body)
 	case "GET /_localaws/events":
-		reply(s.RecentEvents())
+		return s.RecentEvents(), nil
 	case "POST /_localaws/rules/trigger":
-		var in struct{ Account, Region, Bus, Rule string }
-		if err := json.Unmarshal(body, &in); err != nil {
-			fail(http.StatusBadRequest, err)
-			return
-		}
-		if err := s.TriggerRule(in.Account, in.Region, in.Bus, in.Rule); err != nil {
-			fail(http.StatusNotFound, err)
-			return
-		}
-		reply(map[string]bool{"triggered": true})
+		return s.adminTriggerRule(body)
 	case "POST /_localaws/credentials":
-		var in struct {
-			Account, Role, Session string
-			DurationSeconds        int
-		}
-		if err := json.Unmarshal(body, &in); err != nil {
-			fail(http.StatusBadRequest, err)
-			return
-		}
-		c, err := s.RoleCredentials(in.Account, in.Role, or(in.Session, "localaws"), time.Duration(in.DurationSeconds)*time.Second)
-		if err != nil {
-			fail(http.StatusBadRequest, err)
-			return
-		}
-		reply(c)
+		return s.adminCredentials(body)
 	case "POST /_localaws/flush":
-		reply(map[string]bool{"drained": s.Flush(10 * time.Second)})
+		return map[string]bool{"drained": s.Flush(10 * time.Second)}, nil
 	case "GET /_localaws/delivery":
 		opts, strict := s.Delivery()
-		reply(map[string]any{"strict": strict, "stats": s.DeliveryStats(), "options": map[string]any{
+		return map[string]any{"strict": strict, "stats": s.DeliveryStats(), "options": map[string]any{
 			"duplicateRatio": opts.DuplicateRatio, "dropTagRatio": opts.DropTagRatio, "seed": opts.Seed,
-			"maxDelay": opts.MaxDelay.String(), "cloudTrailDelay": opts.CloudTrailDelay.String()}})
+			"maxDelay": opts.MaxDelay.String(), "cloudTrailDelay": opts.CloudTrailDelay.String()}}, nil
 	case "DELETE /_localaws/delivery":
 		s.ResetDeliveryStats()
-		reply(map[string]bool{"reset": true})
-	default:
-		fail(http.StatusNotFound, fmt.Errorf("no admin endpoint %s", route))
+		return map[string]bool{"reset": true}, nil
 	}
+	return nil, adminNotFoundError{fmt.Errorf("no admin endpoint %s", route)}
+}
+
+// adminInjectFaults injects one Fault or a JSON array of them.
+func (s *Server) adminInjectFaults(body []byte) (any, error) {
+	var list []Fault
+	var err error
+	if len(body) > 0 && body[0] == '[' {
+		err = json.Unmarshal(body, &list)
+	} else {
+		var f Fault
+		err = json.Unmarshal(body, &f)
+		list = []Fault{f}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("decoding fault, %w", err)
+	}
+	ids := []string{}
+	for _, f := range list {
+		ids = append(ids, s.InjectFault(f))
+	}
+	return map[string][]string{"ids": ids}, nil
+}
+
+// adminSetClock sets, advances or unfreezes the clock.
+func (s *Server) adminSetClock(body []byte) (any, error) {
+	var in struct {
+		Set     *time.Time
+		Advance Duration
+		Real    bool
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		return nil, err
+	}
+	switch {
+	case in.Real:
+		s.clock.Real()
+	case in.Set != nil:
+		s.clock.Set(*in.Set)
+	case in.Advance != 0:
+		s.clock.Advance(time.Duration(in.Advance))
+	}
+	return map[string]any{"now": s.clock.Now(), "frozen": s.clock.Frozen()}, nil
+}
+
+// adminSeed seeds more topology from a YAML or JSON body.
+func (s *Server) adminSeed(body []byte) (any, error) {
+	t, err := ParseTopology(body)
+	if err == nil {
+		err = s.Seed(t)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return map[string]int{"accounts": len(t.Accounts)}, nil
+}
+
+// adminTriggerRule fires a schedule rule; a rule that is not there is
+// not found.
+func (s *Server) adminTriggerRule(body []byte) (any, error) {
+	var in struct{ Account, Region, Bus, Rule string }
+	if err := json.Unmarshal(body, &in); err != nil {
+		return nil, err
+	}
+	if err := s.TriggerRule(in.Account, in.Region, in.Bus, in.Rule); err != nil {
+		return nil, adminNotFoundError{err}
+	}
+	return map[string]bool{"triggered": true}, nil
+}
+
+// adminCredentials issues a role's credentials as Lambda would get them
+// (no trust check).
+func (s *Server) adminCredentials(body []byte) (any, error) {
+	var in struct {
+		Account, Role, Session string
+		DurationSeconds        int
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		return nil, err
+	}
+	c, err := s.RoleCredentials(in.Account, in.Role, or(in.Session, "localaws"), time.Duration(in.DurationSeconds)*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // writeAdmin answers an admin call with v as JSON.

@@ -294,6 +294,58 @@ func parseCredential(r *http.Request) (credential, bool) {
 	return c, true
 }
 
+// parseCall reads the call a request makes: JSON (an X-Amz-Target header
+// names the action) or query (the form, URL and body, names it). service
+// is the one the credential scope names unless the target says otherwise.
+func parseCall(r *http.Request, body []byte, cred credential, requestID string) (call *awsproto.Call, service, proto string, _ *awsproto.Error) {
+	call = &awsproto.Call{Region: cred.region, RequestID: requestID}
+	service = cred.service
+	if target := r.Header.Get("X-Amz-Target"); target != "" {
+		prefix, op, _ := strings.Cut(target, ".")
+		call.Action, call.Body = op, body
+		switch prefix {
+		case "AmazonSSM":
+			service = "ssm"
+		case "AWSEvents":
+			service = "events"
+		}
+		return call, service, protoJSON, nil
+	}
+	form := r.URL.Query()
+	if len(body) > 0 {
+		bf, err := url.ParseQuery(string(body))
+		if err != nil {
+			return nil, service, protoQuery, awsproto.Errorf("MalformedQueryString", "The query string is malformed.")
+		}
+		for k, v := range bf {
+			form[k] = append(form[k], v...)
+		}
+	}
+	call.Form, call.Action = form, form.Get("Action")
+	if service == "ec2" {
+		return call, service, protoEC2, nil
+	}
+	return call, service, protoQuery, nil
+}
+
+// dispatch hands an authorized call to the service that answers it.
+func (s *Server) dispatch(service string, call *awsproto.Call, id stssim.Identity) ([]byte, error) {
+	switch service {
+	case "sts":
+		return s.iam.Handle(call, id)
+	case "ssm":
+		return s.ssm.Handle(call)
+	case "events":
+		return s.events.Handle(call)
+	case "ec2":
+		if s.ec2 == nil {
+			return nil, &awsproto.Error{Code: "InvalidAction", Message: "EC2 is not available in this build.", Status: 400}
+		}
+		return s.ec2.Handle(call)
+	}
+	return nil, &awsproto.Error{Code: "UnknownService", Message: fmt.Sprintf("Service %q is not served by localaws.", service), Status: 400}
+}
+
 // protocol of a request, which decides how errors are written.
 const (
 	protoEC2   = "ec2"
@@ -313,34 +365,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	cred, signed := parseCredential(r)
-	call := &awsproto.Call{Region: cred.region, RequestID: requestID}
-	service := cred.service
-	proto := protoQuery
-	if target := r.Header.Get("X-Amz-Target"); target != "" {
-		prefix, op, _ := strings.Cut(target, ".")
-		proto, call.Action, call.Body = protoJSON, op, body
-		switch prefix {
-		case "AmazonSSM":
-			service = "ssm"
-		case "AWSEvents":
-			service = "events"
-		}
-	} else {
-		form := r.URL.Query()
-		if len(body) > 0 {
-			bf, err := url.ParseQuery(string(body))
-			if err != nil {
-				s.writeError(w, protoQuery, service, requestID, awsproto.Errorf("MalformedQueryString", "The query string is malformed."))
-				return
-			}
-			for k, v := range bf {
-				form[k] = append(form[k], v...)
-			}
-		}
-		call.Form, call.Action = form, form.Get("Action")
-		if service == "ec2" {
-			proto = protoEC2
-		}
+	call, service, proto, perr := parseCall(r, body, cred, requestID)
+	if perr != nil {
+		s.writeError(w, protoQuery, service, requestID, perr)
+		return
 	}
 	if !signed {
 		code := "MissingAuthenticationToken"
@@ -381,23 +409,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, proto, service, requestID, aerr)
 		return
 	}
-	var out []byte
-	switch service {
-	case "sts":
-		out, err = s.iam.Handle(call, id)
-	case "ssm":
-		out, err = s.ssm.Handle(call)
-	case "events":
-		out, err = s.events.Handle(call)
-	case "ec2":
-		if s.ec2 == nil {
-			err = &awsproto.Error{Code: "InvalidAction", Message: "EC2 is not available in this build.", Status: 400}
-		} else {
-			out, err = s.ec2.Handle(call)
-		}
-	default:
-		err = &awsproto.Error{Code: "UnknownService", Message: fmt.Sprintf("Service %q is not served by localaws.", service), Status: 400}
-	}
+	out, err := s.dispatch(service, call, id)
 	if err != nil {
 		var ae *awsproto.Error
 		if !errors.As(err, &ae) {

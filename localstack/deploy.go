@@ -160,13 +160,29 @@ type route struct {
 func (s *target) deployHub(ctx context.Context, hub *deployment) ([]route, error) {
 	cfg := AdminConfig(s.URL, s.Region, s.Hub)
 	events := eventbridge.NewFromConfig(cfg)
-	ec2c := ec2.NewFromConfig(cfg)
+	if err := s.createHubRoles(hub); err != nil {
+		return nil, err
+	}
+	if err := s.putHubPolicies(hub); err != nil {
+		return nil, err
+	}
+	if err := createBuses(ctx, events, hub); err != nil {
+		return nil, err
+	}
+	if err := createConnectionNotifications(ctx, ec2.NewFromConfig(cfg), hub); err != nil {
+		return nil, err
+	}
+	return deployRoutes(ctx, events, hub)
+}
 
+// createHubRoles creates the hub template's roles, trusting the services
+// their trust policies name.
+func (s *target) createHubRoles(hub *deployment) error {
 	var roles []localaws.Role
 	for _, roleID := range hub.tpl.Roles() {
 		name, err := hub.ref(roleID)
 		if err != nil {
-			return nil, fmt.Errorf("naming role %s, %w", roleID, err)
+			return fmt.Errorf("naming role %s, %w", roleID, err)
 		}
 		var principals []string
 		for _, st := range hub.tpl.Trust(roleID) {
@@ -174,20 +190,25 @@ func (s *target) deployHub(ctx context.Context, hub *deployment) ([]route, error
 		}
 		policies, err := hub.rolePolicies(roleID)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		roles = append(roles, localaws.Role{Name: name, MaxSessionDuration: 43200, Trust: localaws.Trust{Principals: principals}, Policies: policies})
 	}
 	if err := s.AWS.Seed(&localaws.Topology{Region: s.Region, Accounts: []localaws.Account{{ID: s.Hub, Roles: roles}}}); err != nil {
-		return nil, fmt.Errorf("creating the hub roles, %w", err)
+		return fmt.Errorf("creating the hub roles, %w", err)
 	}
+	return nil
+}
+
+// putHubPolicies sets the resource policies of the hub's buses and topics.
+func (s *target) putHubPolicies(hub *deployment) error {
 	busPolicies, err := hub.busPolicies()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for arn, doc := range busPolicies {
 		if err := s.AWS.PutResourcePolicy(arn, doc); err != nil {
-			return nil, fmt.Errorf("setting the policy of %s, %w", arn, err)
+			return fmt.Errorf("setting the policy of %s, %w", arn, err)
 		}
 	}
 	// The connection topic's policy lets PrivateLink publish the endpoint
@@ -195,44 +216,59 @@ func (s *target) deployHub(ctx context.Context, hub *deployment) ([]route, error
 	// SNS refuses them.
 	topicPolicies, err := hub.topicPolicies()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for arn, doc := range topicPolicies {
 		if err := s.AWS.PutResourcePolicy(arn, doc); err != nil {
-			return nil, fmt.Errorf("setting the policy of topic %s, %w", arn, err)
+			return fmt.Errorf("setting the policy of topic %s, %w", arn, err)
 		}
 	}
+	return nil
+}
 
+// createBuses creates the template's event buses; one that exists is kept.
+func createBuses(ctx context.Context, events *eventbridge.Client, hub *deployment) error {
 	for _, id := range hub.tpl.Resources("AWS::Events::EventBus") {
 		name, err := hub.ref(id)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if _, err := events.CreateEventBus(ctx, &eventbridge.CreateEventBusInput{Name: aws.String(name)}); err != nil && !strings.Contains(err.Error(), "ResourceAlreadyExists") {
-			return nil, fmt.Errorf("creating bus %s, %w", name, err)
+			return fmt.Errorf("creating bus %s, %w", name, err)
 		}
 	}
+	return nil
+}
 
+// createConnectionNotifications subscribes the template's topics to its
+// endpoint services' connection events.
+func createConnectionNotifications(ctx context.Context, ec2c *ec2.Client, hub *deployment) error {
 	for _, id := range hub.tpl.Resources("AWS::EC2::VPCEndpointConnectionNotification") {
 		service, err := hub.propertyValue(id, "ServiceId")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		topic, err := hub.propertyValue(id, "ConnectionNotificationArn")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		kinds, err := hub.propertyValue(id, "ConnectionEvents")
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if _, err := ec2c.CreateVpcEndpointConnectionNotification(ctx, &ec2.CreateVpcEndpointConnectionNotificationInput{
 			ServiceId: aws.String(service), ConnectionNotificationArn: aws.String(topic), ConnectionEvents: strings.Split(kinds, ","),
 		}); err != nil {
-			return nil, fmt.Errorf("creating the connection notification of %s to %s, %w", service, topic, err)
+			return fmt.Errorf("creating the connection notification of %s to %s, %w", service, topic, err)
 		}
 	}
+	return nil
+}
 
+// deployRoutes puts the rules that route events and schedules to the
+// functions and returns every route, SNS subscriptions included (the
+// stack delivers those itself).
+func deployRoutes(ctx context.Context, events *eventbridge.Client, hub *deployment) ([]route, error) {
 	var out []route
 	for _, r := range hub.tpl.Routes() {
 		if r.Function == "" {
@@ -242,32 +278,43 @@ func (s *target) deployHub(ctx context.Context, hub *deployment) ([]route, error
 		if err != nil {
 			return nil, err
 		}
-		rt := route{Name: ruleName(hub.physicalName(r.Name)), Kind: r.Kind, Function: r.Function, Bus: "default"}
-		switch r.Kind {
-		case "SNS":
-			if rt.Topic, err = hub.text(r.Topic); err != nil {
-				return nil, err
-			}
-			rt.Name = rt.Topic
-			out = append(out, rt)
-			continue
-		case "Schedule":
-			if rt.Schedule, err = hub.text(r.Schedule); err != nil {
-				return nil, err
-			}
-		case "EventBridgeRule":
-			if r.EventBus != "" {
-				if rt.Bus, err = hub.text(r.EventBus); err != nil {
-					return nil, err
-				}
-			}
-		}
-		if err := putRule(ctx, events, hub, r, rt.Name, rt.Bus, rt.Schedule, fnARN, ""); err != nil {
+		rt, err := hubRoute(hub, r)
+		if err != nil {
 			return nil, err
+		}
+		if r.Kind != "SNS" {
+			if err := putRule(ctx, events, hub, r, rt.Name, rt.Bus, rt.Schedule, fnARN, ""); err != nil {
+				return nil, err
+			}
 		}
 		out = append(out, rt)
 	}
 	return out, nil
+}
+
+// hubRoute is the route r of the hub template, its names resolved: an SNS
+// route is named by its topic, a rule by its physical name.
+func hubRoute(hub *deployment, r templates.Route) (route, error) {
+	rt := route{Name: ruleName(hub.physicalName(r.Name)), Kind: r.Kind, Function: r.Function, Bus: "default"}
+	var err error
+	switch r.Kind {
+	case "SNS":
+		if rt.Topic, err = hub.text(r.Topic); err != nil {
+			return route{}, err
+		}
+		rt.Name = rt.Topic
+	case "Schedule":
+		if rt.Schedule, err = hub.text(r.Schedule); err != nil {
+			return route{}, err
+		}
+	case "EventBridgeRule":
+		if r.EventBus != "" {
+			if rt.Bus, err = hub.text(r.EventBus); err != nil {
+				return route{}, err
+			}
+		}
+	}
+	return rt, nil
 }
 
 // deployMember creates what member-template.yaml creates in one member

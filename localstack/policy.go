@@ -24,15 +24,38 @@ func (d *deployment) value(n *yaml.Node) (any, error) {
 	if n == nil {
 		return noValue{}, nil
 	}
-	fn, arg := "", n
+	if fn, arg := intrinsic(n); fn != "" {
+		return d.intrinsicValue(n, fn, arg)
+	}
+	switch n.Kind {
+	case yaml.ScalarNode:
+		return d.sub(n.Value)
+	case yaml.SequenceNode:
+		return d.sequenceValue(n)
+	case yaml.MappingNode:
+		return d.mappingValue(n)
+	}
+	return nil, fmt.Errorf("cannot resolve a %v node", n.Kind)
+}
+
+// intrinsic names the intrinsic function n calls, in either form (the
+// short !Tag or the full {"Fn::Name": arg} / {"Ref": arg}), and its
+// argument; fn is "" when n is plain data.
+func intrinsic(n *yaml.Node) (fn string, arg *yaml.Node) {
 	switch {
 	case strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!"):
-		fn = strings.TrimPrefix(n.Tag, "!")
+		return strings.TrimPrefix(n.Tag, "!"), n
 	case n.Kind == yaml.MappingNode && len(n.Content) == 2 && (n.Content[0].Value == "Ref" || strings.HasPrefix(n.Content[0].Value, "Fn::")):
-		fn, arg = strings.TrimPrefix(n.Content[0].Value, "Fn::"), n.Content[1]
+		return strings.TrimPrefix(n.Content[0].Value, "Fn::"), n.Content[1]
 	}
+	return "", n
+}
+
+// intrinsicValue resolves n, a call of the intrinsic fn on arg. Ref,
+// If and Sub are resolved here when they may give lists or drop the
+// value; everything else is eval's.
+func (d *deployment) intrinsicValue(n *yaml.Node, fn string, arg *yaml.Node) (any, error) {
 	switch fn {
-	case "":
 	case "Ref":
 		if arg.Value == "AWS::NoValue" {
 			return noValue{}, nil
@@ -40,7 +63,6 @@ func (d *deployment) value(n *yaml.Node) (any, error) {
 		if d.isList(arg.Value) {
 			return d.list("!Ref " + arg.Value)
 		}
-		return d.eval(n)
 	case "If":
 		if arg.Kind != yaml.SequenceNode || len(arg.Content) != 3 {
 			return nil, fmt.Errorf("!If takes [condition, then, else]")
@@ -57,45 +79,45 @@ func (d *deployment) value(n *yaml.Node) (any, error) {
 		if arg.Kind == yaml.SequenceNode && len(arg.Content) == 2 {
 			return d.subWith(arg.Content[0].Value, arg.Content[1])
 		}
-		return d.eval(n)
-	default:
-		return d.eval(n)
 	}
-	switch n.Kind {
-	case yaml.ScalarNode:
-		return d.sub(n.Value)
-	case yaml.SequenceNode:
-		out := []any{}
-		for _, c := range n.Content {
-			v, err := d.value(c)
-			if err != nil {
-				return nil, err
-			}
-			switch x := v.(type) {
-			case noValue:
-			case []string:
-				for _, s := range x {
-					out = append(out, s)
-				}
-			default:
-				out = append(out, v)
-			}
+	return d.eval(n)
+}
+
+// sequenceValue resolves a list: AWS::NoValue items removed, list values
+// (list parameters) spliced in.
+func (d *deployment) sequenceValue(n *yaml.Node) (any, error) {
+	out := []any{}
+	for _, c := range n.Content {
+		v, err := d.value(c)
+		if err != nil {
+			return nil, err
 		}
-		return out, nil
-	case yaml.MappingNode:
-		out := map[string]any{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			v, err := d.value(n.Content[i+1])
-			if err != nil {
-				return nil, err
+		switch x := v.(type) {
+		case noValue:
+		case []string:
+			for _, s := range x {
+				out = append(out, s)
 			}
-			if _, skip := v.(noValue); !skip {
-				out[n.Content[i].Value] = v
-			}
+		default:
+			out = append(out, v)
 		}
-		return out, nil
 	}
-	return nil, fmt.Errorf("cannot resolve a %v node", n.Kind)
+	return out, nil
+}
+
+// mappingValue resolves a map: keys whose value is AWS::NoValue removed.
+func (d *deployment) mappingValue(n *yaml.Node) (any, error) {
+	out := map[string]any{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		v, err := d.value(n.Content[i+1])
+		if err != nil {
+			return nil, err
+		}
+		if _, skip := v.(noValue); !skip {
+			out[n.Content[i].Value] = v
+		}
+	}
+	return out, nil
 }
 
 // subWith resolves !Sub [template, {Var: value}]: the map's variables

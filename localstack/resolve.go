@@ -99,29 +99,18 @@ func (d *deployment) list(raw string) ([]string, error) {
 	return strings.Split(v, ","), nil
 }
 
+// eval resolves a template node to a string: a list becomes its items
+// joined by commas.
 func (d *deployment) eval(n *yaml.Node) (string, error) {
-	fn, arg := "", n
-	switch {
-	case strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!"):
-		fn = strings.TrimPrefix(n.Tag, "!")
-	case n.Kind == yaml.MappingNode && len(n.Content) == 2 && (n.Content[0].Value == "Ref" || strings.HasPrefix(n.Content[0].Value, "Fn::")):
-		fn, arg = strings.TrimPrefix(n.Content[0].Value, "Fn::"), n.Content[1]
-	}
+	fn, arg := intrinsic(n)
 	switch fn {
 	case "":
 		switch n.Kind {
 		case yaml.ScalarNode:
 			return d.sub(n.Value)
 		case yaml.SequenceNode:
-			parts := make([]string, 0, len(n.Content))
-			for _, c := range n.Content {
-				v, err := d.eval(c)
-				if err != nil {
-					return "", err
-				}
-				parts = append(parts, v)
-			}
-			return strings.Join(parts, ","), nil
+			parts, err := d.evalAll(n.Content)
+			return strings.Join(parts, ","), err
 		}
 		return "", fmt.Errorf("cannot evaluate a %v node", n.Kind)
 	case "Ref":
@@ -138,32 +127,43 @@ func (d *deployment) eval(n *yaml.Node) (string, error) {
 		}
 		return d.sub(arg.Value)
 	case "If":
-		if arg.Kind != yaml.SequenceNode || len(arg.Content) != 3 {
-			return "", fmt.Errorf("!If takes [condition, then, else]")
-		}
-		ok, err := d.condition(arg.Content[0].Value)
-		if err != nil {
-			return "", err
-		}
-		if ok {
-			return d.eval(arg.Content[1])
-		}
-		return d.eval(arg.Content[2])
+		return d.evalIf(arg)
 	case "Join":
 		if arg.Kind != yaml.SequenceNode || len(arg.Content) != 2 {
 			return "", fmt.Errorf("!Join takes [delimiter, list]")
 		}
-		parts := []string{}
-		for _, c := range arg.Content[1].Content {
-			v, err := d.eval(c)
-			if err != nil {
-				return "", err
-			}
-			parts = append(parts, v)
-		}
-		return strings.Join(parts, arg.Content[0].Value), nil
+		parts, err := d.evalAll(arg.Content[1].Content)
+		return strings.Join(parts, arg.Content[0].Value), err
 	}
 	return "", fmt.Errorf("intrinsic !%s is not supported by the local stack", fn)
+}
+
+// evalIf resolves !If [condition, then, else] to a string.
+func (d *deployment) evalIf(arg *yaml.Node) (string, error) {
+	if arg.Kind != yaml.SequenceNode || len(arg.Content) != 3 {
+		return "", fmt.Errorf("!If takes [condition, then, else]")
+	}
+	ok, err := d.condition(arg.Content[0].Value)
+	if err != nil {
+		return "", err
+	}
+	if ok {
+		return d.eval(arg.Content[1])
+	}
+	return d.eval(arg.Content[2])
+}
+
+// evalAll resolves each node to a string, stopping at the first error.
+func (d *deployment) evalAll(nodes []*yaml.Node) ([]string, error) {
+	parts := make([]string, 0, len(nodes))
+	for _, c := range nodes {
+		v, err := d.eval(c)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, v)
+	}
+	return parts, nil
 }
 
 func (d *deployment) condition(name string) (bool, error) {

@@ -143,50 +143,10 @@ func (i Invocation) Failed() bool { return i.Err != nil || i.Result.Error != nil
 
 // Start builds, deploys and starts everything. Close it when done.
 func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
-	if opts.RepoRoot == "" {
-		wd, _ := os.Getwd()
-		if opts.RepoRoot, err = RepoRoot(wd); err != nil {
-			return nil, err
-		}
+	if err := opts.fillDefaults(); err != nil {
+		return nil, err
 	}
-	if opts.WorkDir == "" {
-		if opts.WorkDir, err = os.MkdirTemp("", "localstack-"); err != nil {
-			return nil, fmt.Errorf("creating a work directory, %w", err)
-		}
-	}
-	if opts.CacheDir == "" {
-		if opts.CacheDir, err = CacheDir(); err != nil {
-			return nil, err
-		}
-	}
-	if opts.Addr == "" {
-		opts.Addr = "127.0.0.1:0"
-	}
-	if opts.HubAccount == "" {
-		opts.HubAccount = HubAccount
-	}
-	if opts.Topology == nil {
-		if opts.Topology, err = Topology(); err != nil {
-			return nil, err
-		}
-	}
-	if opts.Instances == 0 {
-		opts.Instances = 2
-	}
-	if opts.Retries == nil {
-		opts.Retries = []time.Duration{200 * time.Millisecond, time.Second}
-	}
-	topo := opts.Topology
-	s := &Stack{Region: topo.Region, Hub: opts.HubAccount, WorkDir: opts.WorkDir, opts: opts, Functions: map[string]*Function{}}
-	if s.Region == "" {
-		s.Region = "us-east-1"
-	}
-	for _, a := range topo.Accounts {
-		if a.ID != s.Hub {
-			s.Members = append(s.Members, a.ID)
-		}
-	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s := newStack(opts)
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, s.Close())
@@ -194,67 +154,21 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}()
 
 	// The template first: it names the functions to build.
-	hub, err := newDeployment(filepath.Join(opts.RepoRoot, "template.yaml"), StackName, s.Hub, s.Region, hubParameters(topo, s.Hub, opts.Parameters))
+	hub, err := newDeployment(filepath.Join(opts.RepoRoot, "template.yaml"), StackName, s.Hub, s.Region, hubParameters(opts.Topology, s.Hub, opts.Parameters))
 	if err != nil {
 		return nil, err
 	}
 	s.Parameters = hub.params
-	ids := hub.tpl.Functions()
-	if len(opts.Functions) > 0 {
-		for _, id := range opts.Functions {
-			if !slices.Contains(ids, id) {
-				return nil, fmt.Errorf("template.yaml has no function %s (it has %s)", id, strings.Join(ids, ", "))
-			}
-		}
-		ids = opts.Functions
+	ids, err := functionIDs(hub, opts.Functions)
+	if err != nil {
+		return nil, err
 	}
 
 	// Build while the local AWS starts.
-	type built struct {
-		paths    map[string]string
-		emulator string
-		err      error
-	}
 	builds := make(chan built, 1)
 	prog := newProgress(opts.Progress, progressEvery)
-	go func() {
-		var b built
-		b.emulator = opts.Emulator
-		if b.emulator == "" {
-			if b.emulator, b.err = emulator(ctx, opts.CacheDir, prog); b.err != nil {
-				builds <- b
-				return
-			}
-		}
-		var missing []string
-		b.paths = map[string]string{}
-		for _, id := range ids {
-			if p, ok := opts.Bootstraps[id]; ok {
-				b.paths[id] = p
-			} else {
-				missing = append(missing, id)
-			}
-		}
-		if len(missing) > 0 {
-			var paths map[string]string
-			paths, b.err = build(ctx, opts.RepoRoot, filepath.Join(opts.WorkDir, "build"), missing, prog)
-			for id, p := range paths {
-				b.paths[id] = p
-			}
-		}
-		builds <- b
-	}()
-
-	if s.AWS, err = localaws.NewServer(localaws.Options{Topology: topo, Throttle: opts.Throttle, TransitionDelay: opts.TransitionDelay,
-		Relax: opts.Relax, Delivery: opts.Delivery, Seed: opts.Seed}); err != nil {
-		<-builds
-		return nil, fmt.Errorf("starting the local AWS, %w", err)
-	}
-	if s.URL, err = s.AWS.Start(opts.Addr); err != nil {
-		<-builds
-		return nil, fmt.Errorf("starting the local AWS on %s, %w", opts.Addr, err)
-	}
-	if s.Routes, err = (&target{AWS: s.AWS, URL: s.URL, Region: s.Region, Hub: s.Hub, Members: s.Members, RepoRoot: opts.RepoRoot}).deploy(ctx, hub); err != nil {
+	go func() { builds <- buildFunctions(ctx, opts, ids, prog) }()
+	if err := s.startAWS(ctx, hub); err != nil {
 		<-builds
 		return nil, err
 	}
@@ -278,6 +192,127 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		s.bg.Go(func() { s.tick(opts.Schedule) })
 	}
 	return s, nil
+}
+
+// fillDefaults sets the options left zero to what Start uses for them.
+func (opts *Options) fillDefaults() (err error) {
+	if opts.RepoRoot == "" {
+		wd, _ := os.Getwd()
+		if opts.RepoRoot, err = RepoRoot(wd); err != nil {
+			return err
+		}
+	}
+	if opts.WorkDir == "" {
+		if opts.WorkDir, err = os.MkdirTemp("", "localstack-"); err != nil {
+			return fmt.Errorf("creating a work directory, %w", err)
+		}
+	}
+	if opts.CacheDir == "" {
+		if opts.CacheDir, err = CacheDir(); err != nil {
+			return err
+		}
+	}
+	if opts.Addr == "" {
+		opts.Addr = "127.0.0.1:0"
+	}
+	if opts.HubAccount == "" {
+		opts.HubAccount = HubAccount
+	}
+	if opts.Topology == nil {
+		if opts.Topology, err = Topology(); err != nil {
+			return err
+		}
+	}
+	if opts.Instances == 0 {
+		opts.Instances = 2
+	}
+	if opts.Retries == nil {
+		opts.Retries = []time.Duration{200 * time.Millisecond, time.Second}
+	}
+	return nil
+}
+
+// newStack is the stack opts describe, before anything is deployed or
+// started: every account of the topology but the hub is a member.
+func newStack(opts Options) *Stack {
+	topo := opts.Topology
+	s := &Stack{Region: topo.Region, Hub: opts.HubAccount, WorkDir: opts.WorkDir, opts: opts, Functions: map[string]*Function{}}
+	if s.Region == "" {
+		s.Region = "us-east-1"
+	}
+	for _, a := range topo.Accounts {
+		if a.ID != s.Hub {
+			s.Members = append(s.Members, a.ID)
+		}
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s
+}
+
+// functionIDs are the logical ids of the functions to start: those asked
+// for, each of which the template must have, or else all of the template's.
+func functionIDs(hub *deployment, asked []string) ([]string, error) {
+	ids := hub.tpl.Functions()
+	if len(asked) == 0 {
+		return ids, nil
+	}
+	for _, id := range asked {
+		if !slices.Contains(ids, id) {
+			return nil, fmt.Errorf("template.yaml has no function %s (it has %s)", id, strings.Join(ids, ", "))
+		}
+	}
+	return asked, nil
+}
+
+// built is what building the functions gave: each function's bootstrap
+// by logical id and the Runtime Interface Emulator's path.
+type built struct {
+	paths    map[string]string
+	emulator string
+	err      error
+}
+
+// buildFunctions finds or builds the Runtime Interface Emulator and the
+// bootstraps of the functions ids that opts does not provide.
+func buildFunctions(ctx context.Context, opts Options, ids []string, prog *progress) built {
+	var b built
+	b.emulator = opts.Emulator
+	if b.emulator == "" {
+		if b.emulator, b.err = emulator(ctx, opts.CacheDir, prog); b.err != nil {
+			return b
+		}
+	}
+	var missing []string
+	b.paths = map[string]string{}
+	for _, id := range ids {
+		if p, ok := opts.Bootstraps[id]; ok {
+			b.paths[id] = p
+		} else {
+			missing = append(missing, id)
+		}
+	}
+	if len(missing) > 0 {
+		var paths map[string]string
+		paths, b.err = build(ctx, opts.RepoRoot, filepath.Join(opts.WorkDir, "build"), missing, prog)
+		for id, p := range paths {
+			b.paths[id] = p
+		}
+	}
+	return b
+}
+
+// startAWS starts the local AWS server and deploys the templates into it.
+func (s *Stack) startAWS(ctx context.Context, hub *deployment) (err error) {
+	opts := s.opts
+	if s.AWS, err = localaws.NewServer(localaws.Options{Topology: opts.Topology, Throttle: opts.Throttle, TransitionDelay: opts.TransitionDelay,
+		Relax: opts.Relax, Delivery: opts.Delivery, Seed: opts.Seed}); err != nil {
+		return fmt.Errorf("starting the local AWS, %w", err)
+	}
+	if s.URL, err = s.AWS.Start(opts.Addr); err != nil {
+		return fmt.Errorf("starting the local AWS on %s, %w", opts.Addr, err)
+	}
+	s.Routes, err = (&target{AWS: s.AWS, URL: s.URL, Region: s.Region, Hub: s.Hub, Members: s.Members, RepoRoot: opts.RepoRoot}).deploy(ctx, hub)
+	return err
 }
 
 func (s *target) deployMembers(ctx context.Context, hub *deployment) error {

@@ -34,74 +34,9 @@ func (s *Service) AuthorizationContext(call *awsproto.Call) []iam.Request {
 	}
 	a := authz{s: s, r: r, form: call.Form}
 	ctx := map[string][]string{"ec2:Region": {call.Region}}
-	main := iam.Request{Action: "ec2:" + call.Action, Context: ctx}
-	var tagOnCreate []iam.Resource
-	switch call.Action {
-	case "CreateVpcEndpoint":
-		main.Resources = append(main.Resources, a.vpc(a.form.Get("VpcId")))
-		for _, id := range a.list("SubnetId") {
-			main.Resources = append(main.Resources, a.subnet(id))
-		}
-		for _, id := range a.list("SecurityGroupId") {
-			main.Resources = append(main.Resources, a.group(id))
-		}
-		ep := a.created("vpc-endpoint")
-		name := a.form.Get("ServiceName")
-		ep.Keys["ec2:VpceServiceName"] = []string{name}
-		if es := s.servicesByName[name]; es != nil {
-			ep.Keys["ec2:VpceServiceOwner"] = []string{es.region.account}
-		}
-		if sr := a.form.Get("ServiceRegion"); sr != "" {
-			ep.Keys["ec2:VpceServiceRegion"] = []string{sr}
-		}
-		main.Resources = append(main.Resources, ep)
-		tagOnCreate = a.tagged("vpc-endpoint")
-	case "ModifyVpcEndpoint":
-		main.Resources = append(main.Resources, a.endpoint(a.form.Get("VpcEndpointId")))
-		for _, p := range []string{"AddSubnetId", "RemoveSubnetId"} {
-			for _, id := range a.list(p) {
-				main.Resources = append(main.Resources, a.subnet(id))
-			}
-		}
-		for _, p := range []string{"AddSecurityGroupId", "RemoveSecurityGroupId"} {
-			for _, id := range a.list(p) {
-				main.Resources = append(main.Resources, a.group(id))
-			}
-		}
-	case "DeleteVpcEndpoints":
-		for _, id := range a.list("VpcEndpointId") {
-			main.Resources = append(main.Resources, a.endpoint(id))
-		}
-	case "CreateSecurityGroup":
-		if id := a.form.Get("VpcId"); id != "" {
-			main.Resources = append(main.Resources, a.vpc(id))
-		}
-		main.Resources = append(main.Resources, a.created("security-group"))
-		tagOnCreate = a.tagged("security-group")
-	case "DeleteSecurityGroup", "RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress":
-		main.Resources = append(main.Resources, a.group(a.form.Get("GroupId")))
-	case "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress":
-		// The rules the call creates are resources of their own.
-		main.Resources = append(main.Resources, a.group(a.form.Get("GroupId")), a.created("security-group-rule"))
-		tagOnCreate = a.tagged("security-group-rule")
-	case "CreateTags", "DeleteTags":
-		for _, id := range a.list("ResourceId") {
-			main.Resources = append(main.Resources, a.any(id))
-		}
-		a.requestTags(ctx, a.tagPairs("Tag"), call.Action == "CreateTags")
-	case "AcceptVpcEndpointConnections", "RejectVpcEndpointConnections",
-		"DescribeVpcEndpointServicePermissions", "ModifyVpcEndpointServicePermissions":
-		main.Resources = append(main.Resources, a.service(a.form.Get("ServiceId")))
-	case "CreateVpcEndpointConnectionNotification":
-		if id := a.form.Get("ServiceId"); id != "" {
-			main.Resources = append(main.Resources, a.service(id))
-		}
-		if id := a.form.Get("VpcEndpointId"); id != "" {
-			main.Resources = append(main.Resources, a.endpoint(id))
-		}
-	}
+	named, tagOnCreate := a.resources(call.Action, ctx)
 	// Describe* and the rest have no resource-level permissions: "*".
-	out := []iam.Request{main}
+	out := []iam.Request{{Action: "ec2:" + call.Action, Context: ctx, Resources: named}}
 	if len(tagOnCreate) > 0 {
 		tagCtx := map[string][]string{"ec2:Region": {call.Region}}
 		if tags := a.specTags(); len(tags) > 0 {
@@ -114,6 +49,90 @@ func (s *Service) AuthorizationContext(call *awsproto.Call) []iam.Request {
 		out = append(out, iam.Request{Action: "ec2:CreateTags", Context: tagCtx, Resources: tagOnCreate})
 	}
 	return out
+}
+
+// resources are what an EC2 call names or creates, and the resources it
+// tags on creation; CreateTags and DeleteTags add their request tags to
+// ctx. Describe* and the rest have no resource-level permissions: none.
+func (a authz) resources(action string, ctx map[string][]string) (named, tagOnCreate []iam.Resource) {
+	switch action {
+	case "CreateVpcEndpoint":
+		return a.createEndpointResources(), a.tagged("vpc-endpoint")
+	case "ModifyVpcEndpoint":
+		return a.modifyEndpointResources(), nil
+	case "DeleteVpcEndpoints":
+		for _, id := range a.list("VpcEndpointId") {
+			named = append(named, a.endpoint(id))
+		}
+	case "CreateSecurityGroup":
+		if id := a.form.Get("VpcId"); id != "" {
+			named = append(named, a.vpc(id))
+		}
+		named = append(named, a.created("security-group"))
+		return named, a.tagged("security-group")
+	case "DeleteSecurityGroup", "RevokeSecurityGroupIngress", "RevokeSecurityGroupEgress":
+		named = append(named, a.group(a.form.Get("GroupId")))
+	case "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress":
+		// The rules the call creates are resources of their own.
+		named = append(named, a.group(a.form.Get("GroupId")), a.created("security-group-rule"))
+		return named, a.tagged("security-group-rule")
+	case "CreateTags", "DeleteTags":
+		for _, id := range a.list("ResourceId") {
+			named = append(named, a.any(id))
+		}
+		a.requestTags(ctx, a.tagPairs("Tag"), action == "CreateTags")
+	case "AcceptVpcEndpointConnections", "RejectVpcEndpointConnections",
+		"DescribeVpcEndpointServicePermissions", "ModifyVpcEndpointServicePermissions":
+		named = append(named, a.service(a.form.Get("ServiceId")))
+	case "CreateVpcEndpointConnectionNotification":
+		if id := a.form.Get("ServiceId"); id != "" {
+			named = append(named, a.service(id))
+		}
+		if id := a.form.Get("VpcEndpointId"); id != "" {
+			named = append(named, a.endpoint(id))
+		}
+	}
+	return named, nil
+}
+
+// createEndpointResources are what CreateVpcEndpoint names: the VPC, each
+// subnet and security group, and the new endpoint with the service's
+// name, owner and region as its condition keys.
+func (a authz) createEndpointResources() []iam.Resource {
+	named := []iam.Resource{a.vpc(a.form.Get("VpcId"))}
+	for _, id := range a.list("SubnetId") {
+		named = append(named, a.subnet(id))
+	}
+	for _, id := range a.list("SecurityGroupId") {
+		named = append(named, a.group(id))
+	}
+	ep := a.created("vpc-endpoint")
+	name := a.form.Get("ServiceName")
+	ep.Keys["ec2:VpceServiceName"] = []string{name}
+	if es := a.s.servicesByName[name]; es != nil {
+		ep.Keys["ec2:VpceServiceOwner"] = []string{es.region.account}
+	}
+	if sr := a.form.Get("ServiceRegion"); sr != "" {
+		ep.Keys["ec2:VpceServiceRegion"] = []string{sr}
+	}
+	return append(named, ep)
+}
+
+// modifyEndpointResources are what ModifyVpcEndpoint names: the endpoint
+// and every subnet and security group it adds or removes.
+func (a authz) modifyEndpointResources() []iam.Resource {
+	named := []iam.Resource{a.endpoint(a.form.Get("VpcEndpointId"))}
+	for _, p := range []string{"AddSubnetId", "RemoveSubnetId"} {
+		for _, id := range a.list(p) {
+			named = append(named, a.subnet(id))
+		}
+	}
+	for _, p := range []string{"AddSecurityGroupId", "RemoveSecurityGroupId"} {
+		for _, id := range a.list(p) {
+			named = append(named, a.group(id))
+		}
+	}
+	return named
 }
 
 // authz reads what a call names from the service's state (read lock held).

@@ -477,46 +477,13 @@ func (o *op) describeEndpoints() ([]byte, error) {
 			return
 		}
 		state := o.seenState(e)
-		field := func(name string) []string {
-			switch name {
-			case "vpc-id":
-				return []string{e.vpc.id}
-			case "vpc-endpoint-id":
-				return []string{e.id}
-			case "service-name":
-				return []string{e.service.name}
-			case "vpc-endpoint-state":
-				return []string{state}
-			case "vpc-endpoint-type":
-				return []string{"Interface"}
-			}
-			return []string{"ipv4"}
-		}
-		if tags, ok := o.filterSeen(fs, e.tagLog, e.tags, field); ok {
+		if tags, ok := o.filterSeen(fs, e.tagLog, e.tags, endpointField(e, state)); ok {
 			byID[e.id] = shown{e, state, tags}
 			keep = append(keep, e.id)
 		}
 	}
-	if len(ids) > 0 {
-		for _, id := range ids {
-			e := o.endpoint(id)
-			if e == nil {
-				return nil, endpointNotFound(id)
-			}
-			consider(e)
-		}
-	} else if vs := vpcIDFilter(fs); vs != nil {
-		for _, vid := range vs {
-			if v := o.r.vpcs[vid]; v != nil {
-				for _, e := range v.endpoints {
-					consider(e)
-				}
-			}
-		}
-	} else {
-		for _, e := range o.r.endpoints {
-			consider(e)
-		}
+	if err := o.eachEndpoint(ids, fs, consider); err != nil {
+		return nil, err
 	}
 	keep, next := pg.apply(keep)
 	w := o.response()
@@ -529,6 +496,56 @@ func (o *op) describeEndpoints() ([]byte, error) {
 	w.close("vpcEndpointSet")
 	w.opt("nextToken", next)
 	return o.finish(w), nil
+}
+
+// eachEndpoint calls consider on the endpoints a describe call may show,
+// in order: those it names (each must exist), those of the VPCs a vpc-id
+// filter names, or all of the region's.
+func (o *op) eachEndpoint(ids []string, fs []filter, consider func(*endpoint)) error {
+	if len(ids) > 0 {
+		for _, id := range ids {
+			e := o.endpoint(id)
+			if e == nil {
+				return endpointNotFound(id)
+			}
+			consider(e)
+		}
+		return nil
+	}
+	if vs := vpcIDFilter(fs); vs != nil {
+		for _, vid := range vs {
+			if v := o.r.vpcs[vid]; v != nil {
+				for _, e := range v.endpoints {
+					consider(e)
+				}
+			}
+		}
+		return nil
+	}
+	for _, e := range o.r.endpoints {
+		consider(e)
+	}
+	return nil
+}
+
+// endpointField is the value of a describe filter's name for e, seen in
+// state.
+func endpointField(e *endpoint, state string) func(name string) []string {
+	return func(name string) []string {
+		switch name {
+		case "vpc-id":
+			return []string{e.vpc.id}
+		case "vpc-endpoint-id":
+			return []string{e.id}
+		case "service-name":
+			return []string{e.service.name}
+		case "vpc-endpoint-state":
+			return []string{state}
+		case "vpc-endpoint-type":
+			return []string{"Interface"}
+		}
+		return []string{"ipv4"}
+	}
 }
 
 var connectionFilters = nameSet("service-id", "vpc-endpoint-id", "vpc-endpoint-owner", "vpc-endpoint-state", "vpc-endpoint-region", "ip-address-type")

@@ -212,6 +212,27 @@ func (o *op) permissions() ([]*sgRule, error) {
 }
 
 func (o *op) permission(prefix, protocol, fromS, toS string) ([]*sgRule, error) {
+	base, err := ruleBase(protocol, fromS, toS)
+	if err != nil {
+		return nil, err
+	}
+	out, err := o.cidrRules(prefix, base)
+	if err != nil {
+		return nil, err
+	}
+	peers, err := o.peerRules(prefix, base)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, peers...)
+	if len(out) == 0 {
+		return nil, awsproto.Errorf("InvalidParameterValue", "Invalid rule: no source (IpRanges or UserIdGroupPairs) given for protocol %s", protocol)
+	}
+	return out, nil
+}
+
+// ruleBase is the protocol and port range a permission's rules share.
+func ruleBase(protocol, fromS, toS string) (sgRule, error) {
 	base := sgRule{from: -1, to: -1}
 	switch strings.ToLower(protocol) {
 	case "tcp", "6":
@@ -223,11 +244,11 @@ func (o *op) permission(prefix, protocol, fromS, toS string) ([]*sgRule, error) 
 	case "-1", "all":
 		base.protocol = "-1"
 	case "":
-		return nil, awsproto.Errorf("MissingParameter", "The request must contain the parameter ipProtocol")
+		return sgRule{}, awsproto.Errorf("MissingParameter", "The request must contain the parameter ipProtocol")
 	default:
 		n, err := strconv.Atoi(protocol)
 		if err != nil || n < 0 || n > 255 {
-			return nil, awsproto.Errorf("InvalidParameterValue", "Invalid value '%s' for IP protocol. Unknown protocol.", protocol)
+			return sgRule{}, awsproto.Errorf("InvalidParameterValue", "Invalid value '%s' for IP protocol. Unknown protocol.", protocol)
 		}
 		base.protocol = protocol
 	}
@@ -236,12 +257,18 @@ func (o *op) permission(prefix, protocol, fromS, toS string) ([]*sgRule, error) 
 		base.from, err1 = strconv.Atoi(fromS)
 		base.to, err2 = strconv.Atoi(toS)
 		if (base.protocol == "tcp" || base.protocol == "udp") && (err1 != nil || err2 != nil || base.from < 0 || base.to > 65535 || base.from > base.to) {
-			return nil, awsproto.Errorf("InvalidParameterValue", "Invalid value 'Must specify both from and to ports with TCP/UDP.' for portRange")
+			return sgRule{}, awsproto.Errorf("InvalidParameterValue", "Invalid value 'Must specify both from and to ports with TCP/UDP.' for portRange")
 		}
 		if err1 != nil || err2 != nil {
 			base.from, base.to = -1, -1
 		}
 	}
+	return base, nil
+}
+
+// cidrRules are a permission's rules from IP ranges: its IpRanges.N and,
+// for the flat form of the call (no prefix), CidrIp.
+func (o *op) cidrRules(prefix string, base sgRule) ([]*sgRule, error) {
 	var out []*sgRule
 	for j := 1; ; j++ {
 		q := prefix + "IpRanges." + strconv.Itoa(j)
@@ -267,6 +294,13 @@ func (o *op) permission(prefix, protocol, fromS, toS string) ([]*sgRule, error) 
 		r.cidr = cidr.String()
 		out = append(out, &r)
 	}
+	return out, nil
+}
+
+// peerRules are a permission's rules from other security groups
+// (Groups.N), which must exist; naming a group only by name is refused.
+func (o *op) peerRules(prefix string, base sgRule) ([]*sgRule, error) {
+	var out []*sgRule
 	for j := 1; ; j++ {
 		q := prefix + "Groups." + strconv.Itoa(j)
 		gid, ok := o.form[q+".GroupId"]
@@ -285,9 +319,6 @@ func (o *op) permission(prefix, protocol, fromS, toS string) ([]*sgRule, error) 
 		r.peerOwner = peer.owner
 		r.description = o.form.Get(q + ".Description")
 		out = append(out, &r)
-	}
-	if len(out) == 0 {
-		return nil, awsproto.Errorf("InvalidParameterValue", "Invalid rule: no source (IpRanges or UserIdGroupPairs) given for protocol %s", protocol)
 	}
 	return out, nil
 }

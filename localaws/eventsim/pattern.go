@@ -186,74 +186,94 @@ func matchOne(m any, cands []any, present bool) bool {
 	return false
 }
 
+// matchOp reports whether the candidate value c satisfies the content
+// filter {op: arg}.
 func matchOp(op string, arg, c any) bool {
-	s, isStr := c.(string)
 	switch op {
 	case "prefix", "suffix", "equals-ignore-case", "wildcard":
-		if !isStr {
-			return false
-		}
-		want, fold := arg.(string), false
-		if inner, ok := arg.(map[string]any); ok {
-			want, _ = inner["equals-ignore-case"].(string)
-			fold = true
-		}
-		if fold || op == "equals-ignore-case" {
-			s, want = strings.ToLower(s), strings.ToLower(want)
-		}
-		switch op {
-		case "prefix":
-			return strings.HasPrefix(s, want)
-		case "suffix":
-			return strings.HasSuffix(s, want)
-		case "wildcard":
-			ok, _ := path.Match(strings.ReplaceAll(want, "/", "\x00"), strings.ReplaceAll(s, "/", "\x00"))
-			return ok
-		}
-		return s == want
+		return matchString(op, arg, c)
 	case "anything-but":
-		switch a := arg.(type) {
-		case []any:
-			for _, x := range a {
-				if equalScalar(x, c) {
-					return false
-				}
-			}
-			return true
-		case map[string]any:
-			for inner, v := range a {
-				if inner == "equals-ignore-case" {
-					if l, ok := v.([]any); ok {
-						for _, x := range l {
-							if matchOp(inner, x, c) {
-								return false
-							}
-						}
-						return true
-					}
-				}
-				return !matchOp(inner, v, c)
-			}
-			return true
-		default:
-			return !equalScalar(a, c)
-		}
+		return matchAnythingBut(arg, c)
 	case "numeric":
-		n, ok := c.(float64)
-		if !ok {
-			return false
-		}
-		l, _ := arg.([]any)
-		for i := 0; i+1 < len(l); i += 2 {
-			o, _ := l[i].(string)
-			v, _ := l[i+1].(float64)
-			if !compareNumeric(o, n, v) {
+		return matchNumeric(arg, c)
+	}
+	return false
+}
+
+// matchString is the string filters: prefix, suffix, wildcard (each
+// possibly over {"equals-ignore-case": ...}) and equals-ignore-case.
+func matchString(op string, arg, c any) bool {
+	s, isStr := c.(string)
+	if !isStr {
+		return false
+	}
+	want, fold := arg.(string), false
+	if inner, ok := arg.(map[string]any); ok {
+		want, _ = inner["equals-ignore-case"].(string)
+		fold = true
+	}
+	if fold || op == "equals-ignore-case" {
+		s, want = strings.ToLower(s), strings.ToLower(want)
+	}
+	switch op {
+	case "prefix":
+		return strings.HasPrefix(s, want)
+	case "suffix":
+		return strings.HasSuffix(s, want)
+	case "wildcard":
+		ok, _ := path.Match(strings.ReplaceAll(want, "/", "\x00"), strings.ReplaceAll(s, "/", "\x00"))
+		return ok
+	}
+	return s == want
+}
+
+// matchAnythingBut is anything-but over a list of values, one value, or
+// another filter ({"prefix": ...}, {"equals-ignore-case": [...]}).
+func matchAnythingBut(arg, c any) bool {
+	switch a := arg.(type) {
+	case []any:
+		for _, x := range a {
+			if equalScalar(x, c) {
 				return false
 			}
 		}
 		return true
+	case map[string]any:
+		for inner, v := range a {
+			if inner == "equals-ignore-case" {
+				if l, ok := v.([]any); ok {
+					for _, x := range l {
+						if matchOp(inner, x, c) {
+							return false
+						}
+					}
+					return true
+				}
+			}
+			return !matchOp(inner, v, c)
+		}
+		return true
+	default:
+		return !equalScalar(a, c)
 	}
-	return false
+}
+
+// matchNumeric is numeric: [op, value, op, value...], all of which the
+// number c must satisfy.
+func matchNumeric(arg, c any) bool {
+	n, ok := c.(float64)
+	if !ok {
+		return false
+	}
+	l, _ := arg.([]any)
+	for i := 0; i+1 < len(l); i += 2 {
+		o, _ := l[i].(string)
+		v, _ := l[i+1].(float64)
+		if !compareNumeric(o, n, v) {
+			return false
+		}
+	}
+	return true
 }
 
 func compareNumeric(op string, n, v float64) bool {

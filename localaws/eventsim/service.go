@@ -512,52 +512,9 @@ func (e *Service) Handle(call *awsproto.Call) ([]byte, error) {
 	case "DescribeRule", "DeleteRule", "EnableRule", "DisableRule", "ListTargetsByRule", "PutTargets", "RemoveTargets":
 		return e.ruleAction(call, decode)
 	case "ListRules":
-		var in struct {
-			NamePrefix, EventBusName, NextToken string
-			Limit                               int
-		}
-		if err := decode(&in); err != nil {
-			return nil, err
-		}
-		e.mu.Lock()
-		defer e.mu.Unlock()
-		b, err := e.resolveBus(acct, region, in.EventBusName)
-		if err != nil {
-			return nil, err
-		}
-		after, _ := awsproto.ParsePageToken(in.NextToken)
-		limit := in.Limit
-		if limit <= 0 || limit > 100 {
-			limit = 100
-		}
-		out := map[string]any{}
-		rules := []map[string]any{}
-		for _, name := range sortedKeys(b.rules) {
-			if !strings.HasPrefix(name, in.NamePrefix) || name <= after {
-				continue
-			}
-			if len(rules) == limit {
-				out["NextToken"] = awsproto.PageToken(rules[len(rules)-1]["Name"].(string))
-				break
-			}
-			rules = append(rules, b.rules[name].wire())
-		}
-		out["Rules"] = rules
-		return json.Marshal(out)
+		return e.listRules(call, decode)
 	case "TestEventPattern":
-		var in struct{ EventPattern, Event string }
-		if err := decode(&in); err != nil {
-			return nil, err
-		}
-		p, err := compilePattern(in.EventPattern)
-		if err != nil {
-			return nil, err
-		}
-		var doc map[string]any
-		if err := json.Unmarshal([]byte(in.Event), &doc); err != nil {
-			return nil, awsproto.Errorf("InvalidEventPatternException", "Event is not valid JSON.")
-		}
-		return json.Marshal(map[string]bool{"Result": p.matches(doc)})
+		return e.testEventPattern(decode)
 	}
 	return nil, awsproto.Errorf("UnknownOperationException", "Operation %s is not supported by localaws EventBridge.", call.Action)
 }
@@ -698,6 +655,60 @@ func (e *Service) putRule(call *awsproto.Call, decode func(any) *awsproto.Error)
 	return json.Marshal(map[string]string{"RuleArn": arn})
 }
 
+// listRules lists a bus's rules by name prefix, a page at a time.
+func (e *Service) listRules(call *awsproto.Call, decode func(any) *awsproto.Error) ([]byte, error) {
+	acct, region := call.Account, call.Region
+	var in struct {
+		NamePrefix, EventBusName, NextToken string
+		Limit                               int
+	}
+	if err := decode(&in); err != nil {
+		return nil, err
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	b, err := e.resolveBus(acct, region, in.EventBusName)
+	if err != nil {
+		return nil, err
+	}
+	after, _ := awsproto.ParsePageToken(in.NextToken)
+	limit := in.Limit
+	if limit <= 0 || limit > 100 {
+		limit = 100
+	}
+	out := map[string]any{}
+	rules := []map[string]any{}
+	for _, name := range sortedKeys(b.rules) {
+		if !strings.HasPrefix(name, in.NamePrefix) || name <= after {
+			continue
+		}
+		if len(rules) == limit {
+			out["NextToken"] = awsproto.PageToken(rules[len(rules)-1]["Name"].(string))
+			break
+		}
+		rules = append(rules, b.rules[name].wire())
+	}
+	out["Rules"] = rules
+	return json.Marshal(out)
+}
+
+// testEventPattern says whether an event matches a pattern.
+func (e *Service) testEventPattern(decode func(any) *awsproto.Error) ([]byte, error) {
+	var in struct{ EventPattern, Event string }
+	if err := decode(&in); err != nil {
+		return nil, err
+	}
+	p, err := compilePattern(in.EventPattern)
+	if err != nil {
+		return nil, err
+	}
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(in.Event), &doc); err != nil {
+		return nil, awsproto.Errorf("InvalidEventPatternException", "Event is not valid JSON.")
+	}
+	return json.Marshal(map[string]bool{"Result": p.matches(doc)})
+}
+
 func (e *Service) ruleAction(call *awsproto.Call, decode func(any) *awsproto.Error) ([]byte, error) {
 	var in struct {
 		Name, Rule, EventBusName string
@@ -741,51 +752,69 @@ func (e *Service) ruleAction(call *awsproto.Call, decode func(any) *awsproto.Err
 	case "ListTargetsByRule":
 		return json.Marshal(map[string]any{"Targets": append([]target{}, r.targets...)})
 	case "PutTargets":
-		if len(in.Targets) < 1 || len(in.Targets) > 10 {
-			return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value at 'targets' failed to satisfy constraint: Member must have length less than or equal to 10 and greater than or equal to 1")
-		}
-		type failedEntry struct {
-			TargetID                string `json:"TargetId"`
-			ErrorCode, ErrorMessage string
-		}
-		failed := []failedEntry{}
-		for _, t := range in.Targets {
-			if t.ID == "" || t.Arn == "" {
-				return nil, awsproto.Errorf("ValidationException", "Parameter(s) Id and Arn must be specified for every target.")
-			}
-			if t.Input != "" && t.InputPath != "" {
-				return nil, awsproto.Errorf("ValidationException", "Only one of Input, InputPath, or InputTransformer must be provided.")
-			}
-			if t.Input != "" && !json.Valid([]byte(t.Input)) {
-				return nil, awsproto.Errorf("ValidationException", "Target %s Input is not valid JSON text.", t.ID)
-			}
-			replaced := false
-			for i := range r.targets {
-				if r.targets[i].ID == t.ID {
-					r.targets[i], replaced = t, true
-				}
-			}
-			if !replaced {
-				if len(r.targets) >= 5 {
-					return nil, awsproto.Errorf("LimitExceededException", "The requested resource exceeds the maximum number allowed.")
-				}
-				r.targets = append(r.targets, t)
-			}
-		}
-		return json.Marshal(map[string]any{"FailedEntryCount": len(failed), "FailedEntries": failed})
+		return r.putTargets(in.Targets)
 	default: // RemoveTargets
-		type failedEntry struct {
-			TargetID                string `json:"TargetId"`
-			ErrorCode, ErrorMessage string
+		return r.removeTargets(in.IDs)
+	}
+}
+
+// failedTarget is an entry of PutTargets' and RemoveTargets' FailedEntries.
+type failedTarget struct {
+	TargetID                string `json:"TargetId"`
+	ErrorCode, ErrorMessage string
+}
+
+// putTargets adds targets to r or replaces those with the same id.
+func (r *rule) putTargets(targets []target) ([]byte, error) {
+	if len(targets) < 1 || len(targets) > 10 {
+		return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value at 'targets' failed to satisfy constraint: Member must have length less than or equal to 10 and greater than or equal to 1")
+	}
+	failed := []failedTarget{}
+	for _, t := range targets {
+		if err := checkTarget(t); err != nil {
+			return nil, err
 		}
-		failed := []failedEntry{}
-		for _, id := range in.IDs {
-			n := len(r.targets)
-			r.targets = removeByID(r.targets, func(t target) bool { return t.ID == id })
-			if len(r.targets) == n {
-				failed = append(failed, failedEntry{id, "ResourceNotFoundException", "Target " + id + " does not exist."})
+		replaced := false
+		for i := range r.targets {
+			if r.targets[i].ID == t.ID {
+				r.targets[i], replaced = t, true
 			}
 		}
-		return json.Marshal(map[string]any{"FailedEntryCount": len(failed), "FailedEntries": failed})
+		if !replaced {
+			if len(r.targets) >= 5 {
+				return nil, awsproto.Errorf("LimitExceededException", "The requested resource exceeds the maximum number allowed.")
+			}
+			r.targets = append(r.targets, t)
+		}
 	}
+	return json.Marshal(map[string]any{"FailedEntryCount": len(failed), "FailedEntries": failed})
+}
+
+// checkTarget refuses a target without an id or ARN, or with an input
+// that is not JSON or given twice.
+func checkTarget(t target) *awsproto.Error {
+	if t.ID == "" || t.Arn == "" {
+		return awsproto.Errorf("ValidationException", "Parameter(s) Id and Arn must be specified for every target.")
+	}
+	if t.Input != "" && t.InputPath != "" {
+		return awsproto.Errorf("ValidationException", "Only one of Input, InputPath, or InputTransformer must be provided.")
+	}
+	if t.Input != "" && !json.Valid([]byte(t.Input)) {
+		return awsproto.Errorf("ValidationException", "Target %s Input is not valid JSON text.", t.ID)
+	}
+	return nil
+}
+
+// removeTargets removes the targets with these ids from r; an id r does
+// not have is a failed entry, not an error.
+func (r *rule) removeTargets(ids []string) ([]byte, error) {
+	failed := []failedTarget{}
+	for _, id := range ids {
+		n := len(r.targets)
+		r.targets = removeByID(r.targets, func(t target) bool { return t.ID == id })
+		if len(r.targets) == n {
+			failed = append(failed, failedTarget{id, "ResourceNotFoundException", "Target " + id + " does not exist."})
+		}
+	}
+	return json.Marshal(map[string]any{"FailedEntryCount": len(failed), "FailedEntries": failed})
 }

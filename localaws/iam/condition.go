@@ -65,37 +65,62 @@ func (c Condition) holds(ctx map[string][]string) (bool, string) {
 	op, _ := parseOperator(c.Operator) // validated by ParsePolicy
 	got, present := ctx[strings.ToLower(c.Key)]
 	present = present && len(got) > 0
-	fail := func() (bool, string) {
-		if !present {
-			return false, fmt.Sprintf("%s %s: key absent from the request context", c.Operator, c.Key)
-		}
-		return false, fmt.Sprintf("%s %s: request values %q do not satisfy %q", c.Operator, c.Key, got, c.Values)
+	var ok bool
+	switch {
+	case op.base == "Null":
+		ok = c.nullHolds(present)
+	case !present:
+		ok = op.holdsWithoutKey()
+	default:
+		ok = op.holdsFor(got, c.substitutedValues(ctx))
 	}
-	if op.base == "Null" {
-		for _, v := range c.Values {
-			if strings.EqualFold(v, "true") == !present {
-				return true, ""
-			}
-		}
-		return fail()
+	switch {
+	case ok:
+		return true, ""
+	case !present:
+		return false, fmt.Sprintf("%s %s: key absent from the request context", c.Operator, c.Key)
 	}
+	return false, fmt.Sprintf("%s %s: request values %q do not satisfy %q", c.Operator, c.Key, got, c.Values)
+}
+
+// nullHolds is Null: "true" holds when the key is absent, "false" when it
+// is present.
+func (c Condition) nullHolds(present bool) bool {
+	for _, v := range c.Values {
+		if strings.EqualFold(v, "true") == !present {
+			return true
+		}
+	}
+	return false
+}
+
+// substitutedValues are the condition's values with their policy
+// variables replaced from ctx; a value whose variable ctx lacks is left
+// out.
+func (c Condition) substitutedValues(ctx map[string][]string) []string {
 	values := make([]string, 0, len(c.Values))
 	for _, v := range c.Values {
 		if s, ok := substitute(v, ctx); ok {
 			values = append(values, s)
 		}
 	}
-	if !present {
-		switch {
-		case op.ifExists, op.set == "ForAllValues":
-			return true, ""
-		case op.set == "ForAnyValue":
-			return fail()
-		case negated[op.base]:
-			return true, ""
-		}
-		return fail()
+	return values
+}
+
+// holdsWithoutKey is whether the operator holds when its key is absent.
+func (op operator) holdsWithoutKey() bool {
+	switch {
+	case op.ifExists, op.set == "ForAllValues":
+		return true
+	case op.set == "ForAnyValue":
+		return false
 	}
+	return negated[op.base]
+}
+
+// holdsFor is whether the operator holds for the request values got
+// against the policy values.
+func (op operator) holdsFor(got, values []string) bool {
 	one := func(v string) bool {
 		m := false
 		for _, p := range values {
@@ -109,29 +134,24 @@ func (c Condition) holds(ctx map[string][]string) (bool, string) {
 		}
 		return m
 	}
-	var ok bool
-	switch {
-	case op.set == "ForAllValues":
-		ok = true
+	if op.set == "ForAllValues" || (negated[op.base] && op.set == "") {
+		// ForAllValues, or a single-valued negated operator on several
+		// request values: every one must satisfy it (so, when negated,
+		// none may match).
 		for _, v := range got {
-			ok = ok && one(v)
+			if !one(v) {
+				return false
+			}
 		}
-	case negated[op.base] && op.set == "":
-		// A single-valued negated operator on several request values:
-		// none of them may match.
-		ok = true
-		for _, v := range got {
-			ok = ok && one(v)
-		}
-	default: // ForAnyValue, or a positive operator: some value matches
-		for _, v := range got {
-			ok = ok || one(v)
+		return true
+	}
+	// ForAnyValue, or a positive operator: some value matches.
+	for _, v := range got {
+		if one(v) {
+			return true
 		}
 	}
-	if ok {
-		return true, ""
-	}
-	return fail()
+	return false
 }
 
 // match compares one request value with one policy value under the

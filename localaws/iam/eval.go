@@ -133,53 +133,68 @@ func contextFor(req Request, res Resource, af ActionFacts, known bool) map[strin
 
 func evaluateResource(identity []*Policy, req Request, res Resource, ctx map[string][]string) Decision {
 	d := Decision{Action: req.Action, Resource: res.ARN}
-	idAllow, idDeny, idWhy := evaluatePolicies(identity, req, res, ctx, false)
-	var rpAllow, rpDeny, rpWhy string
+	var id, rp policyResult
+	id.allow, id.deny, id.why = evaluatePolicies(identity, req, res, ctx, false)
 	if res.Policy != nil {
-		rpAllow, rpDeny, rpWhy = evaluatePolicies([]*Policy{res.Policy}, req, res, ctx, true)
+		rp.allow, rp.deny, rp.why = evaluatePolicies([]*Policy{res.Policy}, req, res, ctx, true)
 	}
 	switch {
-	case idDeny != "":
-		d.ExplicitDeny, d.Missing, d.Reason = true, "identity-based", "explicitly denied by "+idDeny
+	case id.deny != "":
+		d.ExplicitDeny, d.Missing, d.Reason = true, "identity-based", "explicitly denied by "+id.deny
 		return d
-	case rpDeny != "":
-		d.ExplicitDeny, d.Missing, d.Reason = true, "resource-based", "explicitly denied by "+rpDeny
+	case rp.deny != "":
+		d.ExplicitDeny, d.Missing, d.Reason = true, "resource-based", "explicitly denied by "+rp.deny
 		return d
 	}
-	if req.Unrestricted && idAllow == "" {
-		idAllow = "the account root"
+	if req.Unrestricted && id.allow == "" {
+		id.allow = "the account root"
 	}
 	if req.servicePrincipal() {
-		// A service principal has no identity policies: the resource's
-		// policy alone lets it act, as the topic policy lets
-		// vpce.amazonaws.com publish (PrivateLink guide, "Receive alerts
-		// for endpoint service events": the topic must have an access
-		// policy that allows the service to publish).
-		switch {
-		case rpAllow != "":
-			d.Allowed, d.Reason = true, "allowed by "+rpAllow
-		case res.Policy == nil:
-			d.Missing, d.Reason = "resource-based", "the resource has no resource-based policy, and only one can allow a service principal"
-		default:
-			d.Missing, d.Reason = "resource-based", "no resource-based policy allows the service principal"+rpWhy
-		}
-		return d
+		return servicePrincipalDecision(d, res, rp)
 	}
+	return principalDecision(d, req, res, id, rp)
+}
+
+// policyResult is what one kind of policy (identity- or resource-based)
+// says of a request: the statement that allows it, the one that denies
+// it, and why the others did not apply.
+type policyResult struct{ allow, deny, why string }
+
+// servicePrincipalDecision decides for a service principal, which has no
+// identity policies: the resource's policy alone lets it act, as the
+// topic policy lets vpce.amazonaws.com publish (PrivateLink guide,
+// "Receive alerts for endpoint service events": the topic must have an
+// access policy that allows the service to publish).
+func servicePrincipalDecision(d Decision, res Resource, rp policyResult) Decision {
+	switch {
+	case rp.allow != "":
+		d.Allowed, d.Reason = true, "allowed by "+rp.allow
+	case res.Policy == nil:
+		d.Missing, d.Reason = "resource-based", "the resource has no resource-based policy, and only one can allow a service principal"
+	default:
+		d.Missing, d.Reason = "resource-based", "no resource-based policy allows the service principal"+rp.why
+	}
+	return d
+}
+
+// principalDecision decides for an account's principal: within its
+// account either kind of policy may allow, across accounts both must.
+func principalDecision(d Decision, req Request, res Resource, id, rp policyResult) Decision {
 	sameAccount := req.IdentityOnly || req.Account != "" && req.Account == accountOf(res.ARN) || accountOf(res.ARN) == ""
-	if idAllow != "" && !req.Unrestricted {
-		d.Allowing = []string{idAllow}
+	if id.allow != "" && !req.Unrestricted {
+		d.Allowing = []string{id.allow}
 	}
 	switch {
-	case sameAccount && idAllow != "":
-		d.Allowed, d.Reason = true, "allowed by "+idAllow
-	case sameAccount && rpAllow != "":
-		d.Allowed, d.Reason = true, "allowed by "+rpAllow
-	case !sameAccount && idAllow != "" && rpAllow != "":
-		d.Allowed, d.Reason = true, "allowed by "+idAllow+" and "+rpAllow
-	case idAllow == "":
-		d.Missing, d.Reason = "identity-based", "no identity-based policy allows it"+idWhy
+	case sameAccount && id.allow != "":
+		d.Allowed, d.Reason = true, "allowed by "+id.allow
+	case sameAccount && rp.allow != "":
+		d.Allowed, d.Reason = true, "allowed by "+rp.allow
+	case !sameAccount && id.allow != "" && rp.allow != "":
+		d.Allowed, d.Reason = true, "allowed by "+id.allow+" and "+rp.allow
+	case id.allow == "":
+		d.Missing, d.Reason = "identity-based", "no identity-based policy allows it"+id.why
 	default:
-		d.Missing, d.Reason = "resource-based", "no resource-based policy allows it (cross-account)"+rpWhy
+		d.Missing, d.Reason = "resource-based", "no resource-based policy allows it (cross-account)"+rp.why
 	}
 	return d
 }

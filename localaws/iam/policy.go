@@ -3,7 +3,8 @@ package iam
 import (
 	"encoding/json"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 )
 
@@ -106,47 +107,57 @@ func parseStatement(b json.RawMessage) (Statement, error) {
 	if len(st.Resources) > 0 && len(st.NotResources) > 0 {
 		return st, fmt.Errorf("statement has both Resource and NotResource")
 	}
-	if len(raw.Principal) > 0 && string(raw.Principal) != "null" {
-		st.HasPrincipal = true
-		var star string
-		if json.Unmarshal(raw.Principal, &star) == nil {
-			if star != "*" {
-				return st, fmt.Errorf("statement Principal %q: a string principal must be \"*\"", star)
-			}
-			st.AnyPrincipal = true
-		} else {
-			var m map[string]stringList
-			if err := json.Unmarshal(raw.Principal, &m); err != nil {
-				return st, fmt.Errorf("decoding Principal, %w", err)
-			}
-			st.Principals = map[string][]string{}
-			for k, v := range m {
-				st.Principals[k] = v
-				if k == "AWS" && len(v) == 1 && v[0] == "*" {
-					st.AnyPrincipal = true
-				}
-			}
+	if err := st.parsePrincipal(raw.Principal); err != nil {
+		return st, err
+	}
+	var err error
+	st.Conditions, err = parseConditions(raw.Condition)
+	return st, err
+}
+
+// parsePrincipal reads a resource policy statement's Principal: "*", or a
+// map of principal kinds to lists ({"AWS": "*"} is any principal too).
+func (s *Statement) parsePrincipal(raw json.RawMessage) error {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	s.HasPrincipal = true
+	var star string
+	if json.Unmarshal(raw, &star) == nil {
+		if star != "*" {
+			return fmt.Errorf("statement Principal %q: a string principal must be \"*\"", star)
+		}
+		s.AnyPrincipal = true
+		return nil
+	}
+	var m map[string]stringList
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return fmt.Errorf("decoding Principal, %w", err)
+	}
+	s.Principals = map[string][]string{}
+	for k, v := range m {
+		s.Principals[k] = v
+		if k == "AWS" && len(v) == 1 && v[0] == "*" {
+			s.AnyPrincipal = true
 		}
 	}
-	ops := make([]string, 0, len(raw.Condition))
-	for op := range raw.Condition {
-		ops = append(ops, op)
-	}
-	sort.Strings(ops)
-	for _, op := range ops {
+	return nil
+}
+
+// parseConditions flattens a Condition block into one Condition per
+// operator and key, sorted by operator then key so that evaluation and
+// its reasons are deterministic.
+func parseConditions(block map[string]map[string]stringList) ([]Condition, error) {
+	var out []Condition
+	for _, op := range slices.Sorted(maps.Keys(block)) {
 		if _, err := parseOperator(op); err != nil {
-			return st, err
+			return nil, err
 		}
-		keys := make([]string, 0, len(raw.Condition[op]))
-		for k := range raw.Condition[op] {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			st.Conditions = append(st.Conditions, Condition{Operator: op, Key: k, Values: raw.Condition[op][k]})
+		for _, k := range slices.Sorted(maps.Keys(block[op])) {
+			out = append(out, Condition{Operator: op, Key: k, Values: block[op][k]})
 		}
 	}
-	return st, nil
+	return out, nil
 }
 
 // stringList is a JSON string or list of strings (also numbers and

@@ -121,53 +121,9 @@ func nameOf(s string) string {
 }
 
 func (p *Service) put(account, region string, in putParameterInput) (*parameter, *awsproto.Error) {
-	if err := checkName(in.Name); err != nil {
+	tier, err := checkPut(in)
+	if err != nil {
 		return nil, err
-	}
-	if in.Value == nil {
-		return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value null at 'value' failed to satisfy constraint: Member must not be null")
-	}
-	if *in.Value == "" {
-		return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value '' at 'value' failed to satisfy constraint: Member must have length greater than or equal to 1.")
-	}
-	switch in.Type {
-	case "", "String", "StringList", "SecureString":
-	default:
-		return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value '%s' at 'type' failed to satisfy constraint: Member must satisfy enum value set: [SecureString, StringList, String]", in.Type)
-	}
-	tier := in.Tier
-	switch tier {
-	case "", "Standard":
-		tier = "Standard"
-	case "Advanced":
-	case "Intelligent-Tiering":
-		tier = "Standard"
-		if len(*in.Value) > standardValueLimit {
-			tier = "Advanced"
-		}
-	default:
-		return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value '%s' at 'tier' failed to satisfy constraint: Member must satisfy enum value set: [Advanced, Intelligent-Tiering, Standard]", in.Tier)
-	}
-	if tier == "Standard" && len(*in.Value) > standardValueLimit {
-		return nil, awsproto.Errorf("ValidationException", "Standard tier parameters support a maximum parameter value of 4096 characters. To create a larger parameter value, upgrade the parameter to use the advanced-parameter tier. For more information, see https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html")
-	}
-	if len(*in.Value) > advancedValueLimit {
-		return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value at 'value' failed to satisfy constraint: Member must have length less than or equal to 8192")
-	}
-	if len(in.Tags) > 0 && in.Overwrite {
-		return nil, awsproto.Errorf("ValidationException", "Invalid request: tags and overwrite can't be used together. To create a parameter with tags, please remove overwrite flag. To update tags for an existing parameter, please use AddTagsToResource or RemoveTagsFromResource.")
-	}
-	if in.AllowedPattern != "" {
-		re, err := regexp.Compile(in.AllowedPattern)
-		if err != nil {
-			return nil, awsproto.Errorf("InvalidAllowedPatternException", "The allowed pattern is not a valid regular expression.")
-		}
-		if !re.MatchString(*in.Value) {
-			return nil, awsproto.Errorf("ParameterPatternMismatchException", "Parameter value, cannot be validated against allowedPattern: %s", in.AllowedPattern)
-		}
-	}
-	if in.DataType != "" && in.DataType != "text" && in.DataType != "aws:ec2:image" && in.DataType != "aws:ssm:integration" {
-		return nil, awsproto.Errorf("ValidationException", "The following data type is not supported: %s (Data type names are all lowercase.)", in.DataType)
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -178,24 +134,7 @@ func (p *Service) put(account, region string, in putParameterInput) (*parameter,
 	}
 	now := p.clock.Now()
 	if old := scope[in.Name]; old != nil {
-		if !in.Overwrite {
-			return nil, &awsproto.Error{Code: "ParameterAlreadyExists", Message: "The parameter already exists. To overwrite this value, set the overwrite option in the request to true.", Status: 400}
-		}
-		if old.tier == "Advanced" && in.Tier == "Standard" {
-			return nil, awsproto.Errorf("ValidationException", "This parameter uses the advanced-parameter tier. You can't downgrade a parameter from the advanced-parameter tier to the standard-parameter tier. If necessary, you can delete the advanced parameter and recreate it as a standard parameter.")
-		}
-		if in.Type != "" {
-			old.typ = in.Type
-		}
-		if old.tier == "Advanced" {
-			tier = "Advanced"
-		}
-		if in.Description != "" {
-			old.description = in.Description
-		}
-		old.value, old.tier, old.modified = *in.Value, tier, now
-		old.version++
-		return old, nil
+		return overwrite(old, in, tier, now)
 	}
 	if in.Type == "" {
 		return nil, awsproto.Errorf("ValidationException", "A parameter type is required when you create a parameter.")
@@ -210,6 +149,101 @@ func (p *Service) put(account, region string, in putParameterInput) (*parameter,
 	}
 	scope[in.Name] = np
 	return np, nil
+}
+
+// checkPut validates a PutParameter call on its own, before the parameter
+// it names is looked at, and returns the tier the value is stored in.
+func checkPut(in putParameterInput) (tier string, _ *awsproto.Error) {
+	if err := checkName(in.Name); err != nil {
+		return "", err
+	}
+	if in.Value == nil {
+		return "", awsproto.Errorf("ValidationException", "1 validation error detected: Value null at 'value' failed to satisfy constraint: Member must not be null")
+	}
+	if *in.Value == "" {
+		return "", awsproto.Errorf("ValidationException", "1 validation error detected: Value '' at 'value' failed to satisfy constraint: Member must have length greater than or equal to 1.")
+	}
+	switch in.Type {
+	case "", "String", "StringList", "SecureString":
+	default:
+		return "", awsproto.Errorf("ValidationException", "1 validation error detected: Value '%s' at 'type' failed to satisfy constraint: Member must satisfy enum value set: [SecureString, StringList, String]", in.Type)
+	}
+	tier, err := putTier(in)
+	if err != nil {
+		return "", err
+	}
+	if tier == "Standard" && len(*in.Value) > standardValueLimit {
+		return "", awsproto.Errorf("ValidationException", "Standard tier parameters support a maximum parameter value of 4096 characters. To create a larger parameter value, upgrade the parameter to use the advanced-parameter tier. For more information, see https://docs.aws.amazon.com/systems-manager/latest/userguide/parameter-store-advanced-parameters.html")
+	}
+	if len(*in.Value) > advancedValueLimit {
+		return "", awsproto.Errorf("ValidationException", "1 validation error detected: Value at 'value' failed to satisfy constraint: Member must have length less than or equal to 8192")
+	}
+	if len(in.Tags) > 0 && in.Overwrite {
+		return "", awsproto.Errorf("ValidationException", "Invalid request: tags and overwrite can't be used together. To create a parameter with tags, please remove overwrite flag. To update tags for an existing parameter, please use AddTagsToResource or RemoveTagsFromResource.")
+	}
+	if err := checkAllowedPattern(in); err != nil {
+		return "", err
+	}
+	if in.DataType != "" && in.DataType != "text" && in.DataType != "aws:ec2:image" && in.DataType != "aws:ssm:integration" {
+		return "", awsproto.Errorf("ValidationException", "The following data type is not supported: %s (Data type names are all lowercase.)", in.DataType)
+	}
+	return tier, nil
+}
+
+// putTier is the tier a PutParameter call asks for: Intelligent-Tiering
+// picks Standard unless the value needs Advanced.
+func putTier(in putParameterInput) (string, *awsproto.Error) {
+	switch in.Tier {
+	case "", "Standard":
+		return "Standard", nil
+	case "Advanced":
+		return "Advanced", nil
+	case "Intelligent-Tiering":
+		if len(*in.Value) > standardValueLimit {
+			return "Advanced", nil
+		}
+		return "Standard", nil
+	}
+	return "", awsproto.Errorf("ValidationException", "1 validation error detected: Value '%s' at 'tier' failed to satisfy constraint: Member must satisfy enum value set: [Advanced, Intelligent-Tiering, Standard]", in.Tier)
+}
+
+// checkAllowedPattern checks the value against the call's AllowedPattern,
+// when it has one.
+func checkAllowedPattern(in putParameterInput) *awsproto.Error {
+	if in.AllowedPattern == "" {
+		return nil
+	}
+	re, err := regexp.Compile(in.AllowedPattern)
+	if err != nil {
+		return awsproto.Errorf("InvalidAllowedPatternException", "The allowed pattern is not a valid regular expression.")
+	}
+	if !re.MatchString(*in.Value) {
+		return awsproto.Errorf("ParameterPatternMismatchException", "Parameter value, cannot be validated against allowedPattern: %s", in.AllowedPattern)
+	}
+	return nil
+}
+
+// overwrite puts a new value into an existing parameter, when the call
+// allows it; an advanced parameter stays advanced.
+func overwrite(old *parameter, in putParameterInput, tier string, now time.Time) (*parameter, *awsproto.Error) {
+	if !in.Overwrite {
+		return nil, &awsproto.Error{Code: "ParameterAlreadyExists", Message: "The parameter already exists. To overwrite this value, set the overwrite option in the request to true.", Status: 400}
+	}
+	if old.tier == "Advanced" && in.Tier == "Standard" {
+		return nil, awsproto.Errorf("ValidationException", "This parameter uses the advanced-parameter tier. You can't downgrade a parameter from the advanced-parameter tier to the standard-parameter tier. If necessary, you can delete the advanced parameter and recreate it as a standard parameter.")
+	}
+	if in.Type != "" {
+		old.typ = in.Type
+	}
+	if old.tier == "Advanced" {
+		tier = "Advanced"
+	}
+	if in.Description != "" {
+		old.description = in.Description
+	}
+	old.value, old.tier, old.modified = *in.Value, tier, now
+	old.version++
+	return old, nil
 }
 
 // wireParameter is the Parameter shape of GetParameter(s) responses.
@@ -255,103 +289,132 @@ func (p *Service) lookup(account, region, ref string) (*parameter, string, bool)
 
 // Handle serves one SSM call (JSON 1.1 body) and returns the response body.
 func (p *Service) Handle(call *awsproto.Call) ([]byte, error) {
-	acct, region := call.Account, call.Region
 	decode := call.DecodeJSON
 	switch call.Action {
 	case "PutParameter":
-		var in putParameterInput
-		if err := decode(&in); err != nil {
-			return nil, err
-		}
-		par, err := p.put(acct, region, in)
-		if err != nil {
-			return nil, err
-		}
-		return json.Marshal(map[string]any{"Version": par.version, "Tier": par.tier})
+		return p.putParameter(call, decode)
 	case "GetParameter":
-		var in struct {
-			Name           string
-			WithDecryption bool
-		}
-		if err := decode(&in); err != nil {
-			return nil, err
-		}
-		p.mu.RLock()
-		defer p.mu.RUnlock()
-		par, sel, ok := p.lookup(acct, region, in.Name)
-		if !ok {
-			return nil, awsproto.Errorf("ParameterNotFound", "Parameter %s not found.", in.Name)
-		}
-		return json.Marshal(map[string]any{"Parameter": par.wire(acct, region, in.WithDecryption, sel)})
+		return p.getParameter(call, decode)
 	case "GetParameters":
-		var in struct {
-			Names          []string
-			WithDecryption bool
-		}
-		if err := decode(&in); err != nil {
-			return nil, err
-		}
-		if len(in.Names) < 1 || len(in.Names) > 10 {
-			return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value '[%s]' at 'names' failed to satisfy constraint: Member must have length less than or equal to 10 and greater than or equal to 1", strings.Join(in.Names, ", "))
-		}
-		p.mu.RLock()
-		defer p.mu.RUnlock()
-		found, invalid := []wireParameter{}, []string{}
-		seen := map[string]bool{}
-		for _, n := range in.Names {
-			if seen[n] {
-				continue
-			}
-			seen[n] = true
-			if par, sel, ok := p.lookup(acct, region, n); ok {
-				found = append(found, par.wire(acct, region, in.WithDecryption, sel))
-			} else {
-				invalid = append(invalid, n)
-			}
-		}
-		return json.Marshal(map[string]any{"Parameters": found, "InvalidParameters": invalid})
+		return p.getParameters(call, decode)
 	case "GetParametersByPath":
 		return p.getByPath(call, decode)
 	case "DeleteParameter":
-		var in struct{ Name string }
-		if err := decode(&in); err != nil {
-			return nil, err
-		}
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		scope := p.params[scopeKey(acct, region)]
-		if scope[in.Name] == nil {
-			return nil, awsproto.Errorf("ParameterNotFound", "Parameter %s not found.", in.Name)
-		}
-		delete(scope, in.Name)
-		return []byte("{}"), nil
+		return p.deleteParameter(call, decode)
 	case "DeleteParameters":
-		var in struct{ Names []string }
-		if err := decode(&in); err != nil {
-			return nil, err
-		}
-		if len(in.Names) < 1 || len(in.Names) > 10 {
-			return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value '[%s]' at 'names' failed to satisfy constraint: Member must have length less than or equal to 10 and greater than or equal to 1", strings.Join(in.Names, ", "))
-		}
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		scope := p.params[scopeKey(acct, region)]
-		deleted, invalid := []string{}, []string{}
-		for _, n := range in.Names {
-			if scope[n] != nil {
-				delete(scope, n)
-				deleted = append(deleted, n)
-			} else {
-				invalid = append(invalid, n)
-			}
-		}
-		return json.Marshal(map[string]any{"DeletedParameters": deleted, "InvalidParameters": invalid})
+		return p.deleteParameters(call, decode)
 	case "AddTagsToResource", "RemoveTagsFromResource", "ListTagsForResource":
 		return p.tags(call, decode)
 	case "DescribeParameters":
 		return p.describe(call, decode)
 	}
 	return nil, awsproto.Errorf("UnknownOperationException", "Operation %s is not supported by localaws SSM.", call.Action)
+}
+
+// putParameter creates or overwrites a parameter.
+func (p *Service) putParameter(call *awsproto.Call, decode func(any) *awsproto.Error) ([]byte, error) {
+	acct, region := call.Account, call.Region
+	var in putParameterInput
+	if err := decode(&in); err != nil {
+		return nil, err
+	}
+	par, err := p.put(acct, region, in)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(map[string]any{"Version": par.version, "Tier": par.tier})
+}
+
+// getParameter reads one parameter, or one version of it.
+func (p *Service) getParameter(call *awsproto.Call, decode func(any) *awsproto.Error) ([]byte, error) {
+	acct, region := call.Account, call.Region
+	var in struct {
+		Name           string
+		WithDecryption bool
+	}
+	if err := decode(&in); err != nil {
+		return nil, err
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	par, sel, ok := p.lookup(acct, region, in.Name)
+	if !ok {
+		return nil, awsproto.Errorf("ParameterNotFound", "Parameter %s not found.", in.Name)
+	}
+	return json.Marshal(map[string]any{"Parameter": par.wire(acct, region, in.WithDecryption, sel)})
+}
+
+// getParameters reads up to ten parameters; those not found are listed, not refused.
+func (p *Service) getParameters(call *awsproto.Call, decode func(any) *awsproto.Error) ([]byte, error) {
+	acct, region := call.Account, call.Region
+	var in struct {
+		Names          []string
+		WithDecryption bool
+	}
+	if err := decode(&in); err != nil {
+		return nil, err
+	}
+	if len(in.Names) < 1 || len(in.Names) > 10 {
+		return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value '[%s]' at 'names' failed to satisfy constraint: Member must have length less than or equal to 10 and greater than or equal to 1", strings.Join(in.Names, ", "))
+	}
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	found, invalid := []wireParameter{}, []string{}
+	seen := map[string]bool{}
+	for _, n := range in.Names {
+		if seen[n] {
+			continue
+		}
+		seen[n] = true
+		if par, sel, ok := p.lookup(acct, region, n); ok {
+			found = append(found, par.wire(acct, region, in.WithDecryption, sel))
+		} else {
+			invalid = append(invalid, n)
+		}
+	}
+	return json.Marshal(map[string]any{"Parameters": found, "InvalidParameters": invalid})
+}
+
+// deleteParameter deletes one parameter.
+func (p *Service) deleteParameter(call *awsproto.Call, decode func(any) *awsproto.Error) ([]byte, error) {
+	acct, region := call.Account, call.Region
+	var in struct{ Name string }
+	if err := decode(&in); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	scope := p.params[scopeKey(acct, region)]
+	if scope[in.Name] == nil {
+		return nil, awsproto.Errorf("ParameterNotFound", "Parameter %s not found.", in.Name)
+	}
+	delete(scope, in.Name)
+	return []byte("{}"), nil
+}
+
+// deleteParameters deletes up to ten parameters; those not found are listed, not refused.
+func (p *Service) deleteParameters(call *awsproto.Call, decode func(any) *awsproto.Error) ([]byte, error) {
+	acct, region := call.Account, call.Region
+	var in struct{ Names []string }
+	if err := decode(&in); err != nil {
+		return nil, err
+	}
+	if len(in.Names) < 1 || len(in.Names) > 10 {
+		return nil, awsproto.Errorf("ValidationException", "1 validation error detected: Value '[%s]' at 'names' failed to satisfy constraint: Member must have length less than or equal to 10 and greater than or equal to 1", strings.Join(in.Names, ", "))
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	scope := p.params[scopeKey(acct, region)]
+	deleted, invalid := []string{}, []string{}
+	for _, n := range in.Names {
+		if scope[n] != nil {
+			delete(scope, n)
+			deleted = append(deleted, n)
+		} else {
+			invalid = append(invalid, n)
+		}
+	}
+	return json.Marshal(map[string]any{"DeletedParameters": deleted, "InvalidParameters": invalid})
 }
 
 func (p *Service) getByPath(call *awsproto.Call, decode func(any) *awsproto.Error) ([]byte, error) {
@@ -486,42 +549,13 @@ func (p *Service) describe(call *awsproto.Call, decode func(any) *awsproto.Error
 	if err := decode(&in); err != nil {
 		return nil, err
 	}
-	// Path (Recursive or OneLevel, the default) and Name (Equals or
-	// BeginsWith) are the filters modelled; others are refused, not ignored.
 	var keep []func(name string) bool
 	for _, f := range in.ParameterFilters {
-		if len(f.Values) == 0 {
-			return nil, awsproto.Errorf("InvalidFilterValue", "The filter %s has no values.", f.Key)
+		k, err := describeFilter(f.Key, f.Option, f.Values)
+		if err != nil {
+			return nil, err
 		}
-		switch {
-		case f.Key == "Path" && (f.Option == "" || f.Option == "OneLevel" || f.Option == "Recursive"):
-			recursive := f.Option == "Recursive"
-			values := f.Values
-			keep = append(keep, func(name string) bool {
-				for _, v := range values {
-					rest, ok := strings.CutPrefix(name, strings.TrimSuffix(v, "/")+"/")
-					if ok && rest != "" && (recursive || !strings.Contains(rest, "/")) {
-						return true
-					}
-				}
-				return false
-			})
-		case f.Key == "Name" && (f.Option == "" || f.Option == "Equals" || f.Option == "BeginsWith"):
-			begins := f.Option == "BeginsWith"
-			values := f.Values
-			keep = append(keep, func(name string) bool {
-				for _, v := range values {
-					if name == v || (begins && strings.HasPrefix(name, v)) {
-						return true
-					}
-				}
-				return false
-			})
-		case f.Key == "Path" || f.Key == "Name":
-			return nil, awsproto.Errorf("InvalidFilterOption", "The filter option %q is not valid for key %s.", f.Option, f.Key)
-		default:
-			return nil, awsproto.Errorf("InvalidFilterKey", "localaws models the Path and Name filters of DescribeParameters, not %q.", f.Key)
-		}
+		keep = append(keep, k)
 	}
 	limit := 50
 	if in.MaxResults != nil {
@@ -560,6 +594,51 @@ func (p *Service) describe(call *awsproto.Call, decode func(any) *awsproto.Error
 	}
 	out["Parameters"] = page
 	return json.Marshal(out)
+}
+
+// describeFilter is the test a DescribeParameters filter puts names to.
+// Path (Recursive or OneLevel, the default) and Name (Equals or
+// BeginsWith) are the filters modelled; others are refused, not ignored.
+func describeFilter(key, option string, values []string) (func(name string) bool, *awsproto.Error) {
+	if len(values) == 0 {
+		return nil, awsproto.Errorf("InvalidFilterValue", "The filter %s has no values.", key)
+	}
+	switch {
+	case key == "Path" && (option == "" || option == "OneLevel" || option == "Recursive"):
+		return pathFilter(values, option == "Recursive"), nil
+	case key == "Name" && (option == "" || option == "Equals" || option == "BeginsWith"):
+		return nameFilter(values, option == "BeginsWith"), nil
+	case key == "Path" || key == "Name":
+		return nil, awsproto.Errorf("InvalidFilterOption", "The filter option %q is not valid for key %s.", option, key)
+	}
+	return nil, awsproto.Errorf("InvalidFilterKey", "localaws models the Path and Name filters of DescribeParameters, not %q.", key)
+}
+
+// pathFilter keeps the names under one of the paths: directly under it,
+// or at any depth when recursive.
+func pathFilter(paths []string, recursive bool) func(name string) bool {
+	return func(name string) bool {
+		for _, v := range paths {
+			rest, ok := strings.CutPrefix(name, strings.TrimSuffix(v, "/")+"/")
+			if ok && rest != "" && (recursive || !strings.Contains(rest, "/")) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// nameFilter keeps the names equal to one of names or, when begins, that
+// begin with one of them.
+func nameFilter(names []string, begins bool) func(name string) bool {
+	return func(name string) bool {
+		for _, v := range names {
+			if name == v || (begins && strings.HasPrefix(name, v)) {
+				return true
+			}
+		}
+		return false
+	}
 }
 
 // Seed creates or overwrites a parameter, as the topology format seeds

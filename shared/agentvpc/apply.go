@@ -91,105 +91,132 @@ func (a Applier) tags(kind types.ResourceType, vpc, role string) []types.TagSpec
 	return []types.TagSpecification{{ResourceType: kind, Tags: tags}}
 }
 
+// apply makes one step's change and says what it changed ("" for
+// nothing), keeping out up to date for the steps after it.
 func (a Applier) apply(ctx context.Context, d Desired, o Observed, s Step, out *Outcome) (string, error) {
 	switch s.Kind {
 	case CreateGroup:
-		id, created, err := a.createGroup(ctx, o.VPCID, s.Role)
-		if err != nil {
-			return "", err
-		}
-		out.GroupIDs[s.Role] = id
-		if !created {
-			return "", nil
-		}
-		out.created[id] = true
-		return "created " + s.Role + " security group " + id, nil
-
-	case AuthorizeRules, RevokeRules:
-		groupID := out.GroupIDs[s.Role]
-		perms := a.permissions(s.Rules, out.GroupIDs[RoleAgent])
-		var err error
-		if s.Kind == AuthorizeRules {
-			err = a.whileNotVisible(ctx, out.created[groupID] || out.created[out.GroupIDs[RoleAgent]], func() error {
-				return a.authorize(ctx, groupID, perms)
-			})
-		} else {
-			_, err = a.EC2.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: aws.String(groupID), IpPermissions: perms})
-			if awserr.IsNotFound(err) || awserr.Code(err) == "InvalidPermission.NotFound" {
-				return "", nil
-			}
-		}
-		if err != nil {
-			return "", err
-		}
-		return fmt.Sprintf("%s on %s: %s", s.Kind, groupID, rulesText(s.Rules)), nil
-
+		return a.applyCreateGroup(ctx, o, s, out)
+	case AuthorizeRules:
+		return a.applyAuthorizeRules(ctx, s, out)
+	case RevokeRules:
+		return a.applyRevokeRules(ctx, s, out)
 	case CreateEndpoint:
-		ep, err := a.createEndpoint(ctx, d, o, s, out.GroupIDs[RoleEndpoint], func(id string) bool { return out.created[id] })
-		if err != nil {
-			return "", err
-		}
-		out.Endpoint = &ep
-		return "created endpoint " + ep.ID, nil
-
+		return a.applyCreateEndpoint(ctx, d, o, s, out)
 	case ModifyEndpoint:
-		in := &ec2.ModifyVpcEndpointInput{VpcEndpointId: aws.String(s.EndpointID), AddSubnetIds: s.AddSubnets, RemoveSubnetIds: s.RemoveSubnets}
-		for _, g := range s.AddGroups {
-			if g == "" {
-				g = out.GroupIDs[RoleEndpoint]
-			}
-			in.AddSecurityGroupIds = append(in.AddSecurityGroupIds, g)
-		}
-		in.RemoveSecurityGroupIds = s.RemoveGroups
-		fresh := slices.ContainsFunc(in.AddSecurityGroupIds, func(g string) bool { return out.created[g] })
-		if err := a.whileNotVisible(ctx, fresh, func() error {
-			_, err := a.EC2.ModifyVpcEndpoint(ctx, in)
-			return err
-		}); err != nil {
-			return "", err
-		}
-		if out.Endpoint != nil && out.Endpoint.ID == s.EndpointID {
-			out.Endpoint.SubnetIDs = append(setDiff(out.Endpoint.SubnetIDs, s.RemoveSubnets), s.AddSubnets...)
-		}
-		return fmt.Sprintf("modified %s: subnets +%v -%v, groups +%v -%v", s.EndpointID, s.AddSubnets, s.RemoveSubnets, in.AddSecurityGroupIds, s.RemoveGroups), nil
-
+		return a.applyModifyEndpoint(ctx, s, out)
 	case DeleteEndpoints:
-		res, err := a.EC2.DeleteVpcEndpoints(ctx, &ec2.DeleteVpcEndpointsInput{VpcEndpointIds: s.EndpointIDs})
-		if err != nil && !awserr.IsNotFound(err) {
-			return "", err
-		}
-		if res != nil {
-			for _, u := range res.Unsuccessful {
-				if u.Error != nil && !awserr.IsNotFoundCode(aws.ToString(u.Error.Code)) {
-					return "", fmt.Errorf("deleting %s, %s: %s", aws.ToString(u.ResourceId), aws.ToString(u.Error.Code), aws.ToString(u.Error.Message))
-				}
-			}
-		}
-		if out.Endpoint != nil && slices.Contains(s.EndpointIDs, out.Endpoint.ID) {
-			out.Endpoint = nil
-		}
-		return fmt.Sprintf("deleted endpoints %v", s.EndpointIDs), nil
-
+		return a.applyDeleteEndpoints(ctx, s, out)
 	case WaitEndpoints:
 		return "", a.waitGone(ctx, s.EndpointIDs)
-
 	case DeleteGroup:
-		_, err := a.EC2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(s.GroupID)})
-		switch {
-		case awserr.IsNotFound(err):
-			return "", nil
-		case awserr.IsDependencyViolation(err) && s.Role == RoleAgent:
-			// Agents (the owner's tasks or instances) still use it: it is
-			// theirs to stop using; the reconciler removes it once free.
-			out.GroupsInUse = append(out.GroupsInUse, s.GroupID)
-			return "", nil
-		case err != nil:
-			return "", err
-		}
-		delete(out.GroupIDs, s.Role)
-		return "deleted " + s.Role + " security group " + s.GroupID, nil
+		return a.applyDeleteGroup(ctx, s, out)
 	}
 	return "", fmt.Errorf("unknown step kind %q", s.Kind)
+}
+
+func (a Applier) applyCreateGroup(ctx context.Context, o Observed, s Step, out *Outcome) (string, error) {
+	id, created, err := a.createGroup(ctx, o.VPCID, s.Role)
+	if err != nil {
+		return "", err
+	}
+	out.GroupIDs[s.Role] = id
+	if !created {
+		return "", nil
+	}
+	out.created[id] = true
+	return "created " + s.Role + " security group " + id, nil
+}
+
+func (a Applier) applyAuthorizeRules(ctx context.Context, s Step, out *Outcome) (string, error) {
+	groupID := out.GroupIDs[s.Role]
+	perms := a.permissions(s.Rules, out.GroupIDs[RoleAgent])
+	err := a.whileNotVisible(ctx, out.created[groupID] || out.created[out.GroupIDs[RoleAgent]], func() error {
+		return a.authorize(ctx, groupID, perms)
+	})
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s on %s: %s", s.Kind, groupID, rulesText(s.Rules)), nil
+}
+
+func (a Applier) applyRevokeRules(ctx context.Context, s Step, out *Outcome) (string, error) {
+	groupID := out.GroupIDs[s.Role]
+	perms := a.permissions(s.Rules, out.GroupIDs[RoleAgent])
+	_, err := a.EC2.RevokeSecurityGroupIngress(ctx, &ec2.RevokeSecurityGroupIngressInput{GroupId: aws.String(groupID), IpPermissions: perms})
+	if awserr.IsNotFound(err) || awserr.Code(err) == "InvalidPermission.NotFound" {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%s on %s: %s", s.Kind, groupID, rulesText(s.Rules)), nil
+}
+
+func (a Applier) applyCreateEndpoint(ctx context.Context, d Desired, o Observed, s Step, out *Outcome) (string, error) {
+	ep, err := a.createEndpoint(ctx, d, o, s, out.GroupIDs[RoleEndpoint], func(id string) bool { return out.created[id] })
+	if err != nil {
+		return "", err
+	}
+	out.Endpoint = &ep
+	return "created endpoint " + ep.ID, nil
+}
+
+func (a Applier) applyModifyEndpoint(ctx context.Context, s Step, out *Outcome) (string, error) {
+	in := &ec2.ModifyVpcEndpointInput{VpcEndpointId: aws.String(s.EndpointID), AddSubnetIds: s.AddSubnets, RemoveSubnetIds: s.RemoveSubnets}
+	for _, g := range s.AddGroups {
+		if g == "" {
+			g = out.GroupIDs[RoleEndpoint]
+		}
+		in.AddSecurityGroupIds = append(in.AddSecurityGroupIds, g)
+	}
+	in.RemoveSecurityGroupIds = s.RemoveGroups
+	fresh := slices.ContainsFunc(in.AddSecurityGroupIds, func(g string) bool { return out.created[g] })
+	if err := a.whileNotVisible(ctx, fresh, func() error {
+		_, err := a.EC2.ModifyVpcEndpoint(ctx, in)
+		return err
+	}); err != nil {
+		return "", err
+	}
+	if out.Endpoint != nil && out.Endpoint.ID == s.EndpointID {
+		out.Endpoint.SubnetIDs = append(setDiff(out.Endpoint.SubnetIDs, s.RemoveSubnets), s.AddSubnets...)
+	}
+	return fmt.Sprintf("modified %s: subnets +%v -%v, groups +%v -%v", s.EndpointID, s.AddSubnets, s.RemoveSubnets, in.AddSecurityGroupIds, s.RemoveGroups), nil
+}
+
+func (a Applier) applyDeleteEndpoints(ctx context.Context, s Step, out *Outcome) (string, error) {
+	res, err := a.EC2.DeleteVpcEndpoints(ctx, &ec2.DeleteVpcEndpointsInput{VpcEndpointIds: s.EndpointIDs})
+	if err != nil && !awserr.IsNotFound(err) {
+		return "", err
+	}
+	if res != nil {
+		for _, u := range res.Unsuccessful {
+			if u.Error != nil && !awserr.IsNotFoundCode(aws.ToString(u.Error.Code)) {
+				return "", fmt.Errorf("deleting %s, %s: %s", aws.ToString(u.ResourceId), aws.ToString(u.Error.Code), aws.ToString(u.Error.Message))
+			}
+		}
+	}
+	if out.Endpoint != nil && slices.Contains(s.EndpointIDs, out.Endpoint.ID) {
+		out.Endpoint = nil
+	}
+	return fmt.Sprintf("deleted endpoints %v", s.EndpointIDs), nil
+}
+
+func (a Applier) applyDeleteGroup(ctx context.Context, s Step, out *Outcome) (string, error) {
+	_, err := a.EC2.DeleteSecurityGroup(ctx, &ec2.DeleteSecurityGroupInput{GroupId: aws.String(s.GroupID)})
+	switch {
+	case awserr.IsNotFound(err):
+		return "", nil
+	case awserr.IsDependencyViolation(err) && s.Role == RoleAgent:
+		// Agents (the owner's tasks or instances) still use it: it is
+		// theirs to stop using; the reconciler removes it once free.
+		out.GroupsInUse = append(out.GroupsInUse, s.GroupID)
+		return "", nil
+	case err != nil:
+		return "", err
+	}
+	delete(out.GroupIDs, s.Role)
+	return "deleted " + s.Role + " security group " + s.GroupID, nil
 }
 
 func (a Applier) createGroup(ctx context.Context, vpc, role string) (id string, created bool, err error) {

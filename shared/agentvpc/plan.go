@@ -62,19 +62,31 @@ func Plan(d Desired, o Observed, now time.Time, grace time.Duration) []Step {
 	if !d.Tagged || !d.Keep {
 		return planRemoval(o, old)
 	}
+	steps := planGroups(o)
+	steps = append(steps, planRules(d, o)...)
+	return append(steps, planEndpoint(d, o, old)...)
+}
+
+// planGroups creates the security groups the VPC lacks.
+func planGroups(o Observed) []Step {
 	var steps []Step
-	agent, haveAgent := o.Group(RoleAgent)
-	endpointGroup, haveEndpointGroup := o.Group(RoleEndpoint)
-	if !haveAgent {
+	if _, ok := o.Group(RoleAgent); !ok {
 		steps = append(steps, Step{Kind: CreateGroup, Role: RoleAgent,
 			Drift: "agent security group missing", Repair: "create " + GroupName(RoleAgent)})
 	}
-	if !haveEndpointGroup {
+	if _, ok := o.Group(RoleEndpoint); !ok {
 		steps = append(steps, Step{Kind: CreateGroup, Role: RoleEndpoint,
 			Drift: "endpoint security group missing", Repair: "create " + GroupName(RoleEndpoint)})
 	}
+	return steps
+}
 
-	// The endpoint group admits exactly the tunnel ports from the agent group.
+// planRules makes the endpoint group admit exactly the tunnel ports from
+// the agent group.
+func planRules(d Desired, o Observed) []Step {
+	var steps []Step
+	agent, haveAgent := o.Group(RoleAgent)
+	endpointGroup, haveEndpointGroup := o.Group(RoleEndpoint)
 	want := DesiredRules(d.Ports, agent.ID) // agent.ID is "" when it is about to be created
 	var have []Rule
 	if haveEndpointGroup {
@@ -90,11 +102,36 @@ func Plan(d Desired, o Observed, now time.Time, grace time.Duration) []Step {
 				Drift: fmt.Sprintf("endpoint group has %d unexpected ingress rule(s)", len(extra)), Repair: "revoke " + rulesText(extra)})
 		}
 	}
+	return steps
+}
 
-	// Endpoints: keep one live endpoint, remove the dead and the duplicates.
+// planEndpoint keeps one live endpoint, removes the dead and the
+// duplicates, and creates the endpoint or brings the one kept to the
+// desired subnets and group.
+func planEndpoint(d Desired, o Observed, old func(time.Time) bool) []Step {
 	keeper, haveKeeper := o.Keeper()
-	var remove, replaced []string
-	var why []string
+	steps, replaced := planStaleEndpoints(o, keeper, haveKeeper, old)
+	if !haveKeeper {
+		drift := "endpoint missing"
+		if len(replaced) > 0 {
+			drift = "no live endpoint (" + strings.Join(replaced, ", ") + " not usable)"
+		}
+		return append(steps, Step{Kind: CreateEndpoint, SubnetIDs: d.SubnetIDs,
+			ClientToken: ClientToken(o.Account, o.VPCID, d.ServiceName, d.SubnetIDs, replaced),
+			Drift:       drift, Repair: fmt.Sprintf("create endpoint to %s in %s", d.ServiceName, strings.Join(d.SubnetIDs, ", "))})
+	}
+	if modify, ok := planModifyEndpoint(d, o, keeper); ok {
+		steps = append(steps, modify)
+	}
+	return steps
+}
+
+// planStaleEndpoints deletes the endpoints other than the keeper that are
+// dead or duplicate it, once old enough. replaced lists the endpoints
+// that are not usable, old or young, which a new endpoint's client token
+// must name.
+func planStaleEndpoints(o Observed, keeper Endpoint, haveKeeper bool, old func(time.Time) bool) (steps []Step, replaced []string) {
+	var remove, why []string
 	for _, e := range o.Endpoints {
 		switch {
 		case haveKeeper && e.ID == keeper.ID:
@@ -117,36 +154,32 @@ func Plan(d Desired, o Observed, now time.Time, grace time.Duration) []Step {
 		steps = append(steps, Step{Kind: DeleteEndpoints, EndpointIDs: remove,
 			Drift: strings.Join(why, "; "), Repair: "delete " + strings.Join(remove, ", ")})
 	}
-	if !haveKeeper {
-		drift := "endpoint missing"
-		if len(replaced) > 0 {
-			drift = "no live endpoint (" + strings.Join(replaced, ", ") + " not usable)"
-		}
-		steps = append(steps, Step{Kind: CreateEndpoint, SubnetIDs: d.SubnetIDs,
-			ClientToken: ClientToken(o.Account, o.VPCID, d.ServiceName, d.SubnetIDs, replaced),
-			Drift:       drift, Repair: fmt.Sprintf("create endpoint to %s in %s", d.ServiceName, strings.Join(d.SubnetIDs, ", "))})
-		return steps
-	}
+	return steps, replaced
+}
+
+// planModifyEndpoint is the step that moves the kept endpoint to the
+// desired subnets and to the endpoint group alone, if it needs one.
+func planModifyEndpoint(d Desired, o Observed, keeper Endpoint) (Step, bool) {
 	add, del := setDiff(d.SubnetIDs, keeper.SubnetIDs), setDiff(keeper.SubnetIDs, d.SubnetIDs)
 	var addG, delG []string
-	if haveEndpointGroup {
+	if endpointGroup, ok := o.Group(RoleEndpoint); ok {
 		addG, delG = setDiff([]string{endpointGroup.ID}, keeper.GroupIDs), setDiff(keeper.GroupIDs, []string{endpointGroup.ID})
 	} else {
 		addG, delG = []string{""}, keeper.GroupIDs
 	}
-	if len(add)+len(del)+len(addG)+len(delG) > 0 {
-		var drift []string
-		if len(add)+len(del) > 0 {
-			drift = append(drift, fmt.Sprintf("subnets %v, want %v", keeper.SubnetIDs, d.SubnetIDs))
-		}
-		if len(addG)+len(delG) > 0 {
-			drift = append(drift, fmt.Sprintf("security groups %v, want the endpoint group", keeper.GroupIDs))
-		}
-		steps = append(steps, Step{Kind: ModifyEndpoint, EndpointID: keeper.ID, AddSubnets: add, RemoveSubnets: del,
-			AddGroups: addG, RemoveGroups: delG,
-			Drift: keeper.ID + " has " + strings.Join(drift, " and "), Repair: "modify " + keeper.ID})
+	if len(add)+len(del)+len(addG)+len(delG) == 0 {
+		return Step{}, false
 	}
-	return steps
+	var drift []string
+	if len(add)+len(del) > 0 {
+		drift = append(drift, fmt.Sprintf("subnets %v, want %v", keeper.SubnetIDs, d.SubnetIDs))
+	}
+	if len(addG)+len(delG) > 0 {
+		drift = append(drift, fmt.Sprintf("security groups %v, want the endpoint group", keeper.GroupIDs))
+	}
+	return Step{Kind: ModifyEndpoint, EndpointID: keeper.ID, AddSubnets: add, RemoveSubnets: del,
+		AddGroups: addG, RemoveGroups: delG,
+		Drift: keeper.ID + " has " + strings.Join(drift, " and "), Repair: "modify " + keeper.ID}, true
 }
 
 func planRemoval(o Observed, old func(time.Time) bool) []Step {

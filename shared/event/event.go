@@ -318,82 +318,114 @@ func (d Decoder) decodeCloudTrail(ev events.EventBridgeEvent) (Result, error) {
 		return Result{}, &RefusedError{Reason: "region-mismatch",
 			Detail: fmt.Sprintf("CloudTrail region %s, event says %s", det.AWSRegion, ev.Region)}
 	}
-	hint := func(kind Kind, vpc string) Hint {
-		return Hint{Kind: kind, Account: ev.AccountID, Region: ev.Region, VPCID: vpc, Source: SourceEC2 + ":" + det.EventName}
-	}
-	dependencyViolation := strings.HasSuffix(det.ErrorCode, "DependencyViolation")
 	switch det.EventName {
 	case "CreateTags", "DeleteTags":
-		if det.ErrorCode != "" {
-			return Result{Ignored: det.EventName + " failed: " + det.ErrorCode}, nil
-		}
-		// DeleteTags may name keys without values, or no tags at all, which
-		// deletes every tag: the opt-in tag among them.
-		deletesAll := det.EventName == "DeleteTags" && len(det.RequestParameters.TagSet.Items) == 0
-		if !deletesAll && !det.RequestParameters.TagSet.has(d.TagKey) {
-			return Result{Ignored: det.EventName + " does not touch " + d.TagKey}, nil
-		}
-		claim := det.RequestParameters.TagSet.claim(det.EventName, d.TagKey, deletesAll)
-		var hints []Hint
-		for _, it := range det.RequestParameters.ResourcesSet.Items {
-			if strings.HasPrefix(it.ResourceID, "vpc-") {
-				if !vpcRE.MatchString(it.ResourceID) {
-					return Result{}, &RefusedError{Reason: "bad-resources", Detail: fmt.Sprintf("%q is not a VPC id", it.ResourceID)}
-				}
-				if slices.ContainsFunc(hints, func(h Hint) bool { return h.VPCID == it.ResourceID }) {
-					continue // a record may name a VPC twice: one hint is enough
-				}
-				h := hint(TagsChanged, it.ResourceID)
-				h.Claim = claim
-				hints = append(hints, h)
-			}
-		}
-		if len(hints) == 0 {
-			return Result{Ignored: det.EventName + " names no VPC"}, nil
-		}
-		return Result{Hints: hints}, nil
+		return d.decodeTagCall(ev, det)
 	case "CreateVpc":
-		if det.ErrorCode != "" {
-			return Result{Ignored: "CreateVpc failed: " + det.ErrorCode}, nil
-		}
-		var claim *TagClaim
-		for _, spec := range det.RequestParameters.TagSpecificationSet.Items {
-			if spec.ResourceType == "vpc" {
-				if c := (tagSet{Items: spec.Tags}).claim("CreateTags", d.TagKey, false); c != nil {
-					claim = c
-				}
-			}
-		}
-		if claim == nil {
-			return Result{Ignored: "CreateVpc without " + d.TagKey}, nil
-		}
-		if det.ResponseElements == nil || !vpcRE.MatchString(det.ResponseElements.VPC.VPCID) {
-			return Result{}, &RefusedError{Reason: "missing-vpc", Detail: "CreateVpc record has no responseElements.vpc.vpcId"}
-		}
-		h := hint(TagsChanged, det.ResponseElements.VPC.VPCID)
-		h.Claim = claim
-		return Result{Hints: []Hint{h}}, nil
+		return d.decodeCreateVpc(ev, det)
 	case "DeleteVpc":
-		if det.ErrorCode != "" && !dependencyViolation {
-			return Result{Ignored: "DeleteVpc failed: " + det.ErrorCode}, nil
-		}
-		if !vpcRE.MatchString(det.RequestParameters.VPCID) {
-			return Result{}, &RefusedError{Reason: "missing-vpc", Detail: fmt.Sprintf("DeleteVpc record has vpcId %q", det.RequestParameters.VPCID)}
-		}
-		if dependencyViolation {
-			return Result{Hints: []Hint{hint(DeleteBlocked, det.RequestParameters.VPCID)}}, nil
-		}
-		return Result{Hints: []Hint{hint(Deleted, det.RequestParameters.VPCID)}}, nil
+		return decodeDeleteVpc(ev, det)
 	case "DeleteSubnet":
-		if !dependencyViolation {
-			return Result{Ignored: "DeleteSubnet not blocked by a dependency"}, nil
-		}
-		if !subnetRE.MatchString(det.RequestParameters.SubnetID) {
-			return Result{}, &RefusedError{Reason: "missing-subnet", Detail: fmt.Sprintf("DeleteSubnet record has subnetId %q", det.RequestParameters.SubnetID)}
-		}
-		h := hint(SubnetDeleteBlocked, "")
-		h.SubnetID = det.RequestParameters.SubnetID
-		return Result{Hints: []Hint{h}}, nil
+		return decodeDeleteSubnet(ev, det)
 	}
 	return Result{Ignored: "CloudTrail event " + det.EventName + " is of no interest"}, nil
+}
+
+// hint is a hint of kind about vpc, from this record of the event ev.
+func (det cloudTrailDetail) hint(ev events.EventBridgeEvent, kind Kind, vpc string) Hint {
+	return Hint{Kind: kind, Account: ev.AccountID, Region: ev.Region, VPCID: vpc, Source: SourceEC2 + ":" + det.EventName}
+}
+
+// dependencyViolation says the call failed because something still
+// depends on the resource it deleted.
+func (det cloudTrailDetail) dependencyViolation() bool {
+	return strings.HasSuffix(det.ErrorCode, "DependencyViolation")
+}
+
+// decodeTagCall turns a CreateTags or DeleteTags record into one hint per
+// VPC it names, when it touches the opt-in tag.
+func (d Decoder) decodeTagCall(ev events.EventBridgeEvent, det cloudTrailDetail) (Result, error) {
+	if det.ErrorCode != "" {
+		return Result{Ignored: det.EventName + " failed: " + det.ErrorCode}, nil
+	}
+	// DeleteTags may name keys without values, or no tags at all, which
+	// deletes every tag: the opt-in tag among them.
+	deletesAll := det.EventName == "DeleteTags" && len(det.RequestParameters.TagSet.Items) == 0
+	if !deletesAll && !det.RequestParameters.TagSet.has(d.TagKey) {
+		return Result{Ignored: det.EventName + " does not touch " + d.TagKey}, nil
+	}
+	claim := det.RequestParameters.TagSet.claim(det.EventName, d.TagKey, deletesAll)
+	var hints []Hint
+	for _, it := range det.RequestParameters.ResourcesSet.Items {
+		if !strings.HasPrefix(it.ResourceID, "vpc-") {
+			continue
+		}
+		if !vpcRE.MatchString(it.ResourceID) {
+			return Result{}, &RefusedError{Reason: "bad-resources", Detail: fmt.Sprintf("%q is not a VPC id", it.ResourceID)}
+		}
+		if slices.ContainsFunc(hints, func(h Hint) bool { return h.VPCID == it.ResourceID }) {
+			continue // a record may name a VPC twice: one hint is enough
+		}
+		h := det.hint(ev, TagsChanged, it.ResourceID)
+		h.Claim = claim
+		hints = append(hints, h)
+	}
+	if len(hints) == 0 {
+		return Result{Ignored: det.EventName + " names no VPC"}, nil
+	}
+	return Result{Hints: hints}, nil
+}
+
+// decodeCreateVpc turns a CreateVpc record that tags the new VPC with the
+// opt-in tag into a hint about it.
+func (d Decoder) decodeCreateVpc(ev events.EventBridgeEvent, det cloudTrailDetail) (Result, error) {
+	if det.ErrorCode != "" {
+		return Result{Ignored: "CreateVpc failed: " + det.ErrorCode}, nil
+	}
+	var claim *TagClaim
+	for _, spec := range det.RequestParameters.TagSpecificationSet.Items {
+		if spec.ResourceType == "vpc" {
+			if c := (tagSet{Items: spec.Tags}).claim("CreateTags", d.TagKey, false); c != nil {
+				claim = c
+			}
+		}
+	}
+	if claim == nil {
+		return Result{Ignored: "CreateVpc without " + d.TagKey}, nil
+	}
+	if det.ResponseElements == nil || !vpcRE.MatchString(det.ResponseElements.VPC.VPCID) {
+		return Result{}, &RefusedError{Reason: "missing-vpc", Detail: "CreateVpc record has no responseElements.vpc.vpcId"}
+	}
+	h := det.hint(ev, TagsChanged, det.ResponseElements.VPC.VPCID)
+	h.Claim = claim
+	return Result{Hints: []Hint{h}}, nil
+}
+
+// decodeDeleteVpc turns a DeleteVpc record into a Deleted hint, or a
+// DeleteBlocked one when a dependency kept the VPC alive.
+func decodeDeleteVpc(ev events.EventBridgeEvent, det cloudTrailDetail) (Result, error) {
+	if det.ErrorCode != "" && !det.dependencyViolation() {
+		return Result{Ignored: "DeleteVpc failed: " + det.ErrorCode}, nil
+	}
+	if !vpcRE.MatchString(det.RequestParameters.VPCID) {
+		return Result{}, &RefusedError{Reason: "missing-vpc", Detail: fmt.Sprintf("DeleteVpc record has vpcId %q", det.RequestParameters.VPCID)}
+	}
+	if det.dependencyViolation() {
+		return Result{Hints: []Hint{det.hint(ev, DeleteBlocked, det.RequestParameters.VPCID)}}, nil
+	}
+	return Result{Hints: []Hint{det.hint(ev, Deleted, det.RequestParameters.VPCID)}}, nil
+}
+
+// decodeDeleteSubnet turns a DeleteSubnet that a dependency blocked into a
+// hint naming the subnet; a subnet delete that went through says nothing.
+func decodeDeleteSubnet(ev events.EventBridgeEvent, det cloudTrailDetail) (Result, error) {
+	if !det.dependencyViolation() {
+		return Result{Ignored: "DeleteSubnet not blocked by a dependency"}, nil
+	}
+	if !subnetRE.MatchString(det.RequestParameters.SubnetID) {
+		return Result{}, &RefusedError{Reason: "missing-subnet", Detail: fmt.Sprintf("DeleteSubnet record has subnetId %q", det.RequestParameters.SubnetID)}
+	}
+	h := det.hint(ev, SubnetDeleteBlocked, "")
+	h.SubnetID = det.RequestParameters.SubnetID
+	return Result{Hints: []Hint{h}}, nil
 }

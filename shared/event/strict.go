@@ -106,60 +106,77 @@ func (w *keyWalker) value(t reflect.Type, depth int) error {
 	t = decodedType(t)
 	switch delim {
 	case '[':
-		var elem reflect.Type
-		if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
-			elem = t.Elem()
-		}
-		for i := 0; w.dec.More(); i++ {
-			w.path = append(w.path, "["+strconv.Itoa(i)+"]")
-			if err := w.value(elem, depth+1); err != nil {
-				return err
-			}
-			w.path = w.path[:len(w.path)-1]
-		}
+		err = w.array(t, depth)
 	case '{':
-		var fields *fieldSet
-		var elem reflect.Type
-		if t != nil {
-			switch t.Kind() {
-			case reflect.Struct:
-				fields = structFields(t)
-			case reflect.Map:
-				elem = t.Elem()
-			}
-		}
-		seen := make(map[string]bool)
-		for w.dec.More() {
-			tok, err := w.dec.Token()
-			if err != nil {
-				return err
-			}
-			key, _ := tok.(string) // the decoder only yields string keys
-			if seen[key] {
-				return &keyError{path: w.path, key: key}
-			}
-			seen[key] = true
-			next := elem
-			if fields != nil {
-				if ft, ok := fields.types[key]; ok {
-					next = ft
-				} else if name, ok := fields.foldedField(key); ok {
-					return &keyError{path: w.path, key: key, field: name}
-				}
-			}
-			sep := "."
-			if len(w.path) == 0 {
-				sep = ""
-			}
-			w.path = append(w.path, sep+key)
-			if err := w.value(next, depth+1); err != nil {
-				return err
-			}
-			w.path = w.path[:len(w.path)-1]
-		}
+		err = w.object(t, depth)
+	}
+	if err != nil {
+		return err
 	}
 	_, err = w.dec.Token() // the closing delimiter
 	return err
+}
+
+// array reads the elements of a JSON array that decodes into t, up to but
+// not including its closing bracket.
+func (w *keyWalker) array(t reflect.Type, depth int) error {
+	var elem reflect.Type
+	if t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+		elem = t.Elem()
+	}
+	for i := 0; w.dec.More(); i++ {
+		w.path = append(w.path, "["+strconv.Itoa(i)+"]")
+		if err := w.value(elem, depth+1); err != nil {
+			return err
+		}
+		w.path = w.path[:len(w.path)-1]
+	}
+	return nil
+}
+
+// object reads the members of a JSON object that decodes into t, up to but
+// not including its closing brace, refusing duplicated and miscased keys.
+func (w *keyWalker) object(t reflect.Type, depth int) error {
+	var fields *fieldSet
+	var elem reflect.Type
+	if t != nil {
+		switch t.Kind() {
+		case reflect.Struct:
+			fields = structFields(t)
+		case reflect.Map:
+			elem = t.Elem()
+		}
+	}
+	seen := make(map[string]bool)
+	for w.dec.More() {
+		tok, err := w.dec.Token()
+		if err != nil {
+			return err
+		}
+		key, _ := tok.(string) // the decoder only yields string keys
+		if seen[key] {
+			return &keyError{path: w.path, key: key}
+		}
+		seen[key] = true
+		next := elem
+		if fields != nil {
+			if ft, ok := fields.types[key]; ok {
+				next = ft
+			} else if name, ok := fields.foldedField(key); ok {
+				return &keyError{path: w.path, key: key, field: name}
+			}
+		}
+		sep := "."
+		if len(w.path) == 0 {
+			sep = ""
+		}
+		w.path = append(w.path, sep+key)
+		if err := w.value(next, depth+1); err != nil {
+			return err
+		}
+		w.path = w.path[:len(w.path)-1]
+	}
+	return nil
 }
 
 var (
