@@ -82,6 +82,7 @@ func tourWith(t *testing.T, relax localaws.Relax) (*env, []localaws.Call) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	e.w.Later() // the owner attaches the new group once EC2 shows it
 	must(e.w.EC2(member2).ModifyVpcEndpoint(ctx, &ec2.ModifyVpcEndpointInput{VpcEndpointId: aws.String(f3.Endpoints[0].ID),
 		AddSecurityGroupIds: []string{aws.ToString(foreign.GroupId)}}))
 	must(e.w.SSM(hub).PutParameter(ctx, &ssm.PutParameterInput{Name: aws.String(e.cfg.ParameterPrefix + "/" + member2 + "/vpc-0123456789abcdef0/tunnel"),
