@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -353,69 +352,17 @@ func TestStatusEventIDNamesTheOutcome(t *testing.T) {
 }
 
 // Defect 3: untag quickly followed by re-tag (and the reverse), the two
-// invocations interleaving at random. Every trial must end in the state
-// the tag last says, with the failed invocations retried as Lambda does
-// (at most twice) and no reconciler.
+// invocations (re-drives) interleaving at random on reads that do not
+// lag; race_test.go plays the same with tag events and lagging reads.
 func TestUntagRetagRaceEndsInTheTagsState(t *testing.T) {
 	trials := 200
 	if testing.Short() {
 		trials = 40
 	}
 	w := newWorld(t)
-	rng := rand.New(rand.NewPCG(9, 2026))
 	w.jitter = rand.New(rand.NewPCG(9, 1))
-	tagged := false
-	invoke := func(wg *sync.WaitGroup, errs *[]string, mu *sync.Mutex, delay time.Duration) {
-		defer wg.Done()
-		time.Sleep(delay)
-		var err error
-		for range 3 {
-			if err = w.onboard(cVPC1, 0); err == nil {
-				return
-			}
-		}
-		mu.Lock()
-		*errs = append(*errs, err.Error())
-		mu.Unlock()
-	}
-	wrong := 0
-	for trial := range trials {
-		// Two flips: the first invocation starts right after the first,
-		// the second flip comes 0-15 ms later and its invocation starts
-		// 0-5 ms after it.
-		start := tagged
-		var wg sync.WaitGroup
-		var mu sync.Mutex
-		var errs []string
-		w.setTag(cVPC1, !start)
-		wg.Add(1)
-		go invoke(&wg, &errs, &mu, 0)
-		time.Sleep(time.Duration(rng.IntN(15000)) * time.Microsecond)
-		w.setTag(cVPC1, start)
-		wg.Add(1)
-		go invoke(&wg, &errs, &mu, time.Duration(rng.IntN(5000))*time.Microsecond)
-		wg.Wait()
-		var problems []string
-		if start {
-			problems = w.onboardedProblems(cVPC1)
-		} else {
-			problems = w.removedProblems(cVPC1)
-		}
-		problems = append(problems, errs...)
-		if len(problems) > 0 {
-			wrong++
-			t.Logf("trial %d (ends tagged=%v): %s", trial, start, strings.Join(problems, "; "))
-		}
-		// Every other trial starts from the other state.
-		if trial%2 == 0 {
-			tagged = !tagged
-			w.setTag(cVPC1, tagged)
-			if err := w.onboard(cVPC1, 0); err != nil {
-				t.Fatalf("trial %d: moving to tagged=%v: %v", trial, tagged, err)
-			}
-		}
-	}
-	if wrong > 0 {
+	event := func(bool) []byte { return redrive(cVPC1) }
+	if wrong := flipRace(t, w, rand.New(rand.NewPCG(9, 2026)), trials, event, func() {}); wrong > 0 {
 		t.Errorf("%d of %d trials ended in a wrong state", wrong, trials)
 	}
 }

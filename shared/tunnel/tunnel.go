@@ -223,42 +223,35 @@ func (s Store) List(ctx context.Context, account string) (map[string]*Published,
 		path += "/" + account
 	}
 	out := map[string]*Published{}
-	p := ssm.NewGetParametersByPathPaginator(s.SSM, &ssm.GetParametersByPathInput{Path: aws.String(path), Recursive: aws.Bool(true)})
-	for p.HasMorePages() {
-		if err := s.ReadPace.Wait(ctx); err != nil {
-			return nil, err
+	err := s.eachParameter(ctx, path, func(prm ssmtypes.Parameter) {
+		name := aws.ToString(prm.Name)
+		rest := strings.Split(strings.TrimPrefix(name, s.Prefix+"/"), "/")
+		if len(rest) < 2 || len(rest) == 3 && rest[2] == LeaseName {
+			return // a lease is not published; see TakeLease
 		}
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return nil, fmt.Errorf("listing parameters under %s, %w", path, err)
+		key := rest[0] + "/" + rest[1]
+		pub := out[key]
+		if pub == nil {
+			pub = &Published{Account: rest[0], VPCID: rest[1]}
+			out[key] = pub
 		}
-		for _, prm := range page.Parameters {
-			name := aws.ToString(prm.Name)
-			rest := strings.Split(strings.TrimPrefix(name, s.Prefix+"/"), "/")
-			if len(rest) < 2 || len(rest) == 3 && rest[2] == LeaseName {
-				continue // a lease is not published; see TakeLease
-			}
-			key := rest[0] + "/" + rest[1]
-			pub := out[key]
-			if pub == nil {
-				pub = &Published{Account: rest[0], VPCID: rest[1]}
-				out[key] = pub
-			}
-			pub.Names = append(pub.Names, name)
-			if t := aws.ToTime(prm.LastModifiedDate); t.After(pub.Modified) {
-				pub.Modified = t
-			}
-			if len(rest) == 3 {
-				switch rest[2] {
-				case TunnelName:
-					pub.Tunnel = aws.ToString(prm.Value)
-				case DocumentName:
-					pub.Document = aws.ToString(prm.Value)
-				case JenkinsURLName:
-					pub.JenkinsURL = aws.ToString(prm.Value)
-				}
+		pub.Names = append(pub.Names, name)
+		if t := aws.ToTime(prm.LastModifiedDate); t.After(pub.Modified) {
+			pub.Modified = t
+		}
+		if len(rest) == 3 {
+			switch rest[2] {
+			case TunnelName:
+				pub.Tunnel = aws.ToString(prm.Value)
+			case DocumentName:
+				pub.Document = aws.ToString(prm.Value)
+			case JenkinsURLName:
+				pub.JenkinsURL = aws.ToString(prm.Value)
 			}
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -291,20 +284,29 @@ func (s Store) Accounts(ctx context.Context) ([]string, error) {
 func (s Store) VPCs(ctx context.Context, account string) ([]string, error) {
 	path := s.Prefix + "/" + account
 	set := map[string]bool{}
+	err := s.eachParameter(ctx, path, func(prm ssmtypes.Parameter) {
+		if vpc, _, ok := strings.Cut(strings.TrimPrefix(aws.ToString(prm.Name), path+"/"), "/"); ok {
+			set[vpc] = true
+		}
+	})
+	return slices.Sorted(maps.Keys(set)), err
+}
+
+// eachParameter calls fn with every parameter under path, paged (10 a
+// page, as the API allows) and paced as reads are.
+func (s Store) eachParameter(ctx context.Context, path string, fn func(ssmtypes.Parameter)) error {
 	p := ssm.NewGetParametersByPathPaginator(s.SSM, &ssm.GetParametersByPathInput{Path: aws.String(path), Recursive: aws.Bool(true)})
 	for p.HasMorePages() {
 		if err := s.ReadPace.Wait(ctx); err != nil {
-			return nil, err
+			return err
 		}
 		page, err := p.NextPage(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("listing parameters under %s, %w", path, err)
+			return fmt.Errorf("listing parameters under %s, %w", path, err)
 		}
 		for _, prm := range page.Parameters {
-			if vpc, _, ok := strings.Cut(strings.TrimPrefix(aws.ToString(prm.Name), path+"/"), "/"); ok {
-				set[vpc] = true
-			}
+			fn(prm)
 		}
 	}
-	return slices.Sorted(maps.Keys(set)), nil
+	return nil
 }
