@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/acceptance"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/connections"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/invocation"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/telemetry"
@@ -15,10 +15,10 @@ import (
 
 // Handler is the accept function.
 type Handler struct {
-	Guard *acceptance.Guard
+	Guard *connections.Guard
 	// RetryInterval is the first pause before listing the connections
 	// again when one is not settled or a notified one not listed yet
-	// (default 1 s, doubled, five rounds in all; see acceptance.Resolve).
+	// (default 1 s, doubled, five rounds in all; see connections.Resolve).
 	RetryInterval time.Duration
 	Log           *slog.Logger
 	MetricsOut    io.Writer
@@ -52,7 +52,7 @@ func (h *Handler) accept(ctx context.Context, notes []event.Notification) error 
 	}
 	// Every pending connection of the service is decided, not only the
 	// notified ones: a lost notification is made up for by the next.
-	out, err := h.Guard.Resolve(ctx, nil, notified, acceptance.Retry{Interval: h.RetryInterval})
+	out, err := h.Guard.Resolve(ctx, nil, notified, connections.Retry{Interval: h.RetryInterval})
 	log.Info("connections settled", "accepted", len(out.Accepted), "rejected", len(out.Rejected), "held", len(out.Held),
 		"left", len(out.Left), "failed", len(out.Failed), "unlisted", len(out.Unlisted))
 	if err != nil {

@@ -14,11 +14,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/acceptance"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/arn"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/awserr"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/connections"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/endpointservice"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/status"
@@ -31,9 +31,9 @@ import (
 type AgentVPCs struct {
 	Config  config.Config
 	Region  string // the hub's Region: the endpoint service is regional
-	Spokes  acceptance.Spokes
+	Spokes  connections.Spokes
 	Service *endpointservice.Service
-	Guard   *acceptance.Guard
+	Guard   *connections.Guard
 	Store   tunnel.Store
 	Events  status.Publisher
 	Applier agentvpc.Applier // EC2 is set per account
@@ -389,14 +389,14 @@ func (v *AgentVPCs) verify(ctx context.Context, client agentvpc.EC2, obs agentvp
 
 // settle gets the new endpoint's connection accepted (or held, in manual
 // mode) through the acceptance flow every function uses
-// (acceptance.Guard.Resolve): the hub's connection list and the owner's
+// (connections.Guard.Resolve): the hub's connection list and the owner's
 // describe both lag a new endpoint, so an unlisted connection, or one left
 // pending for lack of evidence, is asked about again for a while and then
 // returned as an error, so Lambda retries the invocation; it is never
 // taken as done.
 func (v *AgentVPCs) settle(ctx context.Context, client agentvpc.EC2, res *Spoke) error {
 	id := res.Endpoint.ID
-	out, err := v.Guard.Resolve(ctx, []string{id}, []string{id}, acceptance.Retry{Interval: v.retryInterval(), Rounds: v.settleAttempts()})
+	out, err := v.Guard.Resolve(ctx, []string{id}, []string{id}, connections.Retry{Interval: v.retryInterval(), Rounds: v.settleAttempts()})
 	res.Accepted(out.Report)
 	if err != nil {
 		return fmt.Errorf("connection of %s, %w", id, err)
@@ -467,7 +467,7 @@ type Spoke struct {
 }
 
 // Accepted records the settling of connections.
-func (s *Spoke) Accepted(rep acceptance.Report) {
+func (s *Spoke) Accepted(rep connections.Report) {
 	if slices.Contains(rep.Accepted, s.Endpoint.ID) {
 		s.State = agentvpc.StatePending
 	}

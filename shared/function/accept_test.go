@@ -13,8 +13,8 @@ import (
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/localawstest"
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/acceptance"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/connections"
 )
 
 // handMade creates an endpoint to the service as acct's administrator
@@ -189,8 +189,8 @@ func TestAcceptReadsUnsuccessful(t *testing.T) {
 	core := e.core("accept")
 	ctx := context.Background()
 	// Someone accepts it by hand between our describe and our accept.
-	d := []acceptance.Decision{{Connection: acceptance.Connection{EndpointID: id, Owner: member, State: "pendingAcceptance"}, Verdict: acceptance.Accept},
-		{Connection: acceptance.Connection{EndpointID: "vpce-0000000000000dead", Owner: member, State: "pendingAcceptance"}, Verdict: acceptance.Accept}}
+	d := []connections.Decision{{Connection: connections.Connection{EndpointID: id, Owner: member, State: "pendingAcceptance"}, Verdict: connections.Accept},
+		{Connection: connections.Connection{EndpointID: "vpce-0000000000000dead", Owner: member, State: "pendingAcceptance"}, Verdict: connections.Accept}}
 	if _, err := e.w.EC2(hub).AcceptVpcEndpointConnections(ctx, &ec2.AcceptVpcEndpointConnectionsInput{ServiceId: aws.String(e.service), VpcEndpointIds: []string{id}}); err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestAcceptThrottledOwnerLeavesConnectionPending(t *testing.T) {
 // flow's error naming exactly the connections left pending.
 func requireUnsettled(t *testing.T, err error, left ...string) {
 	t.Helper()
-	var u *acceptance.UnsettledError
+	var u *connections.UnsettledError
 	if !errors.As(err, &u) {
 		t.Fatalf("error %v, want the connections %v named unsettled", err, left)
 	}

@@ -10,15 +10,15 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/acceptance"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/connections"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/tunnel"
 )
 
 // Hub is one observation of the hub.
 type Hub struct {
 	Principals  []string
-	Connections map[string]acceptance.Connection // by endpoint id
+	Connections map[string]connections.Connection // by endpoint id
 }
 
 // VPC is one VPC of an account as the sweep sees it.
@@ -53,7 +53,7 @@ func (r *Reconciler) observeHub(ctx context.Context) (Hub, error) {
 	if err != nil {
 		return Hub{}, err
 	}
-	h := Hub{Principals: principals, Connections: map[string]acceptance.Connection{}}
+	h := Hub{Principals: principals, Connections: map[string]connections.Connection{}}
 	for _, c := range conns {
 		h.Connections[c.EndpointID] = c
 	}

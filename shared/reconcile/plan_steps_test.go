@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/acceptance"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/connections"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/converge"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/endpointservice"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/tunnel"
@@ -273,36 +273,36 @@ func TestPlanPrincipal(t *testing.T) {
 }
 
 func TestPlanStrayConnections(t *testing.T) {
-	pending := func(id, owner string) acceptance.Connection {
-		return acceptance.Connection{EndpointID: id, Owner: owner, State: "pendingAcceptance"}
+	pending := func(id, owner string) connections.Connection {
+		return connections.Connection{EndpointID: id, Owner: owner, State: "pendingAcceptance"}
 	}
 	tests := []struct {
 		name    string
 		mode    config.ApprovalMode
-		conns   []acceptance.Connection
+		conns   []connections.Connection
 		planned []Item
 		want    []string
 	}{
-		{name: "a stranger's connection is settled (the guard rejects it)", conns: []acceptance.Connection{pending("vpce-x", stepAccount)},
+		{name: "a stranger's connection is settled (the guard rejects it)", conns: []connections.Connection{pending("vpce-x", stepAccount)},
 			want: []string{"vpce-x"}},
-		{name: "in manual mode too", mode: config.ApprovalManual, conns: []acceptance.Connection{pending("vpce-x", stepAccount)},
+		{name: "in manual mode too", mode: config.ApprovalManual, conns: []connections.Connection{pending("vpce-x", stepAccount)},
 			want: []string{"vpce-x"}},
 		{name: "an agent VPC's connection in manual mode is a person's call", mode: config.ApprovalManual,
-			conns: []acceptance.Connection{pending("vpce-1", stepAccount)}},
-		{name: "an agent VPC's connection in auto mode is settled", conns: []acceptance.Connection{pending("vpce-1", stepAccount)},
+			conns: []connections.Connection{pending("vpce-1", stepAccount)}},
+		{name: "an agent VPC's connection in auto mode is settled", conns: []connections.Connection{pending("vpce-1", stepAccount)},
 			want: []string{"vpce-1"}},
-		{name: "one the plan settles already", conns: []acceptance.Connection{pending("vpce-1", stepAccount)},
+		{name: "one the plan settles already", conns: []connections.Connection{pending("vpce-1", stepAccount)},
 			planned: []Item{{EndpointID: "vpce-1", Repair: Settle}}},
-		{name: "another account's", conns: []acceptance.Connection{pending("vpce-y", "333333333333")}},
-		{name: "settled ones", conns: []acceptance.Connection{{EndpointID: "vpce-x", Owner: stepAccount, State: "available"}}},
-		{name: "in endpoint order", conns: []acceptance.Connection{pending("vpce-z", stepAccount), pending("vpce-a", stepAccount)},
+		{name: "another account's", conns: []connections.Connection{pending("vpce-y", "333333333333")}},
+		{name: "settled ones", conns: []connections.Connection{{EndpointID: "vpce-x", Owner: stepAccount, State: "available"}}},
+		{name: "in endpoint order", conns: []connections.Connection{pending("vpce-z", stepAccount), pending("vpce-a", stepAccount)},
 			want: []string{"vpce-a", "vpce-z"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			in := stepInput(t, cmp.Or(tc.mode, config.ApprovalAuto))
 			a := deepAccount(in)
-			hub := Hub{Connections: map[string]acceptance.Connection{}}
+			hub := Hub{Connections: map[string]connections.Connection{}}
 			for _, c := range tc.conns {
 				hub.Connections[c.EndpointID] = c
 			}
@@ -322,7 +322,7 @@ func TestPlanStrayConnections(t *testing.T) {
 
 func TestSettleError(t *testing.T) {
 	batchErr := errors.New("throttled")
-	report := acceptance.Report{Accepted: []string{"vpce-ok"}, Left: []string{"vpce-left"}, Failed: map[string]string{"vpce-bad": "InvalidState"}}
+	report := connections.Report{Accepted: []string{"vpce-ok"}, Left: []string{"vpce-left"}, Failed: map[string]string{"vpce-bad": "InvalidState"}}
 	tests := []struct {
 		id   string
 		err  error
@@ -388,7 +388,7 @@ func TestPublications(t *testing.T) {
 		{Account: stepAccount, VPCID: "vpc-3", Drift: MissingEndpoint, Repair: Converge},       // failed: not converged
 	}
 	var r Reconciler // every item's VPC converged: nothing is rebuilt from the sweep's view
-	pubs, done := r.publications(t.Context(), items, nil, converged, acceptance.Report{Accepted: []string{"vpce-vpc-1"}})
+	pubs, done := r.publications(t.Context(), items, nil, converged, connections.Report{Accepted: []string{"vpce-vpc-1"}})
 	if len(done) != 0 || len(pubs) != 2 {
 		t.Fatalf("publications %v, failures %v; want vpc-1 and vpc-2", pubs, done)
 	}

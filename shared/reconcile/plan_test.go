@@ -5,9 +5,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/acceptance"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/connections"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/converge"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/endpointservice"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/reconcile"
@@ -52,7 +52,7 @@ func synced(in reconcile.Input) (reconcile.Hub, reconcile.Account) {
 	t, d, _ := tunnel.Values(doc)
 	a.Params[vpc] = &tunnel.Published{Account: acct, VPCID: vpc, Tunnel: t, Document: d, Modified: now.Add(-time.Hour),
 		Names: []string{"/jenkins-agent-vpcs/" + acct + "/" + vpc + "/tunnel", "/jenkins-agent-vpcs/" + acct + "/" + vpc + "/document"}}
-	hub := reconcile.Hub{Principals: []string{principal}, Connections: map[string]acceptance.Connection{
+	hub := reconcile.Hub{Principals: []string{principal}, Connections: map[string]connections.Connection{
 		"vpce-1": {EndpointID: "vpce-1", Owner: acct, State: "available"}}}
 	return hub, a
 }
@@ -78,10 +78,10 @@ func TestPlanTable(t *testing.T) {
 		{name: "principal removed by hand", change: func(h *reconcile.Hub, _ *reconcile.Account) { h.Principals = nil },
 			want: []want{{reconcile.MissingPrincipal, reconcile.Allow}}},
 		{name: "connection pending", change: func(h *reconcile.Hub, _ *reconcile.Account) {
-			h.Connections["vpce-1"] = acceptance.Connection{EndpointID: "vpce-1", Owner: acct, State: "pendingAcceptance"}
+			h.Connections["vpce-1"] = connections.Connection{EndpointID: "vpce-1", Owner: acct, State: "pendingAcceptance"}
 		}, want: []want{{reconcile.PendingConnection, reconcile.Settle}}},
 		{name: "connection pending in manual mode is a person's call", mode: config.ApprovalManual, change: func(h *reconcile.Hub, a *reconcile.Account) {
-			h.Connections["vpce-1"] = acceptance.Connection{EndpointID: "vpce-1", Owner: acct, State: "pendingAcceptance"}
+			h.Connections["vpce-1"] = connections.Connection{EndpointID: "vpce-1", Owner: acct, State: "pendingAcceptance"}
 			a.VPCs[vpc].Tags[agentvpc.TagStatus] = "pending-acceptance"
 			a.Params = nil
 		}, want: []want{{reconcile.WrongParameters, reconcile.Converge}}},
@@ -104,14 +104,14 @@ func TestPlanTable(t *testing.T) {
 		}},
 		{name: "parameters of a VPC that is gone", change: func(h *reconcile.Hub, a *reconcile.Account) {
 			a.VPCs, a.Endpoints = map[string]reconcile.VPC{}, nil
-			h.Connections = map[string]acceptance.Connection{}
+			h.Connections = map[string]connections.Connection{}
 		}, want: []want{{reconcile.StaleParameters, reconcile.DeleteParameters}, {reconcile.StalePrincipal, reconcile.Revoke}}},
 		{name: "account no longer allowed", change: func(_ *reconcile.Hub, a *reconcile.Account) {
 			a.Allowed = false
 			a.VPCs, a.Endpoints = map[string]reconcile.VPC{}, nil // never read: no role is assumed there
 		}, want: []want{{reconcile.StaleParameters, reconcile.DeleteParameters}, {reconcile.StalePrincipal, reconcile.Revoke}}},
 		{name: "a stranger's pending connection", change: func(h *reconcile.Hub, _ *reconcile.Account) {
-			h.Connections["vpce-x"] = acceptance.Connection{EndpointID: "vpce-x", Owner: acct, State: "pendingAcceptance"}
+			h.Connections["vpce-x"] = connections.Connection{EndpointID: "vpce-x", Owner: acct, State: "pendingAcceptance"}
 		}, want: []want{{reconcile.PendingConnection, reconcile.Settle}}},
 		{name: "account unreadable: nothing planned", change: func(h *reconcile.Hub, a *reconcile.Account) {
 			a.Err = errAccess

@@ -19,10 +19,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/organizations"
 	orgtypes "github.com/aws/aws-sdk-go-v2/service/organizations/types"
 
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/acceptance"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/arn"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/connections"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/converge"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/endpointservice"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/status"
@@ -39,9 +39,9 @@ type Organizations interface {
 type Reconciler struct {
 	Config  config.Config
 	Region  string
-	Spokes  acceptance.Spokes
+	Spokes  connections.Spokes
 	Service *endpointservice.Service
-	Guard   *acceptance.Guard
+	Guard   *connections.Guard
 	Store   tunnel.Store
 	VPCs    *converge.AgentVPCs
 	Events  status.Publisher
@@ -376,7 +376,7 @@ func (r *Reconciler) repairSpokes(ctx context.Context, items []Item, accounts ma
 // and those of the endpoints just created (converged), and reports on the
 // plan's settle items and on new endpoints whose connections the service
 // does not list yet.
-func (r *Reconciler) settleConnections(ctx context.Context, items []Item, converged []*converge.Spoke) (acceptance.Report, batch) {
+func (r *Reconciler) settleConnections(ctx context.Context, items []Item, converged []*converge.Spoke) (connections.Report, batch) {
 	var pending []string
 	for _, it := range items {
 		if it.Repair == Settle {
@@ -391,15 +391,15 @@ func (r *Reconciler) settleConnections(ctx context.Context, items []Item, conver
 		}
 	}
 	if len(pending) == 0 {
-		return acceptance.Report{}, nil
+		return connections.Report{}, nil
 	}
 	var await []string
 	for id := range fresh {
 		await = append(await, id)
 	}
 	slices.Sort(await)
-	out, err := r.Guard.Resolve(ctx, pending, await, acceptance.Retry{Interval: r.VPCs.RetryInterval, Rounds: r.VPCs.SettleAttempts})
-	if _, ok := errors.AsType[*acceptance.UnsettledError](err); ok {
+	out, err := r.Guard.Resolve(ctx, pending, await, connections.Retry{Interval: r.VPCs.RetryInterval, Rounds: r.VPCs.SettleAttempts})
+	if _, ok := errors.AsType[*connections.UnsettledError](err); ok {
 		err = nil // each unsettled connection fails its own item below
 	}
 	settled, unlisted := out.Report, out.Unlisted
@@ -419,13 +419,13 @@ func (r *Reconciler) settleConnections(ctx context.Context, items []Item, conver
 
 // settleError is how settling the connection of endpoint id went, given
 // the batch's report and error.
-func settleError(settled acceptance.Report, id string, err error) error {
+func settleError(settled connections.Report, id string, err error) error {
 	if why, bad := settled.Failed[id]; bad {
 		return errors.New(why)
 	}
 	if slices.Contains(settled.Left, id) {
 		// Not repaired: nothing shows yet whose it is (see
-		// acceptance.Leave); the next sweep tries again.
+		// connections.Leave); the next sweep tries again.
 		return fmt.Errorf("connection of %s left pending: its endpoint, VPC or spoke role cannot be read yet", id)
 	}
 	return err
@@ -443,7 +443,7 @@ type publication struct {
 // VPC whose spoke side is in sync is published from the sweep's
 // observation; the Publish items of those it cannot rebuild fail here.
 func (r *Reconciler) publications(ctx context.Context, items []Item, accounts map[string]Account, converged []*converge.Spoke,
-	settled acceptance.Report) ([]publication, batch) {
+	settled connections.Report) ([]publication, batch) {
 	byVPC := map[string]*publication{}
 	for _, s := range converged {
 		s.Accepted(settled)
@@ -499,7 +499,7 @@ func (r *Reconciler) publishAll(ctx context.Context, pubs []publication) batch {
 // refreshAccepted re-reads the state of endpoints whose connections were
 // just accepted (one describe per account), so that what is published is
 // what the endpoint says now rather than a guess.
-func (r *Reconciler) refreshAccepted(ctx context.Context, pubs []publication, settled acceptance.Report) {
+func (r *Reconciler) refreshAccepted(ctx context.Context, pubs []publication, settled connections.Report) {
 	byAccount := map[string][]*converge.Spoke{}
 	for _, p := range pubs {
 		if s := p.spoke; slices.Contains(settled.Accepted, s.Endpoint.ID) {
@@ -539,7 +539,7 @@ func (r *Reconciler) publish(ctx context.Context, s *converge.Spoke) error {
 
 // spokeFromView rebuilds what Publish needs from the sweep's observation,
 // for a VPC whose spoke side is in sync.
-func (r *Reconciler) spokeFromView(ctx context.Context, a Account, vpc string, settled acceptance.Report) (*converge.Spoke, error) {
+func (r *Reconciler) spokeFromView(ctx context.Context, a Account, vpc string, settled connections.Report) (*converge.Spoke, error) {
 	info, err := r.Service.Info(ctx)
 	if err != nil {
 		return nil, err

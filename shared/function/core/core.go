@@ -14,9 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/accept"
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/acceptance"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/connections"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/endpointservice"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/spoke"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/status"
@@ -26,7 +26,7 @@ import (
 // HubEC2 is everything the functions call on the hub's EC2.
 type HubEC2 interface {
 	endpointservice.EC2
-	acceptance.HubEC2
+	connections.HubEC2
 }
 
 // Clients are the AWS clients every function calls: the hub's EC2,
@@ -81,7 +81,7 @@ type Options struct {
 type Graph struct {
 	Config  config.Config
 	Spokes  *spoke.Role[agentvpc.EC2]
-	Guard   *acceptance.Guard
+	Guard   *connections.Guard
 	Events  status.Publisher
 	Options Options
 	Clients Clients
@@ -111,7 +111,7 @@ func New(cfg config.Config, c Clients, o Options) *Graph {
 	}
 	spokes := spoke.New(c.Base, c.STS, cfg.SpokeRoleName, cfg.SpokeExternalID, o.SessionName, c.NewSpokeEC2)
 	events := status.Publisher{Bus: c.Bus, BusName: cfg.EventBusName}
-	guard := &acceptance.Guard{Hub: c.HubEC2, ServiceID: cfg.EndpointServiceID, Region: o.Region, Spokes: spokes, Config: cfg, Events: events}
+	guard := &connections.Guard{Hub: c.HubEC2, ServiceID: cfg.EndpointServiceID, Region: o.Region, Spokes: spokes, Config: cfg, Events: events}
 	return &Graph{Config: cfg, Spokes: spokes, Guard: guard, Events: events, Options: o, Clients: c}
 }
 

@@ -1,4 +1,4 @@
-package acceptance_test
+package connections_test
 
 import (
 	"context"
@@ -15,10 +15,10 @@ import (
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/ec2sim"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/localawstest"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localstack"
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/acceptance"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/arn"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/connections"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/spoke"
 )
 
@@ -62,7 +62,7 @@ func newWorld(t *testing.T, relax localaws.Relax) *world {
 // guard is the acceptance guard as the accept function builds it: the hub
 // role's session, the spoke role assumed through STS. The SDK does not
 // retry, so that an injected failure reaches the guard at once.
-func (w *world) guard(t *testing.T, vars map[string]string) *acceptance.Guard {
+func (w *world) guard(t *testing.T, vars map[string]string) *connections.Guard {
 	t.Helper()
 	env := map[string]string{"ENDPOINT_SERVICE_ID": service, "EVENT_BUS_NAME": "jenkins-agent-vpcs", "SPOKE_EXTERNAL_ID": extID}
 	for k, v := range vars {
@@ -76,7 +76,7 @@ func (w *world) guard(t *testing.T, vars map[string]string) *acceptance.Guard {
 	base.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
 	spokes := spoke.New(base, sts.NewFromConfig(base), cfg.SpokeRoleName, cfg.SpokeExternalID, "accept",
 		func(c aws.Config) agentvpc.EC2 { return ec2.NewFromConfig(c) })
-	return &acceptance.Guard{Hub: ec2.NewFromConfig(base), ServiceID: service, Region: region, Spokes: spokes, Config: cfg}
+	return &connections.Guard{Hub: ec2.NewFromConfig(base), ServiceID: service, Region: region, Spokes: spokes, Config: cfg}
 }
 
 // endpoint is a connection request from a VPC of owner: the VPC carries
@@ -105,7 +105,7 @@ func (w *world) endpoint(t *testing.T, owner string, vpcTags, endpointTags map[s
 }
 
 // pending is the endpoint's connection as the hub lists it.
-func (w *world) pending(t *testing.T, g *acceptance.Guard, id string) acceptance.Connection {
+func (w *world) pending(t *testing.T, g *connections.Guard, id string) connections.Connection {
 	t.Helper()
 	conns, err := g.Connections(context.Background(), []string{id}, agentvpc.StatePendingAcceptance)
 	if err != nil || len(conns) != 1 {
@@ -135,41 +135,41 @@ func TestDecide(t *testing.T) {
 		// down does: the endpoint stays visible as deleted, the VPC is gone.
 		gone   bool
 		fault  *localaws.Fault // on the owner account's calls, for this case only
-		want   acceptance.Verdict
+		want   connections.Verdict
 		reason string // in the decision's reason, or in the error when want is ""
 	}{
 		{name: "managed endpoint in tagged VPC of allowed account", owner: member, vpcTags: tagged, endpointTags: managed,
-			want: acceptance.Accept, reason: "managed endpoint in tagged VPC"},
+			want: connections.Accept, reason: "managed endpoint in tagged VPC"},
 		{name: "tag value in another case, with spaces", owner: member, vpcTags: map[string]string{"jenkins-agents": " TRUE "}, endpointTags: managed,
-			want: acceptance.Accept},
+			want: connections.Accept},
 		{name: "account on the allow list", owner: member2, vars: map[string]string{"ALLOWED_ACCOUNTS": member2}, vpcTags: tagged, endpointTags: managed,
-			want: acceptance.Accept},
+			want: connections.Accept},
 		{name: "unmanaged endpoint", owner: member, vpcTags: tagged, endpointTags: map[string]string{"Name": "mine"},
-			want: acceptance.Reject, reason: "endpoint not created by jenkins-agent-vpcs"},
+			want: connections.Reject, reason: "endpoint not created by jenkins-agent-vpcs"},
 		{name: "managed tag not true", owner: member, vpcTags: tagged, endpointTags: map[string]string{agentvpc.TagManaged: "false"},
-			want: acceptance.Reject, reason: "endpoint not created by jenkins-agent-vpcs"},
+			want: connections.Reject, reason: "endpoint not created by jenkins-agent-vpcs"},
 		{name: "untagged VPC", owner: member, vpcTags: map[string]string{"Name": "ci"}, endpointTags: managed,
-			want: acceptance.Reject, reason: "does not carry jenkins-agents=true"},
+			want: connections.Reject, reason: "does not carry jenkins-agents=true"},
 		{name: "VPC tagged false", owner: member, vpcTags: map[string]string{"jenkins-agents": "false"}, endpointTags: managed,
-			want: acceptance.Reject, reason: "does not carry jenkins-agents=true"},
+			want: connections.Reject, reason: "does not carry jenkins-agents=true"},
 		{name: "account not on the allow list", owner: member, vars: map[string]string{"ALLOWED_ACCOUNTS": member2}, vpcTags: tagged, endpointTags: managed,
-			want: acceptance.Reject, reason: "account not in allow list"},
+			want: connections.Reject, reason: "account not in allow list"},
 		{name: "account denied", owner: member, vars: map[string]string{"DENIED_ACCOUNTS": member}, vpcTags: tagged, endpointTags: managed,
-			want: acceptance.Reject, reason: "account denied"},
+			want: connections.Reject, reason: "account denied"},
 		{name: "manual approval", owner: member, vars: map[string]string{"APPROVAL_MODE": "manual"}, vpcTags: tagged, endpointTags: managed,
-			want: acceptance.Hold, reason: "manual approval mode"},
+			want: connections.Hold, reason: "manual approval mode"},
 		{name: "spoke role missing: AccessDenied", owner: stranger, vpcTags: tagged, endpointTags: managed,
-			want: acceptance.Leave, reason: "spoke role of the owner account cannot be assumed yet (AccessDenied)"},
+			want: connections.Leave, reason: "spoke role of the owner account cannot be assumed yet (AccessDenied)"},
 		{name: "spoke role not trusting us yet: AccessDenied", owner: member, vpcTags: tagged, endpointTags: managed,
 			fault: &localaws.Fault{Service: "sts", Action: "AssumeRole", Target: member, Code: "AccessDenied"},
-			want:  acceptance.Leave, reason: "cannot be assumed yet"},
+			want:  connections.Leave, reason: "cannot be assumed yet"},
 		{name: "endpoint not visible to its owner", owner: member, vpcTags: tagged, endpointTags: managed,
 			fault: &localaws.Fault{Service: "ec2", Action: "DescribeVpcEndpoints", Account: member, Code: "InvalidVpcEndpointId.NotFound"},
-			want:  acceptance.Leave, reason: "endpoint not visible in its owner account yet"},
+			want:  connections.Leave, reason: "endpoint not visible in its owner account yet"},
 		{name: "VPC not found", owner: member, vpcTags: tagged, endpointTags: managed, gone: true,
-			want: acceptance.Leave, reason: "not visible in its owner account yet"},
+			want: connections.Leave, reason: "not visible in its owner account yet"},
 		{name: "unmanaged endpoint of an account without a spoke role", owner: stranger, vpcTags: tagged, endpointTags: nil,
-			want: acceptance.Leave, reason: "cannot be assumed yet"},
+			want: connections.Leave, reason: "cannot be assumed yet"},
 		{name: "reading the endpoints fails", owner: member, vpcTags: tagged, endpointTags: managed,
 			fault:  &localaws.Fault{Service: "ec2", Action: "DescribeVpcEndpoints", Account: member, Code: "InternalError"},
 			reason: "describing endpoints"},
@@ -206,7 +206,7 @@ func TestDecide(t *testing.T) {
 				defer w.aws.ClearFaults()
 			}
 			mark := w.aws.Mark()
-			decisions, err := g.Decide(ctx, []acceptance.Connection{conn})
+			decisions, err := g.Decide(ctx, []connections.Connection{conn})
 			if tt.want == "" {
 				if err == nil || !strings.Contains(err.Error(), tt.reason) || len(decisions) != 0 {
 					t.Fatalf("want no verdict and an error about %q, got %+v, %v", tt.reason, decisions, err)
@@ -220,7 +220,7 @@ func TestDecide(t *testing.T) {
 			if d.Verdict != tt.want || !strings.Contains(d.Reason, tt.reason) || d.EndpointID != id || d.Owner != tt.owner {
 				t.Fatalf("decision %+v, want %s for %s because %q", d, tt.want, id, tt.reason)
 			}
-			if d.Verdict == acceptance.Accept && d.VPCID != vpc {
+			if d.Verdict == connections.Accept && d.VPCID != vpc {
 				t.Errorf("accepted for VPC %q, want %s", d.VPCID, vpc)
 			}
 			// A refused account is not read at all: its spoke role is not
@@ -244,7 +244,7 @@ func TestDecideSkipsSettledConnectionsAndReadsEachOwnerOnce(t *testing.T) {
 	_, _, a := w.endpoint(t, member, tagged, managed)
 	_, _, b := w.endpoint(t, member, map[string]string{"Name": "other"}, managed)
 	_, _, settled := w.endpoint(t, member, tagged, managed)
-	conns := []acceptance.Connection{w.pending(t, g, a), w.pending(t, g, b), w.pending(t, g, settled)}
+	conns := []connections.Connection{w.pending(t, g, a), w.pending(t, g, b), w.pending(t, g, settled)}
 	w.aws.SetEndpointState(member, settled, "available")
 	conns[2].State = "available"
 
@@ -253,11 +253,11 @@ func TestDecideSkipsSettledConnectionsAndReadsEachOwnerOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]acceptance.Verdict{}
+	got := map[string]connections.Verdict{}
 	for _, d := range decisions {
 		got[d.EndpointID] = d.Verdict
 	}
-	if len(got) != 2 || got[a] != acceptance.Accept || got[b] != acceptance.Reject {
+	if len(got) != 2 || got[a] != connections.Accept || got[b] != connections.Reject {
 		t.Errorf("verdicts %v, want %s accepted and %s rejected, %s not decided", got, a, b, settled)
 	}
 	describes := 0
@@ -279,15 +279,15 @@ func TestDecideLeavesAnEndpointNotVisibleYetThenAcceptsIt(t *testing.T) {
 	g := w.guard(t, nil)
 	w.aws.Server.EC2().SetConsistency(ec2sim.Consistency{Window: localaws.DefaultConsistencyWindow, Seed: 1})
 	_, _, id := w.endpoint(t, member, tagged, managed)
-	conn := acceptance.Connection{EndpointID: id, Owner: member, State: agentvpc.StatePendingAcceptance}
+	conn := connections.Connection{EndpointID: id, Owner: member, State: agentvpc.StatePendingAcceptance}
 
-	decisions, err := g.Decide(context.Background(), []acceptance.Connection{conn})
-	if err != nil || len(decisions) != 1 || decisions[0].Verdict != acceptance.Leave {
+	decisions, err := g.Decide(context.Background(), []connections.Connection{conn})
+	if err != nil || len(decisions) != 1 || decisions[0].Verdict != connections.Leave {
 		t.Fatalf("before the endpoint is visible: want it left pending, got %+v, %v", decisions, err)
 	}
 	w.aws.Clock().Advance(localaws.DefaultConsistencyWindow)
-	decisions, err = g.Decide(context.Background(), []acceptance.Connection{conn})
-	if err != nil || len(decisions) != 1 || decisions[0].Verdict != acceptance.Accept {
+	decisions, err = g.Decide(context.Background(), []connections.Connection{conn})
+	if err != nil || len(decisions) != 1 || decisions[0].Verdict != connections.Accept {
 		t.Fatalf("once visible: want it accepted, got %+v, %v", decisions, err)
 	}
 }
