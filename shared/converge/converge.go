@@ -223,6 +223,17 @@ func (v *AgentVPCs) recheck(ctx context.Context, client agentvpc.EC2, vpcID stri
 // state whichever order they run in. The lease is a parameter in the hub
 // (see tunnel.TakeLease); the returned function gives it back.
 func (v *AgentVPCs) lease(ctx context.Context, account, vpcID string) (func(), error) {
+	return v.takeLease(ctx, account, vpcID, true)
+}
+
+// TryLease takes a VPC's lease without waiting for another holder (a
+// *tunnel.HeldError then): the reconciler's repairs leave a VPC that an
+// onboard invocation is converging to that invocation.
+func (v *AgentVPCs) TryLease(ctx context.Context, account, vpcID string) (release func(), err error) {
+	return v.takeLease(ctx, account, vpcID, false)
+}
+
+func (v *AgentVPCs) takeLease(ctx context.Context, account, vpcID string, wait bool) (func(), error) {
 	holder := holderID(ctx)
 	until := v.now().Add(15 * time.Minute)
 	give := time.Now().Add(v.leaseWait())
@@ -241,7 +252,7 @@ func (v *AgentVPCs) lease(ctx context.Context, account, vpcID string) (func(), e
 			telemetry.Logger(ctx).Warn("giving the lease back failed; it expires by itself", "error", err.Error())
 		}
 	}
-	wait := v.retryInterval()
+	pause := v.retryInterval()
 	for {
 		held, found, err := v.Store.LeaseOf(ctx, account, vpcID)
 		if err != nil {
@@ -261,16 +272,19 @@ func (v *AgentVPCs) lease(ctx context.Context, account, vpcID string) (func(), e
 		} else {
 			err = &tunnel.HeldError{VPCID: vpcID, Lease: held}
 		}
-		if time.Now().Add(wait).After(give) {
+		if !wait {
+			return nil, err
+		}
+		if time.Now().Add(pause).After(give) {
 			telemetry.Count(ctx, "LeaseWaitsGivenUp", 1)
 			return nil, fmt.Errorf("%w; a retry converges it later", err)
 		}
 		telemetry.Logger(ctx).Info("waiting for another invocation converging this VPC", "reason", err.Error())
 		telemetry.Count(ctx, "LeaseWaits", 1)
-		if err := sleep(ctx, wait); err != nil {
+		if err := sleep(ctx, pause); err != nil {
 			return nil, err
 		}
-		wait = min(2*wait, 4*v.retryInterval())
+		pause = min(2*pause, 4*v.retryInterval())
 	}
 }
 

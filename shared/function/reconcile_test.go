@@ -19,6 +19,7 @@ import (
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/function"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/reconcile"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/tunnel"
 )
 
 // redrive re-drives one VPC as an operator does. A re-drive says nothing
@@ -381,5 +382,40 @@ func TestReconcileFindsAccountsOnlyTheParametersRemember(t *testing.T) {
 	}
 	if _, ok := e.w.Parameter(hub, name); ok {
 		t.Error("the forgotten account's parameter was kept")
+	}
+}
+
+// A VPC an onboard invocation is converging (it holds the VPC's lease) is
+// left to that invocation: the sweep repairs nothing there and says why;
+// once the lease is given back, the next sweep repairs it.
+func TestReconcileLeavesAVPCBeingConvergedToItsInvocation(t *testing.T) {
+	e, vpcs := fleet(t, nil)
+	e.untag(member, vpcs[0])
+	e.w.Clock().Skip(time.Hour) // past the grace period
+	ctx := context.Background()
+	store := tunnel.Store{SSM: e.w.SSM(hub), Prefix: e.cfg.ParameterPrefix}
+	if err := store.TakeLease(ctx, member, vpcs[0], tunnel.Lease{Holder: "onboard-elsewhere", Until: time.Now().Add(48 * time.Hour)}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	rep := e.reconcile(reconcile.Request{Deep: reconcile.DeepAll})
+	left := false
+	for item, why := range rep.FailedRepairs {
+		if strings.Contains(item, vpcs[0]) && strings.Contains(why, "left to the invocation converging it") {
+			left = true
+		}
+	}
+	if !left {
+		t.Errorf("the sweep did not leave %s to its invocation: %+v", vpcs[0], rep.FailedRepairs)
+	}
+	if f := e.footprint(member, vpcs[0]); len(f.Endpoints) != 1 {
+		t.Fatalf("the sweep removed the endpoint of a VPC another invocation holds: %+v", f.Endpoints)
+	}
+	if err := store.ReleaseLease(ctx, member, vpcs[0], "onboard-elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	e.w.Later()
+	e.reconcile(reconcile.Request{Deep: reconcile.DeepAll})
+	if f := e.footprint(member, vpcs[0]); len(f.Endpoints) != 0 {
+		t.Errorf("once the lease was given back the sweep still left %+v", f.Endpoints)
 	}
 }

@@ -583,6 +583,16 @@ func (r *Reconciler) repairVPC(ctx context.Context, a Account, it Item) (*conver
 	if err != nil {
 		return nil, err
 	}
+	// An onboard invocation converging the VPC right now (its lease) has
+	// the newer word: the repair is left to it, and the next sweep checks.
+	release, err := r.VPCs.TryLease(ctx, a.ID, it.VPCID)
+	if tunnel.IsHeld(err) {
+		return nil, fmt.Errorf("left to the invocation converging it: %w", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	obs, err := agentvpc.Observe(ctx, client, a.ID, r.Region, it.VPCID)
 	if err != nil {
 		return nil, err
