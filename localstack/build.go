@@ -68,11 +68,12 @@ func emulator(ctx context.Context, cacheDir string, prog *progress) (_ string, e
 	}()
 	cmd := exec.CommandContext(ctx, "go", "install", EmulatorModule+"/cmd/aws-lambda-rie@"+EmulatorVersion)
 	// Outside any module, so the project's go.mod is neither read nor changed.
-	// With the functions' and bin/localstack's CGO_ENABLED and -trimpath
-	// (Makefile), so the standard library it shares with them (net/http,
-	// crypto/tls) comes from the build cache instead of compiling again.
+	// With the functions' and bin/localstack's CGO_ENABLED, -trimpath and
+	// -gcflags (Makefile's GO_FLAGS), so the standard library it shares
+	// with them (net/http, crypto/tls) comes from the build cache instead
+	// of compiling again.
 	cmd.Dir = tmp
-	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOFLAGS=-mod=mod -trimpath", "CGO_ENABLED=0", "GO111MODULE=on")
+	cmd.Env = append(os.Environ(), "GOBIN="+tmp, "GOFLAGS=-mod=mod -trimpath -gcflags=all=-l", "CGO_ENABLED=0", "GO111MODULE=on")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("building the Runtime Interface Emulator (go install %s@%s), %w\n%s", EmulatorModule, EmulatorVersion, err, out)
 	}
