@@ -96,13 +96,12 @@ func (v *AgentVPCs) Converge(ctx context.Context, hint event.Hint) error {
 		return err
 	}
 	defer release()
-	// Decide late and check again: the decision (onboard or remove) is
-	// taken from a fresh read, and each side reads the tag again after
-	// acting. When it flipped meanwhile (an untag quickly followed by a
-	// re-tag, or the reverse), the invocation starts over from a new read.
-	// The invocation of the last flip starts after it, so the last one to
-	// finish decides from the tag that stays. See "Untag and re-tag" in
-	// the README.
+	// Under the lease, decide late and check again: the decision (onboard
+	// or remove) is taken from a fresh read, the tag is read again before
+	// each step that destroys and after the last, and when it flipped
+	// meanwhile (an untag quickly followed by a re-tag, or the reverse)
+	// the invocation starts over from a new read. See "Untag and re-tag"
+	// in the README.
 	for round := 1; ; round++ {
 		obs, err := v.observe(ctx, client, hint, vpcID)
 		if err != nil {
