@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/awserr"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/pace"
 )
 
 // Applier makes a plan's changes in one VPC.
@@ -386,10 +387,8 @@ func (a Applier) retry(ctx context.Context, retryable func(error) bool, call fun
 		if err == nil || !retryable(err) || attempt >= 5 {
 			return err
 		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(wait):
+		if pace.Sleep(ctx, wait) != nil {
+			return err // the call's own error says more than the context's
 		}
 		wait *= 2
 	}
@@ -425,10 +424,8 @@ func (a Applier) waitGone(ctx context.Context, ids []string) error {
 		if !a.now().Before(deadline) {
 			return fmt.Errorf("endpoints %v still being deleted; a retry finishes the cleanup", waiting)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(interval):
+		if err := pace.Sleep(ctx, interval); err != nil {
+			return err
 		}
 	}
 }

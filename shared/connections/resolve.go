@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/pace"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/telemetry"
 )
 
@@ -127,10 +128,8 @@ func (g *Guard) Resolve(ctx context.Context, ids, await []string, r Retry) (Outc
 			return out, &UnsettledError{Left: out.Left, Failed: out.Failed, Unlisted: out.Unlisted}
 		}
 		telemetry.Logger(ctx).Info("connections not settled yet; asking again", "left", out.Left, "failed", len(out.Failed), "unlisted", out.Unlisted, "round", round)
-		select {
-		case <-ctx.Done():
-			return out, ctx.Err()
-		case <-time.After(wait):
+		if err := pace.Sleep(ctx, wait); err != nil {
+			return out, err
 		}
 		wait *= 2
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/connections"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/endpointservice"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/pace"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/status"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/telemetry"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/tunnel"
@@ -87,7 +88,7 @@ func (v *AgentVPCs) Converge(ctx context.Context, hint event.Hint) error {
 	}
 	keep := hint.Kind != event.DeleteBlocked
 	if hint.Claim != nil {
-		if err := sleep(ctx, v.ReadDelay); err != nil {
+		if err := pace.Sleep(ctx, v.ReadDelay); err != nil {
 			return err
 		}
 	}
@@ -145,10 +146,8 @@ func (v *AgentVPCs) observe(ctx context.Context, client agentvpc.EC2, hint event
 			telemetry.Count(ctx, "VPCsNotVisible", 1)
 			return obs, fmt.Errorf("%s is not visible through the spoke role after %d reads; nothing is removed on that alone", vpcID, attempt)
 		}
-		select {
-		case <-ctx.Done():
-			return obs, ctx.Err()
-		case <-time.After(wait):
+		if err := pace.Sleep(ctx, wait); err != nil {
+			return obs, err
 		}
 		wait *= 2
 	}
@@ -175,10 +174,8 @@ func (v *AgentVPCs) catchUp(ctx context.Context, client agentvpc.EC2, hint event
 			telemetry.Count(ctx, "HintsDisagreeing", 1)
 			return obs, nil
 		}
-		select {
-		case <-ctx.Done():
-			return obs, ctx.Err()
-		case <-time.After(wait):
+		if err := pace.Sleep(ctx, wait); err != nil {
+			return obs, err
 		}
 		wait *= 2
 		next, err := v.observe(ctx, client, hint, vpcID)
@@ -280,7 +277,7 @@ func (v *AgentVPCs) takeLease(ctx context.Context, account, vpcID string, wait b
 		}
 		telemetry.Logger(ctx).Info("waiting for another invocation converging this VPC", "reason", err.Error())
 		telemetry.Count(ctx, "LeaseWaits", 1)
-		if err := sleep(ctx, pause); err != nil {
+		if err := pace.Sleep(ctx, pause); err != nil {
 			return nil, err
 		}
 		pause = min(2*pause, 4*v.retryInterval())
@@ -304,21 +301,6 @@ func holderID(ctx context.Context) string {
 		return lc.AwsRequestID + "/" + id
 	}
 	return id
-}
-
-// sleep waits d, or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }
 
 func vpcOfSubnet(ctx context.Context, client agentvpc.EC2, subnetID string) (string, error) {

@@ -2,6 +2,7 @@ package pace
 
 import (
 	"context"
+	"time"
 
 	"golang.org/x/time/rate"
 )
@@ -26,4 +27,20 @@ func (b *Bucket) Wait(ctx context.Context) error {
 		return nil
 	}
 	return b.limiter.Wait(ctx)
+}
+
+// Sleep pauses for d, or until ctx ends (then it returns ctx's error): the
+// pause before asking AWS again for what it shows late.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }

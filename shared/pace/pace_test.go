@@ -72,3 +72,32 @@ func TestNilBucketNeverWaits(t *testing.T) {
 		t.Fatalf("a nil bucket refused: %v", err)
 	}
 }
+
+func TestSleep(t *testing.T) {
+	cancelled, cancel := context.WithCancel(context.Background())
+	cancel()
+	cases := []struct {
+		name    string
+		ctx     context.Context
+		d       time.Duration
+		wantErr bool
+		atLeast time.Duration
+	}{
+		{"pauses", context.Background(), 20 * time.Millisecond, false, 20 * time.Millisecond},
+		{"zero does not pause", context.Background(), 0, false, 0},
+		{"an ended context ends it at once", cancelled, time.Hour, true, 0},
+		{"an ended context, zero pause", cancelled, 0, true, 0},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			start := time.Now()
+			err := pace.Sleep(c.ctx, c.d)
+			if (err != nil) != c.wantErr {
+				t.Fatalf("error %v, want error: %v", err, c.wantErr)
+			}
+			if took := time.Since(start); took < c.atLeast || (c.wantErr && took > time.Minute) {
+				t.Fatalf("took %s, want at least %s", took, c.atLeast)
+			}
+		})
+	}
+}

@@ -146,10 +146,8 @@ func (s Store) put(ctx context.Context, name, value string) error {
 		if awserr.Code(err) != "TooManyUpdates" || attempt >= 3 {
 			return fmt.Errorf("writing parameter %s, %w", name, err)
 		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(backoff << attempt):
+		if err := pace.Sleep(ctx, backoff<<attempt); err != nil {
+			return err
 		}
 	}
 }
