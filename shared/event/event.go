@@ -92,7 +92,7 @@ const (
 )
 
 var (
-	regionRE = regexp.MustCompile(`^[a-z]{2,4}(-[a-z]+)+-[0-9]+$`) // us-east-1, eusc-de-east-1 (the SDK's partition table)
+	regionRE = regexp.MustCompile(`^([a-z]{2}|eusc)(-[a-z]+)+-[0-9]+$`) // us-east-1, eusc-de-east-1 (the SDK's partition table)
 	vpcRE    = regexp.MustCompile(`^vpc-[0-9a-f]{8,17}$`)
 	subnetRE = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
 )

@@ -25,7 +25,7 @@ import (
 
 var (
 	fuzzAccountRE = regexp.MustCompile(`^[0-9]{12}$`)
-	fuzzRegionRE  = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
+	fuzzRegionRE  = regexp.MustCompile(`^([a-z]{2}|eusc)(-[a-z]+)+-[0-9]+$`) // the Region names of the SDK's partition table
 	fuzzVPCRE     = regexp.MustCompile(`^vpc-[0-9a-f]{8,17}$`)
 	fuzzSubnetRE  = regexp.MustCompile(`^subnet-[0-9a-f]{8,17}$`)
 )
