@@ -89,6 +89,9 @@ type world struct {
 	// (10 ms when zero); with a consistency window, their five retries
 	// must outlast it, as a second's do in AWS.
 	retryInterval time.Duration
+	// waitInterval is the pause between reads while an endpoint is being
+	// deleted (5 ms when zero).
+	waitInterval time.Duration
 }
 
 func newWorld(t *testing.T) *world {
@@ -231,7 +234,7 @@ func (w *world) core(fn string, attempts int) *function.Core {
 		Credentials: credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken)}
 	return function.NewCore(w.cfg, function.ClientsFrom(base, w.cfg), function.Options{Region: cRegion,
 		Log: telemetry.NewLogger(io.Discard, "error"), MetricsOut: io.Discard, WaitTimeout: 5 * time.Second,
-		WaitInterval: 5 * time.Millisecond, RetryInterval: cmp.Or(w.retryInterval, 10*time.Millisecond), SessionName: fn})
+		WaitInterval: cmp.Or(w.waitInterval, 5*time.Millisecond), RetryInterval: cmp.Or(w.retryInterval, 10*time.Millisecond), SessionName: fn})
 }
 
 // run drives a handler through aws-lambda-go's real handler entry.

@@ -9,7 +9,6 @@ package function_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -19,16 +18,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/function"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/status"
-	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/telemetry"
 )
 
 // crashWindow is the local EC2's consistency window in these tests:
@@ -56,32 +51,14 @@ func (c crashPoint) String() string {
 	return c.action
 }
 
-// crashWorld is a world with the shorter consistency window.
+// crashWorld is a world with the shorter consistency window, whose
+// functions pause crashRetryInterval between their own retries.
 func crashWorld(t *testing.T) *world {
 	w := newWorld(t)
 	w.srv.SetConsistency(localaws.Consistency{Window: crashWindow, Seed: 2026})
 	w.cfg.ReadDelay = crashWindow
+	w.retryInterval, w.waitInterval = crashRetryInterval, 10*time.Millisecond
 	return w
-}
-
-// crashCore builds a function's graph as main does, pausing
-// crashRetryInterval between its own retries. attempts bounds the SDK's
-// retries (0: the functions' retryer).
-func crashCore(w *world, fn string, attempts int) *function.Core {
-	w.t.Helper()
-	creds, err := w.srv.RoleCredentials(cHub, "jenkins-agent-vpcs-"+fn, fn, time.Hour)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	retryer := function.Retryer
-	if attempts > 0 {
-		retryer = func() aws.Retryer { return retry.AddWithMaxAttempts(retry.NewStandard(), attempts) }
-	}
-	base := aws.Config{Region: cRegion, BaseEndpoint: aws.String(w.url), Retryer: retryer,
-		Credentials: credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken)}
-	return function.NewCore(w.cfg, function.ClientsFrom(base, w.cfg), function.Options{Region: cRegion,
-		Log: telemetry.NewLogger(io.Discard, "error"), MetricsOut: io.Discard, WaitTimeout: 5 * time.Second,
-		WaitInterval: 10 * time.Millisecond, RetryInterval: crashRetryInterval, SessionName: fn})
 }
 
 // tagEvent is the saved aws.tag event for cVPC1, as the hub rule delivers
@@ -163,7 +140,7 @@ func redeliver(w *world, event []byte, err error) error {
 			return nil
 		}
 		w.srv.Clock().Skip(pause)
-		err = run(crashCore(w, "onboard", 0).Onboard(), event)
+		err = run(w.core("onboard", 0).Onboard(), event)
 	}
 	if err != nil {
 		return fmt.Errorf("still failing after Lambda's retries: %w", err)
@@ -174,7 +151,7 @@ func redeliver(w *world, event []byte, err error) error {
 // deliverUntilSuccess delivers an event to the onboard function, retried
 // as Lambda retries a failed asynchronous invocation.
 func deliverUntilSuccess(w *world, event []byte) error {
-	return redeliver(w, event, run(crashCore(w, "onboard", 0).Onboard(), event))
+	return redeliver(w, event, run(w.core("onboard", 0).Onboard(), event))
 }
 
 // managedGroups lists the product's security groups in vpc.
@@ -360,7 +337,7 @@ func TestCrashPointsConverge(t *testing.T) {
 						}
 						w.mu.Unlock()
 						event := tagEvent(t, flow.tagged)
-						firstErr := run(crashCore(w, "onboard", 1).Onboard(), event)
+						firstErr := run(w.core("onboard", 1).Onboard(), event)
 						w.mu.Lock()
 						w.before = nil
 						w.mu.Unlock()
@@ -509,10 +486,10 @@ func TestLostGroupAnswerRedeliveredAtOnce(t *testing.T) {
 	event := tagEvent(t, true)
 	w.srv.InjectFault(localaws.Fault{Service: "ec2", Action: "CreateSecurityGroup", Account: cMember, Code: "InternalError", Count: 1, After: true})
 	// One SDK attempt: the fault stands for the retryer's attempts exhausted.
-	if err := run(crashCore(w, "onboard", 1).Onboard(), event); err == nil {
+	if err := run(w.core("onboard", 1).Onboard(), event); err == nil {
 		t.Fatal("the lost answer was not reported to Lambda")
 	}
-	if err := run(crashCore(w, "onboard", 0).Onboard(), event); err != nil {
+	if err := run(w.core("onboard", 0).Onboard(), event); err != nil {
 		t.Fatalf("immediate redelivery: %v", err)
 	}
 	settle(w)
