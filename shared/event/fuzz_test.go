@@ -33,18 +33,28 @@ var (
 // addSavedEvents seeds f with every file of testdata/events.
 func addSavedEvents(f *testing.F) {
 	f.Helper()
+	for _, b := range savedEvents(f) {
+		f.Add(b)
+	}
+}
+
+// savedEvents reads every file of testdata/events.
+func savedEvents(f *testing.F) [][]byte {
+	f.Helper()
 	dir := filepath.Join("..", "..", "testdata", "events")
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		f.Fatal(err)
 	}
+	var out [][]byte
 	for _, e := range entries {
 		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
 		if err != nil {
 			f.Fatal(err)
 		}
-		f.Add(b)
+		out = append(out, b)
 	}
+	return out
 }
 
 // checkError says err is one of the package's two error kinds.
@@ -128,16 +138,7 @@ func checkDecode(t *testing.T, d event.Decoder, payload []byte) []event.Hint {
 // CloudTrail events (the byte-level target rarely gets past the JSON
 // syntax to the validation of ids, ARNs and names).
 func FuzzDecodeEventFields(f *testing.F) {
-	dir := filepath.Join("..", "..", "testdata", "events")
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, e := range entries {
-		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
-		if err != nil {
-			f.Fatal(err)
-		}
+	for _, b := range savedEvents(f) {
 		var ev struct {
 			events.EventBridgeEvent
 			Detail struct {
