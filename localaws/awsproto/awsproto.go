@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -133,4 +134,28 @@ func WriteXMLText(b *bytes.Buffer, s string) {
 	// xml.EscapeText fails only when its writer does; a bytes.Buffer
 	// never does (it panics when out of memory instead).
 	_ = xml.EscapeText(b, []byte(s))
+}
+
+// StoppedClock is a Clock that moves only when told (Advance): for the
+// services' own tests, which decide when time passes.
+type StoppedClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewStoppedClock is a StoppedClock showing t.
+func NewStoppedClock(t time.Time) *StoppedClock { return &StoppedClock{t: t} }
+
+// Now is the time the clock shows.
+func (c *StoppedClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Advance moves the clock on by d.
+func (c *StoppedClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
 }

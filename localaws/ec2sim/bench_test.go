@@ -33,14 +33,14 @@ func seed(tb testing.TB, svc *Service, accounts int) []string {
 
 func BenchmarkSeed1000Accounts(b *testing.B) {
 	for b.Loop() {
-		seed(b, New(&fakeClock{}, nil), 1000)
+		seed(b, New(&awsproto.StoppedClock{}, nil), 1000)
 	}
 }
 
 // BenchmarkDescribeVpcEndpoints describes one VPC's endpoints in a world
 // of 1,000 seeded accounts, through Handle (no HTTP).
 func BenchmarkDescribeVpcEndpoints(b *testing.B) {
-	clock := &fakeClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
+	clock := awsproto.NewStoppedClock(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 	svc := New(clock, nil)
 	accounts := seed(b, svc, 1000)
 	es, err := svc.AddEndpointService(hub, "us-east-1", EndpointService{AllowedPrincipals: []string{"*"}})

@@ -29,24 +29,6 @@ const (
 	usEast1 = "us-east-1"
 )
 
-// fakeClock is a Clock that moves only when told.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 type busEvent struct {
 	account, region string
 	ev              awsproto.Event
@@ -106,7 +88,7 @@ func (s *recordingSink) sns() []snsMessage {
 type world struct {
 	t     testing.TB
 	svc   *Service
-	clock *fakeClock
+	clock *awsproto.StoppedClock
 	sink  *recordingSink
 	url   string
 }
@@ -115,7 +97,7 @@ var credentialPattern = regexp.MustCompile(`Credential=([^/]+)/[0-9]+/([^/]+)/`)
 
 func newWorld(t testing.TB) *world {
 	t.Helper()
-	w := &world{t: t, clock: &fakeClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}, sink: &recordingSink{}}
+	w := &world{t: t, clock: awsproto.NewStoppedClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)), sink: &recordingSink{}}
 	w.svc = New(w.clock, w.sink)
 	srv := httptest.NewServer(http.HandlerFunc(w.serve))
 	t.Cleanup(srv.Close)

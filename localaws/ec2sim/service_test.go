@@ -99,7 +99,7 @@ func TestConcurrentUse(t *testing.T) {
 }
 
 func TestSinkMayCallBack(t *testing.T) {
-	clock := &fakeClock{}
+	clock := &awsproto.StoppedClock{}
 	var svc *Service
 	sink := &callbackSink{}
 	svc = New(clock, sink)

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,18 +25,6 @@ const (
 	region = "eu-west-1"
 )
 
-// fakeClock is a Clock that moves only when told.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
 var credentialPattern = regexp.MustCompile(`Credential=([^/]+)/[0-9]+/([^/]+)/`)
 
 // startServer puts a new Service behind a minimal front door: an HTTP
@@ -46,7 +33,7 @@ var credentialPattern = regexp.MustCompile(`Credential=([^/]+)/[0-9]+/([^/]+)/`)
 // AWS does.
 func startServer(t testing.TB) string {
 	t.Helper()
-	svc := New(&fakeClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)})
+	svc := New(awsproto.NewStoppedClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)))
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		m := credentialPattern.FindStringSubmatch(r.Header.Get("Authorization"))
 		if m == nil {

@@ -3,7 +3,6 @@ package stssim
 import (
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,30 +15,13 @@ const (
 	other  = "333333333333"
 )
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func root(account string) Identity {
 	return Identity{Account: account, Principal: "arn:aws:iam::" + account + ":root", UserID: account}
 }
 
-func newService(t *testing.T) (*Service, *fakeClock) {
+func newService(t *testing.T) (*Service, *awsproto.StoppedClock) {
 	t.Helper()
-	c := &fakeClock{t: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
+	c := awsproto.NewStoppedClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
 	m := New(c)
 	m.SetOrganization("o-test", []string{hub, member})
 	roles := []Role{
