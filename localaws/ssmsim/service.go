@@ -21,6 +21,9 @@ type Service struct {
 	mu    sync.RWMutex
 	// params maps "<acct>/<region>" to parameters by name.
 	params map[string]map[string]*parameter
+	// advanced counts each scope's advanced-tier parameters (the quotas
+	// are per tier).
+	advanced map[string]int
 }
 
 type parameter struct {
@@ -33,12 +36,17 @@ type parameter struct {
 const (
 	standardValueLimit = 4096
 	advancedValueLimit = 8192
-	parametersPerScope = 10000
+	// Parameters per account and Region: 10,000 standard, 100,000
+	// advanced ("Systems Manager service quotas", AWS General Reference).
+	parametersPerScope         = 10000
+	advancedParametersPerScope = 100000
 )
+
+
 
 // New returns an empty Parameter Store that reads the time from c.
 func New(c awsproto.Clock) *Service {
-	return &Service{clock: c, params: map[string]map[string]*parameter{}}
+	return &Service{clock: c, params: map[string]map[string]*parameter{}, advanced: map[string]int{}}
 }
 
 type tag struct {
@@ -133,14 +141,34 @@ func (p *Service) put(account, region string, in putParameterInput) (*parameter,
 		p.params[scopeKey(account, region)] = scope
 	}
 	now := p.clock.Now()
+	sk := scopeKey(account, region)
 	if old := scope[in.Name]; old != nil {
-		return overwrite(old, in, tier, now)
+		was := old.tier
+		par, err := overwrite(old, in, tier, now)
+		if err == nil && was != "Advanced" && par.tier == "Advanced" {
+			p.advanced[sk]++
+		}
+		return par, err
 	}
 	if in.Type == "" {
 		return nil, awsproto.Errorf("ValidationException", "A parameter type is required when you create a parameter.")
 	}
-	if len(scope) >= parametersPerScope && tier == "Standard" {
-		return nil, awsproto.Errorf("ParameterLimitExceeded", "You have reached the maximum number of parameters for your account. Please delete some parameters and try again.")
+	if tier == "Standard" && len(scope)-p.advanced[sk] >= parametersPerScope {
+		// "When this process causes you to exceed the 10,000 parameter
+		// quota in the standard tier, Intelligent-Tiering automatically
+		// upgrades you to the advanced parameter tier" ("Specifying a
+		// default parameter tier", Systems Manager user guide); a call that
+		// asks for Standard is refused.
+		if in.Tier != "Intelligent-Tiering" {
+			return nil, awsproto.Errorf("ParameterLimitExceeded", "You have reached the maximum number of parameters for your account. Please delete some parameters and try again.")
+		}
+		tier = "Advanced"
+	}
+	if tier == "Advanced" {
+		if p.advanced[sk] >= advancedParametersPerScope {
+			return nil, awsproto.Errorf("ParameterLimitExceeded", "You have reached the maximum number of parameters for your account. Please delete some parameters and try again.")
+		}
+		p.advanced[sk]++
 	}
 	np := &parameter{name: in.Name, typ: in.Type, value: *in.Value, tier: tier, description: in.Description,
 		dataType: cmp.Or(in.DataType, "text"), version: 1, modified: now, tags: map[string]string{}}
@@ -388,8 +416,16 @@ func (p *Service) deleteParameter(call *awsproto.Call, decode func(any) *awsprot
 	if scope[in.Name] == nil {
 		return nil, awsproto.Errorf("ParameterNotFound", "Parameter %s not found.", in.Name)
 	}
-	delete(scope, in.Name)
+	p.remove(scopeKey(acct, region), scope, in.Name)
 	return []byte("{}"), nil
+}
+
+// remove deletes a parameter of a scope, keeping the tier counts.
+func (p *Service) remove(sk string, scope map[string]*parameter, name string) {
+	if scope[name].tier == "Advanced" {
+		p.advanced[sk]--
+	}
+	delete(scope, name)
 }
 
 // deleteParameters deletes up to ten parameters; those not found are listed, not refused.
@@ -408,7 +444,7 @@ func (p *Service) deleteParameters(call *awsproto.Call, decode func(any) *awspro
 	deleted, invalid := []string{}, []string{}
 	for _, n := range in.Names {
 		if scope[n] != nil {
-			delete(scope, n)
+			p.remove(scopeKey(acct, region), scope, n)
 			deleted = append(deleted, n)
 		} else {
 			invalid = append(invalid, n)
