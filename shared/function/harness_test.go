@@ -21,6 +21,7 @@ import (
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/function"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/function/core"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/telemetry"
 )
 
@@ -151,14 +152,14 @@ func (e *env) addVPC(acct, saved, cidr string, tags map[string]string) string {
 // fault must outlast them to reach the handler.
 var sdkAttempts = function.Retryer().MaxAttempts()
 
-// testRetryer retries what main's retryer retries, as many times, without
-// its client-side rate limiting (adaptive mode) and backoff, which only
-// pace the calls: a throttled test would otherwise sleep for seconds.
+// testRetryer retries what main's retryer retries, as many times (more
+// for throttling than for other errors), without its client-side rate
+// limiting (adaptive mode) and backoff, which only pace the calls: a
+// throttled test would otherwise sleep for seconds.
 func testRetryer() aws.Retryer {
-	return retry.NewStandard(func(o *retry.StandardOptions) {
-		o.MaxAttempts = sdkAttempts
+	return core.Patient(retry.NewStandard(core.PatientOptions, func(o *retry.StandardOptions) {
 		o.Backoff = retry.BackoffDelayerFunc(func(int, error) (time.Duration, error) { return 0, nil })
-	})
+	}))
 }
 
 // core builds the graph of one function as main does (function.ClientsFrom

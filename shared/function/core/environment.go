@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
@@ -96,10 +97,53 @@ func (environment) GetIgnoreConfiguredEndpoints(context.Context) (value, found b
 	return false, false, fmt.Errorf("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS is %q, want true or false", v)
 }
 
-// Retryer is the functions' retry policy: adaptive (client-side rate
-// limiting on throttling), six attempts.
-func Retryer() aws.Retryer {
-	return retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
-		o.StandardOptions = append(o.StandardOptions, func(so *retry.StandardOptions) { so.MaxAttempts = 6 })
-	})
+// Retryer is the functions' retry policy: adaptive mode (the SDK slows
+// its own sending rate when AWS throttles it), six attempts for an error
+// that may pass, and patience for throttling: a throttled call is retried
+// with the SDK's backoff (at most 20 s apart) until the invocation's
+// context ends, not failed after six attempts. In a rollout of many VPCs
+// the hub's quotas (PutParameter, accept/reject) are shared by every
+// onboard invocation; failing on throttling would turn a busy minute into
+// failed batches and dead letters. Throttled retries spend nothing from the
+// retry quota (the SDK's token bucket for retries): that bucket exists to
+// stop retry storms against a failing service, and a throttling answer is
+// a service that is up and asks the caller to slow down, which the
+// adaptive rate does.
+func Retryer() aws.Retryer { return retryer() }
+
+func retryer(opts ...func(*retry.StandardOptions)) aws.Retryer {
+	return Patient(retry.NewAdaptiveMode(func(o *retry.AdaptiveModeOptions) {
+		o.StandardOptions = append(o.StandardOptions, PatientOptions)
+		o.StandardOptions = append(o.StandardOptions, opts...)
+	}))
+}
+
+// Attempts of the retry policy: errors that may pass get OtherAttempts;
+// throttling gets ThrottledAttempts, which at the 20 s backoff ceiling
+// outlasts the onboard function's 300 s timeout.
+const (
+	OtherAttempts     = 6
+	ThrottledAttempts = 30
+)
+
+// PatientOptions are the standard retry options of the policy:
+// ThrottledAttempts attempts, throttled retries free of the retry quota.
+func PatientOptions(o *retry.StandardOptions) {
+	o.MaxAttempts = ThrottledAttempts
+	o.ThrottlingRetryCost = 0
+}
+
+// Patient makes r stop retrying an error that is not throttling after
+// OtherAttempts attempts (r allows ThrottledAttempts): the retry
+// middleware asks RetryDelay before each retry and stops with the error it
+// returns.
+func Patient(r aws.RetryerV2) aws.RetryerV2 { return patientRetryer{r} }
+
+type patientRetryer struct{ aws.RetryerV2 }
+
+func (p patientRetryer) RetryDelay(attempt int, err error) (time.Duration, error) {
+	if attempt >= OtherAttempts && retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) != aws.TrueTernary {
+		return 0, &retry.MaxAttemptsError{Attempt: attempt, Err: err}
+	}
+	return p.RetryerV2.RetryDelay(attempt, err)
 }

@@ -144,8 +144,8 @@ func TestFromEnvironment(t *testing.T) {
 					t.Errorf("%s endpoint %q, the SDK's chain %q", svc, url, sdk)
 				}
 			}
-			if n := got.Retryer().MaxAttempts(); n != 6 {
-				t.Errorf("retryer makes %d attempts, want 6", n)
+			if n := got.Retryer().MaxAttempts(); n != core.ThrottledAttempts {
+				t.Errorf("retryer makes up to %d attempts, want %d (throttling; other errors %d)", n, core.ThrottledAttempts, core.OtherAttempts)
 			}
 		})
 	}
