@@ -44,6 +44,11 @@ type Hint struct {
 	// Claim is what the event says the opt-in tag became, nil when it does
 	// not say (re-drives, deletions, a DeleteTags that names a value).
 	Claim *TagClaim
+	// FollowUp counts the follow-ups of this VPC the onboard function sent
+	// itself before this one (0 for any other event): a VPC whose endpoint
+	// is not available yet is looked at again a little later, a bounded
+	// number of times.
+	FollowUp int
 }
 
 // TagClaim is what an event says of the opt-in tag after the change. The
@@ -129,7 +134,7 @@ func (d Decoder) Decode(payload []byte) (Result, error) {
 	case probe["vpcId"] != nil || probe["account"] != nil:
 		return decodeRedrive(payload)
 	case probe["Records"] != nil:
-		return Result{Ignored: "SNS records are for the accept function"}, nil
+		return Result{Ignored: "records of an SNS or SQS batch are not one event (an SQS batch is read by DecodeBatch; SNS records are for the accept function)"}, nil
 	}
 	return Result{Ignored: "unknown payload shape"}, nil
 }

@@ -37,26 +37,43 @@ type Decoded[T any] struct {
 // handle's: one invocation may converge several VPCs).
 func Run[T any](ctx context.Context, f Function, payload []byte, decode func([]byte) (Decoded[T], error),
 	handle func(context.Context, T) error) error {
-	ctx, metrics := telemetry.Begin(ctx, f.Log, f.Name)
-	defer func() { _ = metrics.Flush(f.MetricsOut, time.Now()) }()
-	log := telemetry.Logger(ctx)
-
+	ctx, end := Begin(ctx, f)
+	defer end()
 	d, err := decode(payload)
+	if ok, err := Sort(ctx, d.Ignored, err); !ok {
+		return err
+	}
+	return handle(ctx, d.Value)
+}
+
+// Begin starts an invocation's telemetry: the returned context carries its
+// logger and metrics, and end flushes the metrics.
+func Begin(ctx context.Context, f Function) (_ context.Context, end func()) {
+	ctx, metrics := telemetry.Begin(ctx, f.Log, f.Name)
+	return ctx, func() { _ = metrics.Flush(f.MetricsOut, time.Now()) }
+}
+
+// Sort sorts out one decoded event (an invocation's, or one record of a
+// batch) that is not to be handled: refused (logged and counted, not an
+// error), malformed (logged, counted, and returned) or ignored (logged and
+// counted). It reports whether the event is to be handled.
+func Sort(ctx context.Context, ignored string, err error) (handle bool, _ error) {
+	log := telemetry.Logger(ctx)
 	if r, ok := event.AsRefused(err); ok {
 		log.Warn("event refused", "reason", r.Reason, "detail", r.Detail)
 		telemetry.Refused(ctx, r.Reason)
-		return nil
+		return false, nil
 	}
 	if err != nil {
 		log.Error("event malformed", "error", err.Error())
 		telemetry.Count(ctx, "EventsMalformed", 1)
-		return err
+		return false, err
 	}
-	if d.Ignored != "" {
-		log.Info("event ignored", "reason", d.Ignored)
+	if ignored != "" {
+		log.Info("event ignored", "reason", ignored)
 		telemetry.Count(ctx, "EventsIgnored", 1)
-		return nil
+		return false, nil
 	}
 	telemetry.Count(ctx, "EventsHandled", 1)
-	return handle(ctx, d.Value)
+	return true, nil
 }

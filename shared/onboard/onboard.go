@@ -49,7 +49,17 @@ func (h *Handler) converge(ctx context.Context, hints []event.Hint) error {
 // Invoke makes the handler a lambda.Handler, so it receives the payload
 // as sent: a payload that is not JSON at all is then refused by the
 // decoder, logged and counted, rather than failing inside the runtime
-// library before any of our code sees it.
+// library before any of our code sees it. A batch of the onboard queue
+// (the event source mapping) is answered with a partial batch response;
+// any other payload is one event (a direct invocation: a re-drive, or an
+// event replayed by hand).
 func (h *Handler) Invoke(ctx context.Context, payload []byte) ([]byte, error) {
+	if event.IsBatch(payload) {
+		resp, err := h.HandleBatch(ctx, payload)
+		if err != nil {
+			return nil, err
+		}
+		return json.Marshal(resp)
+	}
 	return nil, h.Handle(ctx, payload)
 }
