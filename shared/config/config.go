@@ -73,7 +73,33 @@ type Config struct {
 	// throughput"), PutParameter manages about 3 per second.
 	SSMReadRate  float64
 	SSMWriteRate float64
+
+	// Onboarding at organization scale (the onboard queue).
+	//
+	// OnboardConcurrency is the onboard queue's event source mapping's
+	// maximum concurrency: the onboard invocations that may run at once,
+	// among which the hub's write rates are shared.
+	OnboardConcurrency int
+	// ConnectionRate is the hub's accept/reject rate (EC2 refills that
+	// bucket at 1 call per second).
+	ConnectionRate float64
+	// ParameterTier is the tier of the published parameters: Standard
+	// (free, 10,000 per account and Region), Intelligent-Tiering (Standard
+	// until that quota is used up, then Advanced) or Advanced.
+	ParameterTier string
+	// OnboardQueueURL is the onboard queue, to which onboard sends its own
+	// follow-up of a VPC whose endpoint is not available yet; empty: none.
+	OnboardQueueURL string
+	// FollowUpDelay is how long after a not-yet-available outcome the
+	// follow-up comes (SQS delays a message by at most 15 minutes);
+	// FollowUps bounds the follow-ups of one VPC, after which the
+	// scheduled sweep takes over.
+	FollowUpDelay time.Duration
+	FollowUps     int
 }
+
+// ParameterTiers are Parameter Store's tiers (ssm types.ParameterTier).
+var ParameterTiers = []string{"Standard", "Intelligent-Tiering", "Advanced"}
 
 var (
 	serviceIDRE = regexp.MustCompile(`^vpce-svc-[0-9a-f]{8,17}$`)
@@ -111,7 +137,19 @@ func Load(getenv func(string) string) (Config, error) {
 		OrganizationRoleARN: r.str("ORGANIZATION_ROLE_ARN", ""),
 		SSMReadRate:         r.rate("SSM_READ_RATE", 35),
 		SSMWriteRate:        r.rate("SSM_WRITE_RATE", 3),
+
+		OnboardConcurrency: r.positive("ONBOARD_CONCURRENCY", 5),
+		ConnectionRate:     r.rate("CONNECTION_RATE", 1),
+		ParameterTier:      r.str("PARAMETER_TIER", "Standard"),
+		OnboardQueueURL:    r.str("ONBOARD_QUEUE_URL", ""),
+		FollowUpDelay:      r.duration("FOLLOW_UP_DELAY", time.Minute),
+		FollowUps:          r.positive("FOLLOW_UP_LIMIT", 15),
 	}
+	r.check("PARAMETER_TIER", slices.Contains(ParameterTiers, c.ParameterTier),
+		fmt.Sprintf("is %q, want one of %s", c.ParameterTier, strings.Join(ParameterTiers, ", ")))
+	r.check("FOLLOW_UP_DELAY", c.FollowUpDelay <= 15*time.Minute, "must be at most 15m (SQS's longest message delay)")
+	r.check("ONBOARD_QUEUE_URL", c.OnboardQueueURL == "" || strings.HasPrefix(c.OnboardQueueURL, "https://") || strings.HasPrefix(c.OnboardQueueURL, "http://"),
+		"must be an SQS queue URL")
 	r.check("TAG_KEY", c.TagKey != "" && len(c.TagKey) <= 128, "must be 1 to 128 characters")
 	r.check("TAG_VALUE", len(c.TagValue) <= 256, "must be at most 256 characters")
 	r.check("ENDPOINT_SERVICE_ID", c.EndpointServiceID == "" || serviceIDRE.MatchString(c.EndpointServiceID),

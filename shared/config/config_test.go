@@ -3,6 +3,7 @@ package config_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
 )
@@ -27,6 +28,10 @@ func TestLoadDefaults(t *testing.T) {
 	}
 	if got := c.Ports(); len(got) != 1 || got[0] != 50000 {
 		t.Fatalf("Ports() = %v", got)
+	}
+	if c.ParameterTier != "Standard" || c.OnboardConcurrency != 5 || c.ConnectionRate != 1 || c.OnboardQueueURL != "" ||
+		c.FollowUpDelay != time.Minute || c.FollowUps != 15 {
+		t.Fatalf("unexpected onboarding defaults %+v", c)
 	}
 }
 
@@ -54,6 +59,12 @@ func TestLoadNamesEveryBadVariable(t *testing.T) {
 		{map[string]string{"CONCURRENCY": "-1"}, "CONCURRENCY"},
 		{map[string]string{"DRY_RUN": "maybe"}, "DRY_RUN"},
 		{map[string]string{"ORGANIZATION_ROLE_ARN": "role/x"}, "ORGANIZATION_ROLE_ARN"},
+		{map[string]string{"PARAMETER_TIER": "standard"}, `PARAMETER_TIER is "standard", want one of Standard, Intelligent-Tiering, Advanced`},
+		{map[string]string{"ONBOARD_CONCURRENCY": "0"}, "ONBOARD_CONCURRENCY"},
+		{map[string]string{"CONNECTION_RATE": "0"}, "CONNECTION_RATE"},
+		{map[string]string{"FOLLOW_UP_DELAY": "16m"}, "FOLLOW_UP_DELAY must be at most 15m"},
+		{map[string]string{"FOLLOW_UP_LIMIT": "none"}, "FOLLOW_UP_LIMIT"},
+		{map[string]string{"ONBOARD_QUEUE_URL": "onboard-queue"}, "ONBOARD_QUEUE_URL must be an SQS queue URL"},
 		{map[string]string{"ORGANIZATION_ROLE_ARN": "arn:aws:iam::111111111111:user/ops"}, `ORGANIZATION_ROLE_ARN must be an IAM role ARN: "arn:aws:iam::111111111111:user/ops" is not an IAM role ARN: resource "user/ops"`},
 	}
 	for _, tc := range tests {

@@ -51,6 +51,18 @@ type AgentVPCs struct {
 	// LeaseWait bounds the wait for another invocation's lease when the
 	// context has no deadline (outside Lambda).
 	LeaseWait time.Duration
+	// FollowUps, when set, is told of a VPC whose endpoint is not
+	// available yet, so that it is looked at again soon (the onboard
+	// function's delayed message on its queue) rather than at the next
+	// sweep. The reconciler leaves it nil: its next sweep is the follow-up.
+	FollowUps FollowUps
+}
+
+// FollowUps schedules another look at an agent VPC.
+type FollowUps interface {
+	// FollowUp asks for the VPC to be converged again after delay; count
+	// is the number of follow-ups of the VPC before this one.
+	FollowUp(ctx context.Context, vpc event.RedriveRequest, count int, delay time.Duration) error
 }
 
 func (v *AgentVPCs) now() time.Time {
@@ -114,7 +126,10 @@ func (v *AgentVPCs) Converge(ctx context.Context, hint event.Hint) error {
 			}
 		}
 		if obs.Exists && keep && v.Config.Tagged(obs.Tags) {
-			err = v.ensure(ctx, client, obs, exclude)
+			var st string
+			if st, err = v.ensure(ctx, client, obs, exclude); err == nil {
+				err = v.followUp(ctx, hint, obs, st)
+			}
 		} else {
 			err = v.remove(ctx, client, obs, 0, keep)
 		}
@@ -328,34 +343,61 @@ func (v *AgentVPCs) Desired(info endpointservice.Info, obs agentvpc.Observed, ex
 	}
 }
 
-func (v *AgentVPCs) ensure(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed, exclude []string) error {
+// ensure onboards a tagged VPC and returns the status it published.
+func (v *AgentVPCs) ensure(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed, exclude []string) (string, error) {
 	// The principal first: CreateVpcEndpoint is refused without it.
 	allowed, err := v.Service.Allow(ctx, obs.Account)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if allowed {
 		telemetry.Logger(ctx).Info("allowed spoke principal", "principal", v.Service.Principal(obs.Account))
 	}
 	res, err := v.EnsureSpoke(ctx, client, obs, exclude)
 	if err != nil || res.Failed {
-		return err
+		return status.Failed, err
 	}
 	if agentvpc.StateIs(res.State, agentvpc.StatePendingAcceptance) {
 		if err := v.settle(ctx, client, res); err != nil {
-			return err
+			return "", err
 		}
 	}
 	// Not published for a VPC untagged meanwhile.
 	if err := v.recheck(ctx, client, obs.VPCID, true, true); err != nil {
-		return err
+		return "", err
 	}
 	if err := v.Publish(ctx, client, res, allowed); err != nil {
-		return err
+		return "", err
 	}
 	// After the last change: a removal racing this invocation may have
 	// deleted the endpoint or revoked the principal after they were read.
-	return v.verify(ctx, client, obs, res.Endpoint.ID)
+	return statusOf(res.State), v.verify(ctx, client, obs, res.Endpoint.ID)
+}
+
+// followUp schedules another look at a VPC whose endpoint was accepted
+// and is still becoming available (status connecting): PrivateLink takes
+// a minute or two, and without a follow-up the status tag, the document
+// and the status event would say ready only at the next sweep. The
+// follow-ups of a VPC are bounded (Config.FollowUps); past them, and for
+// any other status (pending acceptance waits for a person; failed and
+// degraded for a change), the sweep is the follow-up.
+func (v *AgentVPCs) followUp(ctx context.Context, hint event.Hint, obs agentvpc.Observed, st string) error {
+	if v.FollowUps == nil || st != status.Connecting {
+		return nil
+	}
+	if hint.FollowUp >= v.Config.FollowUps {
+		telemetry.Logger(ctx).Warn("the endpoint is still not available after every follow-up; the next sweep looks again",
+			"followUps", hint.FollowUp)
+		telemetry.Count(ctx, "FollowUpsExhausted", 1)
+		return nil
+	}
+	req := event.RedriveRequest{Account: obs.Account, Region: obs.Region, VPCID: obs.VPCID}
+	if err := v.FollowUps.FollowUp(ctx, req, hint.FollowUp+1, v.Config.FollowUpDelay); err != nil {
+		return fmt.Errorf("scheduling the follow-up of %s, %w", obs.VPCID, err)
+	}
+	telemetry.Logger(ctx).Info("follow-up scheduled", "after", v.Config.FollowUpDelay.String(), "followUp", hint.FollowUp+1)
+	telemetry.Count(ctx, "FollowUps", 1)
+	return nil
 }
 
 // verify checks, after onboarding, that the VPC is still tagged, its

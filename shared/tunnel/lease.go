@@ -69,7 +69,7 @@ func (s Store) TakeLease(ctx context.Context, account, vpc string, l Lease, now 
 		}
 		_, err = s.SSM.PutParameter(ctx, &ssm.PutParameterInput{
 			Name: aws.String(name), Value: aws.String(string(b)), Type: ssmtypes.ParameterTypeString,
-			Overwrite: aws.Bool(false), Description: aws.String("jenkins-agent-vpcs lease (managed; do not edit)"),
+			Overwrite: aws.Bool(false), Description: aws.String("jenkins-agent-vpcs lease (managed; do not edit)"), Tier: s.tier(),
 		})
 		if err == nil {
 			return nil

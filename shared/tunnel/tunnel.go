@@ -77,6 +77,20 @@ type Store struct {
 	// ReadPace, when set, is waited on before every read (reads share
 	// about 40 TPS per account by default).
 	ReadPace *pace.Bucket
+	// Tier is the Parameter Store tier of what the store writes:
+	// Intelligent-Tiering or Advanced; empty or Standard name no tier, so
+	// the account's default tier applies (Standard, unless the account
+	// changed it: "Specifying a default parameter tier", Systems Manager
+	// user guide).
+	Tier string
+}
+
+// tier is the PutParameter tier of the store's writes ("" names none).
+func (s Store) tier() ssmtypes.ParameterTier {
+	if s.Tier == string(ssmtypes.ParameterTierStandard) {
+		return ""
+	}
+	return ssmtypes.ParameterTier(s.Tier)
 }
 
 // Path is the parameter path of one agent VPC.
@@ -138,7 +152,7 @@ func (s Store) put(ctx context.Context, name, value string) error {
 		}
 		_, err := s.SSM.PutParameter(ctx, &ssm.PutParameterInput{
 			Name: aws.String(name), Value: aws.String(value), Type: ssmtypes.ParameterTypeString,
-			Overwrite: aws.Bool(true), Description: aws.String("jenkins-agent-vpcs (managed; do not edit)"),
+			Overwrite: aws.Bool(true), Description: aws.String("jenkins-agent-vpcs (managed; do not edit)"), Tier: s.tier(),
 		})
 		if err == nil {
 			return nil

@@ -5,6 +5,7 @@ package onboarding
 
 import (
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
@@ -14,18 +15,21 @@ import (
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/function/core"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/onboard"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/pace"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/tunnel"
 )
 
-// Clients are every function's clients and Parameter Store.
+// Clients are every function's clients, Parameter Store, and SQS for the
+// onboard queue's follow-ups.
 type Clients struct {
 	core.Clients
 	SSM tunnel.SSM
+	SQS onboard.SQS
 }
 
 // ClientsFrom builds the SDK clients the onboard function calls.
 func ClientsFrom(base aws.Config) Clients {
-	return Clients{Clients: core.ClientsFrom(base), SSM: ssm.NewFromConfig(base)}
+	return Clients{Clients: core.ClientsFrom(base), SSM: ssm.NewFromConfig(base), SQS: sqs.NewFromConfig(base)}
 }
 
 var _ tunnel.SSM = (*ssm.Client)(nil)
@@ -43,13 +47,23 @@ func New(cfg config.Config, c Clients, o core.Options) *Graph {
 	g := core.New(cfg, c.Clients, o)
 	o = g.Options // with its defaults
 	svc := endpointservice.New(c.HubEC2, cfg, o.Region)
-	store := tunnel.Store{SSM: c.SSM, Prefix: cfg.ParameterPrefix}
+	// The hub's write quotas are shared by every onboard invocation the
+	// queue runs at once (at most OnboardConcurrency): each paces itself to
+	// its share, so that together they stay under the quotas, and the
+	// retry policy waits out the throttling that remains (core.Retryer).
+	share := float64(cfg.OnboardConcurrency)
+	store := tunnel.Store{SSM: c.SSM, Prefix: cfg.ParameterPrefix, Tier: cfg.ParameterTier, Pace: pace.New(cfg.SSMWriteRate/share, 1)}
+	guard := *g.Guard
+	guard.Pace = pace.New(cfg.ConnectionRate/share, 1)
 	vpcs := &converge.AgentVPCs{
-		Config: cfg, Region: o.Region, Spokes: g.Spokes, Service: svc, Guard: g.Guard, Store: store, Events: g.Events,
+		Config: cfg, Region: o.Region, Spokes: g.Spokes, Service: svc, Guard: &guard, Store: store, Events: g.Events,
 		Applier:       agentvpc.Applier{Now: o.Now, WaitTimeout: o.WaitTimeout, WaitInterval: o.WaitInterval, RetryInterval: o.RetryInterval},
 		Now:           o.Now,
 		RetryInterval: o.RetryInterval,
 		ReadDelay:     cfg.ReadDelay,
+	}
+	if cfg.OnboardQueueURL != "" && c.SQS != nil {
+		vpcs.FollowUps = onboard.Queue{SQS: c.SQS, URL: cfg.OnboardQueueURL}
 	}
 	return &Graph{Graph: g, Service: svc, Store: store, VPCs: vpcs}
 }
