@@ -25,7 +25,7 @@ import (
 // stays right while endpoints are replaced. Agent VPCs it cannot describe
 // are left out and named on errOut.
 //
-//	agentvpcs jcasc [-role-arn ...] [-external-id ...] [-casc-ssm-prefix /jenkins-agent-vpcs/] [-cluster ci-agents] [-label ecs] [-check] > clouds.yaml
+//	agentvpcs jcasc [-role-arn ...] [-external-id ...] [-casc-ssm-prefix /jenkins-agent-vpcs/] [-cluster ci-agents] [-label ecs] [-check] [-publish /path] > clouds.yaml
 func runJCasC(ctx context.Context, args []string, getenv func(string) string, out, errOut io.Writer) error {
 	fs := flag.NewFlagSet("agentvpcs jcasc", flag.ContinueOnError)
 	hub := newHubFlags(fs)
@@ -40,6 +40,7 @@ func runJCasC(ctx context.Context, args []string, getenv func(string) string, ou
 	credentialsID := fs.String("credentials-id", "", "the clouds' AWS credentials id (default: the controller's role)")
 	ecsRole := fs.String("ecs-role-name", "", "a role in each member account the controller assumes to run tasks there")
 	tags := fs.Bool("tags", true, "read the teams' tags through the spoke roles (false: the flags alone)")
+	publish := fs.String("publish", "", "also write each cloud to a parameter under this path (outside $PARAMETER_PREFIX), e.g. /jenkins-agent-vpcs-jcasc")
 	check := fs.Bool("check", false, "resolve every ${...} against Parameter Store as the controller will, and fail if one does not resolve")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -67,6 +68,11 @@ func runJCasC(ctx context.Context, args []string, getenv func(string) string, ou
 	})
 	if err != nil {
 		return err
+	}
+	if *publish != "" {
+		if err := jcasc.CheckPublicationPath(*publish, cfg.ParameterPrefix); err != nil {
+			return err
+		}
 	}
 	prefix := *ssmPrefix
 	if prefix == "" {
@@ -106,6 +112,15 @@ func runJCasC(ctx context.Context, args []string, getenv func(string) string, ou
 		// The plugin's own call: GetParameter(CASC_SSM_PREFIX + key).
 		if _, err := jcasc.ResolveYAML(ctx, b, jcasc.SSMSource(ssm.NewFromConfig(base), prefix)); err != nil {
 			return fmt.Errorf("checking the generated clouds against Parameter Store, %w", err)
+		}
+	}
+	if *publish != "" {
+		pub := jcasc.Publication{SSM: clients.SSM, Path: *publish, Pace: pace.New(cfg.SSMWriteRate, max(1, int(cfg.SSMWriteRate)))}
+		wrote, deleted, err := pub.Publish(ctx, file)
+		fmt.Fprintf(errOut, "agentvpcs jcasc: published under %s: %d written, %d deleted, %d unchanged\n",
+			*publish, len(wrote), len(deleted), len(file.Jenkins.Clouds)-len(wrote))
+		if err != nil {
+			return err
 		}
 	}
 	_, err = out.Write(b)

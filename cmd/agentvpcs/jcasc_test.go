@@ -34,6 +34,10 @@ accounts:
                 - Effect: Allow
                   Action: [ssm:GetParametersByPath, ssm:GetParameters, ssm:GetParameter]
                   Resource: ["arn:aws:ssm:eu-west-1:111111111111:parameter/jenkins-agent-vpcs", "arn:aws:ssm:eu-west-1:111111111111:parameter/jenkins-agent-vpcs/*"]
+                # -publish /jenkins-agent-vpcs-jcasc, as the README gives it.
+                - Effect: Allow
+                  Action: [ssm:GetParametersByPath, ssm:PutParameter, ssm:DeleteParameters]
+                  Resource: ["arn:aws:ssm:eu-west-1:111111111111:parameter/jenkins-agent-vpcs-jcasc", "arn:aws:ssm:eu-west-1:111111111111:parameter/jenkins-agent-vpcs-jcasc/*"]
       - name: jenkins
         trust: {principals: ["111111111111"]}
         policies:
@@ -72,33 +76,8 @@ func document(account, vpc, status string) tunnel.Document {
 // plugin reads it and with the Jenkins controller's role, to the
 // published tunnel (and jenkins-url).
 func TestJCasCAgainstTheLocalAWS(t *testing.T) {
-	top, err := localaws.ParseTopology([]byte(jcascTopology))
-	if err != nil {
-		t.Fatal(err)
-	}
-	a := localawstest.New(t, localawstest.Options{Topology: top})
+	a, _, published, getenv := jcascWorld(t)
 	ctx := context.Background()
-	store := tunnel.Store{SSM: a.SSM("111111111111"), Prefix: "/jenkins-agent-vpcs"}
-	published := map[string]tunnel.Document{}
-	for _, d := range []tunnel.Document{
-		document("222222222222", "vpc-0aaaaaaaaaaaaaaa1", "ready"),              // tagged by its team
-		document("222222222222", "vpc-0aaaaaaaaaaaaaaa2", "ready"),              // on the defaults
-		document("222222222222", "vpc-0aaaaaaaaaaaaaaa3", "pending-acceptance"), // not ready
-		document("222222222222", "vpc-0aaaaaaaaaaaaaa99", "ready"),              // published, VPC since deleted
-		document("333333333333", "vpc-0bbbbbbbbbbbbbbb1", "ready"),              // tags unreadable
-	} {
-		if _, err := store.Publish(ctx, d); err != nil {
-			t.Fatal(err)
-		}
-		published[d.VPCID] = d
-	}
-	env := map[string]string{"AWS_ENDPOINT_URL": a.URL, "AWS_ACCESS_KEY_ID": "111111111111", "AWS_SECRET_ACCESS_KEY": "x", "AWS_REGION": "eu-west-1"}
-	for k, v := range env {
-		t.Setenv(k, v)
-	}
-	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
-	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
-	getenv := func(k string) string { return env[k] }
 	var out, errOut bytes.Buffer
 	args := []string{"jcasc", "-role-arn", "arn:aws:iam::111111111111:role/ops", "-external-id", "ops", "-cluster", "ci", "-check"}
 	if err := run(ctx, args, getenv, &out, &errOut); err != nil {
@@ -161,6 +140,98 @@ func TestJCasCAgainstTheLocalAWS(t *testing.T) {
 	for _, bad := range [][]string{{"jcasc", "-launch-type", "LAMBDA"}, {"jcasc", "extra"}} {
 		if err := run(ctx, bad, getenv, &out, &errOut); err == nil {
 			t.Errorf("%v was accepted", bad)
+		}
+	}
+}
+
+// jcascWorld is the topology with five agent VPCs published by the hub's
+// own code (tunnel.Store.Publish, as onboarding publishes), and the
+// environment of an operator on the hub.
+func jcascWorld(t *testing.T) (*localawstest.AWS, tunnel.Store, map[string]tunnel.Document, func(string) string) {
+	t.Helper()
+	top, err := localaws.ParseTopology([]byte(jcascTopology))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := localawstest.New(t, localawstest.Options{Topology: top})
+	ctx := context.Background()
+	store := tunnel.Store{SSM: a.SSM("111111111111"), Prefix: "/jenkins-agent-vpcs"}
+	published := map[string]tunnel.Document{}
+	for _, d := range []tunnel.Document{
+		document("222222222222", "vpc-0aaaaaaaaaaaaaaa1", "ready"),              // tagged by its team
+		document("222222222222", "vpc-0aaaaaaaaaaaaaaa2", "ready"),              // on the defaults
+		document("222222222222", "vpc-0aaaaaaaaaaaaaaa3", "pending-acceptance"), // not ready
+		document("222222222222", "vpc-0aaaaaaaaaaaaaa99", "ready"),              // published, VPC since deleted
+		document("333333333333", "vpc-0bbbbbbbbbbbbbbb1", "ready"),              // tags unreadable
+	} {
+		if _, err := store.Publish(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		published[d.VPCID] = d
+	}
+	env := map[string]string{"AWS_ENDPOINT_URL": a.URL, "AWS_ACCESS_KEY_ID": "111111111111", "AWS_SECRET_ACCESS_KEY": "x", "AWS_REGION": "eu-west-1"}
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	t.Setenv("AWS_CONFIG_FILE", t.TempDir()+"/none")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", t.TempDir()+"/none")
+	return a, store, published, func(k string) string { return env[k] }
+}
+
+// -publish keeps one standard-tier parameter per cloud under its path,
+// each a whole configuration-as-code file of one cloud: written when it
+// changes, deleted when its agent VPC leaves; never inside the agent VPCs'
+// prefix.
+func TestJCasCPublish(t *testing.T) {
+	a, store, _, getenv := jcascWorld(t)
+	ctx := context.Background()
+	var out, errOut bytes.Buffer
+	args := []string{"jcasc", "-role-arn", "arn:aws:iam::111111111111:role/ops", "-external-id", "ops", "-cluster", "ci", "-publish", "/jenkins-agent-vpcs-jcasc"}
+	names := func() []string {
+		var in []string
+		for _, n := range a.ParameterNames("111111111111") {
+			if strings.HasPrefix(n, "/jenkins-agent-vpcs-jcasc/") {
+				in = append(in, n)
+			}
+		}
+		return in
+	}
+	if err := run(ctx, args, getenv, &out, &errOut); err != nil {
+		t.Fatalf("%v\n%s", err, errOut.String())
+	}
+	want := []string{"/jenkins-agent-vpcs-jcasc/agents-222222222222-vpc-0aaaaaaaaaaaaaaa1", "/jenkins-agent-vpcs-jcasc/agents-222222222222-vpc-0aaaaaaaaaaaaaaa2"}
+	if got := names(); strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Fatalf("published %v, want %v", got, want)
+	}
+	for _, n := range want {
+		v, _ := a.Parameter("111111111111", n)
+		var one jcasc.File
+		if err := yaml.Unmarshal([]byte(v), &one); err != nil || len(one.Jenkins.Clouds) != 1 || "/jenkins-agent-vpcs-jcasc/"+one.Jenkins.Clouds[0].ECS.Name != n {
+			t.Errorf("%s holds %q (%v), want the file of that one cloud", n, v, err)
+		}
+		if !strings.Contains(out.String(), v[len("jenkins:\n  clouds:\n"):]) {
+			t.Errorf("%s differs from the printed cloud", n)
+		}
+	}
+	puts := a.CallCount("ssm", "PutParameter")
+	if err := run(ctx, args, getenv, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if n := a.CallCount("ssm", "PutParameter"); n != puts {
+		t.Errorf("an unchanged fleet wrote %d parameters", n-puts)
+	}
+	if _, err := store.Remove(ctx, "222222222222", "vpc-0aaaaaaaaaaaaaaa2"); err != nil {
+		t.Fatal(err)
+	}
+	if err := run(ctx, args, getenv, &out, &errOut); err != nil {
+		t.Fatal(err)
+	}
+	if got := names(); strings.Join(got, " ") != want[0] {
+		t.Errorf("after the VPC left, published %v, want %v", got, want[:1])
+	}
+	for _, inside := range []string{"/jenkins-agent-vpcs", "/jenkins-agent-vpcs/jcasc", "jcasc", "/x/"} {
+		if err := run(ctx, []string{"jcasc", "-cluster", "ci", "-publish", inside}, getenv, &out, &errOut); err == nil {
+			t.Errorf("-publish %s was accepted", inside)
 		}
 	}
 }

@@ -197,3 +197,20 @@ func TestResolve(t *testing.T) {
 		}
 	}
 }
+
+// A cloud that would not fit the standard tier is refused before any
+// call, rather than written to the charged advanced tier.
+func TestPublishRefusesACloudOverTheStandardTier(t *testing.T) {
+	d := doc("222222222222", "vpc-0a")
+	for len(d.AgentSubnets) < 200 {
+		d.AgentSubnets = append(d.AgentSubnets, "subnet-0b22c33d44e55f66a")
+	}
+	f, skipped := Generate([]AgentVPC{{Document: d}}, settings)
+	if len(skipped) != 0 {
+		t.Fatal(skipped)
+	}
+	_, _, err := Publication{Path: "/jcasc"}.Publish(context.Background(), f)
+	if err == nil || !strings.Contains(err.Error(), "over the standard tier's 4096") {
+		t.Errorf("got %v", err)
+	}
+}
