@@ -107,26 +107,7 @@ func TestJCasCAgainstTheLocalAWS(t *testing.T) {
 	}
 
 	// Jenkins' side: CASC_SSM_PREFIX=/jenkins-agent-vpcs/, the controller's role.
-	controller := ssm.NewFromConfig(a.Session("111111111111", "jenkins", "jenkins"))
-	resolved, err := jcasc.ResolveYAML(ctx, out.Bytes(), jcasc.SSMSource(controller, "/jenkins-agent-vpcs/"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var applied jcasc.File
-	if err := yaml.Unmarshal(resolved, &applied); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range applied.Jenkins.Clouds {
-		d := published[strings.TrimPrefix(c.ECS.Name, "agents-222222222222-")]
-		if c.ECS.Tunnel != d.Tunnel || c.ECS.JenkinsURL != d.JenkinsURL {
-			t.Errorf("%s resolves to tunnel %q and jenkinsUrl %q, want %q and %q", c.ECS.Name, c.ECS.Tunnel, c.ECS.JenkinsURL, d.Tunnel, d.JenkinsURL)
-		}
-	}
-	// A controller with another CASC_SSM_PREFIX resolves nothing (its role
-	// may not even read there).
-	if _, err := jcasc.ResolveYAML(ctx, out.Bytes(), jcasc.SSMSource(controller, "/elsewhere/")); err == nil {
-		t.Errorf("a wrong CASC_SSM_PREFIX resolved: %v", err)
-	}
+	wantResolved(t, out.Bytes(), ssm.NewFromConfig(a.Session("111111111111", "jenkins", "jenkins")), published)
 
 	// Without tags every ready VPC that is published takes the flags.
 	out.Reset()
@@ -233,5 +214,32 @@ func TestJCasCPublish(t *testing.T) {
 		if err := run(ctx, []string{"jcasc", "-cluster", "ci", "-publish", inside}, getenv, &out, &errOut); err == nil {
 			t.Errorf("-publish %s was accepted", inside)
 		}
+	}
+}
+
+// wantResolved resolves the file as the secret-ssm plugin does, with
+// CASC_SSM_PREFIX=/jenkins-agent-vpcs/, and wants every cloud's tunnel and
+// jenkinsUrl to be what was published for its VPC.
+func wantResolved(t *testing.T, file []byte, controller *ssm.Client, published map[string]tunnel.Document) {
+	t.Helper()
+	ctx := context.Background()
+	resolved, err := jcasc.ResolveYAML(ctx, file, jcasc.SSMSource(controller, "/jenkins-agent-vpcs/"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var applied jcasc.File
+	if err := yaml.Unmarshal(resolved, &applied); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range applied.Jenkins.Clouds {
+		d := published[strings.TrimPrefix(c.ECS.Name, "agents-222222222222-")]
+		if c.ECS.Tunnel != d.Tunnel || c.ECS.JenkinsURL != d.JenkinsURL {
+			t.Errorf("%s resolves to tunnel %q and jenkinsUrl %q, want %q and %q", c.ECS.Name, c.ECS.Tunnel, c.ECS.JenkinsURL, d.Tunnel, d.JenkinsURL)
+		}
+	}
+	// A controller with another CASC_SSM_PREFIX resolves nothing (its role
+	// may not even read there).
+	if _, err := jcasc.ResolveYAML(ctx, file, jcasc.SSMSource(controller, "/elsewhere/")); err == nil {
+		t.Error("the file resolved with a CASC_SSM_PREFIX its parameters are not under")
 	}
 }

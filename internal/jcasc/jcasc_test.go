@@ -6,6 +6,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -75,41 +76,53 @@ func TestGolden(t *testing.T) {
 	}
 }
 
+// want is the cloud of doc("222222222222", "vpc-0a") on the defaults.
+func want() ECSCloud {
+	return ECSCloud{Name: "agents-222222222222-vpc-0a", Cluster: "arn:aws:ecs:eu-west-1:222222222222:cluster/ci-agents",
+		RegionName: "eu-west-1", Tunnel: "${222222222222/vpc-0a/tunnel}",
+		Templates: []TaskTemplate{{TemplateName: "agent", Label: "ecs", Image: "jenkins/inbound-agent:latest", LaunchType: "FARGATE",
+			NetworkMode: "awsvpc", Subnets: "subnet-0b22c33d44e55f66a,subnet-0c33d44e55f66a77b", SecurityGroups: "sg-0d44e55f66a77b88c",
+			CPU: 1024, MemoryReservation: 2048}}}
+}
+
 // One cloud per case: what tags, defaults and settings make of it.
 func TestGenerate(t *testing.T) {
+	withDoc := func(change func(*tunnel.Document)) tunnel.Document {
+		d := doc("222222222222", "vpc-0a")
+		change(&d)
+		return d
+	}
 	tests := []struct {
 		name   string
 		vpc    AgentVPC
 		change func(*Settings)
-		want   func(ECSCloud) bool // nil: the VPC is skipped
-		reason string              // part of the skip reason
+		want   func(*ECSCloud) // changes want(); nil: the VPC is skipped
+		reason string          // part of the skip reason
 	}{
-		{name: "defaults", vpc: AgentVPC{Document: doc("222222222222", "vpc-0a")}, want: func(c ECSCloud) bool {
-			tt := c.Templates[0]
-			return c.Name == "agents-222222222222-vpc-0a" && c.Cluster == "arn:aws:ecs:eu-west-1:222222222222:cluster/ci-agents" &&
-				c.RegionName == "eu-west-1" && c.Tunnel == "${222222222222/vpc-0a/tunnel}" && c.JenkinsURL == "" && c.AssumedRoleArn == "" &&
-				tt.Label == "ecs" && tt.CPU == 1024 && tt.MemoryReservation == 2048 && tt.NetworkMode == "awsvpc" && !tt.AssignPublicIP &&
-				tt.Subnets == "subnet-0b22c33d44e55f66a,subnet-0c33d44e55f66a77b" && tt.SecurityGroups == "sg-0d44e55f66a77b88c"
-		}},
+		{name: "defaults", vpc: AgentVPC{Document: doc("222222222222", "vpc-0a")}, want: func(*ECSCloud) {}},
 		{name: "tags over defaults", vpc: AgentVPC{Document: doc("222222222222", "vpc-0a"), Tags: map[string]string{
 			TagCluster: "arn:aws:ecs:eu-west-1:222222222222:cluster/team", TagLabel: " a b ", TagImage: "x/y:1", TagCPU: "256", TagMemory: "512"}},
-			want: func(c ECSCloud) bool {
-				tt := c.Templates[0]
-				return c.Cluster == "arn:aws:ecs:eu-west-1:222222222222:cluster/team" && tt.Label == "a b" && tt.Image == "x/y:1" && tt.CPU == 256 && tt.MemoryReservation == 512
+			want: func(c *ECSCloud) {
+				c.Cluster = "arn:aws:ecs:eu-west-1:222222222222:cluster/team"
+				c.Templates[0].Label, c.Templates[0].Image, c.Templates[0].CPU, c.Templates[0].MemoryReservation = "a b", "x/y:1", 256, 512
 			}},
 		{name: "jenkins-url published", vpc: AgentVPC{Document: doc("222222222222", "vpc-0a"), JenkinsURLPublished: true},
 			change: func(s *Settings) { s.JenkinsURL = "https://jenkins.internal/" },
-			want:   func(c ECSCloud) bool { return c.JenkinsURL == "${222222222222/vpc-0a/jenkins-url}" }},
+			want:   func(c *ECSCloud) { c.JenkinsURL = "${222222222222/vpc-0a/jenkins-url}" }},
 		{name: "jenkins-url not published", vpc: AgentVPC{Document: doc("222222222222", "vpc-0a")},
 			change: func(s *Settings) { s.JenkinsURL = "https://jenkins.internal/" },
-			want:   func(c ECSCloud) bool { return c.JenkinsURL == "https://jenkins.internal/" }},
+			want:   func(c *ECSCloud) { c.JenkinsURL = "https://jenkins.internal/" }},
 		{name: "role in the VPC's account", vpc: AgentVPC{Document: doc("222222222222", "vpc-0a")},
-			change: func(s *Settings) { s.ECSRoleName = "jenkins-ecs" },
-			want:   func(c ECSCloud) bool { return c.AssumedRoleArn == "arn:aws:iam::222222222222:role/jenkins-ecs" }},
-		{name: "China partition", vpc: AgentVPC{Document: func() tunnel.Document { d := doc("222222222222", "vpc-0a"); d.Region = "cn-north-1"; return d }()},
-			want: func(c ECSCloud) bool { return c.Cluster == "arn:aws-cn:ecs:cn-north-1:222222222222:cluster/ci-agents" }},
+			change: func(s *Settings) { s.ECSRoleName, s.CredentialsID, s.LaunchType = "jenkins-ecs", "aws-ci", "EC2" },
+			want: func(c *ECSCloud) {
+				c.AssumedRoleArn, c.CredentialsID, c.Templates[0].LaunchType = "arn:aws:iam::222222222222:role/jenkins-ecs", "aws-ci", "EC2"
+			}},
+		{name: "China partition", vpc: AgentVPC{Document: withDoc(func(d *tunnel.Document) { d.Region = "cn-north-1" })},
+			want: func(c *ECSCloud) {
+				c.Cluster, c.RegionName = "arn:aws-cn:ecs:cn-north-1:222222222222:cluster/ci-agents", "cn-north-1"
+			}},
 		{name: "no CASC_SSM_PREFIX", vpc: AgentVPC{Document: doc("222222222222", "vpc-0a")}, change: func(s *Settings) { s.SSMPrefix = "" },
-			want: func(c ECSCloud) bool { return c.Tunnel == "${/jenkins-agent-vpcs/222222222222/vpc-0a/tunnel}" }},
+			want: func(c *ECSCloud) { c.Tunnel = "${/jenkins-agent-vpcs/222222222222/vpc-0a/tunnel}" }},
 		{name: "CASC_SSM_PREFIX elsewhere", vpc: AgentVPC{Document: doc("222222222222", "vpc-0a")}, change: func(s *Settings) { s.SSMPrefix = "jenkins.master." },
 			reason: "not under the controller's CASC_SSM_PREFIX"},
 		{name: "cluster of another account", vpc: AgentVPC{Document: doc("222222222222", "vpc-0a"), Tags: map[string]string{TagCluster: "arn:aws:ecs:eu-west-1:333333333333:cluster/theirs"}},
@@ -124,8 +137,10 @@ func TestGenerate(t *testing.T) {
 			reason: "tag jenkins-agents:cpu is \"1 vCPU\""},
 		{name: "no cluster anywhere", vpc: AgentVPC{Document: doc("222222222222", "vpc-0a")}, change: func(s *Settings) { s.Defaults.Cluster = "" },
 			reason: "no ECS cluster"},
-		{name: "no subnets", vpc: AgentVPC{Document: func() tunnel.Document { d := doc("222222222222", "vpc-0a"); d.AgentSubnets = nil; return d }()},
+		{name: "no subnets", vpc: AgentVPC{Document: withDoc(func(d *tunnel.Document) { d.AgentSubnets = nil })},
 			reason: "no agent subnets"},
+		{name: "a subnet that is not one", vpc: AgentVPC{Document: withDoc(func(d *tunnel.Document) { d.AgentSubnets = []string{"${x}"} })},
+			reason: "is not a subnet id"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -140,11 +155,10 @@ func TestGenerate(t *testing.T) {
 				}
 				return
 			}
-			if len(f.Jenkins.Clouds) != 1 || len(skipped) != 0 {
-				t.Fatalf("got clouds %+v, skipped %v; want one cloud", f.Jenkins.Clouds, skipped)
-			}
-			if c := f.Jenkins.Clouds[0].ECS; !tt.want(c) {
-				t.Errorf("cloud %+v", c)
+			w := want()
+			tt.want(&w)
+			if len(f.Jenkins.Clouds) != 1 || len(skipped) != 0 || !reflect.DeepEqual(f.Jenkins.Clouds[0].ECS, w) {
+				t.Errorf("got clouds %+v, skipped %v; want %+v", f.Jenkins.Clouds, skipped, w)
 			}
 		})
 	}
