@@ -112,7 +112,7 @@ func runJCasC(ctx context.Context, args []string, getenv func(string) string, ou
 		return err
 	}
 	clients := function.ClientsFrom(base, cfg)
-	fleet := jcasc.Fleet{Store: tunnel.Store{SSM: clients.SSM, Prefix: cfg.ParameterPrefix,
+	fleet := jcasc.Fleet{Concurrency: 8, Store: tunnel.Store{SSM: clients.SSM, Prefix: cfg.ParameterPrefix,
 		ReadPace: pace.New(cfg.SSMReadRate, max(1, int(cfg.SSMReadRate)))}}
 	if *f.tags {
 		fleet.Spokes = spoke.New(base, sts.NewFromConfig(base), cfg.SpokeRoleName, cfg.SpokeExternalID, "agentvpcs",

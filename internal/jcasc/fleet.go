@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -41,6 +42,8 @@ type Fleet struct {
 	Store tunnel.Store
 	// Spokes, when nil, reads no tags: every VPC takes the defaults.
 	Spokes Spokes
+	// Concurrency is how many accounts' tags are read at once (at least 1).
+	Concurrency int
 }
 
 // Ready is every agent VPC whose document says ready, with its tags, and
@@ -78,54 +81,61 @@ func (f Fleet) Ready(ctx context.Context) ([]AgentVPC, []Skipped, error) {
 }
 
 // withTags reads the tags of the VPCs, one DescribeVpcs per account and
-// Region.
+// Region, Concurrency accounts at a time (each is an AssumeRole and a
+// call in another account: sequential, 10,000 accounts would take
+// minutes).
 func (f Fleet) withTags(ctx context.Context, vpcs []AgentVPC, skipped []Skipped) ([]AgentVPC, []Skipped, error) {
-	type where struct{ account, region string }
-	groups := map[where][]int{}
+	type group struct {
+		account, region string
+		idx             []int
+		tags            map[string]map[string]string
+		err             error
+	}
+	byWhere := map[[2]string]*group{}
+	var groups []*group
 	for i, v := range vpcs {
-		w := where{v.Document.Account, v.Document.Region}
-		groups[w] = append(groups[w], i)
-	}
-	keys := make([]where, 0, len(groups))
-	for w := range groups {
-		keys = append(keys, w)
-	}
-	slices.SortFunc(keys, func(a, b where) int {
-		if a.account != b.account {
-			return cmp.Compare(a.account, b.account)
+		k := [2]string{v.Document.Account, v.Document.Region}
+		if byWhere[k] == nil {
+			byWhere[k] = &group{account: k[0], region: k[1]}
+			groups = append(groups, byWhere[k])
 		}
-		return cmp.Compare(a.region, b.region)
+		byWhere[k].idx = append(byWhere[k].idx, i)
+	}
+	slices.SortFunc(groups, func(a, b *group) int {
+		return cmp.Or(cmp.Compare(a.account, b.account), cmp.Compare(a.region, b.region))
 	})
-	found := make([]bool, len(vpcs))
-	for _, w := range keys {
-		idx := groups[w]
-		ids := make([]string, len(idx))
-		for j, i := range idx {
-			ids[j] = vpcs[i].Document.VPCID
-		}
-		tags, err := f.tags(ctx, w.account, w.region, ids)
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil, nil, err
+	sem := make(chan struct{}, max(1, f.Concurrency))
+	var wg sync.WaitGroup
+	for _, g := range groups {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			ids := make([]string, len(g.idx))
+			for j, i := range g.idx {
+				ids[j] = vpcs[i].Document.VPCID
 			}
-			for _, i := range idx {
-				skipped = append(skipped, Skipped{Account: w.account, VPC: vpcs[i].Document.VPCID, Reason: "reading its tags: " + err.Error()})
-			}
-			continue
-		}
-		for _, i := range idx {
-			t, ok := tags[vpcs[i].Document.VPCID]
-			if !ok {
-				skipped = append(skipped, Skipped{Account: w.account, VPC: vpcs[i].Document.VPCID, Reason: "the VPC no longer exists"})
-				continue
-			}
-			vpcs[i].Tags, found[i] = t, true
-		}
+			g.tags, g.err = f.tags(ctx, g.account, g.region, ids)
+		}()
 	}
-	out := vpcs[:0:0]
-	for i, v := range vpcs {
-		if found[i] {
-			out = append(out, v)
+	wg.Wait()
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	var out []AgentVPC
+	for _, g := range groups {
+		for _, i := range g.idx {
+			v := vpcs[i]
+			t, ok := g.tags[v.Document.VPCID]
+			switch {
+			case g.err != nil:
+				skipped = append(skipped, Skipped{Account: g.account, VPC: v.Document.VPCID, Reason: "reading its tags: " + g.err.Error()})
+			case !ok:
+				skipped = append(skipped, Skipped{Account: g.account, VPC: v.Document.VPCID, Reason: "the VPC no longer exists"})
+			default:
+				v.Tags = t
+				out = append(out, v)
+			}
 		}
 	}
 	return out, skipped, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -227,4 +228,24 @@ func TestPublishRefusesACloudOverTheStandardTier(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "over the standard tier's 4096") {
 		t.Errorf("got %v", err)
 	}
+}
+
+// BenchmarkGenerate: the file of 1,000 agent VPCs in 100 accounts,
+// generated and encoded (go test ./internal/jcasc -run XXX -bench Generate -count 5).
+func BenchmarkGenerate(b *testing.B) {
+	var vpcs []AgentVPC
+	for i := range 1000 {
+		account := fmt.Sprintf("2%011d", i%100)
+		vpcs = append(vpcs, AgentVPC{Document: doc(account, fmt.Sprintf("vpc-0%016x", i)), Tags: map[string]string{TagLabel: "team-" + account}})
+	}
+	var size int
+	for b.Loop() {
+		f, skipped := Generate(vpcs, settings)
+		out, err := f.YAML()
+		if err != nil || len(skipped) != 0 {
+			b.Fatal(err, skipped)
+		}
+		size = len(out)
+	}
+	b.ReportMetric(float64(size), "bytes-of-yaml")
 }
