@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -242,4 +243,61 @@ func wantResolved(t *testing.T, file []byte, controller *ssm.Client, published m
 	if _, err := jcasc.ResolveYAML(ctx, file, jcasc.SSMSource(controller, "/elsewhere/")); err == nil {
 		t.Error("the file resolved with a CASC_SSM_PREFIX its parameters are not under")
 	}
+}
+
+// BenchmarkJCasC runs the command over 100 member accounts with 3 ready
+// agent VPCs each, in the strict local AWS with AWS's default quotas
+// enforced, and reports the calls it makes per account:
+//
+//	go test ./cmd/agentvpcs -run XXX -bench JCasC -count 5
+func BenchmarkJCasC(b *testing.B) {
+	const accounts, perAccount = 100, 3
+	var top strings.Builder
+	top.WriteString(jcascTopology[:strings.Index(jcascTopology, `  - id: "222222222222"`)])
+	var docs []tunnel.Document
+	for i := range accounts {
+		account := fmt.Sprintf("5%011d", i)
+		fmt.Fprintf(&top, `  - id: "%s"
+    roles:
+      - name: jenkins-agent-vpcs-spoke
+        trust: {principals: ["arn:aws:iam::111111111111:role/ops"], externalId: ops}
+        policies: [{name: read, document: {Statement: [{Effect: Allow, Action: "ec2:Describe*", Resource: "*"}]}}]
+    vpcs:
+`, account)
+		for j := range perAccount {
+			vpc := fmt.Sprintf("vpc-0%016x", i*perAccount+j)
+			fmt.Fprintf(&top, "      - {id: %s, cidr: 10.%d.0.0/16, tags: {jenkins-agents: \"true\"}}\n", vpc, j)
+			docs = append(docs, document(account, vpc, "ready"))
+		}
+	}
+	topo, err := localaws.ParseTopology([]byte(top.String()))
+	if err != nil {
+		b.Fatal(err)
+	}
+	a := localawstest.New(b, localawstest.Options{Topology: topo})
+	store := tunnel.Store{SSM: a.SSM("111111111111"), Prefix: "/jenkins-agent-vpcs"}
+	for _, d := range docs { // as fast as the local AWS takes them: the setup, not the measure
+		if _, err := store.Publish(context.Background(), d); err != nil {
+			b.Fatal(err)
+		}
+	}
+	a.Server.SetThrottle(true)
+	env := map[string]string{"AWS_ENDPOINT_URL": a.URL, "AWS_ACCESS_KEY_ID": "111111111111", "AWS_SECRET_ACCESS_KEY": "x", "AWS_REGION": "eu-west-1"}
+	for k, v := range env {
+		b.Setenv(k, v)
+	}
+	b.Setenv("AWS_CONFIG_FILE", b.TempDir()+"/none")
+	b.Setenv("AWS_SHARED_CREDENTIALS_FILE", b.TempDir()+"/none")
+	args := []string{"jcasc", "-role-arn", "arn:aws:iam::111111111111:role/ops", "-external-id", "ops", "-cluster", "ci"}
+	mark := len(a.Calls())
+	for b.Loop() {
+		var out, errOut bytes.Buffer
+		if err := run(context.Background(), args, func(k string) string { return env[k] }, &out, &errOut); err != nil {
+			b.Fatal(err, errOut.String())
+		}
+		if n := strings.Count(out.String(), "- ecs:"); n != accounts*perAccount {
+			b.Fatalf("%d clouds, want %d\n%s", n, accounts*perAccount, errOut.String())
+		}
+	}
+	b.ReportMetric(float64(len(a.Calls())-mark)/float64(b.N)/accounts, "calls/account")
 }
