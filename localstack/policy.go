@@ -284,7 +284,9 @@ func operatorPolicies(hub *deployment) []localaws.RolePolicy {
 		map[string]any{"Sid": "ReadService", "Effect": "Allow", "Resource": "*", "Action": []string{
 			"ec2:DescribeVpcEndpointServiceConfigurations", "ec2:DescribeVpcEndpointServicePermissions",
 			"ec2:DescribeVpcEndpointConnections"}},
-		map[string]any{"Sid": "ReadParameters", "Effect": "Allow", "Action": []string{"ssm:GetParametersByPath", "ssm:GetParameters"},
+		// GetParameter: `agentvpcs jcasc -check` reads each parameter as the
+		// Jenkins secret-ssm plugin does.
+		map[string]any{"Sid": "ReadParameters", "Effect": "Allow", "Action": []string{"ssm:GetParametersByPath", "ssm:GetParameters", "ssm:GetParameter"},
 			"Resource": []string{
 				"arn:aws:ssm:" + hub.pseudo["AWS::Region"] + ":" + hub.pseudo["AWS::AccountId"] + ":parameter/" + prefix,
 				"arn:aws:ssm:" + hub.pseudo["AWS::Region"] + ":" + hub.pseudo["AWS::AccountId"] + ":parameter/" + prefix + "/*"}},

@@ -3,7 +3,10 @@
 // every agent VPC and the plan the reconciler would apply. It changes
 // nothing: it runs the reconciler's observation and plan in dry-run mode.
 //
-//	agentvpcs [-role-arn arn:aws:iam::<hub>:role/<ops>] [-service vpce-svc-...] [-accounts 222222222222,...] [-deep all|none|rotating] [-json]
+//	agentvpcs [status] [-role-arn arn:aws:iam::<hub>:role/<ops>] [-service vpce-svc-...] [-accounts 222222222222,...] [-deep all|none|rotating] [-json]
+//
+// `agentvpcs jcasc` prints the Jenkins configuration-as-code clouds of the
+// ready agent VPCs (see jcasc.go).
 //
 // It reads member accounts through their spoke roles, which trust only the
 // roles the member stack set names (HubFunctionRoleArns): run it as, or with
@@ -34,17 +37,59 @@ import (
 )
 
 func main() {
-	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout); err != nil {
+	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "agentvpcs:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
+// run picks the subcommand: status (the default) or jcasc.
+func run(ctx context.Context, args []string, getenv func(string) string, out, errOut io.Writer) error {
+	if len(args) > 0 {
+		switch args[0] {
+		case "jcasc":
+			return runJCasC(ctx, args[1:], getenv, out, errOut)
+		case "status":
+			args = args[1:]
+		}
+	}
+	return runStatus(ctx, args, getenv, out)
+}
+
+// hubFlags are the flags every subcommand reads the hub with.
+type hubFlags struct {
+	externalID, roleARN *string
+}
+
+func newHubFlags(fs *flag.FlagSet) hubFlags {
+	return hubFlags{
+		externalID: fs.String("external-id", "", "spoke role external id (default $SPOKE_EXTERNAL_ID)"),
+		roleARN:    fs.String("role-arn", "", "a hub role to assume first, one the spoke roles trust"),
+	}
+}
+
+// awsConfig is the base SDK configuration: the environment's credentials,
+// or the role -role-arn names, assumed with them.
+func (h hubFlags) awsConfig(ctx context.Context) (aws.Config, error) {
+	base, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRetryer(function.Retryer))
+	if err != nil {
+		return aws.Config{}, fmt.Errorf("loading AWS configuration, %w", err)
+	}
+	if base.Region == "" {
+		return aws.Config{}, fmt.Errorf("loading AWS configuration, AWS_REGION is not set")
+	}
+	if *h.roleARN != "" {
+		base.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(base), *h.roleARN,
+			func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = "agentvpcs" }))
+	}
+	return base, nil
+}
+
+func runStatus(ctx context.Context, args []string, getenv func(string) string, out io.Writer) error {
 	fs := flag.NewFlagSet("agentvpcs", flag.ContinueOnError)
 	service := fs.String("service", "", "endpoint service id (default $ENDPOINT_SERVICE_ID)")
-	externalID := fs.String("external-id", "", "spoke role external id (default $SPOKE_EXTERNAL_ID)")
-	roleARN := fs.String("role-arn", "", "a hub role to assume first, one the spoke roles trust")
+	hub := newHubFlags(fs)
+	externalID := hub.externalID
 	accounts := fs.String("accounts", "", "comma-separated accounts to show (default: discover them as the reconciler does)")
 	deep := fs.String("deep", "all", "check subnets and security group rules: all, none or rotating")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
@@ -73,16 +118,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, out io.
 	if !ok {
 		return fmt.Errorf("-deep is %q, want all, none or rotating", *deep)
 	}
-	base, err := awsconfig.LoadDefaultConfig(ctx, awsconfig.WithRetryer(function.Retryer))
+	base, err := hub.awsConfig(ctx)
 	if err != nil {
-		return fmt.Errorf("loading AWS configuration, %w", err)
-	}
-	if base.Region == "" {
-		return fmt.Errorf("loading AWS configuration, AWS_REGION is not set")
-	}
-	if *roleARN != "" {
-		base.Credentials = aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(sts.NewFromConfig(base), *roleARN,
-			func(o *stscreds.AssumeRoleOptions) { o.RoleSessionName = "agentvpcs" }))
+		return err
 	}
 	clients := function.ClientsFrom(base, cfg)
 	core := function.NewCore(cfg, clients, function.Options{Region: clients.Base.Region,

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -64,14 +65,14 @@ accounts:
 	getenv := func(k string) string { return env[k] }
 	args := []string{"-service", "vpce-svc-0a1b2c3d4e5f60001", "-external-id", "ops"}
 	// As the hub's root, which the spoke role does not trust: the account is reported unreadable.
-	if err := run(context.Background(), args, getenv, &out); err != nil {
+	if err := run(context.Background(), args, getenv, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), "not readable") {
 		t.Errorf("an account whose spoke role refuses us must be reported:\n%s", out.String())
 	}
 	out.Reset()
-	if err := run(context.Background(), append(args, "-role-arn", "arn:aws:iam::111111111111:role/ops"), getenv, &out); err != nil {
+	if err := run(context.Background(), append(args, "-role-arn", "arn:aws:iam::111111111111:role/ops"), getenv, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	got := out.String()
@@ -83,7 +84,7 @@ accounts:
 	if n := srv.CallCount("ec2", "CreateVpcEndpoint", "") + srv.CallCount("ec2", "ModifyVpcEndpointServicePermissions", ""); n != 0 {
 		t.Errorf("the status command wrote to AWS (%d calls)", n)
 	}
-	if err := run(context.Background(), []string{"-deep", "sideways"}, getenv, &out); err == nil {
+	if err := run(context.Background(), []string{"-deep", "sideways"}, getenv, &out, io.Discard); err == nil {
 		t.Error("a bad -deep value was accepted")
 	}
 }
