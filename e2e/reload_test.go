@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
@@ -160,6 +162,14 @@ func TestBurstOfTaggedVPCsReloadsJenkinsOncePerChange(t *testing.T) {
 	}
 	if jenkins.Reloads() != len(calls) || len(s.AWS.DeadLetters()) != 0 {
 		t.Errorf("Jenkins refused calls: %+v; dead letters %+v", calls, s.AWS.DeadLetters())
+	}
+	// JenkinsReloadRate (default 1): one call a second at most.
+	api := s.AWS.APICalls()
+	slices.SortFunc(api, func(a, b localaws.APICall) int { return a.Time.Compare(b.Time) })
+	for i := 1; i < len(api); i++ {
+		if gap := api[i].Time.Sub(api[i-1].Time); gap < 900*time.Millisecond {
+			t.Errorf("reload calls %d and %d %s apart, at a rate limit of 1 a second", i-1, i, gap)
+		}
 	}
 
 	if noReconcile == "" {
