@@ -138,6 +138,7 @@ func NewServer(opts Options) (*Server, error) {
 	if !opts.Relax.IAM {
 		s.events.SetTargetAuthorizer(s.authorizeForward)
 		s.events.SetPublishAuthorizer(s.authorizePublish)
+		s.events.SetInvokeAuthorizer(s.authorizeInvoke)
 	}
 	s.attachEC2(opts)
 	if opts.Topology != nil {

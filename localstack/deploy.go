@@ -44,6 +44,9 @@ type DeployOptions struct {
 	// Parameters override template.yaml's parameters (SpokeExternalId
 	// defaults to ExternalID).
 	Parameters map[string]string
+	// Secrets are the Secrets Manager secrets the templates' dynamic
+	// references read, by name (the local AWS has no Secrets Manager).
+	Secrets map[string]string
 }
 
 // Deployment is what Deploy put into the local AWS.
@@ -76,7 +79,7 @@ func Deploy(ctx context.Context, srv *localaws.Server, url string, opts DeployOp
 	if topo == nil {
 		topo = &localaws.Topology{}
 	}
-	t := &target{AWS: srv, URL: url, Region: or(topo.Region, "us-east-1"), Hub: or(opts.HubAccount, HubAccount), Members: opts.Members, RepoRoot: opts.RepoRoot}
+	t := &target{AWS: srv, URL: url, Region: or(topo.Region, "us-east-1"), Hub: or(opts.HubAccount, HubAccount), Members: opts.Members, RepoRoot: opts.RepoRoot, Secrets: opts.Secrets}
 	if t.Members == nil {
 		for _, a := range topo.Accounts {
 			if a.ID != t.Hub {
@@ -129,6 +132,7 @@ type target struct {
 	Hub      string
 	Members  []string
 	RepoRoot string
+	Secrets  map[string]string // see DeployOptions.Secrets
 }
 
 // deploy deploys the hub template, then the member template in every member.
@@ -160,6 +164,9 @@ type route struct {
 func (s *target) deployHub(ctx context.Context, hub *deployment) ([]route, error) {
 	cfg := AdminConfig(s.URL, s.Region, s.Hub)
 	events := eventbridge.NewFromConfig(cfg)
+	if err := s.createAPIDestinations(ctx, events, hub); err != nil {
+		return nil, err
+	}
 	if err := s.createHubRoles(hub); err != nil {
 		return nil, err
 	}
@@ -172,6 +179,9 @@ func (s *target) deployHub(ctx context.Context, hub *deployment) ([]route, error
 	if err := createConnectionNotifications(ctx, ec2.NewFromConfig(cfg), hub); err != nil {
 		return nil, err
 	}
+	if err := s.putAPIDestinationRules(ctx, events, hub); err != nil {
+		return nil, err
+	}
 	return deployRoutes(ctx, events, hub)
 }
 
@@ -180,6 +190,12 @@ func (s *target) deployHub(ctx context.Context, hub *deployment) ([]route, error
 func (s *target) createHubRoles(hub *deployment) error {
 	var roles []localaws.Role
 	for _, roleID := range hub.tpl.Roles() {
+		if ok, err := hub.created(roleID); err != nil || !ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		name, err := hub.ref(roleID)
 		if err != nil {
 			return fmt.Errorf("naming role %s, %w", roleID, err)

@@ -181,6 +181,12 @@ func RolePolicies(templatePath, stackName, account, region string, params map[st
 	}
 	out := map[string][]localaws.RolePolicy{}
 	for _, roleID := range d.tpl.Roles() {
+		if ok, err := d.created(roleID); err != nil || !ok {
+			if err != nil {
+				return nil, err
+			}
+			continue // its Condition is false: CloudFormation does not create it
+		}
 		name, err := d.ref(roleID)
 		if err != nil {
 			return nil, fmt.Errorf("naming role %s, %w", roleID, err)

@@ -22,6 +22,10 @@ type deployment struct {
 	params     map[string]string
 	pseudo     map[string]string
 	conditions map[string]*yaml.Node
+	// arns are the ARNs the local AWS gave resources created before the
+	// rest (API destinations and their connections, reload.go), by
+	// logical id: their ids are not known in advance.
+	arns map[string]string
 }
 
 // newDeployment loads a template and binds its parameters: overrides win
@@ -31,7 +35,7 @@ func newDeployment(path, stackName, account, region string, overrides map[string
 	if err != nil {
 		return nil, err
 	}
-	d := &deployment{tpl: tpl, params: map[string]string{}, pseudo: map[string]string{
+	d := &deployment{tpl: tpl, params: map[string]string{}, arns: map[string]string{}, pseudo: map[string]string{
 		"AWS::AccountId": account, "AWS::Region": region, "AWS::StackName": stackName,
 		"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": "",
 	}}
@@ -258,6 +262,9 @@ func (d *deployment) ref(name string) (string, error) {
 func (d *deployment) attr(id, attr string) (string, error) {
 	if attr != "Arn" {
 		return "", fmt.Errorf("!GetAtt %s.%s: only Arn is supported", id, attr)
+	}
+	if arn, ok := d.arns[id]; ok {
+		return arn, nil
 	}
 	name, err := d.ref(id)
 	if err != nil {

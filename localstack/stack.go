@@ -83,6 +83,13 @@ type Options struct {
 	Delivery localaws.DeliveryOptions
 	// Seed seeds the local AWS's fault and delivery RNGs.
 	Seed int64
+	// Jenkins, when set, is the controller the template's reload rule
+	// calls: JenkinsUrl defaults to its URL and the reload token secret
+	// to its token (StartJenkins).
+	Jenkins *Jenkins
+	// Secrets are the Secrets Manager secrets the template's dynamic
+	// references read, by name (see DeployOptions.Secrets).
+	Secrets map[string]string
 	// Trace receives one line per invocation (nil: none).
 	Trace io.Writer
 	// Progress receives what Start builds and for how long, with a line at
@@ -229,6 +236,7 @@ func (opts *Options) fillDefaults() (err error) {
 	if opts.Retries == nil {
 		opts.Retries = []time.Duration{200 * time.Millisecond, time.Second}
 	}
+	opts.reloadDefaults()
 	return nil
 }
 
@@ -311,7 +319,10 @@ func (s *Stack) startAWS(ctx context.Context, hub *deployment) (err error) {
 	if s.URL, err = s.AWS.Start(opts.Addr); err != nil {
 		return fmt.Errorf("starting the local AWS on %s, %w", opts.Addr, err)
 	}
-	s.Routes, err = (&target{AWS: s.AWS, URL: s.URL, Region: s.Region, Hub: s.Hub, Members: s.Members, RepoRoot: opts.RepoRoot}).deploy(ctx, hub)
+	if opts.Jenkins != nil {
+		s.AWS.SetAPIDestinationClient(opts.Jenkins.Client())
+	}
+	s.Routes, err = (&target{AWS: s.AWS, URL: s.URL, Region: s.Region, Hub: s.Hub, Members: s.Members, RepoRoot: opts.RepoRoot, Secrets: opts.Secrets}).deploy(ctx, hub)
 	return err
 }
 

@@ -40,6 +40,9 @@ type demo struct {
 	step  int
 	start time.Time
 	steps []timing
+	// jenkins stands in for the controller whose JCasC the reload rule
+	// reloads (demo_reload.go).
+	jenkins *localstack.Jenkins
 }
 
 type timing struct {
@@ -63,8 +66,9 @@ func runDemo(ctx context.Context, w io.Writer) (err error) {
 		// (exactly once, in order, nothing lost) so that what the demo says
 		// happened did: under AWS's delivery a lost tag event waits for the
 		// schedule, which e2e covers (make local -lossy shows it).
+		d.jenkins = localstack.StartJenkins(demoReloadToken)
 		d.s, err = localstack.Start(ctx, localstack.Options{WorkDir: work, Trace: indent{w}, Progress: indent{w}, Parameters: map[string]string{"GracePeriod": "0s"},
-			Relax: localaws.Relax{Delivery: true}})
+			Relax: localaws.Relax{Delivery: true}, Jenkins: d.jenkins})
 		if err != nil {
 			return err
 		}
@@ -74,17 +78,19 @@ func runDemo(ctx context.Context, w io.Writer) (err error) {
 	if err != nil {
 		return err
 	}
-	defer func() { err = errors.Join(err, d.s.Close()) }()
+	defer func() { err = errors.Join(err, d.s.Close()); d.jenkins.Close() }()
 	steps := []struct {
 		name string
 		fn   func() error
 	}{
 		{"Tag two VPCs in two accounts (jenkins-agents=true), nothing else", d.tagBoth},
 		{"What Jenkins reads: the published tunnel and document", d.showParameters},
+		{"Jenkins reloads its configuration as code: once per VPC that became ready", d.reloads},
 		{"Break things by hand", d.breakThings},
 		{"The reconciler's plan (dry run), then one scheduled run repairs it", d.reconcile},
 		{"Refusals: a forged event and an endpoint from an untagged VPC", d.refusals},
 		{"Untag both VPCs: everything is cleaned up", d.untag},
+		{"Every JCasC reload so far: one per change to ready or removed (repairs and removals too)", func() error { return d.showReloads(4) }},
 	}
 	for _, st := range steps {
 		if err := d.do(st.name, st.fn); err != nil {

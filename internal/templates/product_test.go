@@ -294,8 +294,8 @@ func TestEveryDeadLetterQueueHasAnAlarm(t *testing.T) {
 		}
 	}
 	queues := hub.Resources("AWS::SQS::Queue")
-	if len(queues) != 4 {
-		t.Errorf("queues = %v, want the events queue and one per function", queues)
+	if len(queues) != 5 {
+		t.Errorf("queues = %v, want the events queue, one per function and the Jenkins reload queue", queues)
 	}
 	for _, q := range queues {
 		if !alarmed[q] {

@@ -20,6 +20,8 @@ func TestHubRoutesEveryEventToItsFunction(t *testing.T) {
 		{"AcceptFunctionNotification", "SNS", "", "", "!Ref ConnectionTopic", "AcceptFunction"},
 		{"ReconcileFunctionSchedule", "Schedule", "", "!Ref ReconcileRate", "", "ReconcileFunction"},
 		{"ReconcileFunctionFanout", "EventBridgeRule", "!Ref EventBus", "", "", "ReconcileFunction"},
+		// Optional (JenkinsUrl): status changes to the Jenkins reload API destination.
+		{"JenkinsReloadRule", "EventBridgeRule", "!Ref EventBus", "", "", ""},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("hub routes =\n  %+v\nwant\n  %+v", got, want)

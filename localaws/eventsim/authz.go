@@ -60,6 +60,10 @@ func (e *Service) AuthorizationContext(call *awsproto.Call) []iampolicy.Request 
 		req.Resources = []iampolicy.Resource{{ARN: arn, Type: typ}}
 	case "CreateEventBus", "DeleteEventBus", "DescribeEventBus":
 		req.Resources = []iampolicy.Resource{{ARN: busARNOf(in.Name), Type: "event-bus"}}
+	case "CreateConnection", "DescribeConnection", "DeleteConnection":
+		req.Resources = []iampolicy.Resource{{ARN: e.destinationARN(call, "connection", in.Name), Type: "connection"}}
+	case "CreateApiDestination", "DescribeApiDestination", "DeleteApiDestination":
+		req.Resources = []iampolicy.Resource{{ARN: e.destinationARN(call, "api-destination", in.Name), Type: "api-destination"}}
 	}
 	return []iampolicy.Request{req}
 }
@@ -70,4 +74,21 @@ func (e *Service) authorize(r *rule, t target, dst *bus) string {
 		return ""
 	}
 	return e.authorizeTarget(r.arn, t.RoleArn, dst.arn)
+}
+
+// destinationARN is the ARN IAM sees for a connection or API destination
+// call: the resource's own ARN when it exists, else (creating it) one with
+// a placeholder for the id AWS appends, so a policy naming
+// <kind>/<name>/* decides.
+func (e *Service) destinationARN(call *awsproto.Call, kind, name string) string {
+	e.dest.mu.Lock()
+	defer e.dest.mu.Unlock()
+	list := e.dest.apisList()
+	if kind == "connection" {
+		list = e.dest.connectionsList()
+	}
+	if arn := e.dest.byName(list, call, kind, name); arn != "" {
+		return arn
+	}
+	return "arn:aws:events:" + call.Region + ":" + call.Account + ":" + kind + "/" + name + "/new"
 }

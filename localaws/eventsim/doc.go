@@ -20,9 +20,13 @@
 // Choices where the emulator simplifies:
 //   - Schedules are recorded, not run: TriggerRule fires a rule as its
 //     schedule would.
-//   - A target delivers to Go subscribers of its ARN (Subscribe) or, for
-//     an event bus ARN, puts the event on that bus; no other service is
-//     invoked.
+//   - A target delivers to Go subscribers of its ARN (Subscribe), or, for
+//     an event bus ARN, puts the event on that bus, or calls an API
+//     destination; no other service is invoked.
+//   - An API destination target is called over HTTP with its connection's
+//     credentials, rate limit, retries and dead-lettering
+//     (apidelivery.go); a dead-lettered event is recorded, not sent to
+//     SQS.
 //   - A rule's delivery to an SNS topic target reaches the topic's Go
 //     subscribers without the topic policy being asked: only the
 //     messages AWS services publish (Publish) are authorized.

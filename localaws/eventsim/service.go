@@ -48,6 +48,8 @@ type Service struct {
 	// authorizePublish, when set, authorizes a service's message to a topic
 	// ("" allows; otherwise why not). See SetPublishAuthorizer.
 	authorizePublish func(topicARN string, from awsproto.Publisher) string
+
+	dest *destinations // connections and API destinations (apidestination.go)
 }
 
 type subscriber struct {
@@ -82,6 +84,10 @@ type target struct {
 	RoleArn   string `json:",omitempty"`
 	Input     string `json:",omitempty"`
 	InputPath string `json:",omitempty"`
+	// Used by API destination targets (apidelivery.go).
+	HTTPParameters   *httpParameters   `json:"HttpParameters,omitempty"`
+	RetryPolicy      *retryPolicy      `json:",omitempty"`
+	DeadLetterConfig *deadLetterConfig `json:",omitempty"`
 }
 
 const recentEvents = 1000
@@ -92,7 +98,7 @@ const recentEvents = 1000
 func New(c awsproto.Clock, log *slog.Logger, strict bool, opts DeliveryOptions) *Service {
 	d := newDispatcher(log, strict, opts)
 	return &Service{clock: c, log: log, d: d, buses: map[string]*bus{}, subs: map[string][]*subscriber{},
-		watchers: map[string][]*watcher{}, topics: map[string][]*topicSubscriber{}}
+		watchers: map[string][]*watcher{}, topics: map[string][]*topicSubscriber{}, dest: newDestinations()}
 }
 
 // SetTargetAuthorizer makes rules' deliveries to a bus of another account
@@ -237,6 +243,10 @@ func (e *Service) targetDeliveriesLocked(r *rule, ev awsproto.Event, raw []byte,
 			d.Payload = json.RawMessage(t.Input)
 		case t.InputPath != "":
 			d.Payload = selectPath(doc, t.InputPath)
+		}
+		if isAPIDestination(t.Arn) {
+			fns = append(fns, e.apiDestinationDelivery(t, d))
+			continue
 		}
 		for _, s := range e.subs[t.Arn] {
 			fn := s.fn
@@ -515,6 +525,9 @@ func (e *Service) Handle(call *awsproto.Call) ([]byte, error) {
 		return e.listRules(call, decode)
 	case "TestEventPattern":
 		return e.testEventPattern(decode)
+	}
+	if out, ok, err := e.handleDestinations(call); ok {
+		return out, err
 	}
 	return nil, awsproto.Errorf("UnknownOperationException", "Operation %s is not supported by localaws EventBridge.", call.Action)
 }

@@ -576,7 +576,7 @@ func (v *AgentVPCs) Publish(ctx context.Context, client agentvpc.EC2, s *Spoke, 
 	// PutEvents finds nothing to change and must still send it. Its
 	// eventId lets consumers drop the repeats.
 	return v.Events.Put(ctx, status.AgentVPCStatus, []string{vpcARN(s.Obs)}, status.VPC{
-		Account: s.Obs.Account, Region: s.Obs.Region, VPCID: s.Obs.VPCID, Status: st, EndpointID: s.Endpoint.ID, Tunnel: doc.Tunnel})
+		Account: s.Obs.Account, Region: s.Obs.Region, VPCID: s.Obs.VPCID, Status: st, EndpointID: s.Endpoint.ID, Tunnel: doc.Tunnel, Changed: tagged})
 }
 
 // Document is the published document of a tagged VPC with endpoint ep.
@@ -714,7 +714,7 @@ func (v *AgentVPCs) reportRemoved(ctx context.Context, client agentvpc.EC2, obs 
 	}
 	log.Info("agent VPC removed")
 	if err := v.Events.Put(ctx, status.AgentVPCStatus, []string{vpcARN(obs)},
-		status.VPC{Account: obs.Account, Region: obs.Region, VPCID: obs.VPCID, Status: status.Removed, Reason: reason}); err != nil {
+		status.VPC{Account: obs.Account, Region: obs.Region, VPCID: obs.VPCID, Status: status.Removed, Reason: reason, Changed: true}); err != nil {
 		return err
 	}
 	if unreported {

@@ -56,6 +56,13 @@ type VPC struct {
 	EndpointID string `json:"endpointId,omitempty"`
 	Tunnel     string `json:"tunnel,omitempty"`
 	Reason     string `json:"reason,omitempty"`
+	// Changed says this outcome changed what the VPC's status tags record
+	// (its status or endpoint), as against repeating an outcome already
+	// reported: a retry, a duplicated event, a sweep that found the VPC in
+	// sync. A consumer that acts once per change, as the Jenkins reload
+	// rule in template.yaml, matches it. It is not part of EventID: the
+	// outcome is the same.
+	Changed bool `json:"changed"`
 	// EventID names the outcome this event reports: the same account,
 	// VPC, status, endpoint, tunnel and reason always give the same id.
 	// Every invocation that reaches an outcome reports it (so a retry
