@@ -434,35 +434,59 @@ func (a Applier) waitGone(ctx context.Context, ids []string) error {
 // tags the VPC has now: they are read again here, since a racing
 // invocation may have changed them after the caller's observation.
 func SetStatus(ctx context.Context, client EC2, o Observed, status, endpointID string) (bool, error) {
-	exists, now, err := VPCTags(ctx, client, o.VPCID)
+	c, err := ReadStatus(ctx, client, o.VPCID, status, endpointID)
 	if err != nil {
 		return false, err
 	}
-	if !exists {
-		return false, nil
+	return c.Changed(), c.Apply(ctx, client)
+}
+
+// StatusChange is what writing a VPC's status tags would change, from a
+// read of the tags it has now.
+type StatusChange struct {
+	vpcID    string
+	set, del []types.Tag
+}
+
+// Changed reports whether the status tags differ from what they should be.
+func (c StatusChange) Changed() bool { return len(c.set)+len(c.del) > 0 }
+
+// ReadStatus reads a VPC's status tags and says what writing status and
+// endpointID would change (nothing for a VPC that is gone). Reading apart
+// from writing lets a caller report the change before making it, so that
+// a report lost with its invocation is made again by the retry, which
+// still sees the change to make.
+func ReadStatus(ctx context.Context, client EC2, vpcID, status, endpointID string) (StatusChange, error) {
+	exists, now, err := VPCTags(ctx, client, vpcID)
+	if err != nil || !exists {
+		return StatusChange{}, err
 	}
-	want := map[string]string{TagStatus: status, TagEndpoint: endpointID}
-	var set []types.Tag
-	var del []types.Tag
-	for k, v := range want {
+	c := StatusChange{vpcID: vpcID}
+	for _, k := range []string{TagStatus, TagEndpoint} {
+		v := map[string]string{TagStatus: status, TagEndpoint: endpointID}[k]
 		switch {
 		case v == "" && now[k] != "":
-			del = append(del, types.Tag{Key: aws.String(k)})
+			c.del = append(c.del, types.Tag{Key: aws.String(k)})
 		case v != "" && now[k] != v:
-			set = append(set, types.Tag{Key: aws.String(k), Value: aws.String(v)})
+			c.set = append(c.set, types.Tag{Key: aws.String(k), Value: aws.String(v)})
 		}
 	}
-	if len(set) > 0 {
-		if _, err := client.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{o.VPCID}, Tags: set}); err != nil {
-			return false, fmt.Errorf("tagging %s with its status, %w", o.VPCID, err)
+	return c, nil
+}
+
+// Apply writes the change.
+func (c StatusChange) Apply(ctx context.Context, client EC2) error {
+	if len(c.set) > 0 {
+		if _, err := client.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{c.vpcID}, Tags: c.set}); err != nil {
+			return fmt.Errorf("tagging %s with its status, %w", c.vpcID, err)
 		}
 	}
-	if len(del) > 0 {
-		if _, err := client.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: []string{o.VPCID}, Tags: del}); err != nil {
-			return false, fmt.Errorf("removing status tags from %s, %w", o.VPCID, err)
+	if len(c.del) > 0 {
+		if _, err := client.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: []string{c.vpcID}, Tags: c.del}); err != nil {
+			return fmt.Errorf("removing status tags from %s, %w", c.vpcID, err)
 		}
 	}
-	return len(set)+len(del) > 0, nil
+	return nil
 }
 
 // VPCTags reads a VPC's tags now. A filter rather than VpcIds, so a VPC

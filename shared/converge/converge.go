@@ -563,20 +563,28 @@ func (v *AgentVPCs) Publish(ctx context.Context, client agentvpc.EC2, s *Spoke, 
 	for _, name := range wrote {
 		log.Info("published parameter", "name", name)
 	}
-	tagged, err := agentvpc.SetStatus(ctx, client, s.Obs, st, s.Endpoint.ID)
+	change, err := agentvpc.ReadStatus(ctx, client, s.Obs.VPCID, st, s.Endpoint.ID)
 	if err != nil {
 		return err
 	}
-	if len(s.Outcome.Changes) == 0 && len(wrote) == 0 && !tagged && !alsoChanged {
+	if len(s.Outcome.Changes) == 0 && len(wrote) == 0 && !change.Changed() && !alsoChanged {
 		log.Info("agent VPC in sync", "endpoint", s.Endpoint.ID, "status", st)
 	} else {
 		log.Info("agent VPC converged", "endpoint", s.Endpoint.ID, "status", st, "tunnel", doc.Tunnel)
 	}
 	// The event reports the outcome, changed or not: a retry after a lost
 	// PutEvents finds nothing to change and must still send it. Its
-	// eventId lets consumers drop the repeats.
-	return v.Events.Put(ctx, status.AgentVPCStatus, []string{vpcARN(s.Obs)}, status.VPC{
-		Account: s.Obs.Account, Region: s.Obs.Region, VPCID: s.Obs.VPCID, Status: st, EndpointID: s.Endpoint.ID, Tunnel: doc.Tunnel, Changed: tagged})
+	// eventId lets consumers drop the repeats. It goes before the status
+	// tags are written: Changed says the status tag is changing (what the
+	// Jenkins reload rule matches), and a retry after a lost event still
+	// finds the tag to change, so the change is reported again rather than
+	// lost.
+	if err := v.Events.Put(ctx, status.AgentVPCStatus, []string{vpcARN(s.Obs)}, status.VPC{
+		Account: s.Obs.Account, Region: s.Obs.Region, VPCID: s.Obs.VPCID, Status: st, EndpointID: s.Endpoint.ID, Tunnel: doc.Tunnel,
+		Changed: change.Changed()}); err != nil {
+		return err
+	}
+	return change.Apply(ctx, client)
 }
 
 // Document is the published document of a tagged VPC with endpoint ep.
