@@ -78,10 +78,10 @@ func TestDecodeBatch(t *testing.T) {
 
 func TestIsBatch(t *testing.T) {
 	for payload, want := range map[string]bool{
-		string(batch(record("m1", redriveBody, ""))):                 true,
+		string(batch(record("m1", redriveBody, ""))):                   true,
 		`{"Records":[{"EventSource":"aws:sns","Sns":{"Message":""}}]}`: false,
-		`{"account":"222222222222"}`:                                  false,
-		`not json`:                                                    false,
+		`{"account":"222222222222"}`:                                   false,
+		`not json`:                                                     false,
 	} {
 		if got := event.IsBatch([]byte(payload)); got != want {
 			t.Errorf("IsBatch(%s) = %v, want %v", payload, got, want)

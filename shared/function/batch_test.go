@@ -24,8 +24,8 @@ func sqsBatch(t *testing.T, bodies ...[]byte) []byte {
 	for i, b := range bodies {
 		ev.Records = append(ev.Records, events.SQSMessage{
 			MessageId: fmt.Sprintf("m%d", i+1), ReceiptHandle: fmt.Sprintf("handle-%d", i+1), Body: string(b),
-			Attributes:     map[string]string{"ApproximateReceiveCount": "1", "SentTimestamp": "1767225600000"},
-			EventSource:    "aws:sqs", EventSourceARN: onboardQueueARN, AWSRegion: region,
+			Attributes:  map[string]string{"ApproximateReceiveCount": "1", "SentTimestamp": "1767225600000"},
+			EventSource: "aws:sqs", EventSourceARN: onboardQueueARN, AWSRegion: region,
 			MessageAttributes: map[string]events.SQSMessageAttribute{},
 		})
 	}
