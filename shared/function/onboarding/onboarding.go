@@ -42,6 +42,10 @@ type Graph struct {
 	VPCs    *converge.AgentVPCs
 }
 
+// writesPerConvergence is the most PutParameter calls converging one VPC
+// makes: its lease, tunnel, document and Jenkins URL.
+const writesPerConvergence = 4
+
 // New builds the graph.
 func New(cfg config.Config, c Clients, o core.Options) *Graph {
 	g := core.New(cfg, c.Clients, o)
@@ -51,8 +55,12 @@ func New(cfg config.Config, c Clients, o core.Options) *Graph {
 	// queue runs at once (at most OnboardConcurrency): each paces itself to
 	// its share, so that together they stay under the quotas, and the
 	// retry policy waits out the throttling that remains (core.Retryer).
+	// The burst is one convergence's writes (the lease, the tunnel, the
+	// document and the Jenkins URL; one accept), so a single VPC's
+	// onboarding is not slowed; a batch's, or a rollout's, is.
 	share := float64(cfg.OnboardConcurrency)
-	store := tunnel.Store{SSM: c.SSM, Prefix: cfg.ParameterPrefix, Tier: cfg.ParameterTier, Pace: pace.New(cfg.SSMWriteRate/share, 1)}
+	store := tunnel.Store{SSM: c.SSM, Prefix: cfg.ParameterPrefix, Tier: cfg.ParameterTier,
+		Pace: pace.New(cfg.SSMWriteRate/share, writesPerConvergence)}
 	guard := *g.Guard
 	guard.Pace = pace.New(cfg.ConnectionRate/share, 1)
 	vpcs := &converge.AgentVPCs{
