@@ -18,6 +18,7 @@ import (
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/ec2sim"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/eventsim"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/sqssim"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/ssmsim"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/stssim"
 )
@@ -43,6 +44,10 @@ type Options struct {
 	// aws.tag events, late CloudTrail events); the zero value takes the
 	// defaults of DeliveryOptions. Relax.Delivery turns it off.
 	Delivery DeliveryOptions
+	// SQS shapes the looseness of standard queues (at-least-once delivery,
+	// short polls that miss messages); the zero value takes the defaults of
+	// sqssim.Strictness. Relax.SQS turns it off.
+	SQS QueueStrictness
 	// Relax turns off behaviours that AWS has and that make the local AWS
 	// strict. The zero value is as strict as AWS: tests and tools relax one
 	// only when their subject is something else, and say why.
@@ -74,6 +79,9 @@ type Relax struct {
 	// Delivery: EventBridge delivers every event exactly once, at once and
 	// in order, and loses none.
 	Delivery bool
+	// SQS: queues hand out each message once until it is deleted, short
+	// polls see every available message, and messages come in send order.
+	SQS bool
 }
 
 // Server is the local AWS. Use Handler in-process or Start to listen.
@@ -93,6 +101,7 @@ type Server struct {
 	iam    *stssim.Service
 	ssm    *ssmsim.Service
 	events *eventsim.Service
+	sqs    *sqssim.Service
 	ec2    ec2Service
 	ec2sim *ec2sim.Service
 
@@ -135,6 +144,8 @@ func NewServer(opts Options) (*Server, error) {
 	s.iam = stssim.New(s.clock)
 	s.ssm = ssmsim.New(s.clock)
 	s.events = eventsim.New(s.clock, log, !opts.Relax.Delivery, opts.Delivery.Resolved(opts.Seed))
+	s.sqs = sqssim.New(s.clock, !opts.Relax.SQS, opts.SQS, opts.Seed)
+	s.events.SetQueueTarget(s.deliverToQueue)
 	if !opts.Relax.IAM {
 		s.events.SetTargetAuthorizer(s.authorizeForward)
 		s.events.SetPublishAuthorizer(s.authorizePublish)
@@ -309,6 +320,8 @@ func parseCall(r *http.Request, body []byte, cred credential, requestID string) 
 			service = "ssm"
 		case "AWSEvents":
 			service = "events"
+		case "AmazonSQS":
+			service = "sqs"
 		}
 		return call, service, protoJSON, nil
 	}
@@ -330,8 +343,10 @@ func parseCall(r *http.Request, body []byte, cred credential, requestID string) 
 }
 
 // dispatch hands an authorized call to the service that answers it.
-func (s *Server) dispatch(service string, call *awsproto.Call, id stssim.Identity) ([]byte, error) {
+func (s *Server) dispatch(service string, call *awsproto.Call, id stssim.Identity, endpoint string) ([]byte, error) {
 	switch service {
+	case "sqs":
+		return s.sqs.Handle(call, sqssim.Caller{Endpoint: endpoint, SenderID: id.UserID})
 	case "sts":
 		return s.iam.Handle(call, id)
 	case "ssm":
@@ -410,7 +425,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, proto, service, requestID, aerr)
 		return
 	}
-	out, err := s.dispatch(service, call, id)
+	out, err := s.dispatch(service, call, id, endpointOf(r))
 	if err != nil {
 		var ae *awsproto.Error
 		if !errors.As(err, &ae) {
@@ -420,14 +435,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, proto, service, requestID, ae)
 		return
 	}
-	s.writeAnswer(w, proto, requestID, out)
+	s.writeAnswer(w, proto, service, requestID, out)
+}
+
+// endpointOf is the scheme and host a request was sent to.
+func endpointOf(r *http.Request) string {
+	if r.TLS != nil {
+		return "https://" + r.Host
+	}
+	return "http://" + r.Host
+}
+
+// jsonContentType is the content type of a JSON protocol service's
+// answers: SQS speaks AWS JSON 1.0, SSM and EventBridge 1.1.
+func jsonContentType(service string) string {
+	if service == "sqs" {
+		return "application/x-amz-json-1.0"
+	}
+	return "application/x-amz-json-1.1"
 }
 
 // writeAnswer answers a call that succeeded.
-func (s *Server) writeAnswer(w http.ResponseWriter, proto, requestID string, out []byte) {
+func (s *Server) writeAnswer(w http.ResponseWriter, proto, service, requestID string, out []byte) {
 	contentType := "text/xml;charset=UTF-8"
 	if proto == protoJSON {
-		contentType = "application/x-amz-json-1.1"
+		contentType = jsonContentType(service)
 	}
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("X-Amzn-Requestid", requestID)
@@ -490,9 +522,20 @@ func (s *Server) writeError(w http.ResponseWriter, proto, service, requestID str
 	var body []byte
 	switch proto {
 	case protoJSON:
-		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		w.Header().Set("X-Amzn-Errortype", e.Code)
-		body, _ = json.Marshal(map[string]string{"__type": e.Code, "message": e.Message})
+		w.Header().Set("Content-Type", jsonContentType(service))
+		typ := e.Code
+		if service == "sqs" {
+			// SQS names the error shape in __type and its query-protocol
+			// code in x-amzn-query-error, which is what the SDKs report.
+			typ = sqssim.WireType(e.Code)
+			fault := "Sender"
+			if status >= 500 {
+				fault = "Receiver"
+			}
+			w.Header().Set("X-Amzn-Query-Error", e.Code+";"+fault)
+		}
+		w.Header().Set("X-Amzn-Errortype", typ)
+		body, _ = json.Marshal(map[string]string{"__type": typ, "message": e.Message})
 	case protoEC2:
 		w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 		var b bytes.Buffer

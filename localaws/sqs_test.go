@@ -1,0 +1,302 @@
+package localaws
+
+import (
+	"errors"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+)
+
+// sqsClient is an SQS client of an account's root credentials.
+func sqsClient(url, account string) *sqs.Client {
+	return sqs.NewFromConfig(awsConfig(url, account, "secret", ""))
+}
+
+// createQueue creates a queue and returns its URL and ARN.
+func createQueue(t *testing.T, c *sqs.Client, name string, attrs map[string]string) (url, arn string) {
+	t.Helper()
+	out, err := c.CreateQueue(ctx(t), &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
+	if err != nil {
+		t.Fatalf("creating queue %s: %v", name, err)
+	}
+	a, err := c.GetQueueAttributes(ctx(t), &sqs.GetQueueAttributesInput{QueueUrl: out.QueueUrl, AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn}})
+	if err != nil {
+		t.Fatalf("reading the ARN of queue %s: %v", name, err)
+	}
+	return *out.QueueUrl, a.Attributes["QueueArn"]
+}
+
+// receive receives up to ten messages with every system attribute.
+func receive(t *testing.T, c *sqs.Client, url string, wait int32) []types.Message {
+	t.Helper()
+	out, err := c.ReceiveMessage(ctx(t), &sqs.ReceiveMessageInput{QueueUrl: aws.String(url), MaxNumberOfMessages: 10, WaitTimeSeconds: wait,
+		MessageSystemAttributeNames: []types.MessageSystemAttributeName{types.MessageSystemAttributeNameAll}, MessageAttributeNames: []string{"All"}})
+	if err != nil {
+		t.Fatalf("receiving from %s: %v", url, err)
+	}
+	return out.Messages
+}
+
+func depth(t *testing.T, srv *Server, queue string) QueueDepth {
+	t.Helper()
+	d, ok := srv.QueueDepth(queue)
+	if !ok {
+		t.Fatalf("queue %s does not exist", queue)
+	}
+	return d
+}
+
+// TestSQSRoundTrip follows messages through a queue with the SDK on a
+// stopped clock: a delayed send, receive, visibility expiry, redrive to the
+// dead-letter queue after maxReceiveCount receives, and a batch delete with
+// one bad handle.
+func TestSQSRoundTrip(t *testing.T) {
+	// Subject: the lifecycle, not at-least-once delivery or short-poll sampling.
+	srv, url := startServer(t, Options{Topology: testTopology(), Relax: Relax{SQS: true}})
+	srv.Clock().Set(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	c := sqsClient(url, hub)
+	_, dlqARN := createQueue(t, c, "work-dlq", nil)
+	q, qARN := createQueue(t, c, "work", map[string]string{"VisibilityTimeout": "30",
+		"RedrivePolicy": `{"deadLetterTargetArn":"` + dlqARN + `","maxReceiveCount":2}`})
+	if want := "arn:aws:sqs:" + region + ":" + hub + ":work"; qARN != want || !strings.HasPrefix(q, url+"/") {
+		t.Fatalf("queue ARN %s, URL %s: want %s on %s", qARN, q, want, url)
+	}
+
+	sent, err := c.SendMessage(ctx(t), &sqs.SendMessageInput{QueueUrl: aws.String(q), MessageBody: aws.String(`{"vpc":"vpc-1"}`), DelaySeconds: 10,
+		MessageAttributes: map[string]types.MessageAttributeValue{"kind": {DataType: aws.String("String"), StringValue: aws.String("retry")}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := receive(t, c, q, 0); len(got) != 0 {
+		t.Fatalf("a delayed message was received: %v", got)
+	}
+	if d := depth(t, srv, qARN); d != (QueueDepth{Delayed: 1}) {
+		t.Fatalf("depth during the delay = %+v", d)
+	}
+	srv.Clock().Advance(10 * time.Second)
+	got := receive(t, c, q, 0)
+	if len(got) != 1 || *got[0].MessageId != *sent.MessageId || *got[0].Body != `{"vpc":"vpc-1"}` {
+		t.Fatalf("after the delay: %+v", got)
+	}
+	m := got[0]
+	if m.Attributes["ApproximateReceiveCount"] != "1" || m.Attributes["SenderId"] != hub ||
+		m.Attributes["SentTimestamp"] != strconv.FormatInt(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).UnixMilli(), 10) ||
+		*m.MessageAttributes["kind"].StringValue != "retry" || m.MD5OfMessageAttributes == nil {
+		t.Fatalf("attributes of the first receive: %+v %+v", m.Attributes, m.MessageAttributes)
+	}
+	if d := depth(t, srv, q); d != (QueueDepth{InFlight: 1}) {
+		t.Fatalf("depth in flight = %+v", d)
+	}
+	srv.Clock().Advance(29 * time.Second)
+	if got := receive(t, c, q, 0); len(got) != 0 {
+		t.Fatal("received a message before its visibility timeout ended")
+	}
+	srv.Clock().Advance(time.Second)
+	got = receive(t, c, q, 0)
+	if len(got) != 1 || got[0].Attributes["ApproximateReceiveCount"] != "2" || *got[0].ReceiptHandle == *m.ReceiptHandle {
+		t.Fatalf("second receive: %+v", got)
+	}
+	// The first receive's handle is stale: deleting with it succeeds and
+	// deletes nothing (API Reference, DeleteMessage).
+	if _, err := c.DeleteMessage(ctx(t), &sqs.DeleteMessageInput{QueueUrl: aws.String(q), ReceiptHandle: m.ReceiptHandle}); err != nil {
+		t.Fatalf("deleting with a stale handle: %v", err)
+	}
+	srv.Clock().Advance(30 * time.Second)
+	_, err = c.ChangeMessageVisibility(ctx(t), &sqs.ChangeMessageVisibilityInput{QueueUrl: aws.String(q), ReceiptHandle: got[0].ReceiptHandle, VisibilityTimeout: 60})
+	var notInFlight *types.MessageNotInflight
+	if !errors.As(err, &notInFlight) {
+		t.Fatalf("changing the visibility of a visible message: %v", err)
+	}
+	// Received twice (maxReceiveCount): the next receive moves it.
+	if got := receive(t, c, q, 0); len(got) != 0 {
+		t.Fatalf("a message past maxReceiveCount was received: %+v", got)
+	}
+	dlq := receive(t, c, "http://elsewhere/"+hub+"/work-dlq", 0) // any host: the path names the queue
+	if len(dlq) != 1 || *dlq[0].MessageId != *sent.MessageId || dlq[0].Attributes["DeadLetterQueueSourceArn"] != qARN {
+		t.Fatalf("dead-letter queue holds %+v", dlq)
+	}
+	if s := srv.QueueStats(); s.Redriven != 1 {
+		t.Fatalf("queue stats %+v, want one redriven message", s)
+	}
+
+	batch, err := c.SendMessageBatch(ctx(t), &sqs.SendMessageBatchInput{QueueUrl: aws.String(q), Entries: []types.SendMessageBatchRequestEntry{
+		{Id: aws.String("a"), MessageBody: aws.String("1")}, {Id: aws.String("b"), MessageBody: aws.String("2")},
+		{Id: aws.String("c"), MessageBody: aws.String("3"), DelaySeconds: 901}}})
+	if err != nil || len(batch.Successful) != 2 || len(batch.Failed) != 1 || *batch.Failed[0].Code != "InvalidParameterValue" {
+		t.Fatalf("batch send with one bad delay: %+v %v", batch, err)
+	}
+	got = receive(t, c, q, 0)
+	if len(got) != 2 {
+		t.Fatalf("received %d of 2", len(got))
+	}
+	del, err := c.DeleteMessageBatch(ctx(t), &sqs.DeleteMessageBatchInput{QueueUrl: aws.String(q), Entries: []types.DeleteMessageBatchRequestEntry{
+		{Id: aws.String("x"), ReceiptHandle: got[0].ReceiptHandle}, {Id: aws.String("y"), ReceiptHandle: got[1].ReceiptHandle},
+		{Id: aws.String("z"), ReceiptHandle: aws.String("not-a-handle")}}})
+	if err != nil || len(del.Successful) != 2 || len(del.Failed) != 1 || *del.Failed[0].Id != "z" || *del.Failed[0].Code != "ReceiptHandleIsInvalid" || !del.Failed[0].SenderFault {
+		t.Fatalf("batch delete with one bad handle: %+v %v", del, err)
+	}
+	if d := depth(t, srv, q); d != (QueueDepth{}) {
+		t.Fatalf("queue not empty after the deletes: %+v", d)
+	}
+	// Retention counts from the first send, in the dead-letter queue too.
+	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	srv.Clock().Set(start.Add(4*24*time.Hour - time.Second))
+	if d := depth(t, srv, dlqARN); d != (QueueDepth{Visible: 1}) {
+		t.Fatalf("dead-letter queue before retention ends: %+v", d)
+	}
+	srv.Clock().Set(start.Add(4 * 24 * time.Hour))
+	if d := depth(t, srv, dlqARN); d != (QueueDepth{}) {
+		t.Fatalf("dead-letter queue after retention ended: %+v", d)
+	}
+}
+
+// isA reports whether err is (or wraps) a T.
+func isA[T error](err error) bool {
+	var x T
+	return errors.As(err, &x)
+}
+
+// TestSQSErrors: what SQS refuses, with the code the SDK reports (the
+// query-protocol code of x-amzn-query-error) and, for modeled errors, the
+// SDK's error type.
+func TestSQSErrors(t *testing.T) {
+	srv, url := startServer(t, Options{Topology: testTopology(), Relax: Relax{SQS: true}})
+	srv.Clock().Set(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	c := sqsClient(url, hub)
+	q, _ := createQueue(t, c, "q", map[string]string{"VisibilityTimeout": "30"})
+	send := func(in *sqs.SendMessageInput) error {
+		in.QueueUrl = aws.String(q)
+		_, err := c.SendMessage(ctx(t), in)
+		return err
+	}
+	entries := func(n int) []types.SendMessageBatchRequestEntry {
+		var l []types.SendMessageBatchRequestEntry
+		for i := range n {
+			l = append(l, types.SendMessageBatchRequestEntry{Id: aws.String("e" + strconv.Itoa(i)), MessageBody: aws.String("x")})
+		}
+		return l
+	}
+	tests := []struct {
+		name string
+		call func() error
+		code string
+		is   func(error) bool
+	}{
+		{"no such queue", func() error {
+			_, err := c.GetQueueUrl(ctx(t), &sqs.GetQueueUrlInput{QueueName: aws.String("nope")})
+			return err
+		}, "AWS.SimpleQueueService.NonExistentQueue", isA[*types.QueueDoesNotExist]},
+		{"same name, other attributes", func() error {
+			_, err := c.CreateQueue(ctx(t), &sqs.CreateQueueInput{QueueName: aws.String("q"), Attributes: map[string]string{"VisibilityTimeout": "60"}})
+			return err
+		}, "QueueAlreadyExists", isA[*types.QueueNameExists]},
+		{"visibility timeout out of range", func() error {
+			_, err := c.CreateQueue(ctx(t), &sqs.CreateQueueInput{QueueName: aws.String("r"), Attributes: map[string]string{"VisibilityTimeout": "43201"}})
+			return err
+		}, "InvalidAttributeValue", isA[*types.InvalidAttributeValue]},
+		{"unknown attribute", func() error {
+			_, err := c.CreateQueue(ctx(t), &sqs.CreateQueueInput{QueueName: aws.String("r"), Attributes: map[string]string{"Colour": "red"}})
+			return err
+		}, "InvalidAttributeName", isA[*types.InvalidAttributeName]},
+		{"redrive to a missing queue", func() error {
+			_, err := c.CreateQueue(ctx(t), &sqs.CreateQueueInput{QueueName: aws.String("r"), Attributes: map[string]string{
+				"RedrivePolicy": `{"deadLetterTargetArn":"arn:aws:sqs:` + region + `:` + hub + `:gone","maxReceiveCount":3}`}})
+			return err
+		}, "InvalidAttributeValue", isA[*types.InvalidAttributeValue]},
+		{"bad queue name", func() error {
+			_, err := c.CreateQueue(ctx(t), &sqs.CreateQueueInput{QueueName: aws.String("a b")})
+			return err
+		}, "InvalidParameterValue", nil},
+		{"eleven messages per receive", func() error {
+			_, err := c.ReceiveMessage(ctx(t), &sqs.ReceiveMessageInput{QueueUrl: aws.String(q), MaxNumberOfMessages: 11})
+			return err
+		}, "InvalidParameterValue", nil},
+		{"long poll over 20 s", func() error {
+			_, err := c.ReceiveMessage(ctx(t), &sqs.ReceiveMessageInput{QueueUrl: aws.String(q), WaitTimeSeconds: 21})
+			return err
+		}, "InvalidParameterValue", nil},
+		{"delay over 900 s", func() error {
+			return send(&sqs.SendMessageInput{MessageBody: aws.String("x"), DelaySeconds: 901})
+		}, "InvalidParameterValue", nil},
+		{"control character in the body", func() error {
+			return send(&sqs.SendMessageInput{MessageBody: aws.String("a\x01b")})
+		}, "InvalidMessageContents", isA[*types.InvalidMessageContents]},
+		{"eleven message attributes", func() error {
+			attrs := map[string]types.MessageAttributeValue{}
+			for i := range 11 {
+				attrs["a"+strconv.Itoa(i)] = types.MessageAttributeValue{DataType: aws.String("String"), StringValue: aws.String("v")}
+			}
+			return send(&sqs.SendMessageInput{MessageBody: aws.String("x"), MessageAttributes: attrs})
+		}, "InvalidParameterValue", nil},
+		{"FIFO parameter on a standard queue", func() error {
+			return send(&sqs.SendMessageInput{MessageBody: aws.String("x"), MessageGroupId: aws.String("g")})
+		}, "InvalidParameterValue", nil},
+		{"not a receipt handle", func() error {
+			_, err := c.DeleteMessage(ctx(t), &sqs.DeleteMessageInput{QueueUrl: aws.String(q), ReceiptHandle: aws.String("xyz")})
+			return err
+		}, "ReceiptHandleIsInvalid", isA[*types.ReceiptHandleIsInvalid]},
+		{"empty batch", func() error {
+			_, err := c.SendMessageBatch(ctx(t), &sqs.SendMessageBatchInput{QueueUrl: aws.String(q), Entries: []types.SendMessageBatchRequestEntry{}})
+			return err
+		}, "AWS.SimpleQueueService.EmptyBatchRequest", isA[*types.EmptyBatchRequest]},
+		{"eleven batch entries", func() error {
+			_, err := c.SendMessageBatch(ctx(t), &sqs.SendMessageBatchInput{QueueUrl: aws.String(q), Entries: entries(11)})
+			return err
+		}, "AWS.SimpleQueueService.TooManyEntriesInBatchRequest", isA[*types.TooManyEntriesInBatchRequest]},
+		{"repeated batch id", func() error {
+			_, err := c.SendMessageBatch(ctx(t), &sqs.SendMessageBatchInput{QueueUrl: aws.String(q), Entries: append(entries(1), entries(1)...)})
+			return err
+		}, "AWS.SimpleQueueService.BatchEntryIdsNotDistinct", isA[*types.BatchEntryIdsNotDistinct]},
+		{"queue of another Region", func() error {
+			cfg := awsConfig(url, hub, "secret", "")
+			cfg.Region = "us-west-2"
+			_, err := sqs.NewFromConfig(cfg).SendMessage(ctx(t), &sqs.SendMessageInput{QueueUrl: aws.String(q), MessageBody: aws.String("x")})
+			return err
+		}, "AWS.SimpleQueueService.NonExistentQueue", isA[*types.QueueDoesNotExist]},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.call()
+			wantCode(t, err, tt.code)
+			if tt.is != nil && !tt.is(err) {
+				t.Fatalf("%v is not of the SDK's modeled error type", err)
+			}
+		})
+	}
+
+	t.Run("create again with the same attributes", func(t *testing.T) {
+		again, err := c.CreateQueue(ctx(t), &sqs.CreateQueueInput{QueueName: aws.String("q"), Attributes: map[string]string{"VisibilityTimeout": "30"}})
+		if err != nil || *again.QueueUrl != q {
+			t.Fatalf("CreateQueue of an existing queue with its attributes = %v, %v; want its URL", again, err)
+		}
+	})
+	t.Run("purge twice within a minute", func(t *testing.T) {
+		if _, err := c.PurgeQueue(ctx(t), &sqs.PurgeQueueInput{QueueUrl: aws.String(q)}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.PurgeQueue(ctx(t), &sqs.PurgeQueueInput{QueueUrl: aws.String(q)})
+		var inProgress *types.PurgeQueueInProgress
+		if !errors.As(err, &inProgress) {
+			t.Fatalf("second purge: %v", err)
+		}
+	})
+	t.Run("recreate within a minute of deleting", func(t *testing.T) {
+		if _, err := c.DeleteQueue(ctx(t), &sqs.DeleteQueueInput{QueueUrl: aws.String(q)}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := c.CreateQueue(ctx(t), &sqs.CreateQueueInput{QueueName: aws.String("q")})
+		var recently *types.QueueDeletedRecently
+		if !errors.As(err, &recently) {
+			t.Fatalf("create after delete: %v", err)
+		}
+		srv.Clock().Advance(time.Minute)
+		if _, err := c.CreateQueue(ctx(t), &sqs.CreateQueueInput{QueueName: aws.String("q")}); err != nil {
+			t.Fatalf("create a minute after delete: %v", err)
+		}
+	})
+}

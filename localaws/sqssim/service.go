@@ -1,0 +1,254 @@
+package sqssim
+
+import (
+	"encoding/json"
+	"math/rand/v2"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
+)
+
+// Strictness shapes the loose guarantees of standard queues when the
+// service is strict (localaws.Options.Relax.SQS turns them off). A zero
+// ratio takes its default; a negative one turns that behaviour off.
+//
+//   - At-least-once delivery: "Amazon SQS stores copies of your messages on
+//     multiple servers ... On rare occasions, one of the servers that stores
+//     a copy of a message might be unavailable when you receive or delete a
+//     message. If this occurs, the copy of the message isn't deleted on that
+//     unavailable server, and you might get that message copy again when you
+//     receive messages." (Amazon SQS Developer Guide, "Amazon SQS at-least-once
+//     delivery").
+//   - Short polling: "Amazon SQS samples a subset of its servers (based on a
+//     weighted random distribution) and returns messages from only those
+//     servers. Thus, a single ReceiveMessage request might not return all of
+//     your messages." (Developer Guide, "Amazon SQS short and long polling").
+//   - Order: standard queues give "best-effort ordering ... occasionally,
+//     messages are delivered in an order different from which they were sent"
+//     (Developer Guide, "Amazon SQS standard queues").
+type Strictness struct {
+	// DuplicateRatio is the share of deletes that miss a copy (the message
+	// comes back after its visibility timeout) and of receives that also
+	// hand out a copy of a message in flight (default 0.02).
+	DuplicateRatio float64 `json:"duplicateRatio"`
+	// ShortPollMissRatio is the share of available messages a short poll
+	// (WaitTimeSeconds 0) does not see (default 0.25).
+	ShortPollMissRatio float64 `json:"shortPollMissRatio"`
+	// Seed seeds the RNG (0: the seed given to New).
+	Seed int64 `json:"seed"`
+}
+
+// Defaults of Strictness.
+const (
+	DefaultDuplicateRatio     = 0.02
+	DefaultShortPollMissRatio = 0.25
+)
+
+func (o Strictness) resolved(seed int64) Strictness {
+	ratio := func(v, def float64) float64 {
+		switch {
+		case v < 0:
+			return 0
+		case v == 0:
+			return def
+		}
+		return min(v, 1)
+	}
+	out := Strictness{DuplicateRatio: ratio(o.DuplicateRatio, DefaultDuplicateRatio),
+		ShortPollMissRatio: ratio(o.ShortPollMissRatio, DefaultShortPollMissRatio), Seed: o.Seed}
+	if out.Seed == 0 {
+		out.Seed = seed
+	}
+	return out
+}
+
+// Stats count what strictness did.
+type Stats struct {
+	// DuplicateReceives counts messages handed out again that had been
+	// deleted, or that were in flight.
+	DuplicateReceives int `json:"duplicateReceives"`
+	// ShortPollMisses counts short polls that returned fewer messages than
+	// they could have.
+	ShortPollMisses int `json:"shortPollMisses"`
+	// Redriven counts messages moved to a dead-letter queue.
+	Redriven int `json:"redriven"`
+}
+
+// Depth is how many messages a queue holds, by state.
+type Depth struct {
+	Visible, InFlight, Delayed int
+}
+
+// Service is SQS standard queues, per account and Region.
+type Service struct {
+	clock  awsproto.Clock
+	strict bool
+	opts   Strictness
+
+	mu      sync.Mutex
+	queues  map[string]*queue    // by queue ARN
+	deleted map[string]time.Time // queue ARN -> when it was deleted
+	rng     *rand.Rand
+	stats   Stats
+	// changed is closed (and replaced) whenever messages may have become
+	// receivable, waking long polls.
+	changed chan struct{}
+}
+
+// New is an empty SQS on clock c; strict turns on the behaviours of
+// Strictness (opts, with seed when opts.Seed is 0).
+func New(c awsproto.Clock, strict bool, opts Strictness, seed int64) *Service {
+	o := opts.resolved(seed)
+	return &Service{clock: c, strict: strict, opts: o, queues: map[string]*queue{}, deleted: map[string]time.Time{},
+		rng: rand.New(rand.NewPCG(uint64(o.Seed), 0x737173)), changed: make(chan struct{})}
+}
+
+// Strictness returns the options in force and whether the service is strict.
+func (s *Service) Strictness() (Strictness, bool) { return s.opts, s.strict }
+
+// Stats returns what strictness did so far.
+func (s *Service) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats
+}
+
+// Caller is who sends a call and where it arrived.
+type Caller struct {
+	// Endpoint is the scheme and host the call was sent to: queue URLs are
+	// built on it so that they route back to this server.
+	Endpoint string
+	// SenderID is the SenderId of messages the caller sends: the account
+	// for root credentials, "<role id>:<session>" for a role session.
+	SenderID string
+}
+
+// QueueARN is the ARN of a queue.
+func QueueARN(account, region, name string) string {
+	return "arn:aws:sqs:" + region + ":" + account + ":" + name
+}
+
+// ParseQueueURL reads the account and name of a queue URL
+// (<endpoint>/<account>/<name>); any host is accepted, as the queue URL
+// names a queue of the Region the call is signed for.
+func ParseQueueURL(u string) (account, name string, ok bool) {
+	if i := strings.Index(u, "://"); i >= 0 {
+		u = u[i+3:]
+	}
+	parts := strings.Split(u, "/")
+	if len(parts) != 3 || len(parts[1]) != 12 || parts[2] == "" {
+		return "", "", false
+	}
+	return parts[1], parts[2], true
+}
+
+// queueByURL finds the queue a call's QueueUrl names in the call's Region.
+func (s *Service) queueByURLLocked(call *awsproto.Call, url string) (*queue, *awsproto.Error) {
+	if url == "" {
+		return nil, missing("QueueUrl")
+	}
+	account, name, ok := ParseQueueURL(url)
+	if !ok {
+		return nil, &awsproto.Error{Code: "InvalidAddress", Status: 404, Message: "The address " + url + " is not valid for this endpoint."}
+	}
+	q := s.queues[QueueARN(account, call.Region, name)]
+	if q == nil {
+		return nil, noQueue()
+	}
+	return q, nil
+}
+
+// Handle answers one SQS call.
+func (s *Service) Handle(call *awsproto.Call, from Caller) ([]byte, error) {
+	type handler func(*awsproto.Call, Caller) (any, *awsproto.Error)
+	handlers := map[string]handler{
+		"CreateQueue":                  s.createQueue,
+		"GetQueueUrl":                  s.getQueueURL,
+		"GetQueueAttributes":           s.getQueueAttributes,
+		"SetQueueAttributes":           s.setQueueAttributes,
+		"DeleteQueue":                  s.deleteQueue,
+		"PurgeQueue":                   s.purgeQueue,
+		"ListQueues":                   s.listQueues,
+		"SendMessage":                  s.sendMessage,
+		"SendMessageBatch":             s.sendMessageBatch,
+		"ReceiveMessage":               s.receiveMessage,
+		"DeleteMessage":                s.deleteMessage,
+		"DeleteMessageBatch":           s.deleteMessageBatch,
+		"ChangeMessageVisibility":      s.changeMessageVisibility,
+		"ChangeMessageVisibilityBatch": s.changeMessageVisibilityBatch,
+	}
+	h, ok := handlers[call.Action]
+	if !ok {
+		return nil, &awsproto.Error{Code: "InvalidAction", Status: 400, Message: "The action " + call.Action + " is not valid for this endpoint."}
+	}
+	out, err := h(call, from)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(out)
+}
+
+// Depth returns a queue's depth by ARN or URL (a URL names a queue of region).
+func (s *Service) Depth(arnOrURL, region string) (Depth, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.lookupLocked(arnOrURL, region)
+	if q == nil {
+		return Depth{}, false
+	}
+	now := s.clock.Now()
+	s.expireLocked(q, now)
+	return q.depth(now), true
+}
+
+func (s *Service) lookupLocked(arnOrURL, region string) *queue {
+	if strings.HasPrefix(arnOrURL, "arn:") {
+		return s.queues[arnOrURL]
+	}
+	account, name, ok := ParseQueueURL(arnOrURL)
+	if !ok {
+		return nil
+	}
+	return s.queues[QueueARN(account, region, name)]
+}
+
+// Regions lists the Regions that have queues.
+func (s *Service) Regions() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	seen := map[string]bool{}
+	var out []string
+	for _, q := range s.queues {
+		if !seen[q.region] {
+			seen[q.region] = true
+			out = append(out, q.region)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Exists reports whether a queue ARN names a queue.
+func (s *Service) Exists(arn string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.queues[arn] != nil
+}
+
+// notifyLocked wakes long polls.
+func (s *Service) notifyLocked() {
+	close(s.changed)
+	s.changed = make(chan struct{})
+}
+
+func sortedQueueARNs(m map[string]*queue) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
