@@ -1,13 +1,18 @@
 package localaws
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
@@ -299,4 +304,240 @@ func TestSQSErrors(t *testing.T) {
 			t.Fatalf("create a minute after delete: %v", err)
 		}
 	})
+}
+
+// sqsTopology: a hub whose consumer role may receive from and delete on
+// the work queue only, and a member whose producer role may send to it.
+func sqsTopology() *Topology {
+	work := "arn:aws:sqs:" + region + ":" + hub + ":work"
+	return &Topology{Region: region, Organization: &Organization{ID: orgID}, Accounts: []Account{
+		{ID: hub, Roles: []Role{{Name: "consumer", Trust: Trust{Principals: []string{"lambda.amazonaws.com"}},
+			Policies: []RolePolicy{{Name: "queue", Document: PolicyDocument(`{"Version":"2012-10-17","Statement":[
+				{"Effect":"Allow","Action":["sqs:ReceiveMessage","sqs:DeleteMessage","sqs:GetQueueAttributes"],"Resource":"` + work + `"}]}`)}}}},
+			EventBuses: []EventBus{{Name: "jenkins-agent-vpcs"}}},
+		{ID: member, Roles: []Role{{Name: "producer", Trust: Trust{Principals: []string{"lambda.amazonaws.com"}},
+			Policies: []RolePolicy{{Name: "queue", Document: PolicyDocument(`{"Version":"2012-10-17","Statement":[
+				{"Effect":"Allow","Action":"sqs:SendMessage","Resource":"` + work + `"}]}`)}}}}},
+	}}
+}
+
+// TestSQSIAM: role sessions' SQS calls are decided by their identity
+// policies, and across accounts by the queue's policy as well; batch calls
+// are authorized as their single-message actions.
+func TestSQSIAM(t *testing.T) {
+	srv, url := startServer(t, Options{Topology: sqsTopology(), Relax: Relax{SQS: true}})
+	root := sqsClient(url, hub)
+	q, arn := createQueue(t, root, "work", nil)
+	consumer := sqs.NewFromConfig(roleConfig(t, srv, url, hub, "consumer"))
+	producer := sqs.NewFromConfig(roleConfig(t, srv, url, member, "producer"))
+
+	_, err := consumer.SendMessage(ctx(t), &sqs.SendMessageInput{QueueUrl: aws.String(q), MessageBody: aws.String("x")})
+	code, msg, status := apiError(t, err)
+	if code != "AccessDenied" || status != 403 || !strings.Contains(msg, "is not authorized to perform: sqs:SendMessage on resource: "+arn) {
+		t.Fatalf("consumer SendMessage = %s %d %q", code, status, msg)
+	}
+	_, err = consumer.SendMessageBatch(ctx(t), &sqs.SendMessageBatchInput{QueueUrl: aws.String(q),
+		Entries: []types.SendMessageBatchRequestEntry{{Id: aws.String("a"), MessageBody: aws.String("x")}}})
+	wantCode(t, err, "AccessDenied")
+	if d := srv.Denials(); len(d) != 2 || d[1].Action != "sqs:SendMessage" || d[1].Resource != arn {
+		t.Fatalf("denials %+v: want SendMessageBatch refused as sqs:SendMessage on %s", d, arn)
+	}
+
+	// Cross-account: the producer's own policy allows it, the queue's
+	// policy does not (yet).
+	_, err = producer.SendMessage(ctx(t), &sqs.SendMessageInput{QueueUrl: aws.String(q), MessageBody: aws.String("x")})
+	if code, msg, _ := apiError(t, err); code != "AccessDenied" || !strings.Contains(msg, "resource-based policy") {
+		t.Fatalf("cross-account send without a queue policy = %s %q", code, msg)
+	}
+	policy := `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + member + `:role/producer"},
+		"Action":"sqs:SendMessage","Resource":"` + arn + `"}]}`
+	if _, err := root.SetQueueAttributes(ctx(t), &sqs.SetQueueAttributesInput{QueueUrl: aws.String(q), Attributes: map[string]string{"Policy": policy}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := producer.SendMessage(ctx(t), &sqs.SendMessageInput{QueueUrl: aws.String(q), MessageBody: aws.String("x")}); err != nil {
+		t.Fatalf("cross-account send the queue policy allows: %v", err)
+	}
+	got := receive(t, consumer, q, 0)
+	if len(got) != 1 || !strings.HasPrefix(got[0].Attributes["SenderId"], "AROA") || !strings.HasSuffix(got[0].Attributes["SenderId"], ":sess") {
+		t.Fatalf("consumer received %+v, want the producer's message with its role session as SenderId", got)
+	}
+	if _, err := consumer.DeleteMessage(ctx(t), &sqs.DeleteMessageInput{QueueUrl: aws.String(q), ReceiptHandle: got[0].ReceiptHandle}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = consumer.ListQueues(ctx(t), &sqs.ListQueuesInput{})
+	wantCode(t, err, "AccessDenied")
+	if _, err := root.SetQueueAttributes(ctx(t), &sqs.SetQueueAttributesInput{QueueUrl: aws.String(q), Attributes: map[string]string{"Policy": `{"Statement":[`}}); err == nil {
+		t.Fatal("a malformed queue policy was accepted")
+	}
+}
+
+// TestEventBridgeRuleToQueue: a rule delivers its events to an SQS queue
+// target when the queue's policy lets events.amazonaws.com send for that
+// rule; otherwise the delivery is refused (listed in Denials) and the event
+// goes to the target's dead-letter queue with EventBridge's attributes.
+func TestEventBridgeRuleToQueue(t *testing.T) {
+	// Subject: routing and authorization, not at-least-once delivery.
+	srv, url := startServer(t, Options{Topology: sqsTopology(), Relax: Relax{SQS: true, Delivery: true}})
+	c := sqsClient(url, hub)
+	eb := eventbridge.NewFromConfig(awsConfig(url, hub, "secret", ""))
+	ruleARN := func(name string) string {
+		return "arn:aws:events:" + region + ":" + hub + ":rule/jenkins-agent-vpcs/" + name
+	}
+	allow := func(queueARN, rule string) map[string]string {
+		return map[string]string{"Policy": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"events.amazonaws.com"},
+			"Action":"sqs:SendMessage","Resource":"` + queueARN + `","Condition":{"ArnEquals":{"aws:SourceArn":"` + rule + `"}}}]}`}
+	}
+	inbox, inboxARN := createQueue(t, c, "inbox", nil)
+	if _, err := c.SetQueueAttributes(ctx(t), &sqs.SetQueueAttributesInput{QueueUrl: aws.String(inbox), Attributes: allow(inboxARN, ruleARN("to-inbox"))}); err != nil {
+		t.Fatal(err)
+	}
+	closed, closedARN := createQueue(t, c, "closed", nil)
+	dlq, dlqARN := createQueue(t, c, "undelivered", nil)
+	if _, err := c.SetQueueAttributes(ctx(t), &sqs.SetQueueAttributesInput{QueueUrl: aws.String(dlq), Attributes: allow(dlqARN, ruleARN("to-closed"))}); err != nil {
+		t.Fatal(err)
+	}
+	for name, targets := range map[string][]ebtypes.Target{
+		"to-inbox":  {{Id: aws.String("q"), Arn: aws.String(inboxARN)}, {Id: aws.String("detail"), Arn: aws.String(inboxARN), InputPath: aws.String("$.detail")}},
+		"to-closed": {{Id: aws.String("q"), Arn: aws.String(closedARN), DeadLetterConfig: &ebtypes.DeadLetterConfig{Arn: aws.String(dlqARN)}}},
+	} {
+		if _, err := eb.PutRule(ctx(t), &eventbridge.PutRuleInput{Name: aws.String(name), EventBusName: aws.String("jenkins-agent-vpcs"),
+			EventPattern: aws.String(`{"source":["app"]}`)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := eb.PutTargets(ctx(t), &eventbridge.PutTargetsInput{Rule: aws.String(name), EventBusName: aws.String("jenkins-agent-vpcs"), Targets: targets}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := eb.PutEvents(ctx(t), &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{EventBusName: aws.String("jenkins-agent-vpcs"),
+		Source: aws.String("app"), DetailType: aws.String("Tagged"), Detail: aws.String(`{"vpc":"vpc-1"}`)}}}); err != nil {
+		t.Fatal(err)
+	}
+	if !srv.Flush(5 * time.Second) {
+		t.Fatal("deliveries did not finish")
+	}
+
+	got := receive(t, c, inbox, 0)
+	bodies := map[string]bool{}
+	for _, m := range got {
+		bodies[*m.Body] = true
+		if m.Attributes["SenderId"] != "events.amazonaws.com" {
+			t.Errorf("SenderId %q", m.Attributes["SenderId"])
+		}
+	}
+	var event struct {
+		Source string          `json:"source"`
+		Detail json.RawMessage `json:"detail"`
+	}
+	for b := range bodies {
+		if b != `{"vpc":"vpc-1"}` && (json.Unmarshal([]byte(b), &event) != nil || event.Source != "app" || string(event.Detail) != `{"vpc":"vpc-1"}`) {
+			t.Errorf("unexpected message body %s", b)
+		}
+	}
+	if len(got) != 2 || !bodies[`{"vpc":"vpc-1"}`] {
+		t.Fatalf("inbox got %d messages %v: want the event and its detail (InputPath)", len(got), bodies)
+	}
+
+	if d := depth(t, srv, closed); d != (QueueDepth{}) {
+		t.Fatalf("the queue whose policy does not allow EventBridge got messages: %+v", d)
+	}
+	denied := false
+	for _, d := range srv.Denials() {
+		denied = denied || (d.Principal == "events.amazonaws.com" && d.Action == "sqs:SendMessage" && d.Resource == closedARN)
+	}
+	if !denied {
+		t.Fatalf("no denial of events.amazonaws.com on %s in %+v", closedARN, srv.Denials())
+	}
+	undelivered := receive(t, c, dlq, 0)
+	if len(undelivered) != 1 || undelivered[0].MessageAttributes["ERROR_CODE"].StringValue == nil ||
+		*undelivered[0].MessageAttributes["ERROR_CODE"].StringValue != "NO_PERMISSIONS" ||
+		*undelivered[0].MessageAttributes["RULE_ARN"].StringValue != ruleARN("to-closed") ||
+		*undelivered[0].MessageAttributes["TARGET_ARN"].StringValue != closedARN ||
+		json.Unmarshal([]byte(*undelivered[0].Body), &event) != nil || event.Source != "app" {
+		t.Fatalf("dead-letter queue got %+v", undelivered)
+	}
+}
+
+// TestSQSLongPoll: a long poll returns as soon as a message arrives, and an
+// empty one returns empty when its wait is over.
+func TestSQSLongPoll(t *testing.T) {
+	_, url := startServer(t, Options{Topology: testTopology(), Relax: Relax{SQS: true}})
+	c := sqsClient(url, hub)
+	q, _ := createQueue(t, c, "poll", map[string]string{"ReceiveMessageWaitTimeSeconds": "1"})
+	start := time.Now()
+	if got := receive(t, c, q, 0); len(got) != 0 || time.Since(start) > 2*time.Second {
+		t.Fatalf("an explicit short poll on a long-polling queue waited %v and got %d", time.Since(start), len(got))
+	}
+	start = time.Now()
+	if _, err := c.ReceiveMessage(ctx(t), &sqs.ReceiveMessageInput{QueueUrl: aws.String(q)}); err != nil || time.Since(start) < time.Second {
+		t.Fatalf("the queue's ReceiveMessageWaitTimeSeconds 1 returned after %v (%v)", time.Since(start), err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		time.Sleep(200 * time.Millisecond)
+		if _, err := c.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(q), MessageBody: aws.String("late")}); err != nil {
+			t.Error(err)
+		}
+	}()
+	start = time.Now()
+	got := receive(t, c, q, 10)
+	wg.Wait()
+	if len(got) != 1 || time.Since(start) > 5*time.Second {
+		t.Fatalf("long poll got %d messages after %v", len(got), time.Since(start))
+	}
+}
+
+// TestSQSStrictness: with the default strictness, a queue is what AWS
+// promises and no more: short polls miss messages that are there, deleted
+// messages come back, and the order is not the send order.
+func TestSQSStrictness(t *testing.T) {
+	srv, url := startServer(t, Options{Topology: testTopology(), Seed: 7, SQS: QueueStrictness{DuplicateRatio: 0.2}})
+	srv.Clock().Set(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	c := sqsClient(url, hub)
+	q, _ := createQueue(t, c, "loose", nil)
+	const n = 40
+	for i := range n {
+		if _, err := c.SendMessage(ctx(t), &sqs.SendMessageInput{QueueUrl: aws.String(q), MessageBody: aws.String(strconv.Itoa(i))}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var order []string
+	seen := map[string]int{}
+	for round := 0; round < 50 && len(seen) < n; round++ {
+		for _, m := range receive(t, c, q, 0) {
+			order = append(order, *m.Body)
+			seen[*m.Body]++
+			if _, err := c.DeleteMessage(ctx(t), &sqs.DeleteMessageInput{QueueUrl: aws.String(q), ReceiptHandle: m.ReceiptHandle}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(seen) != n {
+		t.Fatalf("received %d of %d messages", len(seen), n)
+	}
+	inOrder := true
+	for i := 1; i < len(order); i++ {
+		a, _ := strconv.Atoi(order[i-1])
+		b, _ := strconv.Atoi(order[i])
+		inOrder = inOrder && a < b
+	}
+	// Deletes that missed a copy: those come back after the visibility
+	// timeout.
+	srv.Clock().Advance(31 * time.Second)
+	for range 10 {
+		for _, m := range receive(t, c, q, 0) {
+			seen[*m.Body]++
+		}
+	}
+	again := 0
+	for _, k := range seen {
+		again += k - 1
+	}
+	stats := srv.Strictness().Queues
+	t.Logf("strictness: %+v, %d messages received again", stats, again)
+	if inOrder || stats.ShortPollMisses == 0 || stats.DuplicateReceives == 0 || again == 0 {
+		t.Fatalf("strict queue: in send order %v, short-poll misses %d, duplicate receives %d, messages received again %d; want none in order and the rest above 0",
+			inOrder, stats.ShortPollMisses, stats.DuplicateReceives, again)
+	}
 }
