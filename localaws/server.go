@@ -336,6 +336,15 @@ func parseCall(r *http.Request, body []byte, cred credential, requestID string) 
 		}
 	}
 	call.Form, call.Action = form, form.Get("Action")
+	if service == "sqs" {
+		// SQS's query protocol, translated to its JSON input so that
+		// authorization and the service read one shape.
+		b, qerr := sqssim.QueryBody(form)
+		if qerr != nil {
+			return nil, service, protoQuery, qerr
+		}
+		call.Body = b
+	}
 	if service == "ec2" {
 		return call, service, protoEC2, nil
 	}
@@ -434,6 +443,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.log.Info("call failed", "service", service, "action", call.Action, "account", call.Account, "code", ae.Code, "message", ae.Message)
 		s.writeError(w, proto, service, requestID, ae)
 		return
+	}
+	if service == "sqs" && proto == protoQuery {
+		if out, err = sqssim.QueryAnswer(call.Action, requestID, out); err != nil {
+			s.writeError(w, proto, service, requestID, &awsproto.Error{Code: "InternalError", Message: err.Error(), Status: 500})
+			return
+		}
 	}
 	s.writeAnswer(w, proto, service, requestID, out)
 }
@@ -551,9 +566,12 @@ func (s *Server) writeError(w http.ResponseWriter, proto, service, requestID str
 		if status >= 500 {
 			typ = "Receiver"
 		}
-		ns := "https://sts.amazonaws.com/doc/2011-06-15/"
-		if service != "sts" {
-			ns = "http://localaws/doc/"
+		ns := "http://localaws/doc/"
+		switch service {
+		case "sts":
+			ns = "https://sts.amazonaws.com/doc/2011-06-15/"
+		case "sqs":
+			ns = "http://queue.amazonaws.com/doc/2012-11-05/"
 		}
 		var b bytes.Buffer
 		b.WriteString(`<ErrorResponse xmlns="` + ns + `"><Error><Type>` + typ + "</Type><Code>")
