@@ -186,6 +186,9 @@ func (s *Server) Seed(t *Topology) error {
 				return fmt.Errorf("seeding the policy of topic %s, %w", arn, err)
 			}
 		}
+		if err := s.seedQueues(a.ID, region, a.Queues); err != nil {
+			return err
+		}
 		for _, p := range a.Parameters {
 			if err := s.ssm.Seed(a.ID, or(p.Region, region), p.Name, p.Type, p.Value); err != nil {
 				return fmt.Errorf("seeding parameter %s in %s, %w", p.Name, a.ID, err)

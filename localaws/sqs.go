@@ -2,6 +2,8 @@ package localaws
 
 import (
 	"encoding/json"
+	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
@@ -26,18 +28,17 @@ const (
 	DefaultShortPollMissRatio  = sqssim.DefaultShortPollMissRatio
 )
 
-// QueueDepth returns the depth of a queue named by ARN or URL (a URL is
-// looked up in every Region), and false when there is no such queue.
-func (s *Server) QueueDepth(arnOrURL string) (QueueDepth, bool) {
-	if strings.HasPrefix(arnOrURL, "arn:") {
-		return s.sqs.Depth(arnOrURL, "")
-	}
-	for _, region := range s.sqs.Regions() {
-		if d, ok := s.sqs.Depth(arnOrURL, region); ok {
-			return d, true
-		}
-	}
-	return QueueDepth{}, false
+// QueueDepth returns the depth of a queue named by ARN or URL, and false
+// when there is no such queue.
+func (s *Server) QueueDepth(arnOrURL string) (QueueDepth, bool) { return s.sqs.Depth(arnOrURL) }
+
+// CreateQueue creates a queue as SQS's CreateQueue does (attributes
+// validated; an existing queue with the same attributes is found, not
+// recreated), for seeding and for deploying templates; it returns the
+// queue's ARN. Its policy (the Policy attribute) is what authorizes other
+// accounts and AWS services.
+func (s *Server) CreateQueue(account, region, name string, attributes map[string]string) (string, error) {
+	return s.sqs.Create(account, region, name, attributes, nil)
 }
 
 // QueueStats returns what the queues' strictness did so far.
@@ -46,6 +47,21 @@ func (s *Server) QueueStats() QueueStats { return s.sqs.Stats() }
 // QueueStrictness returns the queue options in force (defaults filled in)
 // and whether queues are strict.
 func (s *Server) QueueStrictness() (QueueStrictness, bool) { return s.sqs.Strictness() }
+
+// seedQueues creates an account's queues, those without a RedrivePolicy
+// first, so that every RedrivePolicy finds its dead-letter queue.
+func (s *Server) seedQueues(account, region string, queues []Queue) error {
+	ordered := append([]Queue{}, queues...)
+	sort.SliceStable(ordered, func(i, j int) bool {
+		return ordered[i].Attributes["RedrivePolicy"] == "" && ordered[j].Attributes["RedrivePolicy"] != ""
+	})
+	for _, q := range ordered {
+		if _, err := s.CreateQueue(account, or(q.Region, region), q.Name, q.Attributes); err != nil {
+			return fmt.Errorf("seeding queue %s in %s, %w", q.Name, account, err)
+		}
+	}
+	return nil
+}
 
 // eventsSenderID is the SenderId of the messages EventBridge sends to a
 // queue target. AWS shows the ID of the principal EventBridge sends as; the

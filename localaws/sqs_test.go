@@ -314,7 +314,10 @@ func sqsTopology() *Topology {
 		{ID: hub, Roles: []Role{{Name: "consumer", Trust: Trust{Principals: []string{"lambda.amazonaws.com"}},
 			Policies: []RolePolicy{{Name: "queue", Document: PolicyDocument(`{"Version":"2012-10-17","Statement":[
 				{"Effect":"Allow","Action":["sqs:ReceiveMessage","sqs:DeleteMessage","sqs:GetQueueAttributes"],"Resource":"` + work + `"}]}`)}}}},
-			EventBuses: []EventBus{{Name: "jenkins-agent-vpcs"}}},
+			EventBuses: []EventBus{{Name: "jenkins-agent-vpcs"}},
+			// Listed before its dead-letter queue: seeding orders them.
+			Queues: []Queue{{Name: "work", Attributes: map[string]string{"RedrivePolicy": `{"deadLetterTargetArn":"` + work + `-dlq","maxReceiveCount":5}`}},
+				{Name: "work-dlq"}}},
 		{ID: member, Roles: []Role{{Name: "producer", Trust: Trust{Principals: []string{"lambda.amazonaws.com"}},
 			Policies: []RolePolicy{{Name: "queue", Document: PolicyDocument(`{"Version":"2012-10-17","Statement":[
 				{"Effect":"Allow","Action":"sqs:SendMessage","Resource":"` + work + `"}]}`)}}}}},
@@ -327,11 +330,18 @@ func sqsTopology() *Topology {
 func TestSQSIAM(t *testing.T) {
 	srv, url := startServer(t, Options{Topology: sqsTopology(), Relax: Relax{SQS: true}})
 	root := sqsClient(url, hub)
-	q, arn := createQueue(t, root, "work", nil)
+	out, err := root.GetQueueUrl(ctx(t), &sqs.GetQueueUrlInput{QueueName: aws.String("work")})
+	if err != nil {
+		t.Fatalf("the seeded queue: %v", err)
+	}
+	q, arn := *out.QueueUrl, "arn:aws:sqs:"+region+":"+hub+":work"
+	if d := depth(t, srv, q); d != (QueueDepth{}) {
+		t.Fatalf("seeded queue depth %+v", d)
+	}
 	consumer := sqs.NewFromConfig(roleConfig(t, srv, url, hub, "consumer"))
 	producer := sqs.NewFromConfig(roleConfig(t, srv, url, member, "producer"))
 
-	_, err := consumer.SendMessage(ctx(t), &sqs.SendMessageInput{QueueUrl: aws.String(q), MessageBody: aws.String("x")})
+	_, err = consumer.SendMessage(ctx(t), &sqs.SendMessageInput{QueueUrl: aws.String(q), MessageBody: aws.String("x")})
 	code, msg, status := apiError(t, err)
 	if code != "AccessDenied" || status != 403 || !strings.Contains(msg, "is not authorized to perform: sqs:SendMessage on resource: "+arn) {
 		t.Fatalf("consumer SendMessage = %s %d %q", code, status, msg)

@@ -13,7 +13,7 @@ import (
 )
 
 type queue struct {
-	account, region, name, arn, url string
+	account, region, name, arn string
 	// attrs are the settable attributes, defaults filled in.
 	attrs             map[string]string
 	policy            *iampolicy.Policy
@@ -167,6 +167,34 @@ func (s *Service) createQueue(call *awsproto.Call, from Caller) (any, *awsproto.
 	if err := call.DecodeJSON(&in); err != nil {
 		return nil, err
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q, err := s.createLocked(call.Account, call.Region, in)
+	if err != nil {
+		return nil, err
+	}
+	return map[string]string{"QueueUrl": queueURL(from.Endpoint, q)}, nil
+}
+
+// Create creates a queue as CreateQueue does (or finds the one with the
+// same attributes), for seeding; it returns the queue's ARN.
+func (s *Service) Create(account, region, name string, attributes, tags map[string]string) (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q, err := s.createLocked(account, region, createQueueInput{QueueName: name, Attributes: attributes, Tags: tags})
+	if err != nil {
+		return "", err
+	}
+	return q.arn, nil
+}
+
+// queueURL is a queue's URL on the endpoint a caller used, so that it
+// routes back to this server whatever address the caller knows it by.
+func queueURL(endpoint string, q *queue) string {
+	return strings.TrimSuffix(endpoint, "/") + "/" + q.account + "/" + q.name
+}
+
+func (s *Service) createLocked(account, region string, in createQueueInput) (*queue, *awsproto.Error) {
 	if in.QueueName == "" {
 		return nil, missing("QueueName")
 	}
@@ -176,9 +204,7 @@ func (s *Service) createQueue(call *awsproto.Call, from Caller) (any, *awsproto.
 		}
 		return nil, invalidParameter("Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length")
 	}
-	arn := QueueARN(call.Account, call.Region, in.QueueName)
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	arn := QueueARN(account, region, in.QueueName)
 	now := s.clock.Now()
 	if q := s.queues[arn]; q != nil {
 		// "If you provide the name of an existing queue along with the
@@ -191,19 +217,18 @@ func (s *Service) createQueue(call *awsproto.Call, from Caller) (any, *awsproto.
 				return nil, awsproto.Errorf("QueueAlreadyExists", "A queue already exists with the same name and a different value for attribute %s", k)
 			}
 		}
-		return map[string]string{"QueueUrl": q.url}, nil
+		return q, nil
 	}
 	if at, ok := s.deleted[arn]; ok && now.Sub(at) < 60*time.Second {
 		// "After you delete a queue, you must wait at least 60 seconds
 		// before creating a queue with the same name." (CreateQueue)
 		return nil, awsproto.Errorf("AWS.SimpleQueueService.QueueDeletedRecently", "You must wait 60 seconds after deleting a queue before you can create another with the same name.")
 	}
-	pol, rp, err := s.checkAttributesLocked(call.Account, call.Region, arn, in.Attributes)
+	pol, rp, err := s.checkAttributesLocked(account, region, arn, in.Attributes)
 	if err != nil {
 		return nil, err
 	}
-	q := &queue{account: call.Account, region: call.Region, name: in.QueueName, arn: arn,
-		url:   strings.TrimSuffix(from.Endpoint, "/") + "/" + call.Account + "/" + in.QueueName,
+	q := &queue{account: account, region: region, name: in.QueueName, arn: arn,
 		attrs: map[string]string{}, policy: pol, redrive: rp, tags: map[string]string{}, created: now, modified: now}
 	for k, v := range defaults {
 		q.attrs[k] = v
@@ -218,10 +243,10 @@ func (s *Service) createQueue(call *awsproto.Call, from Caller) (any, *awsproto.
 		q.tags[k] = v
 	}
 	s.queues[arn] = q
-	return map[string]string{"QueueUrl": q.url}, nil
+	return q, nil
 }
 
-func (s *Service) getQueueURL(call *awsproto.Call, _ Caller) (any, *awsproto.Error) {
+func (s *Service) getQueueURL(call *awsproto.Call, from Caller) (any, *awsproto.Error) {
 	var in struct {
 		QueueName              string
 		QueueOwnerAWSAccountID string `json:"QueueOwnerAWSAccountId"`
@@ -238,7 +263,7 @@ func (s *Service) getQueueURL(call *awsproto.Call, _ Caller) (any, *awsproto.Err
 	if q == nil {
 		return nil, noQueue()
 	}
-	return map[string]string{"QueueUrl": q.url}, nil
+	return map[string]string{"QueueUrl": queueURL(from.Endpoint, q)}, nil
 }
 
 func or(a, b string) string {
@@ -381,7 +406,7 @@ func (s *Service) purgeQueue(call *awsproto.Call, _ Caller) (any, *awsproto.Erro
 	return struct{}{}, nil
 }
 
-func (s *Service) listQueues(call *awsproto.Call, _ Caller) (any, *awsproto.Error) {
+func (s *Service) listQueues(call *awsproto.Call, from Caller) (any, *awsproto.Error) {
 	var in struct {
 		QueueNamePrefix string
 		MaxResults      *int
@@ -403,7 +428,7 @@ func (s *Service) listQueues(call *awsproto.Call, _ Caller) (any, *awsproto.Erro
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	urls := []string{}
+	var names []string
 	next := ""
 	for _, arn := range sortedQueueARNs(s.queues) {
 		q := s.queues[arn]
@@ -416,13 +441,17 @@ func (s *Service) listQueues(call *awsproto.Call, _ Caller) (any, *awsproto.Erro
 		if in.MaxResults != nil {
 			limit = *in.MaxResults
 		}
-		if len(urls) == limit {
+		if len(names) == limit {
 			if in.MaxResults != nil {
-				next = awsproto.PageToken(urls[len(urls)-1][strings.LastIndex(urls[len(urls)-1], "/")+1:])
+				next = awsproto.PageToken(names[len(names)-1])
 			}
 			break
 		}
-		urls = append(urls, q.url)
+		names = append(names, q.name)
+	}
+	urls := make([]string, len(names))
+	for i, n := range names {
+		urls[i] = queueURL(from.Endpoint, &queue{account: call.Account, name: n})
 	}
 	out := map[string]any{}
 	if len(urls) > 0 {

@@ -191,44 +191,28 @@ func (s *Service) Handle(call *awsproto.Call, from Caller) ([]byte, error) {
 	return json.Marshal(out)
 }
 
-// Depth returns a queue's depth by ARN or URL (a URL names a queue of region).
-func (s *Service) Depth(arnOrURL, region string) (Depth, bool) {
+// Depth returns a queue's depth by ARN, or by URL (any host: the path
+// names the account and queue), looked up in every Region.
+func (s *Service) Depth(arnOrURL string) (Depth, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	q := s.lookupLocked(arnOrURL, region)
+	var q *queue
+	if strings.HasPrefix(arnOrURL, "arn:") {
+		q = s.queues[arnOrURL]
+	} else if account, name, ok := ParseQueueURL(arnOrURL); ok {
+		for _, arn := range sortedQueueARNs(s.queues) {
+			if c := s.queues[arn]; c.account == account && c.name == name {
+				q = c
+				break
+			}
+		}
+	}
 	if q == nil {
 		return Depth{}, false
 	}
 	now := s.clock.Now()
 	s.expireLocked(q, now)
 	return q.depth(now), true
-}
-
-func (s *Service) lookupLocked(arnOrURL, region string) *queue {
-	if strings.HasPrefix(arnOrURL, "arn:") {
-		return s.queues[arnOrURL]
-	}
-	account, name, ok := ParseQueueURL(arnOrURL)
-	if !ok {
-		return nil
-	}
-	return s.queues[QueueARN(account, region, name)]
-}
-
-// Regions lists the Regions that have queues.
-func (s *Service) Regions() []string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	seen := map[string]bool{}
-	var out []string
-	for _, q := range s.queues {
-		if !seen[q.region] {
-			seen[q.region] = true
-			out = append(out, q.region)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Exists reports whether a queue ARN names a queue.
