@@ -272,6 +272,7 @@ func (s *Server) Close() error {
 		err = srv.Close()
 	}
 	s.events.Close()
+	s.sqs.Close()
 	s.statsOnce.Do(s.appendStats)
 	return err
 }
@@ -355,10 +356,10 @@ func parseCall(r *http.Request, body []byte, cred credential, requestID string) 
 }
 
 // dispatch hands an authorized call to the service that answers it.
-func (s *Server) dispatch(service string, call *awsproto.Call, id stssim.Identity, endpoint string) ([]byte, error) {
+func (s *Server) dispatch(service string, call *awsproto.Call, id stssim.Identity, endpoint string, gone <-chan struct{}) ([]byte, error) {
 	switch service {
 	case "sqs":
-		return s.sqs.Handle(call, sqssim.Caller{Endpoint: endpoint, SenderID: id.UserID})
+		return s.sqs.Handle(call, sqssim.Caller{Endpoint: endpoint, SenderID: id.UserID, Gone: gone})
 	case "sts":
 		return s.iam.Handle(call, id)
 	case "ssm":
@@ -437,7 +438,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, proto, service, requestID, aerr)
 		return
 	}
-	out, err := s.dispatch(service, call, id, endpointOf(r))
+	out, err := s.dispatch(service, call, id, endpointOf(r), r.Context().Done())
 	if err != nil {
 		var ae *awsproto.Error
 		if !errors.As(err, &ae) {

@@ -50,8 +50,9 @@ const pollInterval = 20 * time.Millisecond
 // long poll (WaitTimeSeconds, or the queue's ReceiveMessageWaitTimeSeconds,
 // above 0) waits until one is there or the wait is over, on the wall clock
 // or the server clock, whichever passes it first (a test may hold the
-// server clock still, or move it on).
-func (s *Service) receiveMessage(call *awsproto.Call, _ Caller) (any, *awsproto.Error) {
+// server clock still, or move it on), or until the caller hangs up or the
+// service closes.
+func (s *Service) receiveMessage(call *awsproto.Call, from Caller) (any, *awsproto.Error) {
 	var in receiveInput
 	if err := call.DecodeJSON(&in); err != nil {
 		return nil, err
@@ -84,6 +85,10 @@ func (s *Service) receiveMessage(call *awsproto.Call, _ Caller) (any, *awsproto.
 		select {
 		case <-changed:
 		case <-time.After(pollInterval):
+		case <-from.Gone:
+			return struct{}{}, nil
+		case <-s.closed:
+			return struct{}{}, nil
 		}
 	}
 }

@@ -96,14 +96,21 @@ type Service struct {
 	// changed is closed (and replaced) whenever messages may have become
 	// receivable, waking long polls.
 	changed chan struct{}
+	// closed ends every long poll (Close).
+	closed    chan struct{}
+	closeOnce sync.Once
 }
+
+// Close ends the long polls under way (they answer what they have); the
+// queues stay.
+func (s *Service) Close() { s.closeOnce.Do(func() { close(s.closed) }) }
 
 // New is an empty SQS on clock c; strict turns on the behaviours of
 // Strictness (opts, with seed when opts.Seed is 0).
 func New(c awsproto.Clock, strict bool, opts Strictness, seed int64) *Service {
 	o := opts.resolved(seed)
 	return &Service{clock: c, strict: strict, opts: o, queues: map[string]*queue{}, deleted: map[string]time.Time{},
-		rng: rand.New(rand.NewPCG(uint64(o.Seed), 0x737173)), changed: make(chan struct{})}
+		rng: rand.New(rand.NewPCG(uint64(o.Seed), 0x737173)), changed: make(chan struct{}), closed: make(chan struct{})}
 }
 
 // Strictness returns the options in force and whether the service is strict.
@@ -124,6 +131,9 @@ type Caller struct {
 	// SenderID is the SenderId of messages the caller sends: the account
 	// for root credentials, "<role id>:<session>" for a role session.
 	SenderID string
+	// Gone, when set, is closed when the caller hung up: a long poll for
+	// it ends.
+	Gone <-chan struct{}
 }
 
 // QueueARN is the ARN of a queue.
