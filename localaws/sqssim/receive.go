@@ -113,8 +113,7 @@ func (s *Service) takeLocked(q *queue, in receiveInput, short bool) []wireMessag
 		}
 	}
 	if s.strict {
-		// No order: "occasionally, messages are delivered in an order
-		// different from which they were sent".
+		// No order: "messages may occasionally arrive out of order".
 		s.rng.Shuffle(len(candidates), func(i, j int) { candidates[i], candidates[j] = candidates[j], candidates[i] })
 	}
 	var got []*message

@@ -15,20 +15,20 @@ import (
 // service is strict (localaws.Options.Relax.SQS turns them off). A zero
 // ratio takes its default; a negative one turns that behaviour off.
 //
-//   - At-least-once delivery: "Amazon SQS stores copies of your messages on
-//     multiple servers ... On rare occasions, one of the servers that stores
-//     a copy of a message might be unavailable when you receive or delete a
-//     message. If this occurs, the copy of the message isn't deleted on that
-//     unavailable server, and you might get that message copy again when you
-//     receive messages." (Amazon SQS Developer Guide, "Amazon SQS at-least-once
-//     delivery").
-//   - Short polling: "Amazon SQS samples a subset of its servers (based on a
-//     weighted random distribution) and returns messages from only those
-//     servers. Thus, a single ReceiveMessage request might not return all of
-//     your messages." (Developer Guide, "Amazon SQS short and long polling").
-//   - Order: standard queues give "best-effort ordering ... occasionally,
-//     messages are delivered in an order different from which they were sent"
-//     (Developer Guide, "Amazon SQS standard queues").
+//   - At-least-once delivery: "On rare occasions, one of the servers that
+//     stores a copy of a message might be unavailable when you receive or
+//     delete a message. If this occurs, the copy of the message isn't deleted
+//     on the server that is unavailable, and you might get that message copy
+//     again when you receive messages." (Amazon SQS Developer Guide, "Amazon
+//     SQS at-least-once delivery").
+//   - Short polling: "a weighted random set of machines is sampled on a
+//     ReceiveMessage call. Therefore, only the messages on the sampled
+//     machines are returned. If the number of messages in the queue is small
+//     (fewer than 1,000), you most likely get fewer messages than you
+//     requested" (API Reference, ReceiveMessage).
+//   - Order: "more than one copy of a message might be delivered, and
+//     messages may occasionally arrive out of order" (Developer Guide,
+//     "Amazon SQS standard queues").
 type Strictness struct {
 	// DuplicateRatio is the share of deletes that miss a copy (the message
 	// comes back after its visibility timeout) and of receives that also
