@@ -41,6 +41,9 @@ func (s *Server) CreateQueue(account, region, name string, attributes map[string
 	return s.sqs.Create(account, region, name, attributes, nil)
 }
 
+// QueueDepths returns the depth of every queue, by ARN.
+func (s *Server) QueueDepths() map[string]QueueDepth { return s.sqs.Depths() }
+
 // QueueStats returns what the queues' strictness did so far.
 func (s *Server) QueueStats() QueueStats { return s.sqs.Stats() }
 

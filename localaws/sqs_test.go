@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -549,5 +550,52 @@ func TestSQSStrictness(t *testing.T) {
 	if inOrder || stats.ShortPollMisses == 0 || stats.DuplicateReceives == 0 || again == 0 {
 		t.Fatalf("strict queue: in send order %v, short-poll misses %d, duplicate receives %d, messages received again %d; want none in order and the rest above 0",
 			inOrder, stats.ShortPollMisses, stats.DuplicateReceives, again)
+	}
+}
+
+// TestQueueTargetsGetStrictDelivery: deliveries to queue targets are target
+// deliveries like any other, duplicated when strict delivery says so; the
+// admin endpoint shows the queue filling.
+func TestQueueTargetsGetStrictDelivery(t *testing.T) {
+	srv, url := startServer(t, Options{Topology: sqsTopology(), Relax: Relax{SQS: true},
+		Delivery: DeliveryOptions{DuplicateRatio: 1, DropTagRatio: -1, MaxDelay: 10 * time.Millisecond}})
+	c := sqsClient(url, hub)
+	eb := eventbridge.NewFromConfig(awsConfig(url, hub, "secret", ""))
+	q, arn := createQueue(t, c, "inbox", nil)
+	rule := "arn:aws:events:" + region + ":" + hub + ":rule/jenkins-agent-vpcs/r"
+	if _, err := c.SetQueueAttributes(ctx(t), &sqs.SetQueueAttributesInput{QueueUrl: aws.String(q), Attributes: map[string]string{"Policy": `{"Statement":[{"Effect":"Allow",
+		"Principal":{"Service":"events.amazonaws.com"},"Action":"sqs:SendMessage","Resource":"` + arn + `","Condition":{"ArnEquals":{"aws:SourceArn":"` + rule + `"}}}]}`}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eb.PutRule(ctx(t), &eventbridge.PutRuleInput{Name: aws.String("r"), EventBusName: aws.String("jenkins-agent-vpcs"), EventPattern: aws.String(`{"source":["app"]}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eb.PutTargets(ctx(t), &eventbridge.PutTargetsInput{Rule: aws.String("r"), EventBusName: aws.String("jenkins-agent-vpcs"),
+		Targets: []ebtypes.Target{{Id: aws.String("q"), Arn: aws.String(arn)}}}); err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := eb.PutEvents(ctx(t), &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{{EventBusName: aws.String("jenkins-agent-vpcs"),
+			Source: aws.String("app"), DetailType: aws.String("t"), Detail: aws.String(`{}`)}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !srv.Flush(5 * time.Second) {
+		t.Fatal("deliveries did not finish")
+	}
+	if d := depth(t, srv, arn); d.Visible != 6 || srv.DeliveryStats().Duplicated != 3 {
+		t.Fatalf("queue depth %+v after 3 events delivered twice each (delivery stats %+v)", d, srv.DeliveryStats())
+	}
+	resp, err := http.Get(url + "/_localaws/queues")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var admin struct {
+		Strict bool
+		Depths map[string]QueueDepth
+	}
+	decodeBody(t, resp, &admin)
+	if admin.Strict || admin.Depths[arn].Visible != 6 {
+		t.Fatalf("GET /_localaws/queues = %+v", admin)
 	}
 }

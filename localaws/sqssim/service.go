@@ -79,7 +79,9 @@ type Stats struct {
 
 // Depth is how many messages a queue holds, by state.
 type Depth struct {
-	Visible, InFlight, Delayed int
+	Visible  int `json:"visible"`
+	InFlight int `json:"inFlight"`
+	Delayed  int `json:"delayed"`
 }
 
 // Service is SQS standard queues, per account and Region.
@@ -223,6 +225,19 @@ func (s *Service) Depth(arnOrURL string) (Depth, bool) {
 	now := s.clock.Now()
 	s.expireLocked(q, now)
 	return q.depth(now), true
+}
+
+// Depths returns every queue's depth by ARN.
+func (s *Service) Depths() map[string]Depth {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.clock.Now()
+	out := make(map[string]Depth, len(s.queues))
+	for arn, q := range s.queues {
+		s.expireLocked(q, now)
+		out[arn] = q.depth(now)
+	}
+	return out
 }
 
 // Exists reports whether a queue ARN names a queue.
