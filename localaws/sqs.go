@@ -51,6 +51,13 @@ func (s *Server) QueueStats() QueueStats { return s.sqs.Stats() }
 // and whether queues are strict.
 func (s *Server) QueueStrictness() (QueueStrictness, bool) { return s.sqs.Strictness() }
 
+// SetQueueAttributes sets a queue's attributes as SQS's SetQueueAttributes
+// does, by ARN: how a deploy applies an AWS::SQS::QueuePolicy (the Policy
+// attribute).
+func (s *Server) SetQueueAttributes(queueARN string, attributes map[string]string) error {
+	return s.sqs.SetAttributes(queueARN, attributes)
+}
+
 // seedQueues creates an account's queues, those without a RedrivePolicy
 // first, so that every RedrivePolicy finds its dead-letter queue.
 func (s *Server) seedQueues(account, region string, queues []Queue) error {

@@ -275,6 +275,28 @@ func TestSQSErrors(t *testing.T) {
 		})
 	}
 
+	t.Run("Go API", func(t *testing.T) {
+		arn := "arn:aws:sqs:" + region + ":" + hub + ":q"
+		if err := srv.SetQueueAttributes(arn, map[string]string{"DelaySeconds": "5"}); err != nil {
+			t.Fatal(err)
+		}
+		a, err := c.GetQueueAttributes(ctx(t), &sqs.GetQueueAttributesInput{QueueUrl: aws.String(q), AttributeNames: []types.QueueAttributeName{"DelaySeconds"}})
+		if err != nil || a.Attributes["DelaySeconds"] != "5" {
+			t.Fatalf("after SetQueueAttributes: %v %v", a, err)
+		}
+		if err := srv.SetQueueAttributes(arn, map[string]string{"DelaySeconds": "901"}); err == nil {
+			t.Fatal("DelaySeconds 901 set")
+		}
+		if err := srv.SetQueueAttributes(arn+"-gone", map[string]string{"DelaySeconds": "1"}); err == nil {
+			t.Fatal("attributes of a missing queue set")
+		}
+		if _, err := srv.CreateQueue(hub, region, "q", map[string]string{"DelaySeconds": "5"}); err != nil {
+			t.Fatalf("CreateQueue of the queue with its attributes: %v", err)
+		}
+		if err := srv.SetQueueAttributes(arn, map[string]string{"DelaySeconds": "0"}); err != nil {
+			t.Fatal(err)
+		}
+	})
 	t.Run("create again with the same attributes", func(t *testing.T) {
 		again, err := c.CreateQueue(ctx(t), &sqs.CreateQueueInput{QueueName: aws.String("q"), Attributes: map[string]string{"VisibilityTimeout": "30"}})
 		if err != nil || *again.QueueUrl != q {

@@ -342,14 +342,36 @@ func (s *Service) setQueueAttributes(call *awsproto.Call, _ Caller) (any, *awspr
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := in.Attributes["FifoQueue"]; ok {
-		return nil, awsproto.Errorf("InvalidAttributeName", "Unknown Attribute FifoQueue.")
-	}
-	pol, rp, err := s.checkAttributesLocked(q.account, q.region, q.arn, in.Attributes)
-	if err != nil {
+	if err := s.setAttributesLocked(q, in.Attributes); err != nil {
 		return nil, err
 	}
-	for k, v := range in.Attributes {
+	return struct{}{}, nil
+}
+
+// SetAttributes sets a queue's attributes as SetQueueAttributes does (a
+// deploy's AWS::SQS::QueuePolicy sets Policy).
+func (s *Service) SetAttributes(queueARN string, attributes map[string]string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queues[queueARN]
+	if q == nil {
+		return noQueue()
+	}
+	if err := s.setAttributesLocked(q, attributes); err != nil {
+		return err
+	}
+	return nil
+}
+
+func (s *Service) setAttributesLocked(q *queue, attributes map[string]string) *awsproto.Error {
+	if _, ok := attributes["FifoQueue"]; ok {
+		return awsproto.Errorf("InvalidAttributeName", "Unknown Attribute FifoQueue.")
+	}
+	pol, rp, err := s.checkAttributesLocked(q.account, q.region, q.arn, attributes)
+	if err != nil {
+		return err
+	}
+	for k, v := range attributes {
 		q.attrs[k] = v
 		switch k {
 		case "Policy":
@@ -362,7 +384,7 @@ func (s *Service) setQueueAttributes(call *awsproto.Call, _ Caller) (any, *awspr
 		}
 	}
 	q.modified = s.clock.Now()
-	return struct{}{}, nil
+	return nil
 }
 
 func (s *Service) deleteQueue(call *awsproto.Call, _ Caller) (any, *awsproto.Error) {
