@@ -399,6 +399,22 @@ func TestSQSIAM(t *testing.T) {
 	}
 	_, err = consumer.ListQueues(ctx(t), &sqs.ListQueuesInput{})
 	wantCode(t, err, "AccessDenied")
+
+	// Within the account the queue policy alone may allow; its explicit
+	// deny wins over the consumer's own allow.
+	policy = `{"Version":"2012-10-17","Statement":[
+		{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::` + hub + `:role/consumer"},"Action":"sqs:SendMessage","Resource":"` + arn + `"},
+		{"Effect":"Deny","Principal":"*","Action":"sqs:ReceiveMessage","Resource":"` + arn + `"}]}`
+	if _, err := root.SetQueueAttributes(ctx(t), &sqs.SetQueueAttributesInput{QueueUrl: aws.String(q), Attributes: map[string]string{"Policy": policy}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := consumer.SendMessage(ctx(t), &sqs.SendMessageInput{QueueUrl: aws.String(q), MessageBody: aws.String("own")}); err != nil {
+		t.Fatalf("same-account send the queue policy allows: %v", err)
+	}
+	_, err = consumer.ReceiveMessage(ctx(t), &sqs.ReceiveMessageInput{QueueUrl: aws.String(q)})
+	if code, msg, _ := apiError(t, err); code != "AccessDenied" || !strings.Contains(msg, "explicit deny in a resource-based policy") {
+		t.Fatalf("receive the queue policy denies = %s %q", code, msg)
+	}
 	if _, err := root.SetQueueAttributes(ctx(t), &sqs.SetQueueAttributesInput{QueueUrl: aws.String(q), Attributes: map[string]string{"Policy": `{"Statement":[`}}); err == nil {
 		t.Fatal("a malformed queue policy was accepted")
 	}
