@@ -342,7 +342,11 @@ func parseCall(r *http.Request, body []byte, cred credential, requestID string) 
 	call.Form, call.Action = form, form.Get("Action")
 	if service == "sqs" {
 		// SQS's query protocol, translated to its JSON input so that
-		// authorization and the service read one shape.
+		// authorization and the service read one shape. Older clients send
+		// a queue's calls to its URL instead of a QueueUrl parameter.
+		if _, _, ok := sqssim.ParseQueueURL(r.Host + r.URL.Path); ok && form.Get("QueueUrl") == "" {
+			form.Set("QueueUrl", endpointOf(r)+r.URL.Path)
+		}
 		b, qerr := sqssim.QueryBody(form)
 		if qerr != nil {
 			return nil, service, protoQuery, qerr

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -635,5 +636,35 @@ func TestQueueTargetsGetStrictDelivery(t *testing.T) {
 	decodeBody(t, resp, &admin)
 	if admin.Strict || admin.Depths[arn].Visible != 6 {
 		t.Fatalf("GET /_localaws/queues = %+v", admin)
+	}
+}
+
+// TestSQSQueryProtocolToTheQueueURL: a query-protocol call posted to the
+// queue's URL without a QueueUrl parameter (as older SDKs send them) names
+// that queue; the answer is SQS's XML.
+func TestSQSQueryProtocolToTheQueueURL(t *testing.T) {
+	srv, url := startServer(t, Options{Topology: testTopology(), Relax: Relax{SQS: true}})
+	if _, err := srv.CreateQueue(hub, region, "legacy", nil); err != nil {
+		t.Fatal(err)
+	}
+	req, err := http.NewRequest(http.MethodPost, url+"/"+hub+"/legacy", strings.NewReader("Action=SendMessage&MessageBody=hello&Version=2012-11-05"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential="+hub+"/20260301/"+region+"/sqs/aws4_request, SignedHeaders=host, Signature=x")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	if cerr := resp.Body.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "<MD5OfMessageBody>5d41402abc4b2a76b9719d911017c592</MD5OfMessageBody>") {
+		t.Fatalf("SendMessage to the queue URL = %d %s (%v)", resp.StatusCode, body, err)
+	}
+	if d := depth(t, srv, "arn:aws:sqs:"+region+":"+hub+":legacy"); d.Visible != 1 {
+		t.Fatalf("depth %+v", d)
 	}
 }
