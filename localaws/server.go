@@ -74,7 +74,8 @@ const DefaultConsistencyWindow = 2 * time.Second
 type Relax struct {
 	// IAM: role sessions are not authorized against their role's policies.
 	IAM bool
-	// Consistency: reads see every write at once (no eventual consistency).
+	// Consistency: reads see every write at once (no eventual consistency
+	// in EC2; a queue SQS's CreateQueue made is usable at once).
 	Consistency bool
 	// Delivery: EventBridge delivers every event exactly once, at once and
 	// in order, and loses none.
@@ -145,6 +146,9 @@ func NewServer(opts Options) (*Server, error) {
 	s.ssm = ssmsim.New(s.clock)
 	s.events = eventsim.New(s.clock, log, !opts.Relax.Delivery, opts.Delivery.Resolved(opts.Seed))
 	s.sqs = sqssim.New(s.clock, !opts.Relax.SQS, opts.SQS, opts.Seed)
+	if opts.Relax.Consistency {
+		s.sqs.SetCreationDelay(0)
+	}
 	s.events.SetQueueTarget(s.deliverToQueue)
 	if !opts.Relax.IAM {
 		s.events.SetTargetAuthorizer(s.authorizeForward)

@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/sqssim"
 )
 
 // benchmarkQueue sends a batch of ten, receives them and deletes them in a
@@ -26,6 +28,7 @@ func benchmarkQueue(b *testing.B, backlog int) {
 		b.Fatal(err)
 	}
 	q := out.QueueUrl
+	srv.Clock().Skip(sqssim.DefaultCreationDelay)
 	for i := 0; i < backlog; i += 10 {
 		var entries []types.SendMessageBatchRequestEntry
 		for j := range 10 {

@@ -3,6 +3,8 @@ package localaws
 import (
 	"strings"
 	"testing"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/sqssim"
 )
 
 func TestAWSCLIv1SQS(t *testing.T) { testSQSCLI(t, awsCLI(t, "1")) }
@@ -13,15 +15,20 @@ func TestAWSCLIv2SQS(t *testing.T) { testSQSCLI(t, awsCLI(t, "2")) }
 // releases, as Debian's, speak its query protocol).
 func testSQSCLI(t *testing.T, bin string) {
 	// Subject: the wire, not at-least-once delivery or short-poll sampling.
-	_, url := startServer(t, Options{Topology: testTopology(), Relax: Relax{SQS: true}})
+	srv, url := startServer(t, Options{Topology: testTopology(), Relax: Relax{SQS: true}})
+	// A new queue is usable a second after it is created: the clock moves
+	// on after each create, as a person at the CLI waits.
+	settle := func() { srv.Clock().Skip(sqssim.DefaultCreationDelay) }
 	c := newCLI(t, bin, url).as(hub, "x", "")
 	dlq := c.must("sqs", "create-queue", "--queue-name", "cli-dlq")
+	settle()
 	dlqARN := str(c.must("sqs", "get-queue-attributes", "--queue-url", str(dlq, "QueueUrl"), "--attribute-names", "QueueArn"), "Attributes", "QueueArn")
 	if dlqARN != "arn:aws:sqs:"+region+":"+hub+":cli-dlq" {
 		t.Fatalf("dead-letter queue ARN %q", dlqARN)
 	}
 	q := str(c.must("sqs", "create-queue", "--queue-name", "cli", "--attributes",
 		`{"VisibilityTimeout":"45","RedrivePolicy":"{\"deadLetterTargetArn\":\"`+dlqARN+`\",\"maxReceiveCount\":3}"}`), "QueueUrl")
+	settle()
 	if q != url+"/"+hub+"/cli" {
 		t.Fatalf("queue URL %q, want it on the server", q)
 	}

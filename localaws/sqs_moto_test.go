@@ -12,11 +12,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/sqssim"
 )
 
 // sqsScenario runs SQS calls both emulators implement and records what
 // they answered, leaving out ids, handles and times.
-func sqsScenario(t *testing.T, url string) *observations {
+func sqsScenario(t *testing.T, url string, settle func()) *observations {
 	t.Helper()
 	o := &observations{}
 	cx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -28,6 +30,9 @@ func sqsScenario(t *testing.T, url string) *observations {
 	o.err("CreateQueue", err)
 	if err != nil {
 		return o
+	}
+	if settle != nil {
+		settle()
 	}
 	_, err = c.CreateQueue(cx, &sqs.CreateQueueInput{QueueName: aws.String("diff"), Attributes: map[string]string{"VisibilityTimeout": "40"}})
 	o.err("CreateQueue(same attributes)", err)
@@ -92,8 +97,10 @@ func sqsScenario(t *testing.T, url string) *observations {
 func TestSQSAgainstMoto(t *testing.T) {
 	motoURL := startMoto(t)
 	// Subject: the answers, not at-least-once delivery or short-poll sampling.
-	_, localURL := startServer(t, Options{Relax: Relax{SQS: true}, Topology: &Topology{Region: region, Accounts: []Account{{ID: motoAccount}}}})
-	local, moto := sqsScenario(t, localURL), sqsScenario(t, motoURL)
+	srv, localURL := startServer(t, Options{Relax: Relax{SQS: true}, Topology: &Topology{Region: region, Accounts: []Account{{ID: motoAccount}}}})
+	// A new queue is usable a second after it is created (moto: at once).
+	settle := func() { srv.Clock().Skip(sqssim.DefaultCreationDelay) }
+	local, moto := sqsScenario(t, localURL, settle), sqsScenario(t, motoURL, nil)
 	keys := map[string]bool{}
 	for _, k := range append(local.keys, moto.keys...) {
 		keys[k] = true

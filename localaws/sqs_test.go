@@ -17,6 +17,8 @@ import (
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/sqssim"
 )
 
 // sqsClient is an SQS client of an account's root credentials.
@@ -24,13 +26,15 @@ func sqsClient(url, account string) *sqs.Client {
 	return sqs.NewFromConfig(awsConfig(url, account, "secret", ""))
 }
 
-// createQueue creates a queue and returns its URL and ARN.
-func createQueue(t *testing.T, c *sqs.Client, name string, attrs map[string]string) (url, arn string) {
+// createQueue creates a queue, lets the server clock pass the second
+// before a new queue can be used, and returns its URL and ARN.
+func createQueue(t *testing.T, srv *Server, c *sqs.Client, name string, attrs map[string]string) (url, arn string) {
 	t.Helper()
 	out, err := c.CreateQueue(ctx(t), &sqs.CreateQueueInput{QueueName: aws.String(name), Attributes: attrs})
 	if err != nil {
 		t.Fatalf("creating queue %s: %v", name, err)
 	}
+	srv.Clock().Skip(sqssim.DefaultCreationDelay)
 	a, err := c.GetQueueAttributes(ctx(t), &sqs.GetQueueAttributesInput{QueueUrl: out.QueueUrl, AttributeNames: []types.QueueAttributeName{types.QueueAttributeNameQueueArn}})
 	if err != nil {
 		t.Fatalf("reading the ARN of queue %s: %v", name, err)
@@ -67,13 +71,22 @@ func TestSQSRoundTrip(t *testing.T) {
 	srv, url := startServer(t, Options{Topology: testTopology(), Relax: Relax{SQS: true}})
 	srv.Clock().Set(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	c := sqsClient(url, hub)
-	_, dlqARN := createQueue(t, c, "work-dlq", nil)
-	q, qARN := createQueue(t, c, "work", map[string]string{"VisibilityTimeout": "30",
+	// A new queue is usable a second after CreateQueue (API Reference,
+	// CreateQueue); the clock is stopped, so it stays unusable until moved.
+	early, err := c.CreateQueue(ctx(t), &sqs.CreateQueueInput{QueueName: aws.String("early")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.SendMessage(ctx(t), &sqs.SendMessageInput{QueueUrl: early.QueueUrl, MessageBody: aws.String("too soon")})
+	wantCode(t, err, "AWS.SimpleQueueService.NonExistentQueue")
+	_, dlqARN := createQueue(t, srv, c, "work-dlq", nil)
+	q, qARN := createQueue(t, srv, c, "work", map[string]string{"VisibilityTimeout": "30",
 		"RedrivePolicy": `{"deadLetterTargetArn":"` + dlqARN + `","maxReceiveCount":2}`})
 	if want := "arn:aws:sqs:" + region + ":" + hub + ":work"; qARN != want || !strings.HasPrefix(q, url+"/") {
 		t.Fatalf("queue ARN %s, URL %s: want %s on %s", qARN, q, want, url)
 	}
 
+	sentAt := srv.Clock().Now()
 	sent, err := c.SendMessage(ctx(t), &sqs.SendMessageInput{QueueUrl: aws.String(q), MessageBody: aws.String(`{"vpc":"vpc-1"}`), DelaySeconds: 10,
 		MessageAttributes: map[string]types.MessageAttributeValue{"kind": {DataType: aws.String("String"), StringValue: aws.String("retry")}}})
 	if err != nil {
@@ -92,7 +105,7 @@ func TestSQSRoundTrip(t *testing.T) {
 	}
 	m := got[0]
 	if m.Attributes["ApproximateReceiveCount"] != "1" || m.Attributes["SenderId"] != hub ||
-		m.Attributes["SentTimestamp"] != strconv.FormatInt(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC).UnixMilli(), 10) ||
+		m.Attributes["SentTimestamp"] != strconv.FormatInt(sentAt.UnixMilli(), 10) ||
 		*m.MessageAttributes["kind"].StringValue != "retry" || m.MD5OfMessageAttributes == nil {
 		t.Fatalf("attributes of the first receive: %+v %+v", m.Attributes, m.MessageAttributes)
 	}
@@ -151,12 +164,11 @@ func TestSQSRoundTrip(t *testing.T) {
 		t.Fatalf("queue not empty after the deletes: %+v", d)
 	}
 	// Retention counts from the first send, in the dead-letter queue too.
-	start := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	srv.Clock().Set(start.Add(4*24*time.Hour - time.Second))
+	srv.Clock().Set(sentAt.Add(4*24*time.Hour - time.Second))
 	if d := depth(t, srv, dlqARN); d != (QueueDepth{Visible: 1}) {
 		t.Fatalf("dead-letter queue before retention ends: %+v", d)
 	}
-	srv.Clock().Set(start.Add(4 * 24 * time.Hour))
+	srv.Clock().Set(sentAt.Add(4 * 24 * time.Hour))
 	if d := depth(t, srv, dlqARN); d != (QueueDepth{}) {
 		t.Fatalf("dead-letter queue after retention ended: %+v", d)
 	}
@@ -175,7 +187,7 @@ func TestSQSErrors(t *testing.T) {
 	srv, url := startServer(t, Options{Topology: testTopology(), Relax: Relax{SQS: true}})
 	srv.Clock().Set(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	c := sqsClient(url, hub)
-	q, _ := createQueue(t, c, "q", map[string]string{"VisibilityTimeout": "30"})
+	q, _ := createQueue(t, srv, c, "q", map[string]string{"VisibilityTimeout": "30"})
 	send := func(in *sqs.SendMessageInput) error {
 		in.QueueUrl = aws.String(q)
 		_, err := c.SendMessage(ctx(t), in)
@@ -437,12 +449,12 @@ func TestEventBridgeRuleToQueue(t *testing.T) {
 		return map[string]string{"Policy": `{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"events.amazonaws.com"},
 			"Action":"sqs:SendMessage","Resource":"` + queueARN + `","Condition":{"ArnEquals":{"aws:SourceArn":"` + rule + `"}}}]}`}
 	}
-	inbox, inboxARN := createQueue(t, c, "inbox", nil)
+	inbox, inboxARN := createQueue(t, srv, c, "inbox", nil)
 	if _, err := c.SetQueueAttributes(ctx(t), &sqs.SetQueueAttributesInput{QueueUrl: aws.String(inbox), Attributes: allow(inboxARN, ruleARN("to-inbox"))}); err != nil {
 		t.Fatal(err)
 	}
-	closed, closedARN := createQueue(t, c, "closed", nil)
-	dlq, dlqARN := createQueue(t, c, "undelivered", nil)
+	closed, closedARN := createQueue(t, srv, c, "closed", nil)
+	dlq, dlqARN := createQueue(t, srv, c, "undelivered", nil)
 	if _, err := c.SetQueueAttributes(ctx(t), &sqs.SetQueueAttributesInput{QueueUrl: aws.String(dlq), Attributes: allow(dlqARN, ruleARN("to-closed"))}); err != nil {
 		t.Fatal(err)
 	}
@@ -510,9 +522,9 @@ func TestEventBridgeRuleToQueue(t *testing.T) {
 // TestSQSLongPoll: a long poll returns as soon as a message arrives, and an
 // empty one returns empty when its wait is over.
 func TestSQSLongPoll(t *testing.T) {
-	_, url := startServer(t, Options{Topology: testTopology(), Relax: Relax{SQS: true}})
+	srv, url := startServer(t, Options{Topology: testTopology(), Relax: Relax{SQS: true}})
 	c := sqsClient(url, hub)
-	q, _ := createQueue(t, c, "poll", map[string]string{"ReceiveMessageWaitTimeSeconds": "1"})
+	q, _ := createQueue(t, srv, c, "poll", map[string]string{"ReceiveMessageWaitTimeSeconds": "1"})
 	start := time.Now()
 	if got := receive(t, c, q, 0); len(got) != 0 || time.Since(start) > 2*time.Second {
 		t.Fatalf("an explicit short poll on a long-polling queue waited %v and got %d", time.Since(start), len(got))
@@ -545,7 +557,7 @@ func TestSQSStrictness(t *testing.T) {
 	srv, url := startServer(t, Options{Topology: testTopology(), Seed: 7, SQS: QueueStrictness{DuplicateRatio: 0.2}})
 	srv.Clock().Set(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
 	c := sqsClient(url, hub)
-	q, _ := createQueue(t, c, "loose", nil)
+	q, _ := createQueue(t, srv, c, "loose", nil)
 	const n = 40
 	for i := range n {
 		if _, err := c.SendMessage(ctx(t), &sqs.SendMessageInput{QueueUrl: aws.String(q), MessageBody: aws.String(strconv.Itoa(i))}); err != nil {
@@ -600,7 +612,7 @@ func TestQueueTargetsGetStrictDelivery(t *testing.T) {
 		Delivery: DeliveryOptions{DuplicateRatio: 1, DropTagRatio: -1, MaxDelay: 10 * time.Millisecond}})
 	c := sqsClient(url, hub)
 	eb := eventbridge.NewFromConfig(awsConfig(url, hub, "secret", ""))
-	q, arn := createQueue(t, c, "inbox", nil)
+	q, arn := createQueue(t, srv, c, "inbox", nil)
 	rule := "arn:aws:events:" + region + ":" + hub + ":rule/jenkins-agent-vpcs/r"
 	if _, err := c.SetQueueAttributes(ctx(t), &sqs.SetQueueAttributesInput{QueueUrl: aws.String(q), Attributes: map[string]string{"Policy": `{"Statement":[{"Effect":"Allow",
 		"Principal":{"Service":"events.amazonaws.com"},"Action":"sqs:SendMessage","Resource":"` + arn + `","Condition":{"ArnEquals":{"aws:SourceArn":"` + rule + `"}}}]}`}}); err != nil {
@@ -666,5 +678,20 @@ func TestSQSQueryProtocolToTheQueueURL(t *testing.T) {
 	}
 	if d := depth(t, srv, "arn:aws:sqs:"+region+":"+hub+":legacy"); d.Visible != 1 {
 		t.Fatalf("depth %+v", d)
+	}
+}
+
+// TestNewQueueUsableAtOnceWhenConsistent: Relax.Consistency turns the
+// second before a new queue can be used off.
+func TestNewQueueUsableAtOnceWhenConsistent(t *testing.T) {
+	srv, url := startServer(t, Options{Topology: testTopology(), Relax: Relax{SQS: true, Consistency: true}})
+	srv.Clock().Set(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC))
+	c := sqsClient(url, hub)
+	out, err := c.CreateQueue(ctx(t), &sqs.CreateQueueInput{QueueName: aws.String("now")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.SendMessage(ctx(t), &sqs.SendMessageInput{QueueUrl: out.QueueUrl, MessageBody: aws.String("x")}); err != nil {
+		t.Fatalf("send right after create, consistency relaxed: %v", err)
 	}
 }

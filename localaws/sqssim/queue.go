@@ -21,7 +21,9 @@ type queue struct {
 	tags              map[string]string
 	created, modified time.Time
 	lastPurge         time.Time
-	msgs              []*message
+	// usableAt is when calls may use the queue (see SetCreationDelay).
+	usableAt time.Time
+	msgs     []*message
 }
 
 type redrivePolicy struct {
@@ -169,7 +171,7 @@ func (s *Service) createQueue(call *awsproto.Call, from Caller) (any, *awsproto.
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	q, err := s.createLocked(call.Account, call.Region, in)
+	q, err := s.createLocked(call.Account, call.Region, in, s.creationDelay)
 	if err != nil {
 		return nil, err
 	}
@@ -181,7 +183,7 @@ func (s *Service) createQueue(call *awsproto.Call, from Caller) (any, *awsproto.
 func (s *Service) Create(account, region, name string, attributes, tags map[string]string) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	q, err := s.createLocked(account, region, createQueueInput{QueueName: name, Attributes: attributes, Tags: tags})
+	q, err := s.createLocked(account, region, createQueueInput{QueueName: name, Attributes: attributes, Tags: tags}, 0)
 	if err != nil {
 		return "", err
 	}
@@ -194,7 +196,7 @@ func queueURL(endpoint string, q *queue) string {
 	return strings.TrimSuffix(endpoint, "/") + "/" + q.account + "/" + q.name
 }
 
-func (s *Service) createLocked(account, region string, in createQueueInput) (*queue, *awsproto.Error) {
+func (s *Service) createLocked(account, region string, in createQueueInput, delay time.Duration) (*queue, *awsproto.Error) {
 	if in.QueueName == "" {
 		return nil, missing("QueueName")
 	}
@@ -229,7 +231,7 @@ func (s *Service) createLocked(account, region string, in createQueueInput) (*qu
 		return nil, err
 	}
 	q := &queue{account: account, region: region, name: in.QueueName, arn: arn,
-		attrs: map[string]string{}, policy: pol, redrive: rp, tags: map[string]string{}, created: now, modified: now}
+		attrs: map[string]string{}, policy: pol, redrive: rp, tags: map[string]string{}, created: now, modified: now, usableAt: now.Add(delay)}
 	for k, v := range defaults {
 		q.attrs[k] = v
 	}
@@ -260,7 +262,7 @@ func (s *Service) getQueueURL(call *awsproto.Call, from Caller) (any, *awsproto.
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	q := s.queues[QueueARN(or(in.QueueOwnerAWSAccountID, call.Account), call.Region, in.QueueName)]
-	if q == nil {
+	if q == nil || !s.usableLocked(q) {
 		return nil, noQueue()
 	}
 	return map[string]string{"QueueUrl": queueURL(from.Endpoint, q)}, nil

@@ -101,6 +101,24 @@ type Service struct {
 	// closed ends every long poll (Close).
 	closed    chan struct{}
 	closeOnce sync.Once
+	// creationDelay is how long a queue created by CreateQueue stays
+	// unusable (see SetCreationDelay).
+	creationDelay time.Duration
+}
+
+// DefaultCreationDelay is how long a new queue cannot be used: "After you
+// create a queue, you must wait at least one second after the queue is
+// created to be able to use the queue" (API Reference, CreateQueue).
+const DefaultCreationDelay = time.Second
+
+// SetCreationDelay sets how long, on the server clock, a queue created by
+// CreateQueue answers AWS.SimpleQueueService.NonExistentQueue to the calls
+// that use it (DefaultCreationDelay unless set; 0 turns it off). Queues
+// created by Create (seeding, deploys) are there from the start.
+func (s *Service) SetCreationDelay(d time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.creationDelay = d
 }
 
 // Close ends the long polls under way (they answer what they have); the
@@ -112,7 +130,8 @@ func (s *Service) Close() { s.closeOnce.Do(func() { close(s.closed) }) }
 func New(c awsproto.Clock, strict bool, opts Strictness, seed int64) *Service {
 	o := opts.resolved(seed)
 	return &Service{clock: c, strict: strict, opts: o, queues: map[string]*queue{}, deleted: map[string]time.Time{},
-		rng: rand.New(rand.NewPCG(uint64(o.Seed), 0x737173)), changed: make(chan struct{}), closed: make(chan struct{})}
+		rng: rand.New(rand.NewPCG(uint64(o.Seed), 0x737173)), changed: make(chan struct{}), closed: make(chan struct{}),
+		creationDelay: DefaultCreationDelay}
 }
 
 // Strictness returns the options in force and whether the service is strict.
@@ -167,10 +186,15 @@ func (s *Service) queueByURLLocked(call *awsproto.Call, url string) (*queue, *aw
 		return nil, &awsproto.Error{Code: "InvalidAddress", Status: 404, Message: "The address " + url + " is not valid for this endpoint."}
 	}
 	q := s.queues[QueueARN(account, call.Region, name)]
-	if q == nil {
+	if q == nil || !s.usableLocked(q) {
 		return nil, noQueue()
 	}
 	return q, nil
+}
+
+// usableLocked reports whether a queue's creation delay has passed.
+func (s *Service) usableLocked(q *queue) bool {
+	return !s.clock.Now().Before(q.usableAt)
 }
 
 // Handle answers one SQS call.
@@ -240,11 +264,12 @@ func (s *Service) Depths() map[string]Depth {
 	return out
 }
 
-// Exists reports whether a queue ARN names a queue.
+// Exists reports whether a queue ARN names a queue that can be used.
 func (s *Service) Exists(arn string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.queues[arn] != nil
+	q := s.queues[arn]
+	return q != nil && s.usableLocked(q)
 }
 
 // notifyLocked wakes long polls.

@@ -112,6 +112,7 @@ func TestQueryBody(t *testing.T) {
 func TestStrictnessIsSeeded(t *testing.T) {
 	run := func() []string {
 		s := New(awsproto.NewStoppedClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), true, Strictness{DuplicateRatio: 0.3}, 42)
+		s.SetCreationDelay(0)
 		var created struct {
 			QueueURL string `json:"QueueUrl"`
 		}
@@ -147,6 +148,7 @@ func TestStrictnessIsSeeded(t *testing.T) {
 // send order, every one on a short poll, once.
 func TestRelaxedQueueIsOrderedAndExact(t *testing.T) {
 	s := New(awsproto.NewStoppedClock(time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)), false, Strictness{}, 1)
+	s.SetCreationDelay(0)
 	var created struct {
 		QueueURL string `json:"QueueUrl"`
 	}
