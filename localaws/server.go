@@ -150,6 +150,7 @@ func NewServer(opts Options) (*Server, error) {
 		s.sqs.SetCreationDelay(0)
 	}
 	s.events.SetQueueTarget(s.deliverToQueue)
+	s.events.SetDeadLetterSink(s.deadLetter)
 	if !opts.Relax.IAM {
 		s.events.SetTargetAuthorizer(s.authorizeForward)
 		s.events.SetPublishAuthorizer(s.authorizePublish)

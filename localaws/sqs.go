@@ -89,7 +89,8 @@ const eventsSenderID = "events.amazonaws.com"
 // no retry attempts will happen ... EventBridge sends these events directly
 // to the target DLQ" (EventBridge User Guide, "Using dead-letter queues to
 // process undelivered events"), with the attributes RULE_ARN, TARGET_ARN,
-// ERROR_CODE and ERROR_MESSAGE the guide lists.
+// ERROR_CODE and ERROR_MESSAGE the guide lists. API destination targets
+// that give up send their events the same way (deadLetter).
 func (s *Server) deliverToQueue(d Delivery) {
 	code, why := s.queueSendRefusal(d.TargetARN, d.RuleARN)
 	if code == "" {
@@ -100,6 +101,13 @@ func (s *Server) deliverToQueue(d Delivery) {
 		code, why = "SDK_CLIENT_ERROR", err.Error()
 	}
 	s.log.Warn("event not delivered to its queue target", "rule", d.RuleARN, "target", d.TargetARN, "code", code, "reason", why)
+	s.deadLetter(d, code, why)
+}
+
+// deadLetter sends an event a rule target could not take to the target's
+// dead-letter queue (d.DeadLetterARN), when it has one whose policy lets
+// EventBridge send for the rule, with the attributes EventBridge adds.
+func (s *Server) deadLetter(d Delivery, code, why string) {
 	if d.DeadLetterARN == "" {
 		return
 	}

@@ -56,6 +56,9 @@ type Service struct {
 	// queueTarget, when set, delivers to a rule target that is an SQS
 	// queue. See SetQueueTarget.
 	queueTarget func(Delivery)
+	// deadLetterSink, when set, sends an event a target gave up on to the
+	// target's dead-letter queue. See SetDeadLetterSink.
+	deadLetterSink func(d Delivery, code, message string)
 }
 
 type subscriber struct {
@@ -135,6 +138,16 @@ func (e *Service) SetQueueTarget(fn func(Delivery)) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.queueTarget = fn
+}
+
+// SetDeadLetterSink makes the events an API destination target gives up on
+// go to fn when the target has a DeadLetterConfig (d.DeadLetterARN), which
+// sends them to that SQS queue as EventBridge does; without one they are
+// only recorded (DeadLetters).
+func (e *Service) SetDeadLetterSink(fn func(d Delivery, code, message string)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.deadLetterSink = fn
 }
 
 // Close stops the dispatcher; deliveries not yet run are dropped.
