@@ -1,5 +1,6 @@
 // Package sqssim is Amazon SQS standard queues for the local AWS: the AWS
-// JSON 1.0 protocol the SDKs speak (X-Amz-Target: AmazonSQS.<Action>), per
+// JSON 1.0 protocol the SDKs speak (X-Amz-Target: AmazonSQS.<Action>), and
+// the query protocol of older clients translated to it (query.go), per
 // account and Region, on the server clock. It owns queues, their
 // attributes and policies, and their messages' lifecycle: delay,
 // visibility timeout, receive count, redrive to a dead-letter queue,
