@@ -29,6 +29,8 @@ import (
 //	POST   /_localaws/flush             wait until queued and delayed deliveries ran
 //	GET    /_localaws/delivery          {"strict","options","stats"}: how events are delivered, what it did
 //	DELETE /_localaws/delivery          reset the delivery counters
+//	GET    /_localaws/queues            {"strict","options","stats","depths"}: the queues' strictness,
+//	                                    what it did, and each queue's depth by ARN
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 	body, err := io.ReadAll(io.LimitReader(r.Body, 64<<20))
 	var v any
@@ -105,6 +107,9 @@ func (s *Server) admin(r *http.Request, body []byte) (any, error) {
 	case "DELETE /_localaws/delivery":
 		s.ResetDeliveryStats()
 		return map[string]bool{"reset": true}, nil
+	case "GET /_localaws/queues":
+		opts, strict := s.QueueStrictness()
+		return map[string]any{"strict": strict, "options": opts, "stats": s.QueueStats(), "depths": s.QueueDepths()}, nil
 	}
 	return nil, adminNotFoundError{fmt.Errorf("no admin endpoint %s", route)}
 }

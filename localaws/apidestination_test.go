@@ -163,7 +163,13 @@ func TestAPIDestinationFailuresEndInTheDeadLetterQueue(t *testing.T) {
 		{name: "role may not invoke", status: http.StatusOK, denyInvoke: true, wantCalls: 0, wantCode: "NO_PERMISSIONS"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, url := startServer(t, Options{Topology: testTopology(), Relax: Relax{Delivery: true}})
+			srv, url := startServer(t, Options{Topology: testTopology(), Relax: Relax{Delivery: true, SQS: true}})
+			dlqARN := "arn:aws:sqs:" + region + ":" + hub + ":reload-dlq"
+			if _, err := srv.CreateQueue(hub, region, "reload-dlq", map[string]string{"Policy": `{"Statement":[{"Effect":"Allow",
+				"Principal":{"Service":"events.amazonaws.com"},"Action":"sqs:SendMessage","Resource":"` + dlqARN + `",
+				"Condition":{"ArnEquals":{"aws:SourceArn":"arn:aws:events:` + region + `:` + hub + `:rule/jenkins-agent-vpcs/reload"}}}]}`}); err != nil {
+				t.Fatal(err)
+			}
 			ep := newEndpoint(t, tt.status)
 			eb, dest := apiDestinationSetup(t, srv, url, ep, 10, 2, tt.denyInvoke)
 			putTestEvents(t, eb, 1)
@@ -177,6 +183,12 @@ func TestAPIDestinationFailuresEndInTheDeadLetterQueue(t *testing.T) {
 			if len(dl) != 1 || dl[0].ErrorCode != tt.wantCode || dl[0].TargetARN != dest || !strings.HasSuffix(dl[0].QueueARN, ":reload-dlq") ||
 				dl[0].Event.Source != "jav.test" {
 				t.Fatalf("dead letters %+v, want one %s for %s", dl, tt.wantCode, dest)
+			}
+			// and the event is in the dead-letter queue, as EventBridge sends it
+			got := receive(t, sqsClient(url, hub), url+"/"+hub+"/reload-dlq", 0)
+			if len(got) != 1 || *got[0].MessageAttributes["ERROR_CODE"].StringValue != tt.wantCode ||
+				*got[0].MessageAttributes["TARGET_ARN"].StringValue != dest || !strings.Contains(*got[0].Body, `"source":"jav.test"`) {
+				t.Fatalf("dead-letter queue holds %+v", got)
 			}
 		})
 	}

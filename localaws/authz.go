@@ -126,6 +126,8 @@ func (s *Server) authorize(service string, call *awsproto.Call, id stssim.Identi
 		reqs = s.ssm.AuthorizationContext(call)
 	case "events":
 		reqs = s.events.AuthorizationContext(call)
+	case "sqs":
+		reqs = s.sqs.AuthorizationContext(call)
 	case "sts":
 		reqs = s.iam.AuthorizationContext(call)
 	}
@@ -193,6 +195,10 @@ func denialError(service, principal string, d iampolicy.Decision, requestID stri
 			Message: "You are not authorized to perform this operation. " + msg + ". Encoded authorization failure message: " + encodedFailure(d, requestID)}
 	case "sts":
 		return &awsproto.Error{Code: "AccessDenied", Status: 403, Message: msg}
+	case "sqs":
+		// SQS's common error AccessDenied, HTTP 403 (SQS API Reference,
+		// "Common Errors").
+		return &awsproto.Error{Code: "AccessDenied", Status: 403, Message: msg}
 	}
 	return &awsproto.Error{Code: "AccessDeniedException", Status: 400, Message: msg}
 }
@@ -245,7 +251,15 @@ func (s *Server) authorizeForward(ruleARN, roleARN, busARN string) string {
 // SNS's default topic policy allows principals of the owner account
 // ("AWS": "*" under an AWS:SourceOwner condition), not service principals.
 func (s *Server) authorizePublish(topicARN string, from awsproto.Publisher) string {
-	req := iampolicy.Request{Action: "sns:Publish", Principal: from.Service,
+	return s.authorizeService("sns:Publish", iampolicy.Resource{ARN: topicARN, Type: "topic"}, from)
+}
+
+// authorizeService decides an AWS service principal's action on a resource
+// it acts on for a customer's resource (a topic's publisher, a rule's
+// queue target) by the resource's policy alone, recording a refusal in
+// Denials.
+func (s *Server) authorizeService(action string, res iampolicy.Resource, from awsproto.Publisher) string {
+	req := iampolicy.Request{Action: action, Principal: from.Service,
 		// IAM User Guide, "AWS global condition context keys": these are
 		// present when a service principal calls on a resource's behalf.
 		Context: map[string][]string{
@@ -254,7 +268,7 @@ func (s *Server) authorizePublish(topicARN string, from awsproto.Publisher) stri
 			"aws:PrincipalIsAWSService": {"true"},
 			"aws:PrincipalServiceName":  {from.Service},
 		},
-		Resources: []iampolicy.Resource{{ARN: topicARN, Type: "topic"}}}
+		Resources: []iampolicy.Resource{res}}
 	s.describeResource(&req.Resources[0])
 	d := iampolicy.Evaluate(nil, req)
 	if d.Allowed {

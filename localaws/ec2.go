@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/ec2sim"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/sqssim"
 )
 
 // attachEC2 wires the EC2 simulator: it reads the server's clock and emits
@@ -37,14 +38,19 @@ func (s *Server) SetConsistency(c Consistency) {
 		c.Window = DefaultConsistencyWindow
 	}
 	s.ec2sim.SetConsistency(ec2sim.Consistency{Window: c.Window, Seed: c.Seed})
+	s.sqs.SetCreationDelay(sqssim.DefaultCreationDelay)
 }
 
 // ConsistencyWindow is EC2's consistency window now (zero when relaxed).
 func (s *Server) ConsistencyWindow() time.Duration { return s.ec2sim.ConsistencyWindow() }
 
 // RelaxConsistency turns eventual consistency off, as Relax.Consistency
-// does: from now on reads see every write at once.
-func (s *Server) RelaxConsistency() { s.ec2sim.SetConsistency(ec2sim.Consistency{}) }
+// does: from now on reads see every write at once (and a new queue is
+// usable at once).
+func (s *Server) RelaxConsistency() {
+	s.ec2sim.SetConsistency(ec2sim.Consistency{})
+	s.sqs.SetCreationDelay(0)
+}
 
 // SetEndpointState puts an endpoint in a state only AWS's own failures
 // reach: "failed", "Partial" (some subnets failed) or "" to clear.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/sqssim"
 )
 
 // Fault makes matching calls fail or slow down. Empty Service, Action,
@@ -368,7 +369,8 @@ func (c *counters) reset() {
 }
 
 // targetAccount is the account that owns what a call names, for
-// Fault.Target: the role of AssumeRole, a bus or parameter named by ARN;
+// Fault.Target: the role of AssumeRole, a bus or parameter named by ARN, a
+// queue's owner;
 // otherwise the caller's account.
 func targetAccount(service string, call *awsproto.Call) string {
 	switch service {
@@ -376,6 +378,15 @@ func targetAccount(service string, call *awsproto.Call) string {
 		if call.Action == "AssumeRole" {
 			if acct := arnAccount(call.Form.Get("RoleArn")); acct != "" {
 				return acct
+			}
+		}
+	case "sqs":
+		var in struct {
+			QueueURL string `json:"QueueUrl"`
+		}
+		if json.Unmarshal(call.Body, &in) == nil {
+			if account, _, ok := sqssim.ParseQueueURL(in.QueueURL); ok {
+				return account
 			}
 		}
 	case "events", "ssm":

@@ -18,6 +18,7 @@ import (
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/ec2sim"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/eventsim"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/sqssim"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/ssmsim"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/stssim"
 )
@@ -43,6 +44,10 @@ type Options struct {
 	// aws.tag events, late CloudTrail events); the zero value takes the
 	// defaults of DeliveryOptions. Relax.Delivery turns it off.
 	Delivery DeliveryOptions
+	// SQS shapes the looseness of standard queues (at-least-once delivery,
+	// short polls that miss messages); the zero value takes the defaults of
+	// sqssim.Strictness. Relax.SQS turns it off.
+	SQS QueueStrictness
 	// Relax turns off behaviours that AWS has and that make the local AWS
 	// strict. The zero value is as strict as AWS: tests and tools relax one
 	// only when their subject is something else, and say why.
@@ -69,11 +74,15 @@ const DefaultConsistencyWindow = 2 * time.Second
 type Relax struct {
 	// IAM: role sessions are not authorized against their role's policies.
 	IAM bool
-	// Consistency: reads see every write at once (no eventual consistency).
+	// Consistency: reads see every write at once (no eventual consistency
+	// in EC2; a queue SQS's CreateQueue made is usable at once).
 	Consistency bool
 	// Delivery: EventBridge delivers every event exactly once, at once and
 	// in order, and loses none.
 	Delivery bool
+	// SQS: queues hand out each message once until it is deleted, short
+	// polls see every available message, and messages come in send order.
+	SQS bool
 }
 
 // Server is the local AWS. Use Handler in-process or Start to listen.
@@ -93,6 +102,7 @@ type Server struct {
 	iam    *stssim.Service
 	ssm    *ssmsim.Service
 	events *eventsim.Service
+	sqs    *sqssim.Service
 	ec2    ec2Service
 	ec2sim *ec2sim.Service
 
@@ -135,6 +145,12 @@ func NewServer(opts Options) (*Server, error) {
 	s.iam = stssim.New(s.clock)
 	s.ssm = ssmsim.New(s.clock)
 	s.events = eventsim.New(s.clock, log, !opts.Relax.Delivery, opts.Delivery.Resolved(opts.Seed))
+	s.sqs = sqssim.New(s.clock, !opts.Relax.SQS, opts.SQS, opts.Seed)
+	if opts.Relax.Consistency {
+		s.sqs.SetCreationDelay(0)
+	}
+	s.events.SetQueueTarget(s.deliverToQueue)
+	s.events.SetDeadLetterSink(s.deadLetter)
 	if !opts.Relax.IAM {
 		s.events.SetTargetAuthorizer(s.authorizeForward)
 		s.events.SetPublishAuthorizer(s.authorizePublish)
@@ -174,6 +190,9 @@ func (s *Server) Seed(t *Topology) error {
 			if err := s.PutResourcePolicy(arn, tp.Policy); err != nil {
 				return fmt.Errorf("seeding the policy of topic %s, %w", arn, err)
 			}
+		}
+		if err := s.seedQueues(a.ID, region, a.Queues); err != nil {
+			return err
 		}
 		for _, p := range a.Parameters {
 			if err := s.ssm.Seed(a.ID, or(p.Region, region), p.Name, p.Type, p.Value); err != nil {
@@ -258,6 +277,7 @@ func (s *Server) Close() error {
 		err = srv.Close()
 	}
 	s.events.Close()
+	s.sqs.Close()
 	s.statsOnce.Do(s.appendStats)
 	return err
 }
@@ -309,6 +329,8 @@ func parseCall(r *http.Request, body []byte, cred credential, requestID string) 
 			service = "ssm"
 		case "AWSEvents":
 			service = "events"
+		case "AmazonSQS":
+			service = "sqs"
 		}
 		return call, service, protoJSON, nil
 	}
@@ -323,6 +345,19 @@ func parseCall(r *http.Request, body []byte, cred credential, requestID string) 
 		}
 	}
 	call.Form, call.Action = form, form.Get("Action")
+	if service == "sqs" {
+		// SQS's query protocol, translated to its JSON input so that
+		// authorization and the service read one shape. Older clients send
+		// a queue's calls to its URL instead of a QueueUrl parameter.
+		if _, _, ok := sqssim.ParseQueueURL(r.Host + r.URL.Path); ok && form.Get("QueueUrl") == "" {
+			form.Set("QueueUrl", endpointOf(r)+r.URL.Path)
+		}
+		b, qerr := sqssim.QueryBody(form)
+		if qerr != nil {
+			return nil, service, protoQuery, qerr
+		}
+		call.Body = b
+	}
 	if service == "ec2" {
 		return call, service, protoEC2, nil
 	}
@@ -330,8 +365,10 @@ func parseCall(r *http.Request, body []byte, cred credential, requestID string) 
 }
 
 // dispatch hands an authorized call to the service that answers it.
-func (s *Server) dispatch(service string, call *awsproto.Call, id stssim.Identity) ([]byte, error) {
+func (s *Server) dispatch(service string, call *awsproto.Call, id stssim.Identity, endpoint string, gone <-chan struct{}) ([]byte, error) {
 	switch service {
+	case "sqs":
+		return s.sqs.Handle(call, sqssim.Caller{Endpoint: endpoint, SenderID: id.UserID, Gone: gone})
 	case "sts":
 		return s.iam.Handle(call, id)
 	case "ssm":
@@ -410,7 +447,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, proto, service, requestID, aerr)
 		return
 	}
-	out, err := s.dispatch(service, call, id)
+	out, err := s.dispatch(service, call, id, endpointOf(r), r.Context().Done())
 	if err != nil {
 		var ae *awsproto.Error
 		if !errors.As(err, &ae) {
@@ -420,14 +457,37 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.writeError(w, proto, service, requestID, ae)
 		return
 	}
-	s.writeAnswer(w, proto, requestID, out)
+	if service == "sqs" && proto == protoQuery {
+		if out, err = sqssim.QueryAnswer(call.Action, requestID, out); err != nil {
+			s.writeError(w, proto, service, requestID, &awsproto.Error{Code: "InternalError", Message: err.Error(), Status: 500})
+			return
+		}
+	}
+	s.writeAnswer(w, proto, service, requestID, out)
+}
+
+// endpointOf is the scheme and host a request was sent to.
+func endpointOf(r *http.Request) string {
+	if r.TLS != nil {
+		return "https://" + r.Host
+	}
+	return "http://" + r.Host
+}
+
+// jsonContentType is the content type of a JSON protocol service's
+// answers: SQS speaks AWS JSON 1.0, SSM and EventBridge 1.1.
+func jsonContentType(service string) string {
+	if service == "sqs" {
+		return "application/x-amz-json-1.0"
+	}
+	return "application/x-amz-json-1.1"
 }
 
 // writeAnswer answers a call that succeeded.
-func (s *Server) writeAnswer(w http.ResponseWriter, proto, requestID string, out []byte) {
+func (s *Server) writeAnswer(w http.ResponseWriter, proto, service, requestID string, out []byte) {
 	contentType := "text/xml;charset=UTF-8"
 	if proto == protoJSON {
-		contentType = "application/x-amz-json-1.1"
+		contentType = jsonContentType(service)
 	}
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("X-Amzn-Requestid", requestID)
@@ -490,9 +550,20 @@ func (s *Server) writeError(w http.ResponseWriter, proto, service, requestID str
 	var body []byte
 	switch proto {
 	case protoJSON:
-		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-		w.Header().Set("X-Amzn-Errortype", e.Code)
-		body, _ = json.Marshal(map[string]string{"__type": e.Code, "message": e.Message})
+		w.Header().Set("Content-Type", jsonContentType(service))
+		typ := e.Code
+		if service == "sqs" {
+			// SQS names the error shape in __type and its query-protocol
+			// code in x-amzn-query-error, which is what the SDKs report.
+			typ = sqssim.WireType(e.Code)
+			fault := "Sender"
+			if status >= 500 {
+				fault = "Receiver"
+			}
+			w.Header().Set("X-Amzn-Query-Error", e.Code+";"+fault)
+		}
+		w.Header().Set("X-Amzn-Errortype", typ)
+		body, _ = json.Marshal(map[string]string{"__type": typ, "message": e.Message})
 	case protoEC2:
 		w.Header().Set("Content-Type", "text/xml;charset=UTF-8")
 		var b bytes.Buffer
@@ -508,9 +579,12 @@ func (s *Server) writeError(w http.ResponseWriter, proto, service, requestID str
 		if status >= 500 {
 			typ = "Receiver"
 		}
-		ns := "https://sts.amazonaws.com/doc/2011-06-15/"
-		if service != "sts" {
-			ns = "http://localaws/doc/"
+		ns := "http://localaws/doc/"
+		switch service {
+		case "sts":
+			ns = "https://sts.amazonaws.com/doc/2011-06-15/"
+		case "sqs":
+			ns = "http://queue.amazonaws.com/doc/2012-11-05/"
 		}
 		var b bytes.Buffer
 		b.WriteString(`<ErrorResponse xmlns="` + ns + `"><Error><Type>` + typ + "</Type><Code>")

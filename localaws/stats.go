@@ -7,17 +7,19 @@ import (
 )
 
 // StrictnessStats is how strict a server was with its callers: what IAM
-// refused, how often EC2 answered from before a write, and what delivery
-// duplicated, delayed, reordered or lost.
+// refused, how often EC2 answered from before a write, what delivery
+// duplicated, delayed, reordered or lost, and what the queues handed out
+// twice, missed on a short poll or moved to a dead-letter queue.
 type StrictnessStats struct {
 	Denials           int           `json:"denials"`
 	ConsistencyFaults int64         `json:"consistencyFaults"`
 	Delivery          DeliveryStats `json:"delivery"`
+	Queues            QueueStats    `json:"queues"`
 }
 
 // Strictness reads the counters behind StrictnessStats.
 func (s *Server) Strictness() StrictnessStats {
-	return StrictnessStats{Denials: len(s.Denials()), ConsistencyFaults: s.ConsistencyFaults(), Delivery: s.DeliveryStats()}
+	return StrictnessStats{Denials: len(s.Denials()), ConsistencyFaults: s.ConsistencyFaults(), Delivery: s.DeliveryStats(), Queues: s.QueueStats()}
 }
 
 // StatsFileEnv names a file to which every server appends one JSON line of

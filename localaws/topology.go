@@ -40,6 +40,7 @@ type Account struct {
 	EventBuses       []EventBus        `json:"eventBuses,omitempty" yaml:"eventBuses,omitempty"`
 	Topics           []Topic           `json:"topics,omitempty" yaml:"topics,omitempty"`
 	Parameters       []Parameter       `json:"parameters,omitempty" yaml:"parameters,omitempty"`
+	Queues           []Queue           `json:"queues,omitempty" yaml:"queues,omitempty"`
 }
 
 // Role is an IAM role that AssumeRole can issue credentials for.
@@ -163,6 +164,16 @@ type Topic struct {
 	Name   string         `json:"name" yaml:"name"`
 	Region string         `json:"region,omitempty" yaml:"region,omitempty"`
 	Policy PolicyDocument `json:"policy,omitempty" yaml:"policy,omitempty"`
+}
+
+// Queue is an SQS standard queue present from the start, with its
+// attributes as CreateQueue takes them (VisibilityTimeout, RedrivePolicy,
+// Policy, ...). A queue whose RedrivePolicy names another is created after
+// it.
+type Queue struct {
+	Name       string            `json:"name" yaml:"name"`
+	Region     string            `json:"region,omitempty" yaml:"region,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty" yaml:"attributes,omitempty"`
 }
 
 // Parameter is an SSM parameter present from the start.

@@ -248,15 +248,18 @@ func (e *Service) giveUp(d Delivery, t target, attempt int, code, msg string) {
 	if t.DeadLetterConfig != nil {
 		dl.QueueARN = t.DeadLetterConfig.Arn
 	}
-	// TODO(lead): once the local AWS has SQS, send dl to QueueARN as
-	// EventBridge does (authorized by the queue's policy for
-	// events.amazonaws.com with aws:SourceArn the rule) instead of only
-	// recording it.
 	e.log.Warn("API destination target gave up on an event", "rule", d.RuleARN, "target", t.Arn, "event", d.Event.ID,
 		"errorCode", code, "errorMessage", msg, "attempts", attempt+1, "deadLetterQueue", dl.QueueARN)
 	e.dest.mu.Lock()
 	e.dest.deadLettered = append(e.dest.deadLettered, dl)
 	e.dest.mu.Unlock()
+	e.mu.Lock()
+	sink := e.deadLetterSink
+	e.mu.Unlock()
+	if dl.QueueARN != "" && sink != nil {
+		d.DeadLetterARN = dl.QueueARN
+		sink(d, code, msg)
+	}
 }
 
 // APICalls returns every request made to API destinations so far.

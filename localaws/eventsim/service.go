@@ -25,6 +25,9 @@ type Delivery struct {
 	TargetID  string
 	TargetARN string
 	RoleARN   string
+	// DeadLetterARN is the SQS queue the target's DeadLetterConfig names,
+	// where EventBridge sends the events it could not deliver.
+	DeadLetterARN string
 }
 
 // Service is EventBridge (and the SNS topics' Go subscribers): it holds
@@ -50,6 +53,12 @@ type Service struct {
 	authorizePublish func(topicARN string, from awsproto.Publisher) string
 
 	dest *destinations // connections and API destinations (apidestination.go)
+	// queueTarget, when set, delivers to a rule target that is an SQS
+	// queue. See SetQueueTarget.
+	queueTarget func(Delivery)
+	// deadLetterSink, when set, sends an event a target gave up on to the
+	// target's dead-letter queue. See SetDeadLetterSink.
+	deadLetterSink func(d Delivery, code, message string)
 }
 
 type subscriber struct {
@@ -85,8 +94,10 @@ type target struct {
 	Input     string `json:",omitempty"`
 	InputPath string `json:",omitempty"`
 	// Used by API destination targets (apidelivery.go).
-	HTTPParameters   *httpParameters   `json:"HttpParameters,omitempty"`
-	RetryPolicy      *retryPolicy      `json:",omitempty"`
+	HTTPParameters *httpParameters `json:"HttpParameters,omitempty"`
+	RetryPolicy    *retryPolicy    `json:",omitempty"`
+	// DeadLetterConfig names the SQS queue for events EventBridge could
+	// not deliver to the target (API destination and SQS queue targets).
 	DeadLetterConfig *deadLetterConfig `json:",omitempty"`
 }
 
@@ -117,6 +128,26 @@ func (e *Service) SetPublishAuthorizer(fn func(topicARN string, from awsproto.Pu
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.authorizePublish = fn
+}
+
+// SetQueueTarget makes rules' deliveries to SQS queue targets (ARNs
+// arn:aws:sqs:...) call fn, which sends the payload to the queue when the
+// queue's policy lets EventBridge send it. They are target deliveries like
+// any other: strict delivery duplicates, delays and reorders them.
+func (e *Service) SetQueueTarget(fn func(Delivery)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.queueTarget = fn
+}
+
+// SetDeadLetterSink makes the events an API destination target gives up on
+// go to fn when the target has a DeadLetterConfig (d.DeadLetterARN), which
+// sends them to that SQS queue as EventBridge does; without one they are
+// only recorded (DeadLetters).
+func (e *Service) SetDeadLetterSink(fn func(d Delivery, code, message string)) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.deadLetterSink = fn
 }
 
 // Close stops the dispatcher; deliveries not yet run are dropped.
@@ -238,6 +269,9 @@ func (e *Service) targetDeliveriesLocked(r *rule, ev awsproto.Event, raw []byte,
 			continue
 		}
 		d := Delivery{Event: ev, Payload: raw, RuleARN: r.arn, TargetID: t.ID, TargetARN: t.Arn, RoleARN: t.RoleArn}
+		if t.DeadLetterConfig != nil {
+			d.DeadLetterARN = t.DeadLetterConfig.Arn
+		}
 		switch {
 		case t.Input != "":
 			d.Payload = json.RawMessage(t.Input)
@@ -250,6 +284,10 @@ func (e *Service) targetDeliveriesLocked(r *rule, ev awsproto.Event, raw []byte,
 		}
 		for _, s := range e.subs[t.Arn] {
 			fn := s.fn
+			fns = append(fns, delivery{target: t.Arn, fn: func() { fn(d) }})
+		}
+		if strings.HasPrefix(t.Arn, "arn:aws:sqs:") && e.queueTarget != nil {
+			fn := e.queueTarget
 			fns = append(fns, delivery{target: t.Arn, fn: func() { fn(d) }})
 		}
 		if strings.HasPrefix(t.Arn, "arn:aws:sns:") {

@@ -7,9 +7,10 @@ import (
 	"sync"
 )
 
-// iam-authorization.json is a copy of the team's shared/aws/iam-authorization.json:
-// the AWS Service Authorization Reference entries of the actions the
-// product calls.
+// iam-authorization.json is the team's shared/aws/iam-authorization.json
+// (the AWS Service Authorization Reference entries of the actions the
+// product calls) plus the sqs actions the local SQS serves, from the same
+// dataset (its notes say which; facts_test.go checks them).
 //
 //go:embed iam-authorization.json
 var authorizationJSON []byte

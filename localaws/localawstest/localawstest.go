@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
@@ -175,6 +176,23 @@ func (a *AWS) SSM(account string) *ssm.Client { return ssm.NewFromConfig(a.Root(
 // EventBridge is an EventBridge client as account's root.
 func (a *AWS) EventBridge(account string) *eventbridge.Client {
 	return eventbridge.NewFromConfig(a.Root(account))
+}
+
+// SQS is an SQS client as account's root.
+func (a *AWS) SQS(account string) *sqs.Client { return sqs.NewFromConfig(a.Root(account)) }
+
+// QueueURL is the URL of an account's queue on this server.
+func (a *AWS) QueueURL(account, name string) string { return a.URL + "/" + account + "/" + name }
+
+// QueueDepth is how many messages a queue (by ARN or URL) holds: visible,
+// in flight and delayed. A queue that does not exist fails the test.
+func (a *AWS) QueueDepth(queue string) localaws.QueueDepth {
+	a.t.Helper()
+	d, ok := a.Server.QueueDepth(queue)
+	if !ok {
+		a.t.Fatalf("queue %s does not exist", queue)
+	}
+	return d
 }
 
 // STS is an STS client as account's root.

@@ -12,6 +12,7 @@ import (
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
@@ -213,5 +214,20 @@ func TestStateReadsBack(t *testing.T) {
 	}
 	if _, err := a.EC2(member).DescribeVpcs(ctx, &ec2.DescribeVpcsInput{}); err != nil {
 		t.Errorf("a one-shot fault fired twice: %v", err)
+	}
+}
+
+// TestQueuesThroughTheHarness: the harness's SQS client, queue URLs and
+// depth read the same queues.
+func TestQueuesThroughTheHarness(t *testing.T) {
+	a := localawstest.New(t, localawstest.Options{Relax: localaws.Relax{SQS: true},
+		Topology: &localaws.Topology{Region: "us-east-1", Accounts: []localaws.Account{{ID: hub, Queues: []localaws.Queue{{Name: "inbox"}}}}}})
+	c := a.SQS(hub)
+	if _, err := c.SendMessage(context.Background(), &sqs.SendMessageInput{QueueUrl: aws.String(a.QueueURL(hub, "inbox")), MessageBody: aws.String("hi"),
+		DelaySeconds: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if d := a.QueueDepth("arn:aws:sqs:us-east-1:" + hub + ":inbox"); d != (localaws.QueueDepth{Delayed: 1}) {
+		t.Fatalf("depth %+v, want one delayed message", d)
 	}
 }
