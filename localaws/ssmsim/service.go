@@ -42,8 +42,6 @@ const (
 	advancedParametersPerScope = 100000
 )
 
-
-
 // New returns an empty Parameter Store that reads the time from c.
 func New(c awsproto.Clock) *Service {
 	return &Service{clock: c, params: map[string]map[string]*parameter{}, advanced: map[string]int{}}
