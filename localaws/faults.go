@@ -226,6 +226,8 @@ type throttle struct {
 	mu      sync.Mutex
 	enabled bool
 	buckets map[string]*bucket
+	// putParameterRate overrides PutParameter's 3 per second (and burst).
+	putParameterRate float64
 }
 
 // ec2Class is the EC2 throttling bucket an action draws from.
@@ -271,6 +273,9 @@ func (t *throttle) take(now time.Time, service, action, account, region string) 
 		c, ok := ssmClass(action)
 		if !ok {
 			return nil
+		}
+		if c.name == "put-parameter" && t.putParameterRate > 0 {
+			c.rate, c.burst = t.putParameterRate, math.Max(1, t.putParameterRate)
 		}
 		class = c
 		fail = &awsproto.Error{Code: "ThrottlingException", Message: "Rate exceeded", Status: 400}

@@ -345,3 +345,26 @@ func TestAdminFaultFields(t *testing.T) {
 		t.Errorf("faults = %+v, want an after-effect InternalError fault on target %s", got, member)
 	}
 }
+
+// TestPutParameterRateOption: the PutParameter rate is an option (AWS
+// raises it with the higher throughput setting): at 10 per second, ten
+// calls pass in a burst and the eleventh is throttled.
+func TestPutParameterRateOption(t *testing.T) {
+	th := throttle{putParameterRate: 10}
+	th.set(true)
+	now := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	passed := 0
+	for range 11 {
+		if err := th.take(now, "ssm", "PutParameter", hub, region); err == nil {
+			passed++
+		} else if err.Code != "ThrottlingException" {
+			t.Fatalf("throttle error = %+v", err)
+		}
+	}
+	if passed != 10 {
+		t.Errorf("%d PutParameter calls passed at 10 per second, want 10", passed)
+	}
+	if err := th.take(now.Add(100*time.Millisecond), "ssm", "PutParameter", hub, region); err != nil {
+		t.Errorf("a call a tenth of a second later was throttled: %v", err)
+	}
+}

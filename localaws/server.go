@@ -33,6 +33,11 @@ type Options struct {
 	Seed int64
 	// Throttle enforces the EC2 and SSM rate limits of DESIGN.md section 5.
 	Throttle bool
+	// PutParameterRate is Parameter Store's PutParameter rate per account
+	// and Region when throttling (default 3 per second, burst as many;
+	// AWS raises it with the higher throughput setting or a quota
+	// increase).
+	PutParameterRate float64
 	// TransitionDelay is how long endpoints stay in a transitional state
 	// (pendingAcceptance accepted -> pending -> available, deleting ->
 	// deleted) before the next; zero keeps ec2sim's default.
@@ -141,6 +146,7 @@ func NewServer(opts Options) (*Server, error) {
 
 		relaxIAM: opts.Relax.IAM,
 	}
+	s.throttle.putParameterRate = opts.PutParameterRate
 	s.throttle.set(opts.Throttle)
 	s.iam = stssim.New(s.clock)
 	s.ssm = ssmsim.New(s.clock)
