@@ -60,19 +60,22 @@ func (r *Reconciler) observeHub(ctx context.Context) (Hub, error) {
 	return h, nil
 }
 
-// observeAccount reads one account: parameters from the hub, and through
-// the spoke role its tagged VPCs and managed endpoints (and, when deep,
-// their subnets and managed groups).
-func (r *Reconciler) observeAccount(ctx context.Context, id string, deep bool) Account {
+// observeAccount reads one account: its parameters from the hub (unless
+// the run paged the whole prefix), and through the spoke role its tagged
+// VPCs and managed endpoints (and, when deep, their subnets and managed
+// groups).
+func (r *Reconciler) observeAccount(ctx context.Context, id string, deep, readParams bool) Account {
 	a := Account{ID: id, VPCs: map[string]VPC{}, Params: map[string]*tunnel.Published{}}
 	a.Allowed, _ = r.Config.AccountAllowed(id)
-	params, err := r.Store.List(ctx, id)
-	if err != nil {
-		a.Err = err
-		return a
-	}
-	for key, p := range params {
-		a.Params[key[len(id)+1:]] = p
+	if readParams {
+		params, err := r.Store.List(ctx, id)
+		if err != nil {
+			a.Err = err
+			return a
+		}
+		for key, p := range params {
+			a.Params[key[len(id)+1:]] = p
+		}
 	}
 	if !a.Allowed {
 		return a // never assume a role in an account we may not act for
