@@ -89,7 +89,7 @@ func TestCallLogKeepsTheNewestCallsWithinItsBound(t *testing.T) {
 		t.Fatalf("the log holds %d calls, want at most %d and not far fewer", len(calls), maxCallLog)
 	}
 	for i, c := range calls {
-		if want := int64(maxCallLog+1-len(calls)+i+1); c.Seq != want {
+		if want := int64(maxCallLog + 1 - len(calls) + i + 1); c.Seq != want {
 			t.Fatalf("call %d has seq %d, want %d: the newest calls, in order", i, c.Seq, want)
 		}
 	}

@@ -38,7 +38,7 @@ const (
 
 // pagesPrefix reports whether a run of req pages the whole prefix.
 func (r *Reconciler) pagesPrefix(req Request) bool {
-	return len(req.Accounts) == 0 && r.Parameters == ReadPrefix
+	return len(req.Accounts) == 0 && r.Parameters != ReadEachAccount
 }
 
 // prefixRead is the whole prefix, by account and VPC.

@@ -47,8 +47,8 @@ type Reconciler struct {
 	Events  status.Publisher
 	Bus     status.Bus    // for fan-out batches
 	Orgs    Organizations // nil: the organization is not listed
-	// Parameters is how a sweep reads Parameter Store (ReadEachAccount
-	// when empty).
+	// Parameters is how a sweep reads Parameter Store (ReadPrefix when
+	// empty).
 	Parameters ParameterReads
 	Now        func() time.Time
 }
