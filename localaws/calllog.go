@@ -24,7 +24,7 @@ type Call struct {
 }
 
 // maxCallLog bounds the log of a long-running server (the local stack):
-// the oldest calls are dropped first.
+// past it, the oldest quarter of the calls is dropped.
 const maxCallLog = 1 << 17
 
 // callLog records every call in arrival order.
@@ -43,7 +43,9 @@ func (l *callLog) record(service, action, account, principal, region, requestID 
 	l.calls = append(l.calls, Call{Seq: l.seq, Service: service, Action: action, Account: account, Principal: principal, Region: region, Time: now})
 	l.ids = append(l.ids, requestID)
 	if len(l.calls) > maxCallLog {
-		drop := len(l.calls) - maxCallLog
+		// Drop a quarter at once: copying the whole log for every call
+		// past the bound made each call cost the log's size.
+		drop := len(l.calls) - maxCallLog*3/4
 		l.calls, l.ids = append([]Call(nil), l.calls[drop:]...), append([]string(nil), l.ids[drop:]...)
 	}
 }

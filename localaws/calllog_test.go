@@ -77,3 +77,20 @@ func TestCallLogNamesThePrincipalAndTheOutcome(t *testing.T) {
 		t.Errorf("after reset: %+v, want one call numbered 5 by %s's root", got, member)
 	}
 }
+
+func TestCallLogKeepsTheNewestCallsWithinItsBound(t *testing.T) {
+	var l callLog
+	now := time.Now()
+	for i := range maxCallLog + 1 {
+		l.record("ec2", "DescribeVpcs", hub, "arn:aws:iam::"+hub+":root", "us-east-1", string(rune(i)), now)
+	}
+	calls := l.list()
+	if len(calls) > maxCallLog || len(calls) < maxCallLog/2 {
+		t.Fatalf("the log holds %d calls, want at most %d and not far fewer", len(calls), maxCallLog)
+	}
+	for i, c := range calls {
+		if want := int64(maxCallLog + 1 - len(calls) + i + 1); c.Seq != want {
+			t.Fatalf("call %d has seq %d, want %d: the newest calls, in order", i, c.Seq, want)
+		}
+	}
+}

@@ -165,4 +165,10 @@ func TestEC2FrontDoorErrors(t *testing.T) {
 	if n := srv.CallCount("ec2", "DescribeVpcs", member); n != 102 {
 		t.Fatalf("DescribeVpcs count = %d", n)
 	}
+	// The bucket holds 100: the 101st call of the loop is the one throttled.
+	for _, c := range srv.Calls() {
+		if c.Service == "ec2" && c.Action == "DescribeVpcs" && c.Account == member && c.Throttled != 1 {
+			t.Fatalf("DescribeVpcs throttled %d times, want 1", c.Throttled)
+		}
+	}
 }

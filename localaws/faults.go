@@ -317,19 +317,30 @@ type CallCount struct {
 	Action  string `json:"action"`
 	Account string `json:"account"`
 	Count   int    `json:"count"`
+	// Throttled is how many of those calls were answered with the
+	// throttling error of their bucket (SetThrottle).
+	Throttled int `json:"throttled,omitempty"`
 }
 
 type callKey struct{ service, action, account string }
 
 type counters struct {
-	mu sync.Mutex
-	m  map[callKey]int
+	mu        sync.Mutex
+	m         map[callKey]int
+	throttled map[callKey]int
 }
 
 func (c *counters) add(service, action, account string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.m[callKey{service, action, account}]++
+}
+
+// throttle counts a call answered with a throttling error.
+func (c *counters) throttle(service, action, account string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.throttled[callKey{service, action, account}]++
 }
 
 func (c *counters) get(service, action, account string) int {
@@ -352,7 +363,7 @@ func (c *counters) list() []CallCount {
 	defer c.mu.Unlock()
 	out := make([]CallCount, 0, len(c.m))
 	for k, v := range c.m {
-		out = append(out, CallCount{Service: k.service, Action: k.action, Account: k.account, Count: v})
+		out = append(out, CallCount{Service: k.service, Action: k.action, Account: k.account, Count: v, Throttled: c.throttled[k]})
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
@@ -370,7 +381,7 @@ func (c *counters) list() []CallCount {
 func (c *counters) reset() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.m = map[callKey]int{}
+	c.m, c.throttled = map[callKey]int{}, map[callKey]int{}
 }
 
 // targetAccount is the account that owns what a call names, for

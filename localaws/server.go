@@ -142,7 +142,7 @@ func NewServer(opts Options) (*Server, error) {
 		log:    log,
 		clock:  &Clock{},
 		faults: newFaults(opts.Seed),
-		calls:  counters{m: map[callKey]int{}},
+		calls:  counters{m: map[callKey]int{}, throttled: map[callKey]int{}},
 
 		relaxIAM: opts.Relax.IAM,
 	}
@@ -444,6 +444,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w = discard{real: w}
 	}
 	if terr := s.throttle.take(s.clock.Now(), service, call.Action, call.Account, call.Region); terr != nil {
+		s.calls.throttle(service, call.Action, call.Account)
 		s.writeError(w, proto, service, requestID, terr)
 		return
 	}

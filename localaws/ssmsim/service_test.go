@@ -2,6 +2,7 @@ package ssmsim
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -145,6 +146,10 @@ func TestGetParametersByPathPages(t *testing.T) {
 	}
 	if len(names) != 24 || pages != 3 {
 		t.Fatalf("recursive: %d names in %d pages", len(names), pages)
+	}
+	// Pages follow one another in name order, each name once.
+	if !slices.IsSorted(names) || len(slices.Compact(slices.Clone(names))) != 24 {
+		t.Fatalf("recursive: pages not in name order or repeating: %v", names)
 	}
 	one, err := c.GetParametersByPath(ctx(t), &ssm.GetParametersByPathInput{Path: aws.String("/jav/")})
 	if err != nil || len(one.Parameters) != 1 || *one.Parameters[0].Name != "/jav/top" || one.NextToken != nil {

@@ -73,6 +73,10 @@ type Config struct {
 	// throughput"), PutParameter manages about 3 per second.
 	SSMReadRate  float64
 	SSMWriteRate float64
+	// ParameterReads is how a scheduled sweep reads the published
+	// parameters: "prefix" (page the whole prefix once, one invocation) or
+	// "account" (each account's path, fanned out above FanoutThreshold).
+	ParameterReads string
 
 	// Onboarding at organization scale (the onboard queue).
 	//
@@ -137,6 +141,7 @@ func Load(getenv func(string) string) (Config, error) {
 		OrganizationRoleARN: r.str("ORGANIZATION_ROLE_ARN", ""),
 		SSMReadRate:         r.rate("SSM_READ_RATE", 35),
 		SSMWriteRate:        r.rate("SSM_WRITE_RATE", 3),
+		ParameterReads:      r.oneOf("PARAMETER_READS", "prefix", "prefix", "account"),
 
 		OnboardConcurrency: r.positive("ONBOARD_CONCURRENCY", 5),
 		ConnectionRate:     r.rate("CONNECTION_RATE", 1),

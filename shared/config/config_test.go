@@ -49,6 +49,7 @@ func TestLoadNamesEveryBadVariable(t *testing.T) {
 		{map[string]string{"HTTP_PORT": "50000"}, "HTTP_PORT must differ"},
 		{map[string]string{"PRINCIPAL_MODE": "org"}, "PRINCIPAL_MODE"},
 		{map[string]string{"APPROVAL_MODE": "yes"}, "APPROVAL_MODE"},
+		{map[string]string{"PARAMETER_READS": "path"}, "PARAMETER_READS"},
 		{map[string]string{"ALLOWED_ACCOUNTS": "222222222222,12345"}, `ALLOWED_ACCOUNTS has "12345"`},
 		{map[string]string{"ALLOWED_ACCOUNTS": "222222222222", "DENIED_ACCOUNTS": "222222222222"}, "also in DENIED_ACCOUNTS"},
 		{map[string]string{"PARAMETER_PREFIX": "/aws/jenkins"}, "PARAMETER_PREFIX"},

@@ -76,6 +76,7 @@ func (c *Core) Reconciler() *reconcile.Reconciler {
 	return &reconcile.Reconciler{
 		Config: c.Config, Region: c.Options.Region, Spokes: c.Spokes, Service: c.Service, Guard: &guard,
 		Store: store, VPCs: &vpcs, Events: c.Events, Bus: c.Clients.Bus, Orgs: c.Organizations, Now: c.Options.Now,
+		Parameters: reconcile.ParameterReads(c.Config.ParameterReads),
 	}
 }
 

@@ -92,13 +92,16 @@ func tourWith(t *testing.T, relax localaws.Relax) (*env, []localaws.Call) {
 	must(e.w.EC2(hub).ModifyVpcEndpointServicePermissions(ctx, &ec2.ModifyVpcEndpointServicePermissionsInput{ServiceId: aws.String(e.service),
 		AddAllowedPrincipals: []string{localawstest.RoleARN("666666666666", "jenkins-agent-vpcs-spoke")}}))
 	e.w.Clock().Skip(5 * time.Minute)
+	// Reading each account's path: the deep run lists parameter names,
+	// and fan-out puts batches on the bus.
+	e.cfg.ParameterReads = "account"
 	if rep := e.reconcile(reconcile.Request{Deep: reconcile.DeepAll}); rep.Repairs == 0 || len(rep.FailedRepairs) > 0 {
 		t.Fatalf("tour reconcile: %+v", rep)
 	}
-	// Fan-out puts batches on the bus.
 	e.cfg.FanoutThreshold = 1
 	e.reconcile(reconcile.Request{})
-	e.cfg.FanoutThreshold = 50
+	e.cfg.FanoutThreshold, e.cfg.ParameterReads = 50, "prefix"
+	e.reconcile(reconcile.Request{}) // the default: the whole prefix paged
 	// Onboard: untag and removal of the last agent VPC of an account.
 	e.untag(member2, three)
 	e.w.Later() // a re-drive acts on the tags EC2 shows

@@ -328,7 +328,7 @@ func TestReconcileIsolatesFailingAccounts(t *testing.T) {
 }
 
 func TestReconcileFansOutAboveTheThreshold(t *testing.T) {
-	e, _ := fleet(t, map[string]string{"FANOUT_THRESHOLD": "1", "FANOUT_BATCH_SIZE": "1"})
+	e, _ := fleet(t, map[string]string{"FANOUT_THRESHOLD": "1", "FANOUT_BATCH_SIZE": "1", "PARAMETER_READS": "account"})
 	rep := e.reconcile(reconcile.Request{})
 	if rep.FanoutBatches != 2 {
 		t.Fatalf("want 2 batches, got %+v", rep)
@@ -366,7 +366,9 @@ func TestReconcileMalformedRequest(t *testing.T) {
 }
 
 func TestReconcileFindsAccountsOnlyTheParametersRemember(t *testing.T) {
-	e, _ := fleet(t, nil) // ALLOWED_ACCOUNTS: the two members
+	// ALLOWED_ACCOUNTS: the two members. Each account's path is read (a
+	// paged prefix finds such accounts at every run).
+	e, _ := fleet(t, map[string]string{"PARAMETER_READS": "account"})
 	// Left behind for an account the hub has otherwise forgotten (no principal, no connection).
 	name := e.cfg.ParameterPrefix + "/777777777777/vpc-0123456789abcdef0/tunnel"
 	if _, err := e.w.SSM(hub).PutParameter(context.Background(), &ssm.PutParameterInput{Name: aws.String(name), Value: aws.String("old:50000"), Type: "String"}); err != nil {

@@ -4,9 +4,11 @@
 // function whose items each name a drift and its repair), and apply only
 // that plan, batching what lands on the hub.
 //
-// Cost per in-sync account is four calls: the spoke role, its tagged VPCs,
-// its managed endpoints (both by filter, not per VPC) and its parameters.
-// Subnets and security group rules cost two more calls per account, so
+// Cost per in-sync account is three calls through the spoke role (the
+// role, its tagged VPCs and its managed endpoints, both by filter, not per
+// VPC), plus its parameters: a scheduled run pages the whole prefix once,
+// one call per 10 parameters of the organization (ParameterReads says why
+// it beats one call per account). Subnets and security group rules cost two more calls per account, so
 // they are checked in a "deep" pass that reaches each account once an hour
 // at the default 15-minute schedule (and whenever an account shows other
 // drift); a request can ask for a deep pass everywhere.

@@ -86,6 +86,7 @@ func (in Input) old(t time.Time) bool {
 
 // Plan compares the observations with what the tags ask for. It is pure.
 func Plan(in Input, hub Hub, accounts []Account) []Item {
+	hub = hub.indexed()
 	var items []Item
 	for _, a := range accounts {
 		items = append(items, planAccount(in, hub, a)...)
@@ -320,7 +321,7 @@ func hasYoungEndpoint(in Input, a Account, vpc string) bool {
 // is never revoked.
 func planPrincipal(in Input, hub Hub, a Account, young bool) (Item, bool) {
 	principal := in.Principal(a.ID)
-	has := slices.Contains(hub.Principals, principal)
+	has := hub.indexed().allowed[principal]
 	needs := a.hasAgentVPC()
 	switch {
 	case needs && !has:
@@ -338,9 +339,9 @@ func planPrincipal(in Input, hub Hub, a Account, young bool) (Item, bool) {
 // announced it.
 func planStrayConnections(in Input, hub Hub, a Account, planned []Item) []Item {
 	var items []Item
-	for _, id := range slices.Sorted(maps.Keys(hub.Connections)) {
+	for _, id := range hub.indexed().owned[a.ID] {
 		c := hub.Connections[id]
-		if c.Owner != a.ID || !agentvpc.StateIs(c.State, agentvpc.StatePendingAcceptance) ||
+		if !agentvpc.StateIs(c.State, agentvpc.StatePendingAcceptance) ||
 			slices.ContainsFunc(planned, func(it Item) bool { return it.EndpointID == id }) {
 			continue
 		}

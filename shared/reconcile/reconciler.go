@@ -47,7 +47,10 @@ type Reconciler struct {
 	Events  status.Publisher
 	Bus     status.Bus    // for fan-out batches
 	Orgs    Organizations // nil: the organization is not listed
-	Now     func() time.Time
+	// Parameters is how a sweep reads Parameter Store (ReadPrefix when
+	// empty).
+	Parameters ParameterReads
+	Now        func() time.Time
 }
 
 // Request is what one reconcile invocation is asked to do.
@@ -128,19 +131,27 @@ func (r *Reconciler) Run(ctx context.Context, req Request) (Report, error) {
 		return rep, err
 	}
 	accounts := req.Accounts
+	var prefix <-chan prefixRead
 	if len(accounts) == 0 {
-		listParameters := req.Deep == DeepAll || (req.Deep == DeepRotating && start.Minute() < 15)
+		pages := r.pagesPrefix(req)
+		if pages {
+			prefix = r.readPrefix(ctx)
+		}
+		listParameters := !pages && (req.Deep == DeepAll || (req.Deep == DeepRotating && start.Minute() < 15))
 		if accounts, err = r.discover(ctx, hub, listParameters); err != nil {
 			return rep, err
 		}
-		if len(accounts) > r.Config.FanoutThreshold {
+		if !pages && len(accounts) > r.Config.FanoutThreshold {
 			rep.Accounts = len(accounts)
 			rep.FanoutBatches, err = r.fanOut(ctx, accounts, req, rep.RunID)
 			rep.DurationMS = r.now().Sub(start).Milliseconds()
 			return rep, err
 		}
 	}
-	observed := r.observeAll(ctx, accounts, req.Deep, start)
+	observed, err := r.observeRun(ctx, accounts, req.Deep, start, prefix)
+	if err != nil {
+		return rep, err
+	}
 	rep.Observed = observed
 	rep.Accounts = len(observed)
 	for _, a := range observed {
@@ -260,10 +271,12 @@ func deepSlot(account string, now time.Time) bool {
 	return int(h.Sum32()%4) == now.Minute()/15
 }
 
-func (r *Reconciler) observeAll(ctx context.Context, accounts []string, depth Depth, now time.Time) []Account {
+// observeAll observes accounts concurrently; readParams says whether each
+// reads its own parameter path (see ParameterReads).
+func (r *Reconciler) observeAll(ctx context.Context, accounts []string, depth Depth, now time.Time, readParams bool) []Account {
 	out := make([]Account, len(accounts))
 	r.each(ctx, len(accounts), func(i int) {
-		out[i] = r.observeAccount(ctx, accounts[i], depth.deep(accounts[i], now))
+		out[i] = r.observeAccount(ctx, accounts[i], depth.deep(accounts[i], now), readParams)
 	})
 	return out
 }
