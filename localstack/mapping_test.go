@@ -264,15 +264,6 @@ func TestEventSourceMappingBatchesAndCapsConcurrency(t *testing.T) {
 	}
 }
 
-// raise sets peak to n when n is higher.
-func raise(peak *atomic.Int64, n int64) {
-	for p := peak.Load(); n > p; p = peak.Load() {
-		if peak.CompareAndSwap(p, n) {
-			return
-		}
-	}
-}
-
 // A record is what Lambda gives the function: events.SQSEvent's shape with
 // the queue's ARN, the Region, the system attributes and the message
 // attributes.
