@@ -106,17 +106,34 @@ func ready(t *testing.T, s *localstack.Stack, vs ...localstack.AgentVPC) func() 
 	}
 }
 
-// eventsFor returns the onboard invocations that an event rule (not a
-// schedule or a direct call) made about v.
-func eventsFor(s *localstack.Stack, v localstack.AgentVPC) []localstack.Invocation {
-	var out []localstack.Invocation
+// eventsFor returns the tag events about v (aws.tag, or a CloudTrail
+// CreateTags/DeleteTags) that reached the onboard function from the bus:
+// one per message of each batch from its queue, not one per invocation.
+func eventsFor(s *localstack.Stack, v localstack.AgentVPC) [][]byte {
+	var out [][]byte
 	for _, inv := range s.Invocations() {
-		if inv.Function == "OnboardFunction" && (strings.HasSuffix(inv.Trigger, "TagChange") || strings.HasSuffix(inv.Trigger, "TagCall")) &&
-			strings.Contains(string(inv.Payload), v.VPC) {
-			out = append(out, inv)
+		if inv.Function != "OnboardFunction" || inv.Trigger == "direct" || inv.Trigger == "redelivery" {
+			continue
+		}
+		for _, ev := range inv.Events() {
+			if isTagEvent(ev) && strings.Contains(string(ev), v.VPC) {
+				out = append(out, ev)
+			}
 		}
 	}
 	return out
+}
+
+// isTagEvent says whether an EventBridge event is a tag change of a
+// resource or a CloudTrail tagging call.
+func isTagEvent(ev []byte) bool {
+	var e struct {
+		Source string `json:"source"`
+		Detail struct {
+			EventName string `json:"eventName"`
+		} `json:"detail"`
+	}
+	return json.Unmarshal(ev, &e) == nil && (e.Source == "aws.tag" || e.Detail.EventName == "CreateTags" || e.Detail.EventName == "DeleteTags")
 }
 
 func wantReady(t *testing.T, st localstack.VPCStatus) {
@@ -205,8 +222,8 @@ func TestSameEventDeliveredTwice(t *testing.T) {
 	wantReady(t, before)
 
 	var event []byte
-	for _, inv := range eventsFor(s, teamA) {
-		event = inv.Payload // the aws.tag event, or the CloudTrail one when the tag event was lost
+	for _, ev := range eventsFor(s, teamA) {
+		event = ev // the aws.tag event, or the CloudTrail one when the tag event was lost
 	}
 	if event == nil {
 		t.Fatal("no event of the tag reached the onboard function")

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
@@ -156,6 +157,21 @@ type Invocation struct {
 	Result   Result
 	Err      error // the invocation did not complete
 	Start    time.Time
+}
+
+// Events returns the events an invocation carried: the body of each record
+// of a batch from a queue (the EventBridge events the rules put there),
+// else the payload itself.
+func (i Invocation) Events() [][]byte {
+	var batch events.SQSEvent
+	if json.Unmarshal(i.Payload, &batch) == nil && len(batch.Records) > 0 && batch.Records[0].EventSource == "aws:sqs" {
+		out := make([][]byte, 0, len(batch.Records))
+		for _, r := range batch.Records {
+			out = append(out, []byte(r.Body))
+		}
+		return out
+	}
+	return [][]byte{i.Payload}
 }
 
 // Failed reports whether the function did not succeed.
