@@ -151,13 +151,16 @@ func (m *EventSourceMapping) gather(ctx context.Context) ([]events.SQSMessage, e
 	return records, nil
 }
 
-// receive asks for up to n messages, waiting up to wait (whole seconds, as
-// the API takes them; under a second is a short poll).
+// receive asks for up to n messages with a long poll of wait, rounded up
+// to the whole seconds the API takes and at least one: a long poll returns
+// as soon as messages are there, where a loop of short polls would hammer
+// the queue (and, on a standard queue, see copies of messages in flight).
 func (m *EventSourceMapping) receive(ctx context.Context, n int, wait time.Duration) ([]sqstypes.Message, error) {
+	seconds := min(max((wait+time.Second-1)/time.Second, 1), longPoll/time.Second)
 	out, err := m.Queue.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
 		QueueUrl:                    aws.String(m.QueueURL),
 		MaxNumberOfMessages:         int32(n),
-		WaitTimeSeconds:             int32(min(wait, longPoll) / time.Second),
+		WaitTimeSeconds:             int32(seconds),
 		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
 		MessageAttributeNames:       []string{"All"},
 	})
