@@ -3,12 +3,15 @@ package localstack
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 )
 
 // queueAttributes are the AWS::SQS::Queue properties that are SQS queue
@@ -55,6 +58,34 @@ func createQueues(ctx context.Context, client *sqs.Client, d *deployment) error 
 			return fmt.Errorf("creating queue %s (%s), %w", name, id, err)
 		}
 		d.queueURLs[id] = aws.ToString(out.QueueUrl)
+	}
+	return nil
+}
+
+// queueCreationDelay is how long SQS asks to wait before using a queue it
+// just created: "After you create a queue, you must wait at least one
+// second after the queue is created to be able to use the queue" (SQS API
+// Reference, CreateQueue).
+const queueCreationDelay = time.Second
+
+// awaitQueues waits until SQS answers for every queue (see
+// queueCreationDelay): CloudFormation reports a queue created only once it
+// can be used.
+func awaitQueues(ctx context.Context, client *sqs.Client, urls map[string]string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for id, url := range urls {
+		for {
+			_, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: aws.String(url),
+				AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
+			var missing *sqstypes.QueueDoesNotExist
+			if err == nil {
+				break
+			}
+			if !errors.As(err, &missing) || time.Now().After(deadline) {
+				return fmt.Errorf("waiting for queue %s (%s) to be usable, %w", url, id, err)
+			}
+			pause(ctx, 100*time.Millisecond)
+		}
 	}
 	return nil
 }
