@@ -128,6 +128,7 @@ type Stack struct {
 	bg       sync.WaitGroup
 
 	mu          sync.Mutex
+	queues      *sqs.Client // the hub administrator's, for queue depths
 	invocations []Invocation
 	cancels     []func()
 }
@@ -727,7 +728,14 @@ func (s *Stack) polledMessages(ctx context.Context) (int, error) {
 // queueDepth is a queue's messages, visible, in flight and delayed, as the
 // hub's administrator reads them.
 func (s *Stack) queueDepth(ctx context.Context, url string) (int, error) {
-	out, err := sqs.NewFromConfig(AdminConfig(s.URL, s.Region, s.Hub)).GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+	s.mu.Lock()
+	if s.queues == nil {
+		// One client, so one pool of connections, however often Settle asks.
+		s.queues = sqs.NewFromConfig(AdminConfig(s.URL, s.Region, s.Hub))
+	}
+	client := s.queues
+	s.mu.Unlock()
+	out, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
 		QueueUrl: aws.String(url),
 		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
 			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible, sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed},
