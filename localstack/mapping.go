@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -64,7 +65,14 @@ type EventSourceMapping struct {
 	Invoke func(ctx context.Context, payload []byte) (Result, error)
 	// Done, if set, hears of each batch once Lambda has acted on it.
 	Done func(Batch)
+
+	// holding counts the records received and not yet settled.
+	holding atomic.Int64
 }
+
+// Holding returns how many received records the mapping is gathering,
+// delivering or settling: messages in flight that it will act on.
+func (m *EventSourceMapping) Holding() int { return int(m.holding.Load()) }
 
 // Batch is one invocation of an event source mapping and what came of it.
 type Batch struct {
@@ -141,6 +149,7 @@ func (m *EventSourceMapping) gather(ctx context.Context) ([]events.SQSMessage, e
 		if len(records) == 0 && len(msgs) > 0 {
 			deadline = time.Now().Add(m.BatchingWindow)
 		}
+		m.holding.Add(int64(len(msgs)))
 		for _, msg := range msgs {
 			records = append(records, m.record(msg))
 		}
@@ -232,6 +241,7 @@ func (m *EventSourceMapping) deliver(ctx context.Context, records []events.SQSMe
 			}
 		}
 	}
+	m.holding.Add(-int64(len(records)))
 	if m.Done != nil {
 		m.Done(b)
 	}

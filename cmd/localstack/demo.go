@@ -132,9 +132,22 @@ func (d *demo) say(format string, args ...any) {
 }
 
 func (d *demo) settle() error {
-	ctx, cancel := context.WithTimeout(d.ctx, 60*time.Second)
-	defer cancel()
-	return d.s.Settle(ctx)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(d.ctx, min(15*time.Second, time.Until(deadline)))
+		err := d.s.Settle(ctx)
+		cancel()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		// A message left in flight returns after the onboarding queue's
+		// visibility timeout (30 minutes): let that time pass.
+		if moved, rerr := d.s.ReturnAbandoned(d.ctx); rerr != nil {
+			return errors.Join(err, rerr)
+		} else if moved {
+			d.say("(the onboarding queue's visibility timeout passes for a message left in flight)")
+		}
+	}
 }
 
 // table prints the status of the demo's VPCs and returns them.
