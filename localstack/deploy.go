@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/internal/templates"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
@@ -193,6 +194,21 @@ func (s *target) deployHub(ctx context.Context, hub *deployment) ([]route, error
 		return nil, err
 	}
 	if err := createBuses(ctx, events, hub); err != nil {
+		return nil, err
+	}
+	queues := sqs.NewFromConfig(cfg)
+	if err := createQueues(ctx, queues, hub); err != nil {
+		return nil, err
+	}
+	// A new queue cannot be used for a second (SQS API Reference,
+	// CreateQueue); a CloudFormation deployment takes longer than that, so
+	// the deploy lets the local AWS's time pass rather than wait for it
+	// (and the in-process harness's clock may be stopped).
+	s.AWS.Clock().Skip(queueCreationDelay)
+	if err := awaitQueues(ctx, queues, hub.queueURLs); err != nil {
+		return nil, err
+	}
+	if err := setQueuePolicies(ctx, queues, hub); err != nil {
 		return nil, err
 	}
 	if err := createConnectionNotifications(ctx, ec2.NewFromConfig(cfg), hub); err != nil {

@@ -89,6 +89,9 @@ type Options struct {
 	// Delivery shapes strict delivery (duplicates, delays, lost aws.tag
 	// events, late CloudTrail events); zero fields take localaws's defaults.
 	Delivery localaws.DeliveryOptions
+	// Queues shape strict SQS queues (copies of messages handed out twice,
+	// short polls that miss messages); zero fields take localaws's defaults.
+	Queues localaws.QueueStrictness
 	// Seed seeds the local AWS's fault and delivery RNGs.
 	Seed int64
 	// Jenkins, when set, is the controller the template's reload rule
@@ -344,7 +347,7 @@ func buildFunctions(ctx context.Context, opts Options, ids []string, prog *progr
 func (s *Stack) startAWS(ctx context.Context, hub *deployment) (err error) {
 	opts := s.opts
 	if s.AWS, err = localaws.NewServer(localaws.Options{Topology: opts.Topology, Throttle: opts.Throttle, TransitionDelay: opts.TransitionDelay,
-		Relax: opts.Relax, Delivery: opts.Delivery, Seed: opts.Seed}); err != nil {
+		Relax: opts.Relax, Delivery: opts.Delivery, SQS: opts.Queues, Seed: opts.Seed}); err != nil {
 		return fmt.Errorf("starting the local AWS, %w", err)
 	}
 	if s.URL, err = s.AWS.Start(opts.Addr); err != nil {
