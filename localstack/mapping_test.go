@@ -4,10 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"sync"
@@ -19,48 +15,40 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
 )
 
-// The event source mapping needs only SQS's wire protocol; until the local
-// AWS serves SQS these tests run it against moto_server.
+// The event source mapping needs only SQS's wire protocol: these tests run
+// it against the local AWS's SQS with an account's administrator.
 
-// startQueueServer runs moto_server on a free loopback port until the test
-// ends and returns its URL.
-func startQueueServer(t *testing.T) string {
+const testAccount = "123456789012"
+
+// startQueueServer runs a local AWS with one account until the test ends
+// and returns its URL; queues shapes its SQS strictness (zero: AWS's).
+func startQueueServer(t *testing.T, queues localaws.QueueStrictness) string {
 	t.Helper()
-	bin, err := exec.LookPath("moto_server")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("moto_server is required under CI")
-		}
-		t.Skip("moto_server not on PATH")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	srv, err := localaws.NewServer(localaws.Options{SQS: queues,
+		Topology: &localaws.Topology{Region: "us-east-1", Accounts: []localaws.Account{{ID: testAccount}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	if err := l.Close(); err != nil {
+	url, err := srv.Start("127.0.0.1:0")
+	if err != nil {
 		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting moto_server: %v", err)
 	}
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-		if resp, err := http.Get(url + "/moto-api/"); err == nil {
-			_ = resp.Body.Close()
-			return url
+		if err := srv.Close(); err != nil {
+			t.Errorf("stopping the local AWS: %v", err)
 		}
-	}
-	t.Fatal("moto_server did not start within 30s")
-	return ""
+	})
+	servers.Store(url, srv)
+	return url
 }
+
+// servers are the local AWS servers by URL, for newTestQueue to let a new
+// queue's first second pass.
+var servers sync.Map
 
 // testQueue is a fresh queue on the server: its client, URL and ARN.
 type testQueue struct {
@@ -71,13 +59,16 @@ type testQueue struct {
 func newTestQueue(t *testing.T, server string, visibility int) testQueue {
 	t.Helper()
 	ctx := context.Background()
-	client := sqs.NewFromConfig(AdminConfig(server, "us-east-1", "123456789012"))
+	client := sqs.NewFromConfig(AdminConfig(server, "us-east-1", testAccount))
 	out, err := client.CreateQueue(ctx, &sqs.CreateQueueInput{
 		QueueName:  aws.String(fmt.Sprintf("q%d", time.Now().UnixNano())),
 		Attributes: map[string]string{"VisibilityTimeout": strconv.Itoa(visibility)},
 	})
 	if err != nil {
 		t.Fatalf("creating a queue: %v", err)
+	}
+	if srv, ok := servers.Load(server); ok {
+		srv.(*localaws.Server).Clock().Skip(queueCreationDelay) // a new queue is unusable for a second
 	}
 	attrs, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{QueueUrl: out.QueueUrl,
 		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameQueueArn}})
@@ -153,7 +144,9 @@ func run(t *testing.T, m *EventSourceMapping, n int) []Batch {
 
 // The answer decides which messages stay on the queue.
 func TestEventSourceMappingDeletesWhatTheAnswerAllows(t *testing.T) {
-	server := startQueueServer(t)
+	// No copies of deleted messages: the queue's depth then says exactly
+	// what the mapping deleted.
+	server := startQueueServer(t, localaws.QueueStrictness{DuplicateRatio: -1})
 	cases := []struct {
 		name    string
 		report  bool
@@ -231,7 +224,7 @@ func TestEventSourceMappingDeletesWhatTheAnswerAllows(t *testing.T) {
 // Batches hold at most BatchSize records, no more than MaximumConcurrency
 // invocations run at once, and every message is delivered.
 func TestEventSourceMappingBatchesAndCapsConcurrency(t *testing.T) {
-	server := startQueueServer(t)
+	server := startQueueServer(t, localaws.QueueStrictness{})
 	q := newTestQueue(t, server, 600)
 	var bodies []string
 	for i := range 45 {
@@ -276,7 +269,7 @@ func TestEventSourceMappingBatchesAndCapsConcurrency(t *testing.T) {
 // the queue's ARN, the Region, the system attributes and the message
 // attributes.
 func TestEventSourceMappingRecordShape(t *testing.T) {
-	server := startQueueServer(t)
+	server := startQueueServer(t, localaws.QueueStrictness{})
 	q := newTestQueue(t, server, 600)
 	ids := q.send(t, `{"source":"aws.tag"}`)
 	var raw []byte

@@ -11,20 +11,22 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
 )
 
 // template.yaml's queues are created with its attributes, the onboarding
 // queue redriving to its dead-letter queue, and each queue policy set on
 // its queue, resolved as CloudFormation would.
 func TestQueuesDeployAsTheTemplateSays(t *testing.T) {
-	server := startQueueServer(t)
+	server := startQueueServer(t, localaws.QueueStrictness{})
 	ctx := context.Background()
 	wd, _ := os.Getwd()
 	root, err := RepoRoot(wd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const account, region = "123456789012", "us-east-1" // moto's account
+	const account, region = testAccount, "us-east-1"
 	hub, err := newDeployment(filepath.Join(root, "template.yaml"), StackName, account, region,
 		map[string]string{"OrganizationId": "o-aaaaaaaaaa", "EndpointServiceId": "vpce-svc-0123456789abcdef0", "SpokeExternalId": ExternalID})
 	if err != nil {
@@ -33,6 +35,9 @@ func TestQueuesDeployAsTheTemplateSays(t *testing.T) {
 	client := sqs.NewFromConfig(AdminConfig(server, region, account))
 	if err := createQueues(ctx, client, hub); err != nil {
 		t.Fatal(err)
+	}
+	if srv, ok := servers.Load(server); ok {
+		srv.(*localaws.Server).Clock().Skip(queueCreationDelay)
 	}
 	if err := awaitQueues(ctx, client, hub.queueURLs); err != nil {
 		t.Fatal(err)
