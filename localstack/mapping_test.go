@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
@@ -306,5 +307,58 @@ func TestEventSourceMappingRecordShape(t *testing.T) {
 	kind, _ := r["messageAttributes"].(map[string]any)["kind"].(map[string]any)
 	if kind["stringValue"] != "test" || kind["dataType"] != "String" || kind["stringListValues"] == nil || kind["binaryListValues"] == nil {
 		t.Errorf("message attribute kind = %v, want Lambda's shape with stringValue test", kind)
+	}
+}
+
+// The mapping polls with the function's execution role, as Lambda does: a
+// role without sqs:DeleteMessage leaves every message of a successful
+// batch on the queue, and the template's three poller actions are enough.
+func TestEventSourceMappingPollsWithTheExecutionRole(t *testing.T) {
+	cases := []struct {
+		name    string
+		actions []string
+		deleted bool
+	}{
+		{name: "the poller's three actions", actions: []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"}, deleted: true},
+		{name: "no DeleteMessage", actions: []string{"sqs:ReceiveMessage", "sqs:GetQueueAttributes"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			server := startQueueServer(t, localaws.QueueStrictness{DuplicateRatio: -1})
+			v, _ := servers.Load(server)
+			srv := v.(*localaws.Server)
+			q := newTestQueue(t, server, 600)
+			doc, err := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": []any{
+				map[string]any{"Effect": "Allow", "Action": c.actions, "Resource": q.arn}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := srv.Seed(&localaws.Topology{Region: "us-east-1", Accounts: []localaws.Account{{ID: testAccount, Roles: []localaws.Role{{
+				Name: "poller", Trust: localaws.Trust{Principals: []string{"lambda.amazonaws.com"}},
+				Policies: []localaws.RolePolicy{{Name: "poller", Document: doc}}}}}}}); err != nil {
+				t.Fatal(err)
+			}
+			creds, err := srv.RoleCredentials(testAccount, "poller", "fn", time.Hour)
+			if err != nil {
+				t.Fatal(err)
+			}
+			role := AdminConfig(server, "us-east-1", testAccount)
+			role.Credentials = credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken)
+			q.send(t, "a", "b", "c")
+			m := &EventSourceMapping{QueueURL: q.url, QueueARN: q.arn, Region: "us-east-1", BatchSize: 10, BatchingWindow: 500 * time.Millisecond,
+				MaximumConcurrency: 1, ReportBatchItemFailures: true, Queue: sqs.NewFromConfig(role),
+				Invoke: func(context.Context, []byte) (Result, error) { return Result{Payload: []byte("null")}, nil }}
+			var deleted int
+			for _, b := range run(t, m, 3) {
+				deleted += len(b.Deleted)
+			}
+			want, depth := 0, 3
+			if c.deleted {
+				want, depth = 3, 0
+			}
+			if deleted != want || q.depth(t) != depth {
+				t.Errorf("deleted %d, queue holds %d; want %d deleted and %d left", deleted, q.depth(t), want, depth)
+			}
+		})
 	}
 }
