@@ -769,13 +769,14 @@ func (s *Stack) queueDepth(ctx context.Context, url string) (depth, error) {
 	return d, nil
 }
 
-// ReturnAbandoned lets the local AWS's time pass the visibility timeout of
-// the polled queues when all they hold is messages in flight that no poller
-// is working on (a message whose batch failed, a copy a standard queue
-// handed out twice) and nothing else runs: on AWS those messages come back
-// when the visibility timeout ends (30 minutes for the onboarding queue),
-// and nothing happens until then. It reports whether it moved the clock;
-// tests call it when Settle times out on such messages.
+// ReturnAbandoned lets the local AWS's time pass when all the polled
+// queues hold is messages nothing works on and nothing else runs: messages
+// in flight that no poller holds (a message whose batch failed, a copy a
+// standard queue handed out twice) come back when the visibility timeout
+// ends (30 minutes for the onboarding queue), delayed ones (onboard's
+// follow-ups) when their delay has passed, and nothing happens until then.
+// It reports whether it moved the clock; tests call it when Settle times
+// out on such messages.
 func (s *Stack) ReturnAbandoned(ctx context.Context) (bool, error) {
 	if s.inflight.Load() > 0 {
 		return false, nil
@@ -799,11 +800,17 @@ func (s *Stack) ReturnAbandoned(ctx context.Context) (bool, error) {
 		if err != nil {
 			return false, err
 		}
-		if d.Visible > 0 || d.Delayed > 0 {
+		if d.Visible > 0 {
 			return false, nil
 		}
 		if d.InFlight > 0 {
 			skip = max(skip, d.VisibilityTimeout+time.Second)
+		}
+		if d.Delayed > 0 {
+			// A delayed message (onboard's follow-ups) shows up when its
+			// delay has passed; a minute at a time, the default follow-up
+			// delay.
+			skip = max(skip, time.Minute)
 		}
 	}
 	if skip == 0 {
