@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
 	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/internal/templates"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
@@ -57,6 +58,8 @@ type Deployment struct {
 	// Parameters are the hub template's resolved parameters.
 	Parameters map[string]string
 	Routes     []route
+	// Queues are the template's queues' URLs by logical id.
+	Queues map[string]string
 }
 
 // Deploy creates in srv (served at url) what the product's templates
@@ -95,7 +98,7 @@ func Deploy(ctx context.Context, srv *localaws.Server, url string, opts DeployOp
 	if err != nil {
 		return nil, err
 	}
-	return &Deployment{Region: t.Region, Hub: t.Hub, Members: t.Members, Parameters: hub.params, Routes: routes}, nil
+	return &Deployment{Region: t.Region, Hub: t.Hub, Members: t.Members, Parameters: hub.params, Routes: routes, Queues: hub.queueURLs}, nil
 }
 
 func or(a, b string) string {
@@ -147,14 +150,31 @@ func (s *target) deploy(ctx context.Context, hub *deployment) ([]route, error) {
 	return routes, nil
 }
 
-// route is one deployed event route of the hub template to a function.
+// route is one deployed event route of the hub template: to a function,
+// or to a queue; or, for Kind SQS, a function's event source mapping.
 type route struct {
-	Name     string // the rule's physical name, or the topic ARN
-	Kind     string // EventBridgeRule, Schedule, SNS
+	Name     string // the rule's physical name, the topic ARN, or the SQS event's logical id
+	Kind     string // EventBridgeRule, Schedule, SNS, SQS
 	Bus      string
 	Schedule string
 	Topic    string
-	Function string // logical id
+	Function string // logical id ("" for a rule whose target is a queue)
+	// Queue is the queue the rule targets or, for Kind SQS, the queue
+	// polled: its logical id, ARN and URL.
+	Queue, QueueARN, QueueURL string
+	// Mapping is the event source mapping of Kind SQS.
+	Mapping mappingSettings
+}
+
+// mappingSettings are an SQS event's settings, resolved, with Lambda's
+// defaults where the template has none (BatchSize 10, no batching window;
+// MaximumConcurrency unset lets Lambda scale to 1,000, which the local
+// stack caps at the function's execution environments).
+type mappingSettings struct {
+	BatchSize               int
+	BatchingWindowSeconds   int
+	MaximumConcurrency      int
+	ReportBatchItemFailures bool
 }
 
 // deployHub creates what template.yaml creates that the local AWS needs:
@@ -174,6 +194,21 @@ func (s *target) deployHub(ctx context.Context, hub *deployment) ([]route, error
 		return nil, err
 	}
 	if err := createBuses(ctx, events, hub); err != nil {
+		return nil, err
+	}
+	queues := sqs.NewFromConfig(cfg)
+	if err := createQueues(ctx, queues, hub); err != nil {
+		return nil, err
+	}
+	// A new queue cannot be used for a second (SQS API Reference,
+	// CreateQueue); a CloudFormation deployment takes longer than that, so
+	// the deploy lets the local AWS's time pass rather than wait for it
+	// (and the in-process harness's clock may be stopped).
+	s.AWS.Clock().Skip(queueCreationDelay)
+	if err := awaitQueues(ctx, queues, hub.queueURLs); err != nil {
+		return nil, err
+	}
+	if err := setQueuePolicies(ctx, queues, hub); err != nil {
 		return nil, err
 	}
 	if err := createConnectionNotifications(ctx, ec2.NewFromConfig(cfg), hub); err != nil {
@@ -282,24 +317,26 @@ func createConnectionNotifications(ctx context.Context, ec2c *ec2.Client, hub *d
 }
 
 // deployRoutes puts the rules that route events and schedules to the
-// functions and returns every route, SNS subscriptions included (the
-// stack delivers those itself).
+// functions and the queues, and returns every route, SNS subscriptions and
+// SQS event source mappings included (the stack runs those itself).
 func deployRoutes(ctx context.Context, events *eventbridge.Client, hub *deployment) ([]route, error) {
 	var out []route
 	for _, r := range hub.tpl.Routes() {
-		if r.Function == "" {
+		if r.Function == "" && r.Queue == "" {
 			continue
-		}
-		fnARN, err := hub.attr(r.Function, "Arn")
-		if err != nil {
-			return nil, err
 		}
 		rt, err := hubRoute(hub, r)
 		if err != nil {
 			return nil, err
 		}
-		if r.Kind != "SNS" {
-			if err := putRule(ctx, events, hub, r, rt.Name, rt.Bus, rt.Schedule, fnARN, ""); err != nil {
+		target := rt.QueueARN
+		if r.Function != "" {
+			if target, err = hub.attr(r.Function, "Arn"); err != nil {
+				return nil, err
+			}
+		}
+		if r.Kind != "SNS" && r.Kind != "SQS" {
+			if err := putRule(ctx, events, hub, r, rt.Name, rt.Bus, rt.Schedule, target, ""); err != nil {
 				return nil, err
 			}
 		}
@@ -311,9 +348,20 @@ func deployRoutes(ctx context.Context, events *eventbridge.Client, hub *deployme
 // hubRoute is the route r of the hub template, its names resolved: an SNS
 // route is named by its topic, a rule by its physical name.
 func hubRoute(hub *deployment, r templates.Route) (route, error) {
-	rt := route{Name: ruleName(hub.physicalName(r.Name)), Kind: r.Kind, Function: r.Function, Bus: "default"}
+	rt := route{Name: ruleName(hub.physicalName(r.Name)), Kind: r.Kind, Function: r.Function, Bus: "default", Queue: r.Queue}
 	var err error
+	if r.Queue != "" {
+		rt.QueueURL = hub.queueURL(r.Queue)
+		if rt.QueueARN, err = hub.attr(r.Queue, "Arn"); err != nil {
+			return route{}, err
+		}
+	}
 	switch r.Kind {
+	case "SQS":
+		rt.Name = r.Name
+		if rt.Mapping, err = hub.mappingSettings(r.Polling); err != nil {
+			return route{}, fmt.Errorf("reading the event source mapping %s, %w", r.Name, err)
+		}
 	case "SNS":
 		if rt.Topic, err = hub.text(r.Topic); err != nil {
 			return route{}, err
@@ -422,6 +470,13 @@ func putRule(ctx context.Context, events *eventbridge.Client, d *deployment, r t
 	if roleARN != "" {
 		target.RoleArn = aws.String(roleARN)
 	}
+	if r.DeadLetter != "" {
+		dlq, err := d.text(r.DeadLetter)
+		if err != nil {
+			return fmt.Errorf("resolving the dead-letter queue of %s, %w", r.Name, err)
+		}
+		target.DeadLetterConfig = &ebtypes.DeadLetterConfig{Arn: aws.String(dlq)}
+	}
 	out, err := events.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(name), EventBusName: aws.String(bus), Targets: []ebtypes.Target{target}})
 	if err != nil {
 		return fmt.Errorf("adding target %s to rule %s, %w", targetARN, name, err)
@@ -438,6 +493,27 @@ func ruleName(s string) string {
 		return s[:64]
 	}
 	return s
+}
+
+// mappingSettings resolves an SQS event's settings.
+func (d *deployment) mappingSettings(p templates.Polling) (mappingSettings, error) {
+	m := mappingSettings{BatchSize: 10, ReportBatchItemFailures: p.ReportBatchItemFailures}
+	for _, f := range []struct {
+		raw string
+		to  *int
+	}{{p.BatchSize, &m.BatchSize}, {p.BatchingWindow, &m.BatchingWindowSeconds}, {p.MaximumConcurrency, &m.MaximumConcurrency}} {
+		if f.raw == "" {
+			continue
+		}
+		v, err := d.text(f.raw)
+		if err != nil {
+			return m, err
+		}
+		if *f.to, err = strconv.Atoi(v); err != nil {
+			return m, fmt.Errorf("%s is %q, not a number", f.raw, v)
+		}
+	}
+	return m, nil
 }
 
 // propertyValue evaluates a resource property.

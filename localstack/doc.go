@@ -10,9 +10,12 @@
 //
 // Events then flow as they do in AWS: a tag change in a member account lands
 // on its default bus, the member template's rule forwards it to the hub bus,
-// the hub template's rule invokes the onboard function (asynchronously, with
-// Lambda's retries); connection notifications reach the accept function
-// through the SNS topic; the schedule invokes the reconcile function.
+// the hub template's rule puts it on the onboarding queue, and the queue's
+// event source mapping (EventSourceMapping: Lambda's poller, with the
+// function's execution role) invokes the onboard function with batches;
+// connection notifications reach the accept function through the SNS topic
+// (asynchronously, with Lambda's retries); the schedule invokes the
+// reconcile function.
 // Delivery is as strict as AWS's unless Options.Relax.Delivery says
 // otherwise: events and notifications arrive at least once, late and out of
 // order, and some aws.tag events never arrive (localaws.DeliveryOptions).

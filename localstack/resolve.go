@@ -26,6 +26,8 @@ type deployment struct {
 	// rest (API destinations and their connections, reload.go), by
 	// logical id: their ids are not known in advance.
 	arns map[string]string
+	// queueURLs are the URLs SQS gave the template's queues, by logical id.
+	queueURLs map[string]string
 }
 
 // newDeployment loads a template and binds its parameters: overrides win
@@ -35,7 +37,7 @@ func newDeployment(path, stackName, account, region string, overrides map[string
 	if err != nil {
 		return nil, err
 	}
-	d := &deployment{tpl: tpl, params: map[string]string{}, arns: map[string]string{}, pseudo: map[string]string{
+	d := &deployment{tpl: tpl, params: map[string]string{}, arns: map[string]string{}, queueURLs: map[string]string{}, pseudo: map[string]string{
 		"AWS::AccountId": account, "AWS::Region": region, "AWS::StackName": stackName,
 		"AWS::Partition": "aws", "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": "",
 	}}
@@ -244,6 +246,9 @@ func (d *deployment) ref(name string) (string, error) {
 		return v, nil
 	}
 	kind := d.tpl.ResourceType(name)
+	if _, ok := d.samRule(name); ok && kind == "" {
+		kind = "AWS::Events::Rule"
+	}
 	switch kind {
 	case "":
 		return "", fmt.Errorf("!Ref %s: no such parameter or resource", name)
@@ -255,11 +260,23 @@ func (d *deployment) ref(name string) (string, error) {
 		return d.property(name, "FunctionName")
 	case "AWS::SNS::Topic":
 		return d.arn("sns", d.physicalName(name)), nil
+	case "AWS::SQS::Queue":
+		return d.queueURL(name), nil
 	}
 	return d.physicalName(name), nil
 }
 
 func (d *deployment) attr(id, attr string) (string, error) {
+	if d.tpl.ResourceType(id) == "AWS::SQS::Queue" {
+		switch attr {
+		case "Arn":
+			return d.arn("sqs", d.queueName(id)), nil
+		case "QueueName":
+			return d.queueName(id), nil
+		case "QueueUrl":
+			return d.queueURL(id), nil
+		}
+	}
 	if attr != "Arn" {
 		return "", fmt.Errorf("!GetAtt %s.%s: only Arn is supported", id, attr)
 	}
@@ -270,6 +287,9 @@ func (d *deployment) attr(id, attr string) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	if r, ok := d.samRule(id); ok {
+		return d.ruleARN(name, r.EventBus)
+	}
 	switch d.tpl.ResourceType(id) {
 	case "AWS::Events::EventBus":
 		return d.arn("events", "event-bus/"+name), nil
@@ -279,12 +299,43 @@ func (d *deployment) attr(id, attr string) (string, error) {
 		return d.arn("lambda", "function:"+name), nil
 	case "AWS::SNS::Topic":
 		return name, nil
-	case "AWS::SQS::Queue":
-		return d.arn("sqs", name), nil
 	case "AWS::Events::Rule":
-		return d.arn("events", "rule/"+name), nil
+		bus, _ := d.tpl.Property(id, "EventBusName")
+		return d.ruleARN(name, bus)
 	}
 	return d.arn(strings.ToLower(strings.Split(d.tpl.ResourceType(id), "::")[1]), name), nil
+}
+
+// samRule is the rule SAM generates for a function's EventBridgeRule or
+// Schedule event, named by its logical id (<Function><Event>).
+func (d *deployment) samRule(id string) (templates.Route, bool) {
+	if d.tpl.ResourceType(id) != "" {
+		return templates.Route{}, false
+	}
+	for _, r := range d.tpl.Routes() {
+		if r.Name == id && r.Function != "" && (r.Kind == "EventBridgeRule" || r.Kind == "Schedule") {
+			return r, true
+		}
+	}
+	return templates.Route{}, false
+}
+
+// ruleARN is the ARN of rule name on the bus raw names ("" or default:
+// the account's default bus). A rule on a custom bus is
+// rule/<bus>/<name> (the rule resource types of
+// ../shared/aws/iam-authorization.json, events section): the aws:SourceArn
+// EventBridge presents to a queue or a dead-letter queue.
+func (d *deployment) ruleARN(name, raw string) (string, error) {
+	if raw != "" {
+		bus, err := d.text(raw)
+		if err != nil {
+			return "", err
+		}
+		if bus = bus[strings.LastIndex(bus, "/")+1:]; bus != "" && bus != "default" {
+			return d.arn("events", "rule/"+bus+"/"+name), nil
+		}
+	}
+	return d.arn("events", "rule/"+name), nil
 }
 
 // property evaluates a resource's name property, or falls back to the

@@ -1,12 +1,14 @@
 package localstack
 
 import (
+	"cmp"
 	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,6 +17,12 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
 )
@@ -81,6 +89,9 @@ type Options struct {
 	// Delivery shapes strict delivery (duplicates, delays, lost aws.tag
 	// events, late CloudTrail events); zero fields take localaws's defaults.
 	Delivery localaws.DeliveryOptions
+	// Queues shape strict SQS queues (copies of messages handed out twice,
+	// short polls that miss messages); zero fields take localaws's defaults.
+	Queues localaws.QueueStrictness
 	// Seed seeds the local AWS's fault and delivery RNGs.
 	Seed int64
 	// Jenkins, when set, is the controller the template's reload rule
@@ -109,7 +120,9 @@ type Stack struct {
 	Parameters map[string]string
 	Functions  map[string]*Function // by logical id
 	Routes     []route
-	WorkDir    string
+	// Queues are the template's queues' URLs by logical id.
+	Queues  map[string]string
+	WorkDir string
 
 	opts     Options
 	ctx      context.Context
@@ -118,6 +131,8 @@ type Stack struct {
 	bg       sync.WaitGroup
 
 	mu          sync.Mutex
+	queues      *sqs.Client // the hub administrator's, for queue depths
+	mappings    []*EventSourceMapping
 	invocations []Invocation
 	cancels     []func()
 }
@@ -132,6 +147,10 @@ type Function struct {
 
 	pool      chan *Instance
 	instances []*Instance
+	// role is an SDK configuration with the execution role's credentials.
+	role aws.Config
+	// running and peak count invocations in an execution environment.
+	running, peak atomic.Int64
 }
 
 // Invocation is one attempt at invoking a function.
@@ -143,6 +162,21 @@ type Invocation struct {
 	Result   Result
 	Err      error // the invocation did not complete
 	Start    time.Time
+}
+
+// Events returns the events an invocation carried: the body of each record
+// of a batch from a queue (the EventBridge events the rules put there),
+// else the payload itself.
+func (i Invocation) Events() [][]byte {
+	var batch events.SQSEvent
+	if json.Unmarshal(i.Payload, &batch) == nil && len(batch.Records) > 0 && batch.Records[0].EventSource == "aws:sqs" {
+		out := make([][]byte, 0, len(batch.Records))
+		for _, r := range batch.Records {
+			out = append(out, []byte(r.Body))
+		}
+		return out
+	}
+	return [][]byte{i.Payload}
 }
 
 // Failed reports whether the function did not succeed.
@@ -313,7 +347,7 @@ func buildFunctions(ctx context.Context, opts Options, ids []string, prog *progr
 func (s *Stack) startAWS(ctx context.Context, hub *deployment) (err error) {
 	opts := s.opts
 	if s.AWS, err = localaws.NewServer(localaws.Options{Topology: opts.Topology, Throttle: opts.Throttle, TransitionDelay: opts.TransitionDelay,
-		Relax: opts.Relax, Delivery: opts.Delivery, Seed: opts.Seed}); err != nil {
+		Relax: opts.Relax, Delivery: opts.Delivery, SQS: opts.Queues, Seed: opts.Seed}); err != nil {
 		return fmt.Errorf("starting the local AWS, %w", err)
 	}
 	if s.URL, err = s.AWS.Start(opts.Addr); err != nil {
@@ -323,6 +357,7 @@ func (s *Stack) startAWS(ctx context.Context, hub *deployment) (err error) {
 		s.AWS.SetAPIDestinationClient(opts.Jenkins.Client())
 	}
 	s.Routes, err = (&target{AWS: s.AWS, URL: s.URL, Region: s.Region, Hub: s.Hub, Members: s.Members, RepoRoot: opts.RepoRoot, Secrets: opts.Secrets}).deploy(ctx, hub)
+	s.Queues = maps.Clone(hub.queueURLs)
 	return err
 }
 
@@ -390,6 +425,8 @@ func (s *Stack) startFunction(ctx context.Context, hub *deployment, id, emulator
 	if err != nil {
 		return nil, fmt.Errorf("issuing the credentials of role %s, %w", roleName, err)
 	}
+	fn.role = aws.Config{Region: s.Region, BaseEndpoint: aws.String(s.URL),
+		Credentials: credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken)}
 	timeout := "60" // Globals.Function.Timeout
 	if v, ok := hub.tpl.Property(id, "Timeout"); ok {
 		timeout = v
@@ -419,8 +456,16 @@ func (s *Stack) startFunction(ctx context.Context, hub *deployment, id, emulator
 	if err != nil {
 		return nil, fmt.Errorf("opening %s, %w", fn.LogPath, err)
 	}
-	fn.pool = make(chan *Instance, s.opts.Instances)
-	for range s.opts.Instances {
+	// Enough execution environments for the function's event source
+	// mappings to reach their maximum concurrency.
+	instances := s.opts.Instances
+	for _, r := range s.Routes {
+		if r.Kind == "SQS" && r.Function == id {
+			instances = max(instances, r.Mapping.MaximumConcurrency)
+		}
+	}
+	fn.pool = make(chan *Instance, instances)
+	for range instances {
 		in, err := StartInstance(ctx, emulator, bootstrap, id, env, logFile)
 		if err != nil {
 			errs := []error{err, logFile.Close()}
@@ -448,6 +493,10 @@ func (s *Stack) wire() {
 			continue
 		}
 		switch r.Kind {
+		case "SQS":
+			m := s.mapping(fn, r)
+			s.mappings = append(s.mappings, m)
+			s.bg.Go(func() { m.Run(s.ctx) })
 		case "SNS":
 			topic := r.Topic
 			s.cancels = append(s.cancels, s.AWS.SubscribeTopic(topic, func(subject, message string) {
@@ -462,6 +511,28 @@ func (s *Stack) wire() {
 				s.InvokeAsync(fn.LogicalID, d.Payload, d.RuleARN[strings.LastIndex(d.RuleARN, "/")+1:])
 			}))
 		}
+	}
+}
+
+// mapping is the event source mapping of route r (Kind SQS) to fn: it
+// polls with the function's execution role, as Lambda does, and invokes
+// through the function's execution environments.
+func (s *Stack) mapping(fn *Function, r route) *EventSourceMapping {
+	trigger := "sqs:" + r.QueueARN[strings.LastIndex(r.QueueARN, ":")+1:]
+	return &EventSourceMapping{
+		QueueURL: r.QueueURL, QueueARN: r.QueueARN, Region: s.Region,
+		BatchSize: r.Mapping.BatchSize, BatchingWindow: time.Duration(r.Mapping.BatchingWindowSeconds) * time.Second,
+		MaximumConcurrency: cmp.Or(r.Mapping.MaximumConcurrency, cap(fn.pool)), ReportBatchItemFailures: r.Mapping.ReportBatchItemFailures,
+		Queue: sqs.NewFromConfig(fn.role),
+		Invoke: func(ctx context.Context, payload []byte) (Result, error) {
+			inv := s.invoke(ctx, fn.LogicalID, payload, trigger, 0)
+			return inv.Result, inv.Err
+		},
+		Done: func(b Batch) {
+			if b.Refused != "" && s.opts.Trace != nil {
+				fmt.Fprintf(s.opts.Trace, "  %s  %s: Lambda failed the batch of %d: %s\n", time.Now().Format("15:04:05.000"), trigger, len(b.Records), b.Refused)
+			}
+		},
 	}
 }
 
@@ -542,7 +613,9 @@ func (s *Stack) invoke(ctx context.Context, logicalID string, payload []byte, tr
 	}
 	select {
 	case in := <-fn.pool:
+		raise(&fn.peak, fn.running.Add(1))
 		inv.Result, inv.Err = in.Invoke(ctx, payload)
+		fn.running.Add(-1)
 		fn.pool <- in
 	case <-ctx.Done():
 		inv.Err = ctx.Err()
@@ -580,7 +653,9 @@ func describe(payload []byte) string {
 		Detail     struct {
 			EventName string `json:"eventName"`
 		} `json:"detail"`
-		Records []any `json:"Records"`
+		Records []struct {
+			EventSource string `json:"eventSource"`
+		} `json:"Records"`
 	}
 	if json.Unmarshal(payload, &ev) != nil {
 		return "(not JSON)"
@@ -590,6 +665,8 @@ func describe(payload []byte) string {
 		return "[" + ev.Detail.EventName + "]"
 	case ev.DetailType != "":
 		return "[" + ev.DetailType + "]"
+	case len(ev.Records) > 0 && ev.Records[0].EventSource == "aws:sqs":
+		return fmt.Sprintf("[%d messages]", len(ev.Records))
 	case len(ev.Records) > 0:
 		return "[SNS notification]"
 	}
@@ -603,8 +680,11 @@ func (s *Stack) Invocations() []Invocation {
 	return slices.Clone(s.invocations)
 }
 
-// Settle waits until no event is queued in the local AWS and no
-// asynchronous invocation is running or waiting for a retry.
+// Settle waits until no event is queued in the local AWS, no
+// asynchronous invocation is running or waiting for a retry, and the
+// queues the functions poll are empty (no message visible, in flight or
+// delayed). A message a function failed stays in flight for the queue's
+// visibility timeout, as on AWS, so Settle waits for that too.
 func (s *Stack) Settle(ctx context.Context) error {
 	quiet := 0
 	for quiet < 3 {
@@ -616,18 +696,170 @@ func (s *Stack) Settle(ctx context.Context) error {
 		if !s.AWS.Flush(wait) {
 			return fmt.Errorf("settling: events still queued, %w", context.DeadlineExceeded)
 		}
-		if s.inflight.Load() == 0 {
+		queued, err := s.polledMessages(ctx)
+		if err != nil {
+			return fmt.Errorf("settling: %w", err)
+		}
+		if s.inflight.Load() == 0 && queued == 0 {
 			quiet++
 		} else {
 			quiet = 0
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("settling: %d invocations in flight, %w", s.inflight.Load(), ctx.Err())
+			return fmt.Errorf("settling: %d invocations in flight, %d messages in polled queues, %w", s.inflight.Load(), queued, ctx.Err())
 		case <-time.After(5 * time.Millisecond):
 		}
 	}
 	return nil
+}
+
+// polledMessages counts the messages of the queues the functions poll.
+func (s *Stack) polledMessages(ctx context.Context) (int, error) {
+	n := 0
+	for _, r := range s.Routes {
+		if r.Kind != "SQS" {
+			continue
+		}
+		d, err := s.queueDepth(ctx, r.QueueURL)
+		if err != nil {
+			return 0, err
+		}
+		n += d.total()
+	}
+	return n, nil
+}
+
+// depth is what a queue holds: messages visible, in flight (received, not
+// deleted) and delayed, with its visibility timeout.
+type depth struct {
+	Visible, InFlight, Delayed int
+	VisibilityTimeout          time.Duration
+}
+
+func (d depth) total() int { return d.Visible + d.InFlight + d.Delayed }
+
+// queueDepth reads a queue's depth as the hub's administrator.
+func (s *Stack) queueDepth(ctx context.Context, url string) (depth, error) {
+	s.mu.Lock()
+	if s.queues == nil {
+		// One client, so one pool of connections, however often Settle asks.
+		s.queues = sqs.NewFromConfig(AdminConfig(s.URL, s.Region, s.Hub))
+	}
+	client := s.queues
+	s.mu.Unlock()
+	out, err := client.GetQueueAttributes(ctx, &sqs.GetQueueAttributesInput{
+		QueueUrl: aws.String(url),
+		AttributeNames: []sqstypes.QueueAttributeName{sqstypes.QueueAttributeNameApproximateNumberOfMessages,
+			sqstypes.QueueAttributeNameApproximateNumberOfMessagesNotVisible, sqstypes.QueueAttributeNameApproximateNumberOfMessagesDelayed,
+			sqstypes.QueueAttributeNameVisibilityTimeout},
+	})
+	if err != nil {
+		return depth{}, fmt.Errorf("reading the depth of %s, %w", url, err)
+	}
+	var d depth
+	var seconds int
+	for name, to := range map[string]*int{"ApproximateNumberOfMessages": &d.Visible, "ApproximateNumberOfMessagesNotVisible": &d.InFlight,
+		"ApproximateNumberOfMessagesDelayed": &d.Delayed, "VisibilityTimeout": &seconds} {
+		if *to, err = strconv.Atoi(out.Attributes[name]); err != nil {
+			return depth{}, fmt.Errorf("%s: %s %q is not a number", url, name, out.Attributes[name])
+		}
+	}
+	d.VisibilityTimeout = time.Duration(seconds) * time.Second
+	return d, nil
+}
+
+// ReturnAbandoned lets the local AWS's time pass when all the polled
+// queues hold is messages nothing works on and nothing else runs: messages
+// in flight that no poller holds (a message whose batch failed, a copy a
+// standard queue handed out twice) come back when the visibility timeout
+// ends (30 minutes for the onboarding queue), delayed ones (onboard's
+// follow-ups) when their delay has passed, and nothing happens until then.
+// It reports whether it moved the clock; tests call it when Settle times
+// out on such messages.
+func (s *Stack) ReturnAbandoned(ctx context.Context) (bool, error) {
+	if s.inflight.Load() > 0 {
+		return false, nil
+	}
+	for _, fn := range s.Functions {
+		if fn.running.Load() > 0 {
+			return false, nil
+		}
+	}
+	for _, m := range s.mappings {
+		if m.Holding() > 0 {
+			return false, nil
+		}
+	}
+	var skip time.Duration
+	for _, r := range s.Routes {
+		if r.Kind != "SQS" {
+			continue
+		}
+		d, err := s.queueDepth(ctx, r.QueueURL)
+		if err != nil {
+			return false, err
+		}
+		if d.Visible > 0 {
+			return false, nil
+		}
+		if d.InFlight > 0 {
+			skip = max(skip, d.VisibilityTimeout+time.Second)
+		}
+		if d.Delayed > 0 {
+			// A delayed message (onboard's follow-ups) shows up when its
+			// delay has passed; a minute at a time, the default follow-up
+			// delay.
+			skip = max(skip, time.Minute)
+		}
+	}
+	if skip == 0 {
+		return false, nil
+	}
+	s.AWS.Clock().Skip(skip)
+	return true, nil
+}
+
+// DeadLetterDepths returns the messages in each of the template's queues
+// that no function polls (its dead-letter queues), by logical id.
+func (s *Stack) DeadLetterDepths(ctx context.Context) (map[string]int, error) {
+	polled := map[string]bool{}
+	for _, r := range s.Routes {
+		if r.Kind == "SQS" {
+			polled[r.Queue] = true
+		}
+	}
+	out := map[string]int{}
+	for id, url := range s.Queues {
+		if polled[id] {
+			continue
+		}
+		d, err := s.queueDepth(ctx, url)
+		if err != nil {
+			return nil, err
+		}
+		out[id] = d.total()
+	}
+	return out, nil
+}
+
+// raise sets peak to n when n is higher.
+func raise(peak *atomic.Int64, n int64) {
+	for p := peak.Load(); n > p; p = peak.Load() {
+		if peak.CompareAndSwap(p, n) {
+			return
+		}
+	}
+}
+
+// PeakConcurrency returns, per function, the most invocations that ran in
+// its execution environments at once.
+func (s *Stack) PeakConcurrency() map[string]int {
+	out := map[string]int{}
+	for id, fn := range s.Functions {
+		out[id] = int(fn.peak.Load())
+	}
+	return out
 }
 
 // ColdStarts returns each function's measured cold starts (process start to

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"slices"
 	"strings"
@@ -58,9 +59,11 @@ func runDemo(ctx context.Context, w io.Writer) (err error) {
 		if err != nil {
 			return err
 		}
-		d.say("local AWS (EC2, STS, SSM, EventBridge) with the topology of localstack/topology.yaml;")
+		d.say("local AWS (EC2, STS, SSM, EventBridge, SNS, SQS) with the topology of localstack/topology.yaml;")
 		d.say("template.yaml and member-template.yaml deployed into it; each function built with")
 		d.say("make build-<LogicalId> and run as its bootstrap under the Runtime Interface Emulator.")
+		d.say("The hub's rules put VPC events on OnboardQueue; an event source mapping polls it and")
+		d.say("invokes OnboardFunction with batches, as Lambda does.")
 		// The grace period protects onboardings in flight in AWS; the demo's
 		// resources are seconds old, so it is off here. Delivery is reliable
 		// (exactly once, in order, nothing lost) so that what the demo says
@@ -129,9 +132,22 @@ func (d *demo) say(format string, args ...any) {
 }
 
 func (d *demo) settle() error {
-	ctx, cancel := context.WithTimeout(d.ctx, 60*time.Second)
-	defer cancel()
-	return d.s.Settle(ctx)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(d.ctx, min(15*time.Second, time.Until(deadline)))
+		err := d.s.Settle(ctx)
+		cancel()
+		if err == nil || time.Now().After(deadline) {
+			return err
+		}
+		// A message left in flight returns after the onboarding queue's
+		// visibility timeout (30 minutes): let that time pass.
+		if moved, rerr := d.s.ReturnAbandoned(d.ctx); rerr != nil {
+			return errors.Join(err, rerr)
+		} else if moved {
+			d.say("(the onboarding queue's visibility timeout passes for a message left in flight)")
+		}
+	}
 }
 
 // table prints the status of the demo's VPCs and returns them.
@@ -478,10 +494,25 @@ func (d *demo) summary() error {
 	}
 	slices.Sort(ids)
 	fmt.Fprintln(d.w)
+	peak := d.s.PeakConcurrency()
 	tw = tabwriter.NewWriter(d.w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "   FUNCTION\tINVOCATIONS\tFAILED (retried)")
+	fmt.Fprintln(tw, "   FUNCTION\tINVOCATIONS\tFAILED (retried)\tPEAK CONCURRENCY")
 	for _, id := range ids {
-		fmt.Fprintf(tw, "   %s\t%d\t%d\n", id, counts[id][0], counts[id][1])
+		fmt.Fprintf(tw, "   %s\t%d\t%d\t%d\n", id, counts[id][0], counts[id][1], peak[id])
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	depths, err := d.s.DeadLetterDepths(d.ctx)
+	if err != nil {
+		return err
+	}
+	queues := slices.Sorted(maps.Keys(depths))
+	fmt.Fprintln(d.w)
+	tw = tabwriter.NewWriter(d.w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "   DEAD-LETTER QUEUE\tMESSAGES")
+	for _, q := range queues {
+		fmt.Fprintf(tw, "   %s\t%d\n", q, depths[q])
 	}
 	return tw.Flush()
 }

@@ -38,6 +38,12 @@ var policyTypes = map[string]bool{
 	"AWS::IAM::ManagedPolicy": true,
 }
 
+// ResourcePolicy returns the statements of a resource's PolicyDocument (an
+// AWS::SQS::QueuePolicy, an AWS::SNS::TopicPolicy), or nil.
+func (t *Template) ResourcePolicy(logicalID string) []Statement {
+	return statements(t.PropertyNode(logicalID, "PolicyDocument"))
+}
+
 // Roles returns the logical ids of the template's AWS::IAM::Role resources.
 func (t *Template) Roles() []string { return t.Resources("AWS::IAM::Role") }
 

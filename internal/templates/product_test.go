@@ -1,8 +1,10 @@
 package templates
 
 import (
+	"maps"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -127,9 +129,26 @@ func TestEveryFunctionHasItsOwnRoleAndItsEnvironment(t *testing.T) {
 	}
 }
 
+// queueConsumer are the actions a function may have on the queue it polls: what Lambda's
+// poller needs (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html, execution role
+// permissions) and SendMessage for its own follow-ups.
+var queueConsumer = []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:SendMessage"}
+
+// polledQueues maps each function to the raw ARNs of the queues its SQS events poll.
+func polledQueues(tpl *Template) map[string][]string {
+	out := map[string][]string{}
+	for _, r := range tpl.Routes() {
+		if r.Kind == "SQS" && r.Queue != "" {
+			out[r.Function] = append(out[r.Function], "!GetAtt "+r.Queue+".Arn")
+		}
+	}
+	return out
+}
+
 func TestHubGrantsAreScopedToTheProductsResources(t *testing.T) {
 	hub, _ := loadProduct(t)
 	roles := hub.FunctionRoles()
+	polled := polledQueues(hub)
 	for _, fn := range hub.Functions() {
 		role := roles[fn]
 		dlq, _ := hub.Property(fn, "DeadLetterQueue")
@@ -153,7 +172,10 @@ func TestHubGrantsAreScopedToTheProductsResources(t *testing.T) {
 				case service == "events":
 					ok = res == "!GetAtt EventBus.Arn"
 				case service == "sqs":
-					ok = strings.HasSuffix(res, "DeadLetterQueue.Arn") && strings.Contains(dlq, res)
+					// The function's own dead-letter queue; the queue it polls (Lambda polls
+					// with the execution role) and sends its follow-ups to.
+					ok = (strings.HasSuffix(res, "DeadLetterQueue.Arn") && strings.Contains(dlq, res)) ||
+						(slices.Contains(polled[fn], res) && slices.Contains(queueConsumer, g.Action))
 				case service == "logs":
 					logGroup, _ := hub.Property(fn, "LoggingConfig")
 					ok = strings.HasSuffix(res, "LogGroup.Arn") && strings.Contains(logGroup, strings.TrimSuffix(strings.TrimPrefix(res, "!GetAtt "), ".Arn"))
@@ -260,10 +282,10 @@ func TestSpokeChangesOnlyWhatTheProductManages(t *testing.T) {
 func TestMemberForwardsExactlyWhatTheHubRoutesToOnboard(t *testing.T) {
 	hub, member := loadProduct(t)
 	var hubPatterns, memberPatterns []string
-	events := field(hub.resource("OnboardFunction").properties, "Events")
-	for i := 1; i < len(events.Content); i += 2 {
-		if scalar(field(events.Content[i], "Type")) == "EventBridgeRule" {
-			hubPatterns = append(hubPatterns, Text(field(field(events.Content[i], "Properties"), "Pattern")))
+	onboardQueues := polledQueues(hub)["OnboardFunction"]
+	for _, r := range hub.Routes() {
+		if r.Kind == "EventBridgeRule" && r.Queue != "" && slices.Contains(onboardQueues, "!GetAtt "+r.Queue+".Arn") {
+			hubPatterns = append(hubPatterns, Text(hub.PropertyNode(r.Name, "EventPattern")))
 		}
 	}
 	for _, rule := range member.Resources("AWS::Events::Rule") {
@@ -293,13 +315,127 @@ func TestEveryDeadLetterQueueHasAnAlarm(t *testing.T) {
 			}
 		}
 	}
-	queues := hub.Resources("AWS::SQS::Queue")
-	if len(queues) != 5 {
-		t.Errorf("queues = %v, want the events queue, one per function and the Jenkins reload queue", queues)
+	// Every queue but those a function polls holds only failures.
+	var deadLetterQueues []string
+	polled := polledQueues(hub)
+	for _, q := range hub.Resources("AWS::SQS::Queue") {
+		if !slices.Contains(slices.Concat(slices.Collect(maps.Values(polled))...), "!GetAtt "+q+".Arn") {
+			deadLetterQueues = append(deadLetterQueues, q)
+		}
 	}
-	for _, q := range queues {
+	if len(deadLetterQueues) != 6 {
+		t.Errorf("dead-letter queues = %v, want the events queue, the onboarding queue's, one per function and the Jenkins reload queue", deadLetterQueues)
+	}
+	for _, q := range deadLetterQueues {
 		if !alarmed[q] {
 			t.Errorf("queue %s has no alarm", q)
 		}
+	}
+}
+
+// The onboarding queue takes messages only from the product's rules on the central bus:
+// events.amazonaws.com, SendMessage, and aws:SourceArn exactly the rules that target it.
+func TestOnboardQueueIsWrittenOnlyByItsRules(t *testing.T) {
+	hub, _ := loadProduct(t)
+	var rules []string
+	for _, r := range hub.Routes() {
+		if r.Kind == "EventBridgeRule" && r.Queue == "OnboardQueue" {
+			rules = append(rules, "!GetAtt "+r.Name+".Arn")
+		}
+	}
+	if len(rules) != 3 {
+		t.Fatalf("rules targeting OnboardQueue = %v, want the three onboard rules", rules)
+	}
+	if queues, _ := hub.Property("OnboardQueuePolicy", "Queues"); queues != "[!Ref OnboardQueue]" {
+		t.Errorf("OnboardQueuePolicy applies to %s, want only OnboardQueue", queues)
+	}
+	policy := hub.ResourcePolicy("OnboardQueuePolicy")
+	if len(policy) != 1 {
+		t.Fatalf("OnboardQueuePolicy has %d statements, want 1: %+v", len(policy), policy)
+	}
+	st := policy[0]
+	if st.Effect != "Allow" || !reflect.DeepEqual(st.Actions, []string{"sqs:SendMessage"}) ||
+		!reflect.DeepEqual(st.Resources, []string{"!GetAtt OnboardQueue.Arn"}) ||
+		!reflect.DeepEqual(st.Principals, map[string][]string{"Service": {"events.amazonaws.com"}}) {
+		t.Errorf("OnboardQueuePolicy statement = %+v, want events.amazonaws.com allowed sqs:SendMessage on the queue only", st)
+	}
+	if got := st.Conditions["ArnEquals"]["aws:SourceArn"]; !reflect.DeepEqual(got, rules) || len(st.Conditions) != 1 {
+		t.Errorf("OnboardQueuePolicy conditions = %v, want ArnEquals aws:SourceArn %v only", st.Conditions, rules)
+	}
+}
+
+// Every rule that sends its undeliverable events to a dead-letter queue is allowed to by
+// that queue's policy, or EventBridge cannot put them there.
+func TestEveryRuleMayUseItsDeadLetterQueue(t *testing.T) {
+	hub, _ := loadProduct(t)
+	allowed := map[string][]string{} // queue ARN text -> rule ARNs its policy allows
+	for _, id := range hub.Resources("AWS::SQS::QueuePolicy") {
+		for _, st := range hub.ResourcePolicy(id) {
+			if st.Effect == "Allow" && slices.Contains(st.Actions, "sqs:SendMessage") && slices.Contains(st.Principals["Service"], "events.amazonaws.com") {
+				for _, res := range st.Resources {
+					allowed[res] = append(allowed[res], st.Conditions["ArnEquals"]["aws:SourceArn"]...)
+				}
+			}
+		}
+	}
+	n := 0
+	for _, r := range hub.Routes() {
+		if r.DeadLetter == "" {
+			continue
+		}
+		n++
+		if !slices.Contains(allowed[r.DeadLetter], "!GetAtt "+r.Name+".Arn") {
+			t.Errorf("rule %s sends failures to %s, whose policy allows only %v", r.Name, r.DeadLetter, allowed[r.DeadLetter])
+		}
+	}
+	if n != 6 {
+		t.Errorf("%d rules have a dead-letter queue, want 6 (three onboard rules, the schedule, the fan-out, the Jenkins reload)", n)
+	}
+}
+
+// Lambda asks for a visibility timeout of at least six times the function's timeout
+// (https://docs.aws.amazon.com/lambda/latest/dg/services-sqs-configure.html), and the
+// mapping's settings are the documented ones.
+func TestPolledQueuesOutlastTheirFunction(t *testing.T) {
+	hub, _ := loadProduct(t)
+	n := 0
+	for _, r := range hub.Routes() {
+		if r.Kind != "SQS" {
+			continue
+		}
+		n++
+		timeout, ok := hub.Property(r.Function, "Timeout")
+		if !ok {
+			timeout = Text(field(hub.globals, "Timeout"))
+		}
+		visibility, _ := hub.Property(r.Queue, "VisibilityTimeout")
+		fnSeconds, err1 := strconv.Atoi(timeout)
+		queueSeconds, err2 := strconv.Atoi(visibility)
+		if err1 != nil || err2 != nil {
+			t.Fatalf("%s: timeout %q and %s visibility timeout %q must be numbers", r.Function, timeout, r.Queue, visibility)
+		}
+		if queueSeconds < 6*fnSeconds {
+			t.Errorf("%s visibility timeout %d s < 6 x %s timeout %d s", r.Queue, queueSeconds, r.Function, fnSeconds)
+		}
+		redrive, _ := hub.Property(r.Queue, "RedrivePolicy")
+		if !strings.Contains(redrive, "maxReceiveCount: 5") || !strings.Contains(redrive, "deadLetterTargetArn: !GetAtt "+r.Queue+"DeadLetterQueue.Arn") {
+			t.Errorf("%s redrive policy = %s, want its dead-letter queue after 5 receives", r.Queue, redrive)
+		}
+		if !r.Polling.ReportBatchItemFailures || r.Polling.BatchSize != "10" || r.Polling.MaximumConcurrency != "!Ref OnboardConcurrency" {
+			t.Errorf("%s polling = %+v, want batches of 10, partial batch responses, concurrency from OnboardConcurrency", r.Name, r.Polling)
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d SQS events, want the onboard function's", n)
+	}
+	params := map[string]Parameter{}
+	for _, p := range hub.Parameters() {
+		params[p.Name] = p
+	}
+	if p := params["OnboardConcurrency"]; p.Type != "Number" || p.Default != "5" {
+		t.Errorf("OnboardConcurrency = %+v, want a Number defaulting to 5", p)
+	}
+	if env := hub.Env("OnboardFunction"); env["ONBOARD_QUEUE_URL"] != "!Ref OnboardQueue" {
+		t.Errorf("onboard ONBOARD_QUEUE_URL = %q, want the queue's URL (!Ref OnboardQueue)", env["ONBOARD_QUEUE_URL"])
 	}
 }

@@ -2,18 +2,19 @@ package templates
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 )
 
 // Route is one way an event reaches a target: a SAM function event (EventBridgeRule,
-// Schedule, SNS) or an AWS::Events::Rule target. Values are raw text (see Text).
+// Schedule, SNS, SQS) or an AWS::Events::Rule target. Values are raw text (see Text).
 type Route struct {
 	// Name is the logical id of the rule: for a SAM event, the id SAM gives it
 	// (<Function><Event>, e.g. OnboardFunctionTagChange); for an AWS::Events::Rule, its own.
 	Name string
-	// Kind is "EventBridgeRule", "Schedule" or "SNS".
+	// Kind is "EventBridgeRule", "Schedule", "SNS" or "SQS" (an event source mapping).
 	Kind string
 	// EventBus is the bus the rule is on: "" for the account's default bus.
 	EventBus string
@@ -26,10 +27,29 @@ type Route struct {
 	// Topic is the SNS topic of an SNS event.
 	Topic string
 	// Function is the logical id of the target function, when the target is a function of
-	// this template; otherwise Target holds the raw target ARN.
+	// this template; Queue the logical id of the target queue, when it is an AWS::SQS::Queue
+	// of this template (for an SQS event: the queue polled); otherwise Target holds the raw
+	// target ARN.
 	Function string
+	Queue    string
 	Target   string
 	RoleArn  string
+	// DeadLetter is the raw ARN of the queue the rule sends events it could not deliver to
+	// (DeadLetterConfig.Arn), or "".
+	DeadLetter string
+	// Polling is the event source mapping of an SQS event.
+	Polling Polling
+}
+
+// Polling is how Lambda's event source mapping of an SQS event reads its queue. Values are
+// raw text; empty when the template leaves them to Lambda's defaults.
+type Polling struct {
+	BatchSize          string
+	BatchingWindow     string // MaximumBatchingWindowInSeconds
+	MaximumConcurrency string // ScalingConfig.MaximumConcurrency
+	// ReportBatchItemFailures says FunctionResponseTypes lists ReportBatchItemFailures:
+	// only then does Lambda read the function's batchItemFailures.
+	ReportBatchItemFailures bool
 }
 
 // Routes returns every event route of the template: the Events of each SAM function, then
@@ -54,16 +74,29 @@ func (t *Template) Routes() []Route {
 			switch route.Kind {
 			case "EventBridgeRule", "CloudWatchEvent":
 				route.Kind = "EventBridgeRule"
+				route.DeadLetter = optionalText(field(field(props, "DeadLetterConfig"), "Arn"))
 				route.EventBus = optionalText(field(props, "EventBusName"))
 				route.Pattern = decode(field(props, "Pattern"))
 			case "Schedule", "ScheduleV2":
 				route.Kind = "Schedule"
+				route.DeadLetter = optionalText(field(field(props, "DeadLetterConfig"), "Arn"))
 				route.Schedule = optionalText(field(props, "Schedule"))
 				if route.Schedule == "" {
 					route.Schedule = optionalText(field(props, "ScheduleExpression"))
 				}
 			case "SNS":
 				route.Topic = optionalText(field(props, "Topic"))
+			case "SQS":
+				route.Queue = t.queueID(optionalText(field(props, "Queue")))
+				if route.Queue == "" {
+					route.Target = optionalText(field(props, "Queue"))
+				}
+				route.Polling = Polling{
+					BatchSize:               optionalText(field(props, "BatchSize")),
+					BatchingWindow:          optionalText(field(props, "MaximumBatchingWindowInSeconds")),
+					MaximumConcurrency:      optionalText(field(field(props, "ScalingConfig"), "MaximumConcurrency")),
+					ReportBatchItemFailures: slices.Contains(texts(field(props, "FunctionResponseTypes")), "ReportBatchItemFailures"),
+				}
 			default:
 				continue
 			}
@@ -87,6 +120,8 @@ func (t *Template) Routes() []Route {
 				Schedule: optionalText(field(r.properties, "ScheduleExpression")),
 				Target:   optionalText(field(target, "Arn")),
 				RoleArn:  optionalText(field(target, "RoleArn")),
+				// DeadLetter belongs to the target, as in AWS::Events::Rule.
+				DeadLetter: optionalText(field(field(target, "DeadLetterConfig"), "Arn")),
 			}
 			if route.Schedule != "" {
 				route.Kind = "Schedule"
@@ -94,10 +129,22 @@ func (t *Template) Routes() []Route {
 			if id, ok := strings.CutSuffix(strings.TrimPrefix(route.Target, "!GetAtt "), ".Arn"); ok && functionTypes[t.ResourceType(id)] {
 				route.Function, route.Target = id, ""
 			}
+			if id := t.queueID(route.Target); id != "" {
+				route.Queue, route.Target = id, ""
+			}
 			out = append(out, route)
 		}
 	}
 	return out
+}
+
+// queueID is the logical id of the AWS::SQS::Queue of this template that raw ("!GetAtt
+// X.Arn") names, or "".
+func (t *Template) queueID(raw string) string {
+	if id, ok := strings.CutSuffix(strings.TrimPrefix(raw, "!GetAtt "), ".Arn"); ok && t.ResourceType(id) == "AWS::SQS::Queue" {
+		return id
+	}
+	return ""
 }
 
 // ResolvePattern returns a copy of an event pattern with every "!Ref X" leaf replaced by

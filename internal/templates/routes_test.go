@@ -8,20 +8,22 @@ import (
 
 func TestHubRoutesEveryEventToItsFunction(t *testing.T) {
 	hub, _ := loadProduct(t)
-	type summary struct{ Name, Kind, EventBus, Schedule, Topic, Function string }
+	type summary struct{ Name, Kind, EventBus, Schedule, Topic, Function, Queue string }
 	var got []summary
 	for _, r := range hub.Routes() {
-		got = append(got, summary{r.Name, r.Kind, r.EventBus, r.Schedule, r.Topic, r.Function})
+		got = append(got, summary{r.Name, r.Kind, r.EventBus, r.Schedule, r.Topic, r.Function, r.Queue})
 	}
+	// The onboard events go through the queue: the rules target it, the function polls it.
 	want := []summary{
-		{"OnboardFunctionTagChange", "EventBridgeRule", "!Ref EventBus", "", "", "OnboardFunction"},
-		{"OnboardFunctionTagCall", "EventBridgeRule", "!Ref EventBus", "", "", "OnboardFunction"},
-		{"OnboardFunctionVpcCall", "EventBridgeRule", "!Ref EventBus", "", "", "OnboardFunction"},
-		{"AcceptFunctionNotification", "SNS", "", "", "!Ref ConnectionTopic", "AcceptFunction"},
-		{"ReconcileFunctionSchedule", "Schedule", "", "!Ref ReconcileRate", "", "ReconcileFunction"},
-		{"ReconcileFunctionFanout", "EventBridgeRule", "!Ref EventBus", "", "", "ReconcileFunction"},
+		{"OnboardFunctionQueue", "SQS", "", "", "", "OnboardFunction", "OnboardQueue"},
+		{"AcceptFunctionNotification", "SNS", "", "", "!Ref ConnectionTopic", "AcceptFunction", ""},
+		{"ReconcileFunctionSchedule", "Schedule", "", "!Ref ReconcileRate", "", "ReconcileFunction", ""},
+		{"ReconcileFunctionFanout", "EventBridgeRule", "!Ref EventBus", "", "", "ReconcileFunction", ""},
+		{"OnboardTagChangeRule", "EventBridgeRule", "!Ref EventBus", "", "", "", "OnboardQueue"},
+		{"OnboardTagCallRule", "EventBridgeRule", "!Ref EventBus", "", "", "", "OnboardQueue"},
+		{"OnboardVpcCallRule", "EventBridgeRule", "!Ref EventBus", "", "", "", "OnboardQueue"},
 		// Optional (JenkinsUrl): status changes to the Jenkins reload API destination.
-		{"JenkinsReloadRule", "EventBridgeRule", "!Ref EventBus", "", "", ""},
+		{"JenkinsReloadRule", "EventBridgeRule", "!Ref EventBus", "", "", "", ""},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("hub routes =\n  %+v\nwant\n  %+v", got, want)

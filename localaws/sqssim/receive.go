@@ -134,7 +134,10 @@ func (s *Service) takeLocked(q *queue, in receiveInput, short bool) []wireMessag
 	if missed && len(got) < limit {
 		s.stats.ShortPollMisses++
 	}
-	if s.strict && len(got) < limit && s.rng.Float64() < s.opts.DuplicateRatio {
+	// One chance of a copy per answer: a long poll takes every 20 ms until
+	// it has messages, and a chance on each of those looks would hand out
+	// copies far more often than DuplicateRatio says.
+	if s.strict && len(got) < limit && (short || len(got) > 0) && s.rng.Float64() < s.opts.DuplicateRatio {
 		if c := s.copyInFlightLocked(q, now, got); c != nil {
 			got = append(got, c)
 		}

@@ -40,7 +40,8 @@ func IsBatch(payload []byte) bool {
 // DecodeBatch decodes the onboard function's SQS batch: every record must
 // come from SQS and carry a message id (a batch that does not is
 // malformed as a whole, since a partial batch response could not name its
-// records), and each body is decoded as Decode decodes a direct event.
+// records), a message received twice counts once, and each body is
+// decoded as Decode decodes a direct event.
 // The onboard queue carries the hub rules' EventBridge events and the
 // function's own follow-ups, which are re-drive requests
 // ({"account","region","vpcId"}) with the FollowUpAttribute attribute.
@@ -61,7 +62,9 @@ func (d Decoder) DecodeBatch(payload []byte) ([]Message, error) {
 		case r.MessageId == "":
 			return nil, &MalformedError{Reason: fmt.Sprintf("record %d of the SQS batch has no messageId", i)}
 		case seen[r.MessageId]:
-			return nil, &MalformedError{Reason: fmt.Sprintf("message %s is twice in the SQS batch", r.MessageId)}
+			// A standard queue may hand a message out twice, and Lambda's
+			// poller may put both receipts in one batch: one is enough.
+			continue
 		}
 		seen[r.MessageId] = true
 		res, err := d.Decode([]byte(r.Body))
