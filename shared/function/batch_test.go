@@ -7,9 +7,16 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambda"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/status"
 )
 
 // onboardQueueARN is the onboard queue the local deployment's event source
@@ -115,5 +122,76 @@ func TestBatchMalformedAsAWholeFailsTheInvocation(t *testing.T) {
 	}
 	if want := "record 1 of the SQS batch has no messageId"; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not say %q", err, want)
+	}
+}
+
+// TestConnectingEndpointIsFollowedUpUntilReady: onboarding leaves the
+// endpoint connecting (accepted, PrivateLink still making it available),
+// so the onboard function puts a delayed follow-up on its own queue (the
+// deployed OnboardQueue, through its role's FollowUps grant); the
+// follow-up, handed back by the queue a minute later as the event source
+// mapping would, finds the endpoint available and publishes ready, and
+// sends no further follow-up.
+func TestConnectingEndpointIsFollowedUpUntilReady(t *testing.T) {
+	e := newEnv(t, nil)
+	queue := e.w.Deployment.Queues["OnboardQueue"]
+	if queue == "" {
+		t.Fatalf("the deployment has no OnboardQueue: %v", e.w.Deployment.Queues)
+	}
+	e.cfg.OnboardQueueURL = queue
+	e.w.Server.SetTransitionDelay(time.Minute)
+	vpc := e.vpcs[savedVPC]
+	ctx := context.Background()
+	e.tag(member, vpc, "true")
+	// The deployed rules put the tag's own events on the queue too; this
+	// test hands onboard its batch itself, so they go.
+	e.w.Server.Flush(10 * time.Second)
+	if _, err := e.w.SQS(hub).PurgeQueue(ctx, &sqs.PurgeQueueInput{QueueUrl: aws.String(queue)}); err != nil {
+		t.Fatal(err)
+	}
+	if failed := e.onboardBatch(sqsBatch(t, e.event("tag-change-tagged.json"))); len(failed) != 0 {
+		t.Fatalf("batch item failures %v\n%s", failed, e.logs)
+	}
+	if st := e.footprint(member, vpc).Tags[agentvpc.TagStatus]; st != status.Connecting {
+		t.Fatalf("status tag %q after onboarding, want %s", st, status.Connecting)
+	}
+	if d := e.w.QueueDepth(queue); d.Delayed != 1 || d.Visible != 0 {
+		t.Fatalf("queue after onboarding: %+v, want one delayed follow-up", d)
+	}
+
+	e.w.Clock().Skip(e.cfg.FollowUpDelay + time.Second)
+	out, err := e.w.SQS(hub).ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queue), MaxNumberOfMessages: 10,
+		MessageAttributeNames: []string{"All"}, WaitTimeSeconds: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.Messages) != 1 {
+		t.Fatalf("received %d messages a minute later, want the follow-up", len(out.Messages))
+	}
+	m := out.Messages[0]
+	a, ok := m.MessageAttributes[event.FollowUpAttribute]
+	if want := `{"account":"` + member + `","region":"us-east-1","vpcId":"` + vpc + `"}`; aws.ToString(m.Body) != want || !ok || aws.ToString(a.StringValue) != "1" {
+		t.Fatalf("follow-up %s with attributes %v, want %s and follow-up 1", aws.ToString(m.Body), m.MessageAttributes, want)
+	}
+	var ev events.SQSEvent
+	ev.Records = []events.SQSMessage{{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body),
+		EventSource: "aws:sqs", EventSourceARN: onboardQueueARN, AWSRegion: region,
+		MessageAttributes: map[string]events.SQSMessageAttribute{event.FollowUpAttribute: {StringValue: a.StringValue, DataType: aws.ToString(a.DataType)}}}}
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if failed := e.onboardBatch(payload); len(failed) != 0 {
+		t.Fatalf("the follow-up failed: %v\n%s", failed, e.logs)
+	}
+	if _, err := e.w.SQS(hub).DeleteMessage(ctx, &sqs.DeleteMessageInput{QueueUrl: aws.String(queue), ReceiptHandle: m.ReceiptHandle}); err != nil {
+		t.Fatal(err)
+	}
+	f := e.assertOnboarded(member, vpc)
+	if f.Tags[agentvpc.TagStatus] != status.Ready || f.Document["status"] != status.Ready {
+		t.Errorf("after the follow-up: status tag %q, document status %v; want %s", f.Tags[agentvpc.TagStatus], f.Document["status"], status.Ready)
+	}
+	if d := e.w.QueueDepth(queue); d.Delayed+d.Visible != 0 {
+		t.Errorf("queue after the ready follow-up: %+v, want no further follow-up", d)
 	}
 }

@@ -106,6 +106,17 @@ func tourWith(t *testing.T, relax localaws.Relax) (*env, []localaws.Call) {
 	e.reconcile(reconcile.Request{})
 	e.cfg.FanoutThreshold, e.cfg.ParameterReads = 50, "prefix"
 	e.reconcile(reconcile.Request{}) // the default: the whole prefix paged
+	// Onboard: a VPC tagged again gets a new endpoint, still connecting when
+	// published, so onboard puts its follow-up on the queue (FollowUps).
+	e.cfg.OnboardQueueURL = e.w.Deployment.Queues["OnboardQueue"]
+	e.w.Server.SetTransitionDelay(time.Minute)
+	e.tag(member, two, "true")
+	e.w.Later()
+	e.redrive(member, two)
+	if e.w.QueueDepth(e.cfg.OnboardQueueURL).Delayed == 0 {
+		t.Fatal("the tour's onboarding of a connecting endpoint sent no follow-up")
+	}
+	e.w.Server.SetTransitionDelay(0)
 	// Onboard: untag and removal of the last agent VPC of an account.
 	e.untag(member2, three)
 	e.w.Later() // a re-drive acts on the tags EC2 shows
@@ -196,10 +207,6 @@ var notNeededByCode = map[string]string{
 	"Logs":        "Lambda writes the function's logs with its role",
 	"DeadLetters": "Lambda sends failed asynchronous invocations to the dead-letter queue with the function's role",
 	"QueuePoller": "Lambda's event source mapping polls the onboarding queue with the function's role",
-	// TODO(lead): the tour runs onboard without ONBOARD_QUEUE_URL, so its
-	// follow-ups (shared/onboard/followup.go) are never sent; drop this
-	// entry when the tour configures the queue.
-	"FollowUps": "onboard's delayed follow-ups on its queue, not reached by the tour (no queue configured)",
 }
 
 // Every statement of every role's policy allows at least one request the
