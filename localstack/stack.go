@@ -80,8 +80,11 @@ type Options struct {
 	// invocation that failed (Lambda retries twice); default 200ms, 1s.
 	Retries []time.Duration
 
-	Throttle        bool
-	TransitionDelay time.Duration
+	Throttle bool
+	// PutParameterRate is Parameter Store's PutParameter rate when
+	// throttling (localaws.Options.PutParameterRate; default 3 per second).
+	PutParameterRate float64
+	TransitionDelay  time.Duration
 	// Relax turns off strict behaviours of the local AWS (zero: as strict
 	// as AWS); Relax.Delivery makes event delivery exactly once, at once and
 	// in order, and loses no aws.tag event.
@@ -346,7 +349,7 @@ func buildFunctions(ctx context.Context, opts Options, ids []string, prog *progr
 // startAWS starts the local AWS server and deploys the templates into it.
 func (s *Stack) startAWS(ctx context.Context, hub *deployment) (err error) {
 	opts := s.opts
-	if s.AWS, err = localaws.NewServer(localaws.Options{Topology: opts.Topology, Throttle: opts.Throttle, TransitionDelay: opts.TransitionDelay,
+	if s.AWS, err = localaws.NewServer(localaws.Options{Topology: opts.Topology, Throttle: opts.Throttle, PutParameterRate: opts.PutParameterRate, TransitionDelay: opts.TransitionDelay,
 		Relax: opts.Relax, Delivery: opts.Delivery, SQS: opts.Queues, Seed: opts.Seed}); err != nil {
 		return fmt.Errorf("starting the local AWS, %w", err)
 	}
