@@ -34,7 +34,7 @@ func TestRetryerWaitsOutThrottlingAndGivesUpOnOtherErrors(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var seen atomic.Int32
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 				w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 				if seen.Add(1) <= tc.failures {
 					w.WriteHeader(tc.status)
