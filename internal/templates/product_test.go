@@ -131,8 +131,9 @@ func TestEveryFunctionHasItsOwnRoleAndItsEnvironment(t *testing.T) {
 
 // queueConsumer are the actions a function may have on the queue it polls: what Lambda's
 // poller needs (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html, execution role
-// permissions) and SendMessage for its own follow-ups.
-var queueConsumer = []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:SendMessage"}
+// permissions), SendMessage for its own follow-ups, and ChangeMessageVisibility to hand a
+// failed message back sooner.
+var queueConsumer = []string{"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:SendMessage", "sqs:ChangeMessageVisibility"}
 
 // polledQueues maps each function to the raw ARNs of the queues its SQS events poll.
 func polledQueues(tpl *Template) map[string][]string {

@@ -20,6 +20,14 @@ var iamActions = map[string]string{
 	"ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
 }
 
+// IAMAction is the IAM action a call to action is authorized as.
+func IAMAction(action string) string {
+	if a, ok := iamActions[action]; ok {
+		return a
+	}
+	return action
+}
+
 // AuthorizationContext is what IAM evaluates before the call: the queue it
 // names (by QueueUrl, or QueueName for CreateQueue and GetQueueUrl) with its
 // tags and its policy; ListQueues has no resource-level permissions.

@@ -24,6 +24,11 @@ type Message struct {
 	ID     string
 	Result Result
 	Err    error
+	// ReceiptHandle and Receives (SQS's ApproximateReceiveCount, 1 for the
+	// first) let the function hand a failed message back sooner than its
+	// visibility timeout.
+	ReceiptHandle string
+	Receives      int
 }
 
 // IsBatch reports whether payload is an SQS batch: a Records list whose
@@ -71,7 +76,8 @@ func (d Decoder) DecodeBatch(payload []byte) ([]Message, error) {
 		if err == nil {
 			err = followUps(r, res.Hints)
 		}
-		out = append(out, Message{ID: r.MessageId, Result: res, Err: err})
+		receives, _ := strconv.Atoi(r.Attributes["ApproximateReceiveCount"])
+		out = append(out, Message{ID: r.MessageId, Result: res, Err: err, ReceiptHandle: r.ReceiptHandle, Receives: max(receives, 1)})
 	}
 	return out, nil
 }

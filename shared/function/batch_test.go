@@ -13,9 +13,11 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/onboard"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/status"
 )
 
@@ -193,5 +195,81 @@ func TestConnectingEndpointIsFollowedUpUntilReady(t *testing.T) {
 	}
 	if d := e.w.QueueDepth(queue); d.Delayed+d.Visible != 0 {
 		t.Errorf("queue after the ready follow-up: %+v, want no further follow-up", d)
+	}
+}
+
+// failQueuedMessage puts a malformed message on the onboard queue,
+// receives it as the event source mapping would and hands onboard the
+// batch: the message fails, and onboard shortens its visibility. It
+// returns the message's id.
+func (e *env) failQueuedMessage(queue string) string {
+	e.t.Helper()
+	ctx := context.Background()
+	c := e.w.SQS(hub)
+	if _, err := c.SendMessage(ctx, &sqs.SendMessageInput{QueueUrl: aws.String(queue), MessageBody: aws.String(`{"account": "2222", "region": "us-east-1", "vpcId": "vpc-1"}`)}); err != nil {
+		e.t.Fatal(err)
+	}
+	// The queue may hold other messages (the deployed rules put tag events
+	// on it): receive until the malformed one comes; the others stay in
+	// flight.
+	var m *sqstypes.Message
+	for tries := 0; m == nil; tries++ {
+		out, err := c.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queue), MaxNumberOfMessages: 10, WaitTimeSeconds: 1,
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount}})
+		if err != nil || tries > 20 {
+			e.t.Fatalf("receiving the malformed message: %v after %d receives", err, tries)
+		}
+		for i := range out.Messages {
+			if strings.Contains(aws.ToString(out.Messages[i].Body), `"2222"`) {
+				m = &out.Messages[i]
+			}
+		}
+	}
+	var ev events.SQSEvent
+	ev.Records = []events.SQSMessage{{MessageId: aws.ToString(m.MessageId), ReceiptHandle: aws.ToString(m.ReceiptHandle), Body: aws.ToString(m.Body),
+		Attributes: m.Attributes, EventSource: "aws:sqs", EventSourceARN: onboardQueueARN, AWSRegion: region}}
+	payload, err := json.Marshal(ev)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if failed := e.onboardBatch(payload); !slices.Equal(failed, []string{aws.ToString(m.MessageId)}) {
+		e.t.Fatalf("batch item failures %v, want the malformed message %s", failed, aws.ToString(m.MessageId))
+	}
+	return aws.ToString(m.MessageId)
+}
+
+// TestFailedMessageComesBackSooner: a message onboard fails is handed back
+// after a minute (onboard.RetryDelay of its first receive), not after the
+// queue's 30-minute visibility timeout.
+func TestFailedMessageComesBackSooner(t *testing.T) {
+	e := newEnv(t, nil)
+	queue := e.w.Deployment.Queues["OnboardQueue"]
+	e.cfg.OnboardQueueURL = queue
+	e.w.Server.Flush(10 * time.Second)
+	ctx := context.Background()
+	if _, err := e.w.SQS(hub).PurgeQueue(ctx, &sqs.PurgeQueueInput{QueueUrl: aws.String(queue)}); err != nil {
+		t.Fatal(err)
+	}
+	id := e.failQueuedMessage(queue)
+	e.w.Clock().Skip(onboard.RetryDelay(1) - 5*time.Second)
+	if d := e.w.QueueDepth(queue); d.Visible != 0 || d.InFlight != 1 {
+		t.Fatalf("queue just before the retry delay: %+v, want the message in flight", d)
+	}
+	e.w.Clock().Skip(10 * time.Second)
+	out, err := e.w.SQS(hub).ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(queue), MaxNumberOfMessages: 1, WaitTimeSeconds: 1,
+		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameApproximateReceiveCount}})
+	if err != nil || len(out.Messages) != 1 || aws.ToString(out.Messages[0].MessageId) != id {
+		t.Fatalf("a minute later: %v, %+v; want message %s back", err, out, id)
+	}
+	if n := out.Messages[0].Attributes["ApproximateReceiveCount"]; n != "2" {
+		t.Errorf("receive count %s, want 2", n)
+	}
+}
+
+func TestRetryDelay(t *testing.T) {
+	for receives, want := range map[int]time.Duration{0: time.Minute, 1: time.Minute, 2: 2 * time.Minute, 3: 4 * time.Minute, 4: 8 * time.Minute, 5: 15 * time.Minute, 50: 15 * time.Minute} {
+		if got := onboard.RetryDelay(receives); got != want {
+			t.Errorf("RetryDelay(%d) = %s, want %s", receives, got, want)
+		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/internal/templates"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/localawstest"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/sqssim"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/config"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/reconcile"
@@ -117,6 +118,8 @@ func tourWith(t *testing.T, relax localaws.Relax) (*env, []localaws.Call) {
 		t.Fatal("the tour's onboarding of a connecting endpoint sent no follow-up")
 	}
 	e.w.Server.SetTransitionDelay(0)
+	// Onboard: a message it fails comes back sooner (RetrySooner).
+	e.failQueuedMessage(e.cfg.OnboardQueueURL)
 	// Onboard: untag and removal of the last agent VPC of an account.
 	e.untag(member2, three)
 	e.w.Later() // a re-drive acts on the tags EC2 shows
@@ -154,6 +157,9 @@ func actionsByIdentity(calls []localaws.Call) (hubCalls map[string]map[string]bo
 	spokeCalls = map[string]bool{}
 	for _, c := range calls {
 		action := c.Service + ":" + c.Action
+		if c.Service == "sqs" {
+			action = "sqs:" + sqssim.IAMAction(c.Action) // a batch call is authorized as its single action
+		}
 		switch {
 		case strings.Contains(c.Principal, ":assumed-role/jenkins-agent-vpcs-spoke/"):
 			spokeCalls[action] = true

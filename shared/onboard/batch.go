@@ -47,7 +47,29 @@ func (h *Handler) HandleBatch(ctx context.Context, payload []byte) (events.SQSEv
 	}
 	telemetry.Count(ctx, "Convergences", float64(len(work)))
 	failed = append(failed, h.convergeAll(ctx, work)...)
-	return response(ctx, msgs, failed), nil
+	resp := response(ctx, msgs, failed)
+	h.retrySooner(ctx, msgs, resp)
+	return resp, nil
+}
+
+// retrySooner hands the failed messages back to the queue after
+// RetryDelay rather than the queue's visibility timeout; failing to do so
+// only delays their retry, so it is logged, not returned.
+func (h *Handler) retrySooner(ctx context.Context, msgs []event.Message, resp events.SQSEventResponse) {
+	if h.Retries == nil || len(resp.BatchItemFailures) == 0 {
+		return
+	}
+	var failed []event.Message
+	for _, m := range msgs {
+		if slices.ContainsFunc(resp.BatchItemFailures, func(f events.SQSBatchItemFailure) bool { return f.ItemIdentifier == m.ID }) {
+			failed = append(failed, m)
+		}
+	}
+	if err := h.Retries.Retry(ctx, failed); err != nil {
+		telemetry.Logger(ctx).Warn("failed messages come back at the queue's visibility timeout", "error", err.Error())
+		return
+	}
+	telemetry.Logger(ctx).Info("failed messages come back sooner", "messages", len(failed))
 }
 
 // convergence is one VPC's convergence and the messages that asked for it.

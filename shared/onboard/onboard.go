@@ -19,6 +19,11 @@ type Handler struct {
 	Decoder    event.Decoder
 	Log        *slog.Logger
 	MetricsOut io.Writer
+	// Retries, when set, hands the failed messages of a batch back to the
+	// queue sooner than its visibility timeout (Queue.Retry).
+	Retries interface {
+		Retry(ctx context.Context, failed []event.Message) error
+	}
 }
 
 // Handle is the Lambda entry point: each VPC the event names is made

@@ -78,5 +78,9 @@ func New(cfg config.Config, c Clients, o core.Options) *Graph {
 
 // Onboard is the onboard function's handler.
 func (g *Graph) Onboard() *onboard.Handler {
-	return &onboard.Handler{VPCs: g.VPCs, Decoder: event.Decoder{TagKey: g.Config.TagKey}, Log: g.Options.Log, MetricsOut: g.Options.MetricsOut}
+	h := &onboard.Handler{VPCs: g.VPCs, Decoder: event.Decoder{TagKey: g.Config.TagKey}, Log: g.Options.Log, MetricsOut: g.Options.MetricsOut}
+	if q, ok := g.VPCs.FollowUps.(onboard.Queue); ok {
+		h.Retries = q
+	}
+	return h
 }
