@@ -55,63 +55,82 @@ type adminNotFoundError struct{ error }
 // admin does what an admin call asks and returns the answer's body.
 func (s *Server) admin(r *http.Request, body []byte) (any, error) {
 	route := r.Method + " " + r.URL.Path
-	switch route {
-	case "GET /_localaws/health":
+	if do, ok := adminRoutes[route]; ok {
+		return do(s, r, body)
+	}
+	return nil, adminNotFoundError{fmt.Errorf("no admin endpoint %s", route)}
+}
+
+// adminCall does one admin call: r for its query, body for its input.
+type adminCall func(s *Server, r *http.Request, body []byte) (any, error)
+
+// adminRoutes is every admin endpoint by "METHOD path".
+var adminRoutes = map[string]adminCall{
+	"GET /_localaws/health": func(*Server, *http.Request, []byte) (any, error) {
 		return map[string]string{"status": "ok"}, nil
-	case "GET /_localaws/faults":
-		return s.Faults(), nil
-	case "POST /_localaws/faults":
+	},
+	"GET /_localaws/faults": func(s *Server, _ *http.Request, _ []byte) (any, error) { return s.Faults(), nil },
+	"POST /_localaws/faults": func(s *Server, _ *http.Request, body []byte) (any, error) {
 		return s.adminInjectFaults(body)
-	case "DELETE /_localaws/faults":
+	},
+	"DELETE /_localaws/faults": func(s *Server, r *http.Request, _ []byte) (any, error) {
 		if id := r.URL.Query().Get("id"); id != "" {
 			return map[string]bool{"removed": s.RemoveFault(id)}, nil
 		}
 		s.ClearFaults()
 		return map[string]bool{"removed": true}, nil
-	case "GET /_localaws/throttle":
+	},
+	"GET /_localaws/throttle": func(s *Server, _ *http.Request, _ []byte) (any, error) {
 		s.throttle.mu.Lock()
 		enabled := s.throttle.enabled
 		s.throttle.mu.Unlock()
 		return map[string]bool{"enabled": enabled}, nil
-	case "POST /_localaws/throttle":
+	},
+	"POST /_localaws/throttle": func(s *Server, _ *http.Request, body []byte) (any, error) {
 		var in struct{ Enabled bool }
 		if err := json.Unmarshal(body, &in); err != nil {
 			return nil, err
 		}
 		s.SetThrottle(in.Enabled)
 		return map[string]bool{"enabled": in.Enabled}, nil
-	case "GET /_localaws/calls":
-		return s.Calls(), nil
-	case "DELETE /_localaws/calls", "POST /_localaws/calls/reset":
-		s.ResetCalls()
-		return map[string]bool{"reset": true}, nil
-	case "GET /_localaws/clock":
+	},
+	"GET /_localaws/calls":        func(s *Server, _ *http.Request, _ []byte) (any, error) { return s.Calls(), nil },
+	"DELETE /_localaws/calls":     adminResetCalls,
+	"POST /_localaws/calls/reset": adminResetCalls,
+	"GET /_localaws/clock": func(s *Server, _ *http.Request, _ []byte) (any, error) {
 		return map[string]any{"now": s.clock.Now(), "frozen": s.clock.Frozen()}, nil
-	case "POST /_localaws/clock":
-		return s.adminSetClock(body)
-	case "POST /_localaws/topology":
-		return s.adminSeed(body)
-	case "GET /_localaws/events":
-		return s.RecentEvents(), nil
-	case "POST /_localaws/rules/trigger":
+	},
+	"POST /_localaws/clock":    func(s *Server, _ *http.Request, body []byte) (any, error) { return s.adminSetClock(body) },
+	"POST /_localaws/topology": func(s *Server, _ *http.Request, body []byte) (any, error) { return s.adminSeed(body) },
+	"GET /_localaws/events":    func(s *Server, _ *http.Request, _ []byte) (any, error) { return s.RecentEvents(), nil },
+	"POST /_localaws/rules/trigger": func(s *Server, _ *http.Request, body []byte) (any, error) {
 		return s.adminTriggerRule(body)
-	case "POST /_localaws/credentials":
+	},
+	"POST /_localaws/credentials": func(s *Server, _ *http.Request, body []byte) (any, error) {
 		return s.adminCredentials(body)
-	case "POST /_localaws/flush":
+	},
+	"POST /_localaws/flush": func(s *Server, _ *http.Request, _ []byte) (any, error) {
 		return map[string]bool{"drained": s.Flush(10 * time.Second)}, nil
-	case "GET /_localaws/delivery":
+	},
+	"GET /_localaws/delivery": func(s *Server, _ *http.Request, _ []byte) (any, error) {
 		opts, strict := s.Delivery()
 		return map[string]any{"strict": strict, "stats": s.DeliveryStats(), "options": map[string]any{
 			"duplicateRatio": opts.DuplicateRatio, "dropTagRatio": opts.DropTagRatio, "seed": opts.Seed,
 			"maxDelay": opts.MaxDelay.String(), "cloudTrailDelay": opts.CloudTrailDelay.String()}}, nil
-	case "DELETE /_localaws/delivery":
+	},
+	"DELETE /_localaws/delivery": func(s *Server, _ *http.Request, _ []byte) (any, error) {
 		s.ResetDeliveryStats()
 		return map[string]bool{"reset": true}, nil
-	case "GET /_localaws/queues":
+	},
+	"GET /_localaws/queues": func(s *Server, _ *http.Request, _ []byte) (any, error) {
 		opts, strict := s.QueueStrictness()
 		return map[string]any{"strict": strict, "options": opts, "stats": s.QueueStats(), "depths": s.QueueDepths()}, nil
-	}
-	return nil, adminNotFoundError{fmt.Errorf("no admin endpoint %s", route)}
+	},
+}
+
+func adminResetCalls(s *Server, _ *http.Request, _ []byte) (any, error) {
+	s.ResetCalls()
+	return map[string]bool{"reset": true}, nil
 }
 
 // adminInjectFaults injects one Fault or a JSON array of them.

@@ -401,6 +401,8 @@ func (s *target) deployMembers(ctx context.Context, hub *deployment) error {
 	return nil
 }
 
+// startFunction starts function id of the hub deployment as Lambda would run it: its
+// environment, its execution role's credentials, and its execution environments.
 func (s *Stack) startFunction(ctx context.Context, hub *deployment, id, emulator, bootstrap string) (*Function, error) {
 	fn := &Function{LogicalID: id, Env: map[string]string{}, LogPath: filepath.Join(s.WorkDir, "logs", id+".log")}
 	var err error
@@ -415,27 +417,49 @@ func (s *Stack) startFunction(ctx context.Context, hub *deployment, id, emulator
 			return nil, fmt.Errorf("environment variable %s of %s, %w", k, id, err)
 		}
 	}
-	roleID, ok := hub.tpl.FunctionRoles()[id]
-	if !ok {
-		return nil, fmt.Errorf("%s has no role of the template", id)
-	}
-	roleName, err := hub.ref(roleID)
+	creds, err := s.roleCredentials(hub, id, fn.Name)
 	if err != nil {
 		return nil, err
 	}
-	// Lambda gives a function its execution role's session credentials.
-	creds, err := s.AWS.RoleCredentials(s.Hub, roleName, fn.Name, 12*time.Hour)
-	if err != nil {
-		return nil, fmt.Errorf("issuing the credentials of role %s, %w", roleName, err)
-	}
 	fn.role = aws.Config{Region: s.Region, BaseEndpoint: aws.String(s.URL),
 		Credentials: credentials.NewStaticCredentialsProvider(creds.AccessKeyID, creds.SecretAccessKey, creds.SessionToken)}
+	env, err := s.runtimeEnv(hub, fn, creds)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.startInstances(ctx, fn, emulator, bootstrap, env); err != nil {
+		return nil, err
+	}
+	return fn, nil
+}
+
+// roleCredentials is the session credentials of the execution role of function id,
+// named session: Lambda gives a function its execution role's session credentials.
+func (s *Stack) roleCredentials(hub *deployment, id, session string) (localaws.Credentials, error) {
+	roleID, ok := hub.tpl.FunctionRoles()[id]
+	if !ok {
+		return localaws.Credentials{}, fmt.Errorf("%s has no role of the template", id)
+	}
+	roleName, err := hub.ref(roleID)
+	if err != nil {
+		return localaws.Credentials{}, err
+	}
+	creds, err := s.AWS.RoleCredentials(s.Hub, roleName, session, 12*time.Hour)
+	if err != nil {
+		return localaws.Credentials{}, fmt.Errorf("issuing the credentials of role %s, %w", roleName, err)
+	}
+	return creds, nil
+}
+
+// runtimeEnv adds to fn.Env the variables the Lambda runtime sets, and returns the
+// whole environment as sorted KEY=value pairs.
+func (s *Stack) runtimeEnv(hub *deployment, fn *Function, creds localaws.Credentials) ([]string, error) {
 	timeout := "60" // Globals.Function.Timeout
-	if v, ok := hub.tpl.Property(id, "Timeout"); ok {
+	if v, ok := hub.tpl.Property(fn.LogicalID, "Timeout"); ok {
 		timeout = v
 	}
 	memory := "128"
-	if v, ok := hub.tpl.Property(id, "MemorySize"); ok {
+	if v, ok := hub.tpl.Property(fn.LogicalID, "MemorySize"); ok {
 		memory = v
 	}
 	home := filepath.Join(s.WorkDir, "home")
@@ -455,36 +479,42 @@ func (s *Stack) startFunction(ctx context.Context, hub *deployment, id, emulator
 		env = append(env, k+"="+v)
 	}
 	slices.Sort(env)
+	return env, nil
+}
+
+// startInstances starts the execution environments of fn, logging to fn.LogPath, and
+// stops those it started when one fails.
+func (s *Stack) startInstances(ctx context.Context, fn *Function, emulator, bootstrap string, env []string) error {
 	logFile, err := os.OpenFile(fn.LogPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("opening %s, %w", fn.LogPath, err)
+		return fmt.Errorf("opening %s, %w", fn.LogPath, err)
 	}
 	// Enough execution environments for the function's event source
 	// mappings to reach their maximum concurrency.
 	instances := s.opts.Instances
 	for _, r := range s.Routes {
-		if r.Kind == "SQS" && r.Function == id {
+		if r.Kind == "SQS" && r.Function == fn.LogicalID {
 			instances = max(instances, r.Mapping.MaximumConcurrency)
 		}
 	}
 	fn.pool = make(chan *Instance, instances)
 	for range instances {
-		in, err := StartInstance(ctx, emulator, bootstrap, id, env, logFile)
+		in, err := StartInstance(ctx, emulator, bootstrap, fn.LogicalID, env, logFile)
 		if err != nil {
 			errs := []error{err, logFile.Close()}
 			for _, started := range fn.instances {
 				errs = append(errs, started.Stop())
 			}
-			return nil, errors.Join(errs...)
+			return errors.Join(errs...)
 		}
 		fn.instances = append(fn.instances, in)
 		fn.pool <- in
 	}
 	// The children hold their own descriptors.
 	if err := logFile.Close(); err != nil {
-		return nil, fmt.Errorf("closing %s, %w", fn.LogPath, err)
+		return fmt.Errorf("closing %s, %w", fn.LogPath, err)
 	}
-	return fn, nil
+	return nil
 }
 
 // wire subscribes the functions to what the deployed routes deliver.

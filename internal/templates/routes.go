@@ -57,83 +57,99 @@ type Polling struct {
 func (t *Template) Routes() []Route {
 	var out []Route
 	for _, r := range t.resources {
-		if r.kind != "AWS::Serverless::Function" {
-			continue
-		}
-		events := field(r.properties, "Events")
-		if events == nil || events.Kind != yaml.MappingNode {
-			continue
-		}
-		for i := 0; i+1 < len(events.Content); i += 2 {
-			props := field(events.Content[i+1], "Properties")
-			route := Route{
-				Name:     r.id + events.Content[i].Value,
-				Kind:     scalar(field(events.Content[i+1], "Type")),
-				Function: r.id,
-			}
-			switch route.Kind {
-			case "EventBridgeRule", "CloudWatchEvent":
-				route.Kind = "EventBridgeRule"
-				route.DeadLetter = optionalText(field(field(props, "DeadLetterConfig"), "Arn"))
-				route.EventBus = optionalText(field(props, "EventBusName"))
-				route.Pattern = decode(field(props, "Pattern"))
-			case "Schedule", "ScheduleV2":
-				route.Kind = "Schedule"
-				route.DeadLetter = optionalText(field(field(props, "DeadLetterConfig"), "Arn"))
-				route.Schedule = optionalText(field(props, "Schedule"))
-				if route.Schedule == "" {
-					route.Schedule = optionalText(field(props, "ScheduleExpression"))
-				}
-			case "SNS":
-				route.Topic = optionalText(field(props, "Topic"))
-			case "SQS":
-				route.Queue = t.queueID(optionalText(field(props, "Queue")))
-				if route.Queue == "" {
-					route.Target = optionalText(field(props, "Queue"))
-				}
-				route.Polling = Polling{
-					BatchSize:               optionalText(field(props, "BatchSize")),
-					BatchingWindow:          optionalText(field(props, "MaximumBatchingWindowInSeconds")),
-					MaximumConcurrency:      optionalText(field(field(props, "ScalingConfig"), "MaximumConcurrency")),
-					ReportBatchItemFailures: slices.Contains(texts(field(props, "FunctionResponseTypes")), "ReportBatchItemFailures"),
-				}
-			default:
-				continue
-			}
-			out = append(out, route)
+		if r.kind == "AWS::Serverless::Function" {
+			out = append(out, t.functionRoutes(r)...)
 		}
 	}
 	for _, r := range t.resources {
-		if r.kind != "AWS::Events::Rule" {
-			continue
+		if r.kind == "AWS::Events::Rule" {
+			out = append(out, t.ruleRoutes(r)...)
 		}
-		targets := field(r.properties, "Targets")
-		if targets == nil || targets.Kind != yaml.SequenceNode {
-			continue
-		}
-		for _, target := range targets.Content {
-			route := Route{
-				Name:     r.id,
-				Kind:     "EventBridgeRule",
-				EventBus: optionalText(field(r.properties, "EventBusName")),
-				Pattern:  decode(field(r.properties, "EventPattern")),
-				Schedule: optionalText(field(r.properties, "ScheduleExpression")),
-				Target:   optionalText(field(target, "Arn")),
-				RoleArn:  optionalText(field(target, "RoleArn")),
-				// DeadLetter belongs to the target, as in AWS::Events::Rule.
-				DeadLetter: optionalText(field(field(target, "DeadLetterConfig"), "Arn")),
-			}
-			if route.Schedule != "" {
-				route.Kind = "Schedule"
-			}
-			if id, ok := strings.CutSuffix(strings.TrimPrefix(route.Target, "!GetAtt "), ".Arn"); ok && functionTypes[t.ResourceType(id)] {
-				route.Function, route.Target = id, ""
-			}
-			if id := t.queueID(route.Target); id != "" {
-				route.Queue, route.Target = id, ""
-			}
+	}
+	return out
+}
+
+// functionRoutes is the Events of SAM function r, skipping event types it does not route.
+func (t *Template) functionRoutes(r resource) []Route {
+	events := field(r.properties, "Events")
+	if events == nil || events.Kind != yaml.MappingNode {
+		return nil
+	}
+	var out []Route
+	for i := 0; i+1 < len(events.Content); i += 2 {
+		if route, ok := t.eventRoute(r.id, events.Content[i].Value, events.Content[i+1]); ok {
 			out = append(out, route)
 		}
+	}
+	return out
+}
+
+// eventRoute is the route of event name of function fn, false for an event type it does
+// not route.
+func (t *Template) eventRoute(fn, name string, event *yaml.Node) (Route, bool) {
+	props := field(event, "Properties")
+	route := Route{Name: fn + name, Kind: scalar(field(event, "Type")), Function: fn}
+	switch route.Kind {
+	case "EventBridgeRule", "CloudWatchEvent":
+		route.Kind = "EventBridgeRule"
+		route.DeadLetter = optionalText(field(field(props, "DeadLetterConfig"), "Arn"))
+		route.EventBus = optionalText(field(props, "EventBusName"))
+		route.Pattern = decode(field(props, "Pattern"))
+	case "Schedule", "ScheduleV2":
+		route.Kind = "Schedule"
+		route.DeadLetter = optionalText(field(field(props, "DeadLetterConfig"), "Arn"))
+		route.Schedule = optionalText(field(props, "Schedule"))
+		if route.Schedule == "" {
+			route.Schedule = optionalText(field(props, "ScheduleExpression"))
+		}
+	case "SNS":
+		route.Topic = optionalText(field(props, "Topic"))
+	case "SQS":
+		route.Queue = t.queueID(optionalText(field(props, "Queue")))
+		if route.Queue == "" {
+			route.Target = optionalText(field(props, "Queue"))
+		}
+		route.Polling = Polling{
+			BatchSize:               optionalText(field(props, "BatchSize")),
+			BatchingWindow:          optionalText(field(props, "MaximumBatchingWindowInSeconds")),
+			MaximumConcurrency:      optionalText(field(field(props, "ScalingConfig"), "MaximumConcurrency")),
+			ReportBatchItemFailures: slices.Contains(texts(field(props, "FunctionResponseTypes")), "ReportBatchItemFailures"),
+		}
+	default:
+		return Route{}, false
+	}
+	return route, true
+}
+
+// ruleRoutes is a route for each target of AWS::Events::Rule r.
+func (t *Template) ruleRoutes(r resource) []Route {
+	targets := field(r.properties, "Targets")
+	if targets == nil || targets.Kind != yaml.SequenceNode {
+		return nil
+	}
+	var out []Route
+	for _, target := range targets.Content {
+		route := Route{
+			Name:     r.id,
+			Kind:     "EventBridgeRule",
+			EventBus: optionalText(field(r.properties, "EventBusName")),
+			Pattern:  decode(field(r.properties, "EventPattern")),
+			Schedule: optionalText(field(r.properties, "ScheduleExpression")),
+			Target:   optionalText(field(target, "Arn")),
+			RoleArn:  optionalText(field(target, "RoleArn")),
+			// DeadLetter belongs to the target, as in AWS::Events::Rule.
+			DeadLetter: optionalText(field(field(target, "DeadLetterConfig"), "Arn")),
+		}
+		if route.Schedule != "" {
+			route.Kind = "Schedule"
+		}
+		if id, ok := strings.CutSuffix(strings.TrimPrefix(route.Target, "!GetAtt "), ".Arn"); ok && functionTypes[t.ResourceType(id)] {
+			route.Function, route.Target = id, ""
+		}
+		if id := t.queueID(route.Target); id != "" {
+			route.Queue, route.Target = id, ""
+		}
+		out = append(out, route)
 	}
 	return out
 }

@@ -77,38 +77,20 @@ func (s *Service) checkAttributesLocked(account, region, arn string, attrs map[s
 	var pol *iampolicy.Policy
 	var rp *redrivePolicy
 	for name, v := range attrs {
-		if !settable[name] {
-			return nil, nil, awsproto.Errorf("InvalidAttributeName", "Unknown Attribute %s.", name)
+		if err := checkAttributeValue(name, v); err != nil {
+			return nil, nil, err
 		}
-		if r, ok := intRanges[name]; ok {
-			n, err := strconv.Atoi(v)
-			if err != nil || n < r[0] || n > r[1] {
-				return nil, nil, invalidAttributeValue(name, fmt.Sprintf("Must be an integer from %d to %d.", r[0], r[1]))
-			}
+		if v == "" {
+			continue
 		}
 		switch name {
-		case "FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit":
-			if name == "FifoQueue" && v == "false" {
-				continue
-			}
-			return nil, nil, awsproto.Errorf("AWS.SimpleQueueService.UnsupportedOperation", "localaws serves standard queues only: %s is not supported.", name)
-		case "SqsManagedSseEnabled":
-			if v != "true" && v != "false" {
-				return nil, nil, invalidAttributeValue(name, "Must be true or false.")
-			}
 		case "Policy":
-			if v == "" {
-				continue
-			}
 			p, err := iampolicy.ParsePolicy("queue policy of "+arn, []byte(v))
 			if err != nil {
 				return nil, nil, invalidAttributeValue(name, err.Error())
 			}
 			pol = p
 		case "RedrivePolicy":
-			if v == "" {
-				continue
-			}
 			r, err := s.checkRedriveLocked(account, region, arn, v)
 			if err != nil {
 				return nil, nil, err
@@ -120,6 +102,33 @@ func (s *Service) checkAttributesLocked(account, region, arn string, attrs map[s
 		return nil, nil, invalidAttributeValue("SqsManagedSseEnabled", "You can use one type of server-side encryption (SSE) at one time. You can either enable KMS SSE or SQS SSE.")
 	}
 	return pol, rp, nil
+}
+
+// checkAttributeValue validates one attribute on its own: that it can be
+// set, that a number is in its range, that it asks for no FIFO feature
+// (localaws serves standard queues only) and that a flag is a boolean.
+func checkAttributeValue(name, v string) *awsproto.Error {
+	if !settable[name] {
+		return awsproto.Errorf("InvalidAttributeName", "Unknown Attribute %s.", name)
+	}
+	if r, ok := intRanges[name]; ok {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < r[0] || n > r[1] {
+			return invalidAttributeValue(name, fmt.Sprintf("Must be an integer from %d to %d.", r[0], r[1]))
+		}
+	}
+	switch name {
+	case "FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit":
+		if name == "FifoQueue" && v == "false" {
+			return nil
+		}
+		return awsproto.Errorf("AWS.SimpleQueueService.UnsupportedOperation", "localaws serves standard queues only: %s is not supported.", name)
+	case "SqsManagedSseEnabled":
+		if v != "true" && v != "false" {
+			return invalidAttributeValue(name, "Must be true or false.")
+		}
+	}
+	return nil
 }
 
 // checkRedriveLocked validates a RedrivePolicy: the dead-letter queue must

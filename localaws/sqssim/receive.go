@@ -106,6 +106,26 @@ func (s *Service) takeLocked(q *queue, in receiveInput, short bool) []wireMessag
 	if in.VisibilityTimeout != nil {
 		visibility = *in.VisibilityTimeout
 	}
+	got := s.pickLocked(q, s.visibleLocked(q, now), limit, short, now)
+	// One chance of a copy per answer: a long poll takes every 20 ms until
+	// it has messages, and a chance on each of those looks would hand out
+	// copies far more often than DuplicateRatio says.
+	if s.strict && len(got) < limit && (short || len(got) > 0) && s.rng.Float64() < s.opts.DuplicateRatio {
+		if c := s.copyInFlightLocked(q, now, got); c != nil {
+			got = append(got, c)
+		}
+	}
+	out := make([]wireMessage, 0, len(got))
+	for _, m := range got {
+		s.receiveLocked(q, m, now, visibility)
+		out = append(out, m.wire(in))
+	}
+	return out
+}
+
+// visibleLocked is the messages of q visible at now, in no order when
+// strict: "messages may occasionally arrive out of order".
+func (s *Service) visibleLocked(q *queue, now time.Time) []*message {
 	var candidates []*message
 	for _, m := range q.msgs {
 		if !now.Before(m.visibleAt) {
@@ -113,9 +133,15 @@ func (s *Service) takeLocked(q *queue, in receiveInput, short bool) []wireMessag
 		}
 	}
 	if s.strict {
-		// No order: "messages may occasionally arrive out of order".
 		s.rng.Shuffle(len(candidates), func(i, j int) { candidates[i], candidates[j] = candidates[j], candidates[i] })
 	}
+	return candidates
+}
+
+// pickLocked takes up to limit of candidates: it redrives those received
+// maxReceiveCount times and, when short polling a strict queue, skips some
+// as a short poll that samples only some servers would.
+func (s *Service) pickLocked(q *queue, candidates []*message, limit int, short bool, now time.Time) []*message {
 	var got []*message
 	missed := false
 	for _, m := range candidates {
@@ -134,29 +160,22 @@ func (s *Service) takeLocked(q *queue, in receiveInput, short bool) []wireMessag
 	if missed && len(got) < limit {
 		s.stats.ShortPollMisses++
 	}
-	// One chance of a copy per answer: a long poll takes every 20 ms until
-	// it has messages, and a chance on each of those looks would hand out
-	// copies far more often than DuplicateRatio says.
-	if s.strict && len(got) < limit && (short || len(got) > 0) && s.rng.Float64() < s.opts.DuplicateRatio {
-		if c := s.copyInFlightLocked(q, now, got); c != nil {
-			got = append(got, c)
-		}
+	return got
+}
+
+// receiveLocked makes m in flight for visibility seconds under a new
+// receipt handle, counting a copy's first receive as a duplicate.
+func (s *Service) receiveLocked(q *queue, m *message, now time.Time, visibility int) {
+	if m.ghost {
+		m.ghost = false
+		s.stats.DuplicateReceives++
 	}
-	out := make([]wireMessage, 0, len(got))
-	for _, m := range got {
-		if m.ghost {
-			m.ghost = false
-			s.stats.DuplicateReceives++
-		}
-		m.receives++
-		if m.firstReceive.IsZero() {
-			m.firstReceive = now
-		}
-		m.visibleAt = now.Add(time.Duration(visibility) * time.Second)
-		m.handle = receiptHandle(q.arn, m.id)
-		out = append(out, m.wire(in))
+	m.receives++
+	if m.firstReceive.IsZero() {
+		m.firstReceive = now
 	}
-	return out
+	m.visibleAt = now.Add(time.Duration(visibility) * time.Second)
+	m.handle = receiptHandle(q.arn, m.id)
 }
 
 // copyInFlightLocked is a copy of an in-flight message, from a server whose

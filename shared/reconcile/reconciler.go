@@ -152,6 +152,25 @@ func (r *Reconciler) Run(ctx context.Context, req Request) (Report, error) {
 	if err != nil {
 		return rep, err
 	}
+	rep.countObserved(log, observed)
+	in := Input{Config: r.Config, Region: r.Region, Service: info, Principal: r.Service.Principal,
+		Desired: r.VPCs.Desired, Document: r.VPCs.Document, Now: start, Grace: r.Config.GracePeriod}
+	rep.Items = Plan(in, hub, observed)
+	rep.Drifts = len(rep.Items)
+	for _, it := range rep.Items {
+		log.Info("drift", "account", it.Account, "vpc", it.VPCID, "drift", it.Drift, "repair", it.Repair, "detail", it.Detail, "dryRun", rep.DryRun)
+	}
+	if !rep.DryRun && len(rep.Items) > 0 {
+		rep.Repairs = r.apply(ctx, rep.Items, observed).tally(log, rep.FailedRepairs)
+	}
+	rep.DurationMS = r.now().Sub(start).Milliseconds()
+	return rep, nil
+}
+
+// countObserved records what the sweep observed in rep: the accounts, the
+// deep ones, the tagged VPCs of allowed accounts, and (logged once here)
+// the accounts that could not be observed.
+func (rep *Report) countObserved(log *slog.Logger, observed []Account) {
 	rep.Observed = observed
 	rep.Accounts = len(observed)
 	for _, a := range observed {
@@ -169,18 +188,6 @@ func (r *Reconciler) Run(ctx context.Context, req Request) (Report, error) {
 			}
 		}
 	}
-	in := Input{Config: r.Config, Region: r.Region, Service: info, Principal: r.Service.Principal,
-		Desired: r.VPCs.Desired, Document: r.VPCs.Document, Now: start, Grace: r.Config.GracePeriod}
-	rep.Items = Plan(in, hub, observed)
-	rep.Drifts = len(rep.Items)
-	for _, it := range rep.Items {
-		log.Info("drift", "account", it.Account, "vpc", it.VPCID, "drift", it.Drift, "repair", it.Repair, "detail", it.Detail, "dryRun", rep.DryRun)
-	}
-	if !rep.DryRun && len(rep.Items) > 0 {
-		rep.Repairs = r.apply(ctx, rep.Items, observed).tally(log, rep.FailedRepairs)
-	}
-	rep.DurationMS = r.now().Sub(start).Milliseconds()
-	return rep, nil
 }
 
 // discover lists the accounts to sweep: the allow list, the organization
