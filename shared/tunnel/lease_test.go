@@ -11,6 +11,7 @@ import (
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/localawstest"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/pace"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/tunnel"
 )
 
@@ -119,5 +120,25 @@ func mustTake(t *testing.T, s tunnel.Store, l tunnel.Lease, now time.Time) {
 	t.Helper()
 	if err := s.TakeLease(context.Background(), member, vpc, l, now); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReleaseLeaseDoesNotWaitForThePace: giving a lease back is not held
+// up by the store's write pace (a rollout's share of PutParameter), which
+// would leave the lease held until it expires.
+func TestReleaseLeaseDoesNotWaitForThePace(t *testing.T) {
+	s, _ := storeOn(t)
+	s.Pace = pace.New(0.001, 1) // one write, then one per quarter of an hour
+	now := time.Now()
+	if err := s.TakeLease(context.Background(), member, vpc, tunnel.Lease{Holder: "me", Until: now.Add(time.Minute)}, now); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.ReleaseLease(ctx, member, vpc, "me"); err != nil {
+		t.Fatalf("releasing the lease with the write pace spent: %v", err)
+	}
+	if _, found, err := s.LeaseOf(context.Background(), member, vpc); err != nil || found {
+		t.Fatalf("lease still held after release: %v, %v", found, err)
 	}
 }
