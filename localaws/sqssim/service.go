@@ -48,17 +48,8 @@ const (
 )
 
 func (o Strictness) resolved(seed int64) Strictness {
-	ratio := func(v, def float64) float64 {
-		switch {
-		case v < 0:
-			return 0
-		case v == 0:
-			return def
-		}
-		return min(v, 1)
-	}
-	out := Strictness{DuplicateRatio: ratio(o.DuplicateRatio, DefaultDuplicateRatio),
-		ShortPollMissRatio: ratio(o.ShortPollMissRatio, DefaultShortPollMissRatio), Seed: o.Seed}
+	out := Strictness{DuplicateRatio: awsproto.ResolveRatio(o.DuplicateRatio, DefaultDuplicateRatio),
+		ShortPollMissRatio: awsproto.ResolveRatio(o.ShortPollMissRatio, DefaultShortPollMissRatio), Seed: o.Seed}
 	if out.Seed == 0 {
 		out.Seed = seed
 	}
