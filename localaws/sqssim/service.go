@@ -277,3 +277,30 @@ func sortedQueueARNs(m map[string]*queue) []string {
 	sort.Strings(keys)
 	return keys
 }
+
+// queueRef is the QueueUrl by which a call names the queue it works on.
+type queueRef struct {
+	QueueURL string `json:"QueueUrl"`
+}
+
+func (r queueRef) url() string { return r.QueueURL }
+
+// queueInput is the input of a call on one queue.
+type queueInput interface{ url() string }
+
+// onQueue is how every call on one queue starts: it decodes the call into
+// an In, locks the service, finds the queue In's QueueUrl names in the
+// call's Region, and runs fn on both with the lock held.
+func onQueue[In queueInput](s *Service, call *awsproto.Call, fn func(*queue, In) (any, *awsproto.Error)) (any, *awsproto.Error) {
+	var in In
+	if err := call.DecodeJSON(&in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q, err := s.queueByURLLocked(call, in.url())
+	if err != nil {
+		return nil, err
+	}
+	return fn(q, in)
+}
