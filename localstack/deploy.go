@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -446,22 +447,11 @@ func putRule(ctx context.Context, events *eventbridge.Client, d *deployment, r t
 		in.ScheduleExpression = aws.String(schedule)
 	}
 	if r.Pattern != nil {
-		values := map[string]string{}
-		for k, v := range d.params {
-			values[k] = v
-		}
-		for k, v := range d.pseudo {
-			values[k] = v
-		}
-		pattern, err := templates.ResolvePattern(r.Pattern, values)
+		pattern, err := d.eventPattern(r)
 		if err != nil {
-			return fmt.Errorf("resolving the pattern of %s, %w", r.Name, err)
+			return err
 		}
-		b, err := json.Marshal(pattern)
-		if err != nil {
-			return fmt.Errorf("encoding the pattern of %s, %w", r.Name, err)
-		}
-		in.EventPattern = aws.String(string(b))
+		in.EventPattern = aws.String(pattern)
 	}
 	if _, err := events.PutRule(ctx, in); err != nil {
 		return fmt.Errorf("creating rule %s on bus %s, %w", name, bus, err)
@@ -496,6 +486,23 @@ func ruleName(s string) string {
 }
 
 // mappingSettings resolves an SQS event's settings.
+// eventPattern is route r's pattern as PutRule takes it, its references
+// to the template's parameters and pseudo parameters filled in.
+func (d *deployment) eventPattern(r templates.Route) (string, error) {
+	values := map[string]string{}
+	maps.Copy(values, d.params)
+	maps.Copy(values, d.pseudo)
+	pattern, err := templates.ResolvePattern(r.Pattern, values)
+	if err != nil {
+		return "", fmt.Errorf("resolving the pattern of %s, %w", r.Name, err)
+	}
+	b, err := json.Marshal(pattern)
+	if err != nil {
+		return "", fmt.Errorf("encoding the pattern of %s, %w", r.Name, err)
+	}
+	return string(b), nil
+}
+
 func (d *deployment) mappingSettings(p templates.Polling) (mappingSettings, error) {
 	m := mappingSettings{BatchSize: 10, ReportBatchItemFailures: p.ReportBatchItemFailures}
 	for _, f := range []struct {

@@ -297,19 +297,13 @@ func putRuleWithTargets(ctx context.Context, events *eventbridge.Client, hub *de
 	if err != nil {
 		return err
 	}
-	values := maps.Clone(hub.params)
-	maps.Copy(values, hub.pseudo)
-	pattern, err := templates.ResolvePattern(r.Pattern, values)
+	pattern, err := hub.eventPattern(r)
 	if err != nil {
-		return fmt.Errorf("resolving the pattern of %s, %w", r.Name, err)
-	}
-	b, err := json.Marshal(pattern)
-	if err != nil {
-		return fmt.Errorf("encoding the pattern of %s, %w", r.Name, err)
+		return err
 	}
 	name := ruleName(hub.physicalName(r.Name))
 	if _, err := events.PutRule(ctx, &eventbridge.PutRuleInput{Name: aws.String(name), EventBusName: aws.String(bus),
-		EventPattern: aws.String(string(b)), State: ebtypes.RuleStateEnabled}); err != nil {
+		EventPattern: aws.String(pattern), State: ebtypes.RuleStateEnabled}); err != nil {
 		return fmt.Errorf("creating rule %s on bus %s, %w", name, bus, err)
 	}
 	out, err := events.PutTargets(ctx, &eventbridge.PutTargetsInput{Rule: aws.String(name), EventBusName: aws.String(bus), Targets: targets})

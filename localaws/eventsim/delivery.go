@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
 )
 
 // DeliveryOptions shape how the local AWS delivers events to rule targets
@@ -72,29 +74,11 @@ const (
 // Resolved fills in the defaults and turns negative values off; a zero
 // Seed takes seed.
 func (o DeliveryOptions) Resolved(seed int64) DeliveryOptions {
-	ratio := func(v, def float64) float64 {
-		switch {
-		case v < 0:
-			return 0
-		case v == 0:
-			return def
-		}
-		return min(v, 1)
-	}
-	dur := func(v, def time.Duration) time.Duration {
-		switch {
-		case v < 0:
-			return 0
-		case v == 0:
-			return def
-		}
-		return v
-	}
 	out := DeliveryOptions{
-		DuplicateRatio:  ratio(o.DuplicateRatio, DefaultDuplicateRatio),
-		DropTagRatio:    ratio(o.DropTagRatio, DefaultDropTagRatio),
-		MaxDelay:        dur(o.MaxDelay, DefaultMaxDelay),
-		CloudTrailDelay: dur(o.CloudTrailDelay, DefaultCloudTrailDelay),
+		DuplicateRatio:  awsproto.ResolveRatio(o.DuplicateRatio, DefaultDuplicateRatio),
+		DropTagRatio:    awsproto.ResolveRatio(o.DropTagRatio, DefaultDropTagRatio),
+		MaxDelay:        awsproto.ResolveDuration(o.MaxDelay, DefaultMaxDelay),
+		CloudTrailDelay: awsproto.ResolveDuration(o.CloudTrailDelay, DefaultCloudTrailDelay),
 		Seed:            o.Seed,
 	}
 	if out.Seed == 0 {

@@ -171,8 +171,8 @@ func checkBody(body string) *awsproto.Error {
 }
 
 type sendInput struct {
+	queueRef
 	ID                string `json:"Id"`
-	QueueURL          string `json:"QueueUrl"`
 	MessageBody       string
 	DelaySeconds      *int
 	MessageAttributes map[string]messageAttribute
@@ -217,18 +217,10 @@ func (s *Service) sendLocked(q *queue, in sendInput, senderID string, now time.T
 }
 
 func (s *Service) sendMessage(call *awsproto.Call, from Caller) (any, *awsproto.Error) {
-	var in sendInput
-	if err := call.DecodeJSON(&in); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q, err := s.queueByURLLocked(call, in.QueueURL)
-	if err != nil {
-		return nil, err
-	}
-	in.ID = ""
-	return s.sendLocked(q, in, from.SenderID, s.clock.Now())
+	return onQueue(s, call, func(q *queue, in sendInput) (any, *awsproto.Error) {
+		in.ID = ""
+		return s.sendLocked(q, in, from.SenderID, s.clock.Now())
+	})
 }
 
 // Send enqueues a message on behalf of an AWS service (an EventBridge
@@ -290,48 +282,42 @@ func checkBatch(kind string, ids []string) *awsproto.Error {
 	return nil
 }
 
+type sendMessageBatchInput struct {
+	queueRef
+	Entries []sendInput
+}
+
 func (s *Service) sendMessageBatch(call *awsproto.Call, from Caller) (any, *awsproto.Error) {
-	var in struct {
-		QueueURL string `json:"QueueUrl"`
-		Entries  []sendInput
-	}
-	if err := call.DecodeJSON(&in); err != nil {
-		return nil, err
-	}
-	ids, total := make([]string, len(in.Entries)), 0
-	for i, e := range in.Entries {
-		ids[i] = e.ID
-		total += len(e.MessageBody)
-		for n, a := range e.MessageAttributes {
-			total += len(n) + len(a.DataType) + len(a.StringValue) + len(a.BinaryValue)
+	return onQueue(s, call, func(q *queue, in sendMessageBatchInput) (any, *awsproto.Error) {
+		ids, total := make([]string, len(in.Entries)), 0
+		for i, e := range in.Entries {
+			ids[i] = e.ID
+			total += len(e.MessageBody)
+			for n, a := range e.MessageAttributes {
+				total += len(n) + len(a.DataType) + len(a.StringValue) + len(a.BinaryValue)
+			}
 		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q, err := s.queueByURLLocked(call, in.QueueURL)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkBatch("SendMessageBatchRequestEntry", ids); err != nil {
-		return nil, err
-	}
-	// "The total size of all messages sent in a single SendMessageBatch
-	// call cannot exceed 1,048,576 bytes (1 MiB)" (Developer Guide, "Amazon
-	// SQS batch actions").
-	if total > batchLimit {
-		return nil, awsproto.Errorf("AWS.SimpleQueueService.BatchRequestTooLong", "Batch requests cannot be longer than %d bytes. You have sent %d bytes.", batchLimit, total)
-	}
-	now := s.clock.Now()
-	ok, failed := []sendResult{}, []batchError{}
-	for _, e := range in.Entries {
-		r, err := s.sendLocked(q, e, from.SenderID, now)
-		if err != nil {
-			failed = append(failed, batchError{ID: e.ID, Code: err.Code, Message: err.Message, SenderFault: true})
-			continue
+		if err := checkBatch("SendMessageBatchRequestEntry", ids); err != nil {
+			return nil, err
 		}
-		ok = append(ok, r)
-	}
-	return map[string]any{"Successful": ok, "Failed": failed}, nil
+		// "The total size of all messages sent in a single SendMessageBatch
+		// call cannot exceed 1,048,576 bytes (1 MiB)" (Developer Guide, "Amazon
+		// SQS batch actions").
+		if total > batchLimit {
+			return nil, awsproto.Errorf("AWS.SimpleQueueService.BatchRequestTooLong", "Batch requests cannot be longer than %d bytes. You have sent %d bytes.", batchLimit, total)
+		}
+		now := s.clock.Now()
+		ok, failed := []sendResult{}, []batchError{}
+		for _, e := range in.Entries {
+			r, err := s.sendLocked(q, e, from.SenderID, now)
+			if err != nil {
+				failed = append(failed, batchError{ID: e.ID, Code: err.Code, Message: err.Message, SenderFault: true})
+				continue
+			}
+			ok = append(ok, r)
+		}
+		return map[string]any{"Successful": ok, "Failed": failed}, nil
+	})
 }
 
 // receiptHandle names one receive of one message of one queue.
@@ -389,24 +375,18 @@ func (s *Service) deleteLocked(q *queue, h string) *awsproto.Error {
 	return nil
 }
 
+type deleteMessageInput struct {
+	queueRef
+	ReceiptHandle string
+}
+
 func (s *Service) deleteMessage(call *awsproto.Call, _ Caller) (any, *awsproto.Error) {
-	var in struct {
-		QueueURL      string `json:"QueueUrl"`
-		ReceiptHandle string
-	}
-	if err := call.DecodeJSON(&in); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q, err := s.queueByURLLocked(call, in.QueueURL)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.deleteLocked(q, in.ReceiptHandle); err != nil {
-		return nil, err
-	}
-	return struct{}{}, nil
+	return onQueue(s, call, func(q *queue, in deleteMessageInput) (any, *awsproto.Error) {
+		if err := s.deleteLocked(q, in.ReceiptHandle); err != nil {
+			return nil, err
+		}
+		return struct{}{}, nil
+	})
 }
 
 type handleEntry struct {
@@ -430,40 +410,34 @@ func (s *Service) changeMessageVisibilityBatch(call *awsproto.Call, _ Caller) (a
 	})
 }
 
+type handleBatchInput struct {
+	queueRef
+	Entries []handleEntry
+}
+
 // handleBatch runs fn for each entry of a batch call on receipt handles.
 func (s *Service) handleBatch(call *awsproto.Call, kind string, fn func(*queue, handleEntry) *awsproto.Error) (any, *awsproto.Error) {
-	var in struct {
-		QueueURL string `json:"QueueUrl"`
-		Entries  []handleEntry
-	}
-	if err := call.DecodeJSON(&in); err != nil {
-		return nil, err
-	}
-	ids := make([]string, len(in.Entries))
-	for i, e := range in.Entries {
-		ids[i] = e.ID
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q, err := s.queueByURLLocked(call, in.QueueURL)
-	if err != nil {
-		return nil, err
-	}
-	if err := checkBatch(kind, ids); err != nil {
-		return nil, err
-	}
-	type okEntry struct {
-		ID string `json:"Id"`
-	}
-	ok, failed := []okEntry{}, []batchError{}
-	for _, e := range in.Entries {
-		if err := fn(q, e); err != nil {
-			failed = append(failed, batchError{ID: e.ID, Code: err.Code, Message: err.Message, SenderFault: true})
-			continue
+	return onQueue(s, call, func(q *queue, in handleBatchInput) (any, *awsproto.Error) {
+		ids := make([]string, len(in.Entries))
+		for i, e := range in.Entries {
+			ids[i] = e.ID
 		}
-		ok = append(ok, okEntry{e.ID})
-	}
-	return map[string]any{"Successful": ok, "Failed": failed}, nil
+		if err := checkBatch(kind, ids); err != nil {
+			return nil, err
+		}
+		type okEntry struct {
+			ID string `json:"Id"`
+		}
+		ok, failed := []okEntry{}, []batchError{}
+		for _, e := range in.Entries {
+			if err := fn(q, e); err != nil {
+				failed = append(failed, batchError{ID: e.ID, Code: err.Code, Message: err.Message, SenderFault: true})
+				continue
+			}
+			ok = append(ok, okEntry{e.ID})
+		}
+		return map[string]any{"Successful": ok, "Failed": failed}, nil
+	})
 }
 
 // changeVisibilityLocked sets when an in-flight message becomes visible.
@@ -494,26 +468,20 @@ func (s *Service) changeVisibilityLocked(q *queue, h string, timeout int) *awspr
 	return nil
 }
 
+type changeMessageVisibilityInput struct {
+	queueRef
+	ReceiptHandle     string
+	VisibilityTimeout *int
+}
+
 func (s *Service) changeMessageVisibility(call *awsproto.Call, _ Caller) (any, *awsproto.Error) {
-	var in struct {
-		QueueURL          string `json:"QueueUrl"`
-		ReceiptHandle     string
-		VisibilityTimeout *int
-	}
-	if err := call.DecodeJSON(&in); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q, err := s.queueByURLLocked(call, in.QueueURL)
-	if err != nil {
-		return nil, err
-	}
-	if in.VisibilityTimeout == nil {
-		return nil, missing("VisibilityTimeout")
-	}
-	if err := s.changeVisibilityLocked(q, in.ReceiptHandle, *in.VisibilityTimeout); err != nil {
-		return nil, err
-	}
-	return struct{}{}, nil
+	return onQueue(s, call, func(q *queue, in changeMessageVisibilityInput) (any, *awsproto.Error) {
+		if in.VisibilityTimeout == nil {
+			return nil, missing("VisibilityTimeout")
+		}
+		if err := s.changeVisibilityLocked(q, in.ReceiptHandle, *in.VisibilityTimeout); err != nil {
+			return nil, err
+		}
+		return struct{}{}, nil
+	})
 }

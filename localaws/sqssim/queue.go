@@ -284,50 +284,44 @@ func or(a, b string) string {
 	return b
 }
 
+type getQueueAttributesInput struct {
+	queueRef
+	AttributeNames []string
+}
+
 func (s *Service) getQueueAttributes(call *awsproto.Call, _ Caller) (any, *awsproto.Error) {
-	var in struct {
-		QueueURL       string `json:"QueueUrl"`
-		AttributeNames []string
-	}
-	if err := call.DecodeJSON(&in); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q, err := s.queueByURLLocked(call, in.QueueURL)
-	if err != nil {
-		return nil, err
-	}
-	now := s.clock.Now()
-	s.expireLocked(q, now)
-	all := map[string]string{}
-	for k, v := range q.attrs {
-		all[k] = v
-	}
-	d := q.depth(now)
-	all["QueueArn"] = q.arn
-	all["ApproximateNumberOfMessages"] = strconv.Itoa(d.Visible)
-	all["ApproximateNumberOfMessagesNotVisible"] = strconv.Itoa(d.InFlight)
-	all["ApproximateNumberOfMessagesDelayed"] = strconv.Itoa(d.Delayed)
-	all["CreatedTimestamp"] = strconv.FormatInt(q.created.Unix(), 10)
-	all["LastModifiedTimestamp"] = strconv.FormatInt(q.modified.Unix(), 10)
-	out := map[string]string{}
-	for _, n := range in.AttributeNames {
-		if n == "All" {
-			out = all
-			break
+	return onQueue(s, call, func(q *queue, in getQueueAttributesInput) (any, *awsproto.Error) {
+		now := s.clock.Now()
+		s.expireLocked(q, now)
+		all := map[string]string{}
+		for k, v := range q.attrs {
+			all[k] = v
 		}
-		if !settable[n] && !contains(readOnly, n) {
-			return nil, awsproto.Errorf("InvalidAttributeName", "Unknown Attribute %s.", n)
+		d := q.depth(now)
+		all["QueueArn"] = q.arn
+		all["ApproximateNumberOfMessages"] = strconv.Itoa(d.Visible)
+		all["ApproximateNumberOfMessagesNotVisible"] = strconv.Itoa(d.InFlight)
+		all["ApproximateNumberOfMessagesDelayed"] = strconv.Itoa(d.Delayed)
+		all["CreatedTimestamp"] = strconv.FormatInt(q.created.Unix(), 10)
+		all["LastModifiedTimestamp"] = strconv.FormatInt(q.modified.Unix(), 10)
+		out := map[string]string{}
+		for _, n := range in.AttributeNames {
+			if n == "All" {
+				out = all
+				break
+			}
+			if !settable[n] && !contains(readOnly, n) {
+				return nil, awsproto.Errorf("InvalidAttributeName", "Unknown Attribute %s.", n)
+			}
+			if v, ok := all[n]; ok {
+				out[n] = v
+			}
 		}
-		if v, ok := all[n]; ok {
-			out[n] = v
+		if len(out) == 0 {
+			return struct{}{}, nil
 		}
-	}
-	if len(out) == 0 {
-		return struct{}{}, nil
-	}
-	return map[string]any{"Attributes": out}, nil
+		return map[string]any{"Attributes": out}, nil
+	})
 }
 
 func contains(l []string, s string) bool {
@@ -339,24 +333,18 @@ func contains(l []string, s string) bool {
 	return false
 }
 
+type setQueueAttributesInput struct {
+	queueRef
+	Attributes map[string]string
+}
+
 func (s *Service) setQueueAttributes(call *awsproto.Call, _ Caller) (any, *awsproto.Error) {
-	var in struct {
-		QueueURL   string `json:"QueueUrl"`
-		Attributes map[string]string
-	}
-	if err := call.DecodeJSON(&in); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q, err := s.queueByURLLocked(call, in.QueueURL)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.setAttributesLocked(q, in.Attributes); err != nil {
-		return nil, err
-	}
-	return struct{}{}, nil
+	return onQueue(s, call, func(q *queue, in setQueueAttributesInput) (any, *awsproto.Error) {
+		if err := s.setAttributesLocked(q, in.Attributes); err != nil {
+			return nil, err
+		}
+		return struct{}{}, nil
+	})
 }
 
 // SetAttributes sets a queue's attributes as SetQueueAttributes does (a
@@ -399,44 +387,24 @@ func (s *Service) setAttributesLocked(q *queue, attributes map[string]string) *a
 }
 
 func (s *Service) deleteQueue(call *awsproto.Call, _ Caller) (any, *awsproto.Error) {
-	var in struct {
-		QueueURL string `json:"QueueUrl"`
-	}
-	if err := call.DecodeJSON(&in); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q, err := s.queueByURLLocked(call, in.QueueURL)
-	if err != nil {
-		return nil, err
-	}
-	delete(s.queues, q.arn)
-	s.deleted[q.arn] = s.clock.Now()
-	return struct{}{}, nil
+	return onQueue(s, call, func(q *queue, _ queueRef) (any, *awsproto.Error) {
+		delete(s.queues, q.arn)
+		s.deleted[q.arn] = s.clock.Now()
+		return struct{}{}, nil
+	})
 }
 
 func (s *Service) purgeQueue(call *awsproto.Call, _ Caller) (any, *awsproto.Error) {
-	var in struct {
-		QueueURL string `json:"QueueUrl"`
-	}
-	if err := call.DecodeJSON(&in); err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	q, err := s.queueByURLLocked(call, in.QueueURL)
-	if err != nil {
-		return nil, err
-	}
-	now := s.clock.Now()
-	// "Only one PurgeQueue operation on a queue is allowed every 60 seconds."
-	if !q.lastPurge.IsZero() && now.Sub(q.lastPurge) < 60*time.Second {
-		return nil, &awsproto.Error{Code: "AWS.SimpleQueueService.PurgeQueueInProgress", Status: 403,
-			Message: "Only one PurgeQueue operation on " + q.name + " is allowed every 60 seconds."}
-	}
-	q.lastPurge, q.msgs = now, nil
-	return struct{}{}, nil
+	return onQueue(s, call, func(q *queue, _ queueRef) (any, *awsproto.Error) {
+		now := s.clock.Now()
+		// "Only one PurgeQueue operation on a queue is allowed every 60 seconds."
+		if !q.lastPurge.IsZero() && now.Sub(q.lastPurge) < 60*time.Second {
+			return nil, &awsproto.Error{Code: "AWS.SimpleQueueService.PurgeQueueInProgress", Status: 403,
+				Message: "Only one PurgeQueue operation on " + q.name + " is allowed every 60 seconds."}
+		}
+		q.lastPurge, q.msgs = now, nil
+		return struct{}{}, nil
+	})
 }
 
 func (s *Service) listQueues(call *awsproto.Call, from Caller) (any, *awsproto.Error) {

@@ -9,7 +9,7 @@ import (
 )
 
 type receiveInput struct {
-	QueueURL                    string `json:"QueueUrl"`
+	queueRef
 	AttributeNames              []string
 	MessageSystemAttributeNames []string
 	MessageAttributeNames       []string

@@ -48,17 +48,8 @@ const (
 )
 
 func (o Strictness) resolved(seed int64) Strictness {
-	ratio := func(v, def float64) float64 {
-		switch {
-		case v < 0:
-			return 0
-		case v == 0:
-			return def
-		}
-		return min(v, 1)
-	}
-	out := Strictness{DuplicateRatio: ratio(o.DuplicateRatio, DefaultDuplicateRatio),
-		ShortPollMissRatio: ratio(o.ShortPollMissRatio, DefaultShortPollMissRatio), Seed: o.Seed}
+	out := Strictness{DuplicateRatio: awsproto.ResolveRatio(o.DuplicateRatio, DefaultDuplicateRatio),
+		ShortPollMissRatio: awsproto.ResolveRatio(o.ShortPollMissRatio, DefaultShortPollMissRatio), Seed: o.Seed}
 	if out.Seed == 0 {
 		out.Seed = seed
 	}
@@ -285,4 +276,31 @@ func sortedQueueARNs(m map[string]*queue) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// queueRef is the QueueUrl by which a call names the queue it works on.
+type queueRef struct {
+	QueueURL string `json:"QueueUrl"`
+}
+
+func (r queueRef) url() string { return r.QueueURL }
+
+// queueInput is the input of a call on one queue.
+type queueInput interface{ url() string }
+
+// onQueue is how every call on one queue starts: it decodes the call into
+// an In, locks the service, finds the queue In's QueueUrl names in the
+// call's Region, and runs fn on both with the lock held.
+func onQueue[In queueInput](s *Service, call *awsproto.Call, fn func(*queue, In) (any, *awsproto.Error)) (any, *awsproto.Error) {
+	var in In
+	if err := call.DecodeJSON(&in); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q, err := s.queueByURLLocked(call, in.url())
+	if err != nil {
+		return nil, err
+	}
+	return fn(q, in)
 }
