@@ -29,7 +29,7 @@ var (
 
 const tunnelPort = "50000"
 
-func settle(t *testing.T, s *localstack.Stack) {
+func settle(t testing.TB, s *localstack.Stack) {
 	t.Helper()
 	deadline := time.Now().Add(90 * time.Second)
 	for {

@@ -133,11 +133,7 @@ func rollout(b *testing.B, n, per int, rate float64) rolloutResult {
 	var r rolloutResult
 	r.published = waitAll(b, s, vpcs, start, "/tunnel", "")
 	r.ready = waitAll(b, s, vpcs, start, "/document", `"status":"ready"`)
-	settle, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-	if err := s.Settle(settle); err != nil {
-		b.Fatal(err)
-	}
+	settle(b, s)
 	for _, c := range s.AWS.Calls() {
 		switch {
 		case c.Service == "ssm" && c.Action == "PutParameter" && c.Account == s.Hub:
