@@ -48,10 +48,11 @@ func BenchmarkRollout(b *testing.B) {
 		b.ReportMetric(float64(r.throttled), "throttled")
 		b.ReportMetric(float64(r.deadLetters), "dead-letters")
 		b.ReportMetric(float64(r.endpoints)/float64(n), "endpoints/vpc")
+		b.ReportMetric(float64(r.creates), "create-calls")
 		b.ReportMetric(float64(r.peak), "peak-concurrency")
-		b.Logf("%d VPCs in %d accounts: published in %s, ready in %s; floor %s (%d PutParameter at %.0f/s); %d throttled calls; %d dead letters; %d endpoints created; peak concurrency %d",
+		b.Logf("%d VPCs in %d accounts: published in %s, ready in %s; floor %s (%d PutParameter at %.0f/s); %d throttled calls; %d dead letters; %d endpoints ever created (%d CreateVpcEndpoint calls answered); peak concurrency %d",
 			n, (n+per-1)/per, r.published.Round(time.Second), r.ready.Round(time.Second), r.floor.Round(time.Second), r.puts, rate,
-			r.throttled, r.deadLetters, r.endpoints, r.peak)
+			r.throttled, r.deadLetters, r.endpoints, r.creates, r.peak)
 		if r.deadLetters > 0 || r.endpoints != n {
 			b.Errorf("%d messages in dead-letter queues and %d endpoints created for %d VPCs; want none and one each", r.deadLetters, r.endpoints, n)
 		}
@@ -74,6 +75,9 @@ type rolloutResult struct {
 	published, ready, floor    time.Duration
 	puts, throttled, endpoints int
 	deadLetters, peak          int
+	// creates counts CreateVpcEndpoint calls answered: a retry with the
+	// same ClientToken answers the same endpoint, so it may exceed endpoints.
+	creates int
 }
 
 // rolloutTopology is a hub with the Jenkins endpoint service and member
@@ -139,11 +143,12 @@ func rollout(b *testing.B, n, per int, rate float64) rolloutResult {
 		case c.Service == "ssm" && c.Action == "PutParameter" && c.Account == s.Hub:
 			r.puts += c.Count - c.Throttled
 		case c.Service == "ec2" && c.Action == "CreateVpcEndpoint":
-			r.endpoints += c.Count - c.Throttled
+			r.creates += c.Count - c.Throttled
 		}
 		r.throttled += c.Throttled
 	}
 	r.floor = time.Duration(float64(r.puts) / rate * float64(time.Second))
+	r.endpoints = endpointsEver(b, s, vpcs)
 	depths, err := s.DeadLetterDepths(ctx)
 	if err != nil {
 		b.Fatal(err)
@@ -172,4 +177,38 @@ func waitAll(b *testing.B, s *localstack.Stack, vpcs []localstack.AgentVPC, star
 		time.Sleep(250 * time.Millisecond)
 	}
 	return time.Since(start)
+}
+
+// endpointsEver counts the endpoints the VPCs ever had, in any state
+// (deleted ones included), as their accounts' administrators describe
+// them once the rollout has settled, and fails for a VPC with other than
+// one.
+func endpointsEver(b *testing.B, s *localstack.Stack, vpcs []localstack.AgentVPC) int {
+	ctx := context.Background()
+	s.Later()
+	per := map[string]int{}
+	accounts := map[string]bool{}
+	for _, v := range vpcs {
+		accounts[v.Account] = true
+	}
+	for acct := range accounts {
+		p := ec2.NewDescribeVpcEndpointsPaginator(s.EC2(acct), &ec2.DescribeVpcEndpointsInput{})
+		for p.HasMorePages() {
+			out, err := p.NextPage(ctx)
+			if err != nil {
+				b.Fatalf("describing the endpoints of %s: %v", acct, err)
+			}
+			for _, e := range out.VpcEndpoints {
+				per[aws.ToString(e.VpcId)]++
+			}
+		}
+	}
+	total := 0
+	for _, v := range vpcs {
+		if per[v.VPC] != 1 {
+			b.Errorf("%s has had %d endpoints, want 1", v, per[v.VPC])
+		}
+		total += per[v.VPC]
+	}
+	return total
 }
