@@ -103,13 +103,7 @@ func (s Store) ReleaseLease(ctx context.Context, account, vpc, holder string) er
 	if err != nil || !found || held.Holder != holder {
 		return err
 	}
-	// Not paced: the release must not wait behind the invocation's share
-	// of PutParameter's rate (DeleteParameters is not that quota), or a
-	// busy rollout keeps leases held until they expire and every other
-	// invocation of the VPC waits for them.
-	unpaced := s
-	unpaced.Pace = nil
-	_, err = unpaced.Delete(ctx, name)
+	_, err = s.Delete(ctx, name) // not paced: see Store.Pace
 	return err
 }
 

@@ -71,8 +71,11 @@ type Store struct {
 	Prefix string // no trailing slash
 	// Retries of a write that another writer collided with (TooManyUpdates).
 	Backoff time.Duration
-	// Pace, when set, is waited on before every write (PutParameter is
-	// slow: about 3 per second per account).
+	// Pace, when set, is waited on before every PutParameter (about 3 per
+	// second per account and Region by default). Deletes do not wait on it:
+	// DeleteParameters is not that quota, and a lease given back late (a
+	// release stuck behind a rollout's share of the rate) leaves every
+	// other invocation of the VPC waiting until the lease expires.
 	Pace *pace.Bucket
 	// ReadPace, when set, is waited on before every read (reads share
 	// about 40 TPS per account by default).
@@ -203,9 +206,6 @@ func (s Store) Delete(ctx context.Context, names ...string) ([]string, error) {
 	var deleted []string
 	for start := 0; start < len(names); start += 10 {
 		batch := names[start:min(start+10, len(names))]
-		if err := s.Pace.Wait(ctx); err != nil {
-			return deleted, err
-		}
 		out, err := s.SSM.DeleteParameters(ctx, &ssm.DeleteParametersInput{Names: batch})
 		if err != nil {
 			return deleted, fmt.Errorf("deleting parameters %v, %w", batch, err)
