@@ -40,6 +40,9 @@ type Graph struct {
 	Service *endpointservice.Service
 	Store   tunnel.Store
 	VPCs    *converge.AgentVPCs
+	// Queue is the onboard queue (follow-ups, failed messages handed back
+	// sooner); nil when ONBOARD_QUEUE_URL is not set.
+	Queue *onboard.Queue
 }
 
 // writesPerConvergence is the most PutParameter calls converging one VPC
@@ -70,17 +73,19 @@ func New(cfg config.Config, c Clients, o core.Options) *Graph {
 		RetryInterval: o.RetryInterval,
 		ReadDelay:     cfg.ReadDelay,
 	}
+	graph := &Graph{Graph: g, Service: svc, Store: store, VPCs: vpcs}
 	if cfg.OnboardQueueURL != "" && c.SQS != nil {
-		vpcs.FollowUps = onboard.Queue{SQS: c.SQS, URL: cfg.OnboardQueueURL}
+		graph.Queue = &onboard.Queue{SQS: c.SQS, URL: cfg.OnboardQueueURL}
+		vpcs.FollowUps = *graph.Queue
 	}
-	return &Graph{Graph: g, Service: svc, Store: store, VPCs: vpcs}
+	return graph
 }
 
 // Onboard is the onboard function's handler.
 func (g *Graph) Onboard() *onboard.Handler {
 	h := &onboard.Handler{VPCs: g.VPCs, Decoder: event.Decoder{TagKey: g.Config.TagKey}, Log: g.Options.Log, MetricsOut: g.Options.MetricsOut}
-	if q, ok := g.VPCs.FollowUps.(onboard.Queue); ok {
-		h.Retries = q
+	if g.Queue != nil {
+		h.Retries = *g.Queue
 	}
 	return h
 }
