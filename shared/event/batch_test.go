@@ -2,6 +2,7 @@ package event_test
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 
@@ -104,12 +105,22 @@ func FuzzDecodeBatch(f *testing.F) {
 				MessageID string `json:"messageId"`
 			} `json:"Records"`
 		}
-		if json.Unmarshal(payload, &ev) != nil || len(ev.Records) != len(msgs) {
-			t.Fatalf("%d messages from a batch the decoder accepted", len(msgs))
+		// One message per distinct id, in the order the ids first come: a
+		// standard queue may hand a message out twice in one batch.
+		var ids []string
+		if json.Unmarshal(payload, &ev) == nil {
+			for _, r := range ev.Records {
+				if !slices.Contains(ids, r.MessageID) {
+					ids = append(ids, r.MessageID)
+				}
+			}
+		}
+		if len(ids) != len(msgs) {
+			t.Fatalf("%d messages from a batch of %d distinct ids the decoder accepted", len(msgs), len(ids))
 		}
 		for i, m := range msgs {
-			if m.ID == "" || m.ID != ev.Records[i].MessageID {
-				t.Fatalf("message %d has id %q, its record %q", i, m.ID, ev.Records[i].MessageID)
+			if m.ID == "" || m.ID != ids[i] {
+				t.Fatalf("message %d has id %q, want %q", i, m.ID, ids[i])
 			}
 			if m.Err != nil {
 				checkError(t, m.Err)
