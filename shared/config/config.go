@@ -57,6 +57,11 @@ type Config struct {
 	DeniedAccounts  []string
 	EventBusName    string
 	LogLevel        string
+	// AgentRegions are the Regions whose agent VPCs the product serves
+	// besides the hub's own (always served): the endpoint service lists
+	// them in its SupportedRegions, and an endpoint there names the hub's
+	// Region as its ServiceRegion (cross-Region PrivateLink).
+	AgentRegions []string
 	// ReadDelay is how long onboard waits, after a tag event starts it,
 	// before reading the tag it decides from: EC2's reads lag its writes.
 	ReadDelay time.Duration
@@ -109,6 +114,9 @@ var (
 	serviceIDRE = regexp.MustCompile(`^vpce-svc-[0-9a-f]{8,17}$`)
 	roleNameRE  = regexp.MustCompile(`^[\w+=,.@-]{1,64}$`)
 	paramPathRE = regexp.MustCompile(`^(/[a-zA-Z0-9_.-]+)+$`)
+	// regionRE is a Region name: us-east-1, eusc-de-east-1 (the SDK's
+	// partition table).
+	regionRE = regexp.MustCompile(`^([a-z]{2}|eusc)(-[a-z]+)+-[0-9]+$`)
 )
 
 // Load reads the configuration through getenv (os.Getenv in production).
@@ -130,6 +138,7 @@ func Load(getenv func(string) string) (Config, error) {
 		AllowedAccounts:   r.accounts("ALLOWED_ACCOUNTS"),
 		DeniedAccounts:    r.accounts("DENIED_ACCOUNTS"),
 		EventBusName:      r.required("EVENT_BUS_NAME"),
+		AgentRegions:      r.regions("AGENT_REGIONS"),
 		LogLevel:          r.oneOf("LOG_LEVEL", "info", "debug", "info", "warn", "error"),
 		ReadDelay:         r.duration("TAG_READ_DELAY", 2*time.Second),
 
@@ -190,6 +199,23 @@ func (c Config) AccountAllowed(account string) (bool, string) {
 		return false, "account not in allow list"
 	}
 	return true, ""
+}
+
+// Regions are the Regions served from a hub in hub: the hub's own first,
+// then AgentRegions in order, each once.
+func (c Config) Regions(hub string) []string {
+	out := []string{hub}
+	for _, r := range c.AgentRegions {
+		if !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// Serves reports whether agent VPCs in region are served from a hub in hub.
+func (c Config) Serves(region, hub string) bool {
+	return region == hub || slices.Contains(c.AgentRegions, region)
 }
 
 // Tagged reports whether a VPC's tags opt it in.
@@ -297,6 +323,22 @@ func (r *reader) duration(name string, def time.Duration) time.Duration {
 		return def
 	}
 	return d
+}
+
+// regions reads a comma-separated list of Region names.
+func (r *reader) regions(name string) []string {
+	var out []string
+	for _, v := range strings.Split(r.getenv(name), ",") {
+		v = strings.TrimSpace(v)
+		switch {
+		case v == "":
+		case !regionRE.MatchString(v):
+			r.fail(name, "has %q, want Region names like eu-west-1 separated by commas", v)
+		case !slices.Contains(out, v):
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func (r *reader) accounts(name string) []string {

@@ -1,6 +1,7 @@
 package config_test
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +67,8 @@ func TestLoadNamesEveryBadVariable(t *testing.T) {
 		{map[string]string{"FOLLOW_UP_DELAY": "16m"}, "FOLLOW_UP_DELAY must be at most 15m"},
 		{map[string]string{"FOLLOW_UP_LIMIT": "none"}, "FOLLOW_UP_LIMIT"},
 		{map[string]string{"ONBOARD_QUEUE_URL": "onboard-queue"}, "ONBOARD_QUEUE_URL must be an SQS queue URL"},
+		{map[string]string{"AGENT_REGIONS": "us-west-2,Oregon"}, `AGENT_REGIONS has "Oregon", want Region names`},
+		{map[string]string{"AGENT_REGIONS": "us-west-2 eu-west-1"}, `AGENT_REGIONS has "us-west-2 eu-west-1"`},
 		{map[string]string{"ORGANIZATION_ROLE_ARN": "arn:aws:iam::111111111111:user/ops"}, `ORGANIZATION_ROLE_ARN must be an IAM role ARN: "arn:aws:iam::111111111111:user/ops" is not an IAM role ARN: resource "user/ops"`},
 	}
 	for _, tc := range tests {
@@ -76,6 +79,36 @@ func TestLoadNamesEveryBadVariable(t *testing.T) {
 		_, err := config.Load(env(m))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Load(%v) = %v, want an error containing %q", tc.set, err, tc.want)
+		}
+	}
+}
+
+func TestRegions(t *testing.T) {
+	for _, tc := range []struct {
+		env    string
+		hub    string
+		want   []string
+		serves map[string]bool
+	}{
+		{"", "eu-west-1", []string{"eu-west-1"}, map[string]bool{"eu-west-1": true, "us-west-2": false}},
+		{" us-west-2 , eu-west-1,us-west-2", "eu-west-1", []string{"eu-west-1", "us-west-2"},
+			map[string]bool{"eu-west-1": true, "us-west-2": true, "us-east-1": false}},
+		{"us-west-2,ap-southeast-2", "eu-west-1", []string{"eu-west-1", "us-west-2", "ap-southeast-2"},
+			map[string]bool{"ap-southeast-2": true, "eu-central-1": false}},
+	} {
+		m := base()
+		m["AGENT_REGIONS"] = tc.env
+		c, err := config.Load(env(m))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Regions(tc.hub); !slices.Equal(got, tc.want) {
+			t.Errorf("AGENT_REGIONS=%q: Regions(%s) = %v, want %v", tc.env, tc.hub, got, tc.want)
+		}
+		for region, want := range tc.serves {
+			if got := c.Serves(region, tc.hub); got != want {
+				t.Errorf("AGENT_REGIONS=%q: Serves(%s, %s) = %v, want %v", tc.env, region, tc.hub, got, want)
+			}
 		}
 	}
 }
