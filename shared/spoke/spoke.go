@@ -30,6 +30,9 @@ type Role[C any] struct {
 
 	mu    sync.Mutex
 	cache map[string]C
+	// creds are the role's credentials per account, shared by the clients
+	// of every Region: IAM is global, so one AssumeRole serves them all.
+	creds map[string]*aws.CredentialsCache
 }
 
 // New builds a Role. base is the function's own configuration (its
@@ -38,7 +41,7 @@ type Role[C any] struct {
 // (ec2.NewFromConfig in production).
 func New[C any](base aws.Config, stsClient STS, roleName, externalID, sessionName string, newClient func(aws.Config) C) *Role[C] {
 	return &Role[C]{sts: stsClient, base: base, name: roleName, externalID: externalID,
-		session: sessionName, newClient: newClient, cache: map[string]C{}}
+		session: sessionName, newClient: newClient, cache: map[string]C{}, creds: map[string]*aws.CredentialsCache{}}
 }
 
 // AccessError says the spoke role of an account cannot be assumed: the
@@ -71,9 +74,7 @@ func (r *Role[C]) For(ctx context.Context, account, region string) (C, error) {
 	var zero C
 	cfg := r.base.Copy()
 	cfg.Region = region
-	cfg.Credentials = aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(ctx context.Context) (aws.Credentials, error) {
-		return r.assume(ctx, account, region)
-	}), func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = 5 * time.Minute })
+	cfg.Credentials = r.credentials(account, region)
 	// Fetch now: a missing role is better reported here, once, than as
 	// the first EC2 call's failure.
 	if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
@@ -87,6 +88,22 @@ func (r *Role[C]) For(ctx context.Context, account, region string) (C, error) {
 	}
 	r.cache[key] = c
 	return c, nil
+}
+
+// credentials returns the account's credentials cache, made the first time
+// with the Region of that first use (for the ARN's partition, the same in
+// every Region the product serves).
+func (r *Role[C]) credentials(account, region string) *aws.CredentialsCache {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c, ok := r.creds[account]; ok {
+		return c
+	}
+	c := aws.NewCredentialsCache(aws.CredentialsProviderFunc(func(ctx context.Context) (aws.Credentials, error) {
+		return r.assume(ctx, account, region)
+	}), func(o *aws.CredentialsCacheOptions) { o.ExpiryWindow = 5 * time.Minute })
+	r.creds[account] = c
+	return c
 }
 
 func (r *Role[C]) assume(ctx context.Context, account, region string) (aws.Credentials, error) {

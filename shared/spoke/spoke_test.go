@@ -94,3 +94,26 @@ func TestForAssumesTheRoleOfTheRegionsPartition(t *testing.T) {
 		}
 	}
 }
+
+// IAM is global: the clients of one account in several Regions share one
+// AssumeRole, each with its own Region.
+func TestForSharesTheRoleAcrossRegions(t *testing.T) {
+	stub := &stsStub{account: func(arn string) string { return strings.Split(arn, ":")[4] }}
+	role := spoke.New(aws.Config{}, stub, "jenkins-agent-vpcs-spoke", "", "test", func(c aws.Config) aws.Config { return c })
+	ctx := context.Background()
+	for _, region := range []string{"eu-west-1", "us-west-2", "eu-west-1"} {
+		c, err := role.For(ctx, "222222222222", region)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if creds, _ := c.Credentials.Retrieve(ctx); c.Region != region || creds.AccessKeyID != "ASIA222222222222" {
+			t.Errorf("For(%s) = Region %s, key %s", region, c.Region, creds.AccessKeyID)
+		}
+	}
+	if _, err := role.For(ctx, "333333333333", "us-west-2"); err != nil {
+		t.Fatal(err)
+	}
+	if len(stub.calls) != 2 {
+		t.Errorf("assumed %d times for two accounts in two Regions, want twice (once per account)", len(stub.calls))
+	}
+}
