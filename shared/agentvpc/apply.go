@@ -310,6 +310,7 @@ func (a Applier) createEndpoint(ctx context.Context, d Desired, o Observed, s St
 		res, err := a.createVpcEndpoint(ctx, &ec2.CreateVpcEndpointInput{
 			VpcId:             aws.String(o.VPCID),
 			ServiceName:       aws.String(d.ServiceName),
+			ServiceRegion:     serviceRegion(d),
 			VpcEndpointType:   types.VpcEndpointTypeInterface,
 			SubnetIds:         s.SubnetIDs,
 			SecurityGroupIds:  []string{groupID},
@@ -342,6 +343,15 @@ func (a Applier) createEndpoint(ctx context.Context, d Desired, o Observed, s St
 		return Endpoint{}, fmt.Errorf("new endpoint %s is %s", ep.ID, ep.State)
 	}
 	return ep, nil
+}
+
+// serviceRegion is CreateVpcEndpoint's ServiceRegion: nil, the default
+// ("the current Region"), unless the service is in another Region.
+func serviceRegion(d Desired) *string {
+	if d.ServiceRegion == "" {
+		return nil
+	}
+	return aws.String(d.ServiceRegion)
 }
 
 // createVpcEndpoint retries InvalidServiceName for a while. The principal

@@ -188,8 +188,12 @@ func (o Observed) Keeper() (Endpoint, bool) {
 type Desired struct {
 	Tagged      bool
 	ServiceName string
-	SubnetIDs   []string // sorted; one per offered AZ
-	Ports       []int
+	// ServiceRegion is the service's Region when it is not the VPC's: the
+	// endpoint is then a cross-Region one (CreateVpcEndpoint's
+	// ServiceRegion, "The Region where the service is hosted").
+	ServiceRegion string
+	SubnetIDs     []string // sorted; one per offered AZ
+	Ports         []int
 	// Keep is false when the VPC is being torn down regardless of its tag
 	// (a DeleteVpc blocked by our resources).
 	Keep bool

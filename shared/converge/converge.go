@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/lambdacontext"
@@ -80,8 +81,9 @@ func (v *AgentVPCs) Converge(ctx context.Context, hint event.Hint) error {
 		telemetry.Refused(ctx, "account-not-allowed")
 		return nil
 	}
-	if hint.Region != v.Region {
-		log.Warn("event refused", "reason", "other-region", "detail", "the endpoint service is in "+v.Region)
+	if !v.Config.Serves(hint.Region, v.Region) {
+		log.Warn("event refused", "reason", "other-region",
+			"detail", fmt.Sprintf("Region %s is not served (served: %s; AgentRegions adds Regions)", hint.Region, strings.Join(v.Config.Regions(v.Region), ", ")))
 		telemetry.Refused(ctx, "other-region")
 		return nil
 	}
@@ -332,14 +334,50 @@ func vpcOfSubnet(ctx context.Context, client agentvpc.EC2, subnetID string) (str
 	return aws.ToString(out.Subnets[0].VpcId), nil
 }
 
-// Desired computes what a tagged VPC should hold.
+// Desired computes what a tagged VPC should hold. In a Region other than
+// the service's, the endpoint names the service's Region and its subnets
+// are matched against the zones the consumers there see (info.Zones; none
+// when they were not looked up).
 func (v *AgentVPCs) Desired(info endpointservice.Info, obs agentvpc.Observed, exclude []string) agentvpc.Desired {
+	zones, _ := info.ZonesIn(obs.Region)
 	return agentvpc.Desired{
-		Tagged:      true,
-		Keep:        true,
-		ServiceName: info.Name,
-		SubnetIDs:   agentvpc.ChooseSubnets(obs.Subnets, info.AZIDs, v.Config.SubnetTagKey, exclude...),
-		Ports:       v.Config.Ports(),
+		Tagged:        true,
+		Keep:          true,
+		ServiceName:   info.Name,
+		ServiceRegion: info.ServiceRegionFor(obs.Region),
+		SubnetIDs:     agentvpc.ChooseSubnets(obs.Subnets, zones, v.Config.SubnetTagKey, exclude...),
+		Ports:         v.Config.Ports(),
+	}
+}
+
+// serviceFrom returns the service's information with the zones of the
+// VPC's Region, looked up through the spoke client when the VPC is in
+// another Region than the service. The lookup is retried for a while: a
+// principal allowed a moment ago reaches the consumer's view of the
+// service late. A Region the service does not support is refused with a
+// reason, not retried.
+func (v *AgentVPCs) serviceFrom(ctx context.Context, client agentvpc.EC2, region string) (endpointservice.Info, string, error) {
+	info, err := v.Service.Info(ctx)
+	if err != nil || region == info.Region {
+		return info, "", err
+	}
+	if !info.Supports(region) {
+		return info, fmt.Sprintf("the endpoint service %s does not support Region %s (its SupportedRegions: %s; add the Region to AgentRegions)",
+			info.ID, region, strings.Join(info.SupportedRegions, ", ")), nil
+	}
+	wait := v.retryInterval()
+	for attempt := 1; ; attempt++ {
+		zones, err := v.Service.RemoteZones(ctx, client, info, region)
+		if err == nil {
+			return info.WithZones(region, zones), "", nil
+		}
+		if attempt >= v.settleAttempts() {
+			return info, "", err
+		}
+		if err := pace.Sleep(ctx, wait); err != nil {
+			return info, "", err
+		}
+		wait *= 2
 	}
 }
 
@@ -515,13 +553,17 @@ func (s *Spoke) Accepted(rep connections.Report) {
 // publishing are left to the caller, so the reconciler can batch them.
 func (v *AgentVPCs) EnsureSpoke(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed, exclude []string) (*Spoke, error) {
 	log := telemetry.Logger(ctx)
-	info, err := v.Service.Info(ctx)
+	info, refusal, err := v.serviceFrom(ctx, client, obs.Region)
 	if err != nil {
 		return nil, err
 	}
 	d := v.Desired(info, obs, exclude)
-	if len(d.SubnetIDs) == 0 {
-		reason := fmt.Sprintf("no subnet in an Availability Zone the service offers (AZ IDs %v)", info.AZIDs)
+	if refusal != "" || len(d.SubnetIDs) == 0 {
+		reason := refusal
+		if reason == "" {
+			zones, _ := info.ZonesIn(obs.Region)
+			reason = fmt.Sprintf("no subnet in an Availability Zone the service offers in %s (AZ IDs %v)", obs.Region, zones)
+		}
 		log.Error("agent VPC cannot be onboarded", "reason", reason)
 		if _, err := agentvpc.SetStatus(ctx, client, obs, status.Failed, ""); err != nil {
 			return nil, err
@@ -733,8 +775,9 @@ func (v *AgentVPCs) reportRemoved(ctx context.Context, client agentvpc.EC2, obs 
 }
 
 // revokeIfLast drops the account's principal when no agent VPC remains
-// there: no tagged VPC (this one included, read now: it may have been
-// tagged again) and no managed endpoint that holds a VPC.
+// there, in any served Region: no tagged VPC (this one included, read
+// now: it may have been tagged again) and no managed endpoint that holds a
+// VPC.
 func (v *AgentVPCs) revokeIfLast(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed, keep bool) (bool, error) {
 	// EC2 may not show yet a VPC tagged or an endpoint created a moment
 	// ago; Parameter Store shows another VPC of the account that is being
@@ -746,10 +789,32 @@ func (v *AgentVPCs) revokeIfLast(ctx context.Context, client agentvpc.EC2, obs a
 	if slices.ContainsFunc(others, func(id string) bool { return id != obs.VPCID }) {
 		return false, nil
 	}
+	for _, region := range v.Config.Regions(v.Region) {
+		c := client
+		if region != obs.Region {
+			if c, err = v.Spokes.For(ctx, obs.Account, region); err != nil {
+				return false, err
+			}
+		}
+		if used, err := v.usesService(ctx, c, obs, region, keep); used || err != nil {
+			return false, err
+		}
+	}
+	revoked, err := v.Service.Revoke(ctx, obs.Account)
+	if revoked {
+		telemetry.Logger(ctx).Info("revoked spoke principal", "principal", v.Service.Principal(obs.Account))
+	}
+	return revoked, err
+}
+
+// usesService reports whether the account still has, in region, a tagged
+// VPC other than obs's (obs's own counts while keep: it was tagged again,
+// which is ErrTagChanged) or a managed endpoint that holds a VPC.
+func (v *AgentVPCs) usesService(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed, region string, keep bool) (bool, error) {
 	vpcs, err := client.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{Filters: []types.Filter{
 		{Name: aws.String("tag-key"), Values: []string{v.Config.TagKey}}}})
 	if err != nil {
-		return false, fmt.Errorf("looking for other agent VPCs in %s, %w", obs.Account, err)
+		return false, fmt.Errorf("looking for other agent VPCs in %s %s, %w", obs.Account, region, err)
 	}
 	for _, other := range vpcs.Vpcs {
 		id := aws.ToString(other.VpcId)
@@ -758,25 +823,16 @@ func (v *AgentVPCs) revokeIfLast(ctx context.Context, client agentvpc.EC2, obs a
 		}
 		if v.Config.Tagged(agentvpc.TagMap(other.Tags)) {
 			if id == obs.VPCID {
-				return false, fmt.Errorf("%s, %w", id, ErrTagChanged)
+				return true, fmt.Errorf("%s, %w", id, ErrTagChanged)
 			}
-			return false, nil
+			return true, nil
 		}
 	}
 	endpoints, err := agentvpc.DescribeEndpoints(ctx, client, agentvpc.ManagedFilter())
 	if err != nil {
-		return false, fmt.Errorf("looking for other managed endpoints in %s, %w", obs.Account, err)
+		return false, fmt.Errorf("looking for other managed endpoints in %s %s, %w", obs.Account, region, err)
 	}
-	for _, e := range endpoints {
-		if agentvpc.Holds(e.State) {
-			return false, nil
-		}
-	}
-	revoked, err := v.Service.Revoke(ctx, obs.Account)
-	if revoked {
-		telemetry.Logger(ctx).Info("revoked spoke principal", "principal", v.Service.Principal(obs.Account))
-	}
-	return revoked, err
+	return slices.ContainsFunc(endpoints, func(e agentvpc.Endpoint) bool { return agentvpc.Holds(e.State) }), nil
 }
 
 func vpcARN(o agentvpc.Observed) string {

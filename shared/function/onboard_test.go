@@ -341,9 +341,10 @@ func TestRefusedEventsChangeNothing(t *testing.T) {
 		{"tag-change-forged-account.json", "account-mismatch"},
 		{"tag-change-missing-resources.json", "bad-resources"},
 		{"tag-change-denied-account.json", "account-not-allowed"},
+		{"tag-change-other-region.json", "other-region"}, // ap-southeast-4 is not in AGENT_REGIONS
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			e := newEnv(t, map[string]string{"ALLOWED_ACCOUNTS": member + "," + member2})
+			e := newEnv(t, map[string]string{"ALLOWED_ACCOUNTS": member + "," + member2, "AGENT_REGIONS": "us-west-2"})
 			e.tag(member, e.vpcs[savedVPC], "true")
 			mark := e.mark()
 			if err := e.onboard(tc.file); err != nil {
