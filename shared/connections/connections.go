@@ -1,6 +1,7 @@
 package connections
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -37,6 +38,9 @@ type Connection struct {
 	EndpointID string
 	Owner      string
 	State      string
+	// Region is the endpoint's Region (VpcEndpointRegion): another Region
+	// than the service's for a cross-Region endpoint.
+	Region string
 }
 
 // Verdict is what to do with a pending connection.
@@ -104,7 +108,11 @@ func (g *Guard) Connections(ctx context.Context, endpointIDs []string, states ..
 			return nil, fmt.Errorf("describing connections to %s, %w", g.ServiceID, err)
 		}
 		for _, c := range page.VpcEndpointConnections {
-			conn := Connection{EndpointID: aws.ToString(c.VpcEndpointId), Owner: aws.ToString(c.VpcEndpointOwner), State: string(c.VpcEndpointState)}
+			conn := Connection{EndpointID: aws.ToString(c.VpcEndpointId), Owner: aws.ToString(c.VpcEndpointOwner), State: string(c.VpcEndpointState),
+				Region: aws.ToString(c.VpcEndpointRegion)}
+			if conn.Region == "" {
+				conn.Region = g.Region // the field is new; an answer without it is a same-Region endpoint
+			}
 			// Filters are a request, not a promise: check the state here too.
 			if len(states) == 0 || agentvpc.StateIs(conn.State, states...) {
 				out = append(out, conn)
@@ -119,7 +127,7 @@ func (g *Guard) Connections(ctx context.Context, endpointIDs []string, states ..
 // account leaves its connections undecided (returned in the error), since
 // neither accepting nor rejecting would be safe.
 func (g *Guard) Decide(ctx context.Context, conns []Connection) ([]Decision, error) {
-	byOwner := map[string][]Connection{}
+	byOwner := map[place][]Connection{}
 	var out []Decision
 	for _, c := range conns {
 		if !agentvpc.StateIs(c.State, agentvpc.StatePendingAcceptance) {
@@ -129,10 +137,18 @@ func (g *Guard) Decide(ctx context.Context, conns []Connection) ([]Decision, err
 			out = append(out, Decision{Connection: c, Verdict: Reject, Reason: why})
 			continue
 		}
-		byOwner[c.Owner] = append(byOwner[c.Owner], c)
+		region := c.Region
+		if region == "" {
+			region = g.Region
+		}
+		if !g.Config.Serves(region, g.Region) {
+			out = append(out, Decision{Connection: c, Verdict: Reject, Reason: "endpoint in Region " + region + ", which is not served"})
+			continue
+		}
+		byOwner[place{c.Owner, region}] = append(byOwner[place{c.Owner, region}], c)
 	}
 	var errs []error
-	for _, owner := range slices.Sorted(maps.Keys(byOwner)) {
+	for _, owner := range slices.SortedFunc(maps.Keys(byOwner), comparePlaces) {
 		ds, err := g.decideOwner(ctx, owner, byOwner[owner])
 		if err != nil {
 			errs = append(errs, err)
@@ -143,7 +159,16 @@ func (g *Guard) Decide(ctx context.Context, conns []Connection) ([]Decision, err
 	return out, errors.Join(errs...)
 }
 
-func (g *Guard) decideOwner(ctx context.Context, owner string, conns []Connection) ([]Decision, error) {
+// place is an owner account and the Region of its endpoints: the spoke
+// role reads them there.
+type place struct{ account, region string }
+
+func comparePlaces(a, b place) int {
+	return cmp.Or(cmp.Compare(a.account, b.account), cmp.Compare(a.region, b.region))
+}
+
+func (g *Guard) decideOwner(ctx context.Context, at place, conns []Connection) ([]Decision, error) {
+	owner := at.account
 	leaveAll := func(reason string) []Decision {
 		out := make([]Decision, len(conns))
 		for i, c := range conns {
@@ -151,7 +176,7 @@ func (g *Guard) decideOwner(ctx context.Context, owner string, conns []Connectio
 		}
 		return out
 	}
-	client, err := g.Spokes.For(ctx, owner, g.Region)
+	client, err := g.Spokes.For(ctx, owner, at.region)
 	var accessErr *spoke.AccessError
 	if errors.As(err, &accessErr) && awserr.IsAccessDenied(err) {
 		// Not evidence of a stranger: IAM changes take time to propagate

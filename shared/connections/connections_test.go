@@ -291,3 +291,32 @@ func TestDecideLeavesAnEndpointNotVisibleYetThenAcceptsIt(t *testing.T) {
 		t.Fatalf("once visible: want it accepted, got %+v, %v", decisions, err)
 	}
 }
+
+// A connection from an endpoint in a Region the product does not serve is
+// rejected, even when the same endpoint id in a served Region would be an
+// agent VPC's: the spoke is read in the endpoint's own Region, and a Region
+// outside AGENT_REGIONS is no agent VPC's.
+func TestDecideRejectsAnEndpointInARegionNotServed(t *testing.T) {
+	w := newWorld(t, localaws.Relax{Consistency: true})
+	g := w.guard(t, nil)
+	_, _, id := w.endpoint(t, member, tagged, managed)
+	served := connections.Connection{EndpointID: id, Owner: member, State: agentvpc.StatePendingAcceptance, Region: g.Region}
+	elsewhere := served
+	elsewhere.Region = "ap-south-2"
+	decisions, err := g.Decide(context.Background(), []connections.Connection{served, elsewhere})
+	if err != nil || len(decisions) != 2 {
+		t.Fatalf("Decide = %+v, %v; want two decisions", decisions, err)
+	}
+	for _, d := range decisions {
+		want := connections.Accept
+		if d.Region == "ap-south-2" {
+			want = connections.Reject
+		}
+		if d.Verdict != want {
+			t.Errorf("connection in %s: verdict %s (%s), want %s", d.Region, d.Verdict, d.Reason, want)
+		}
+		if d.Verdict == connections.Reject && !strings.Contains(d.Reason, "Region ap-south-2, which is not served") {
+			t.Errorf("reject reason %q does not name the Region", d.Reason)
+		}
+	}
+}
