@@ -64,6 +64,20 @@ type Account struct {
 	Deep    bool
 	Subnets map[string][]agentvpc.Subnet
 	Groups  map[string][]agentvpc.SecurityGroup
+	// Regions holds the Region of every VPC the sweep saw something of
+	// (tagged, or holding a managed endpoint or group), by VPC id: an
+	// account is read in every served Region, and VPC ids are unique
+	// across them.
+	Regions map[string]string
+}
+
+// RegionOf is the Region a VPC of the account was seen in; home (the
+// hub's) for one seen in none.
+func (a Account) RegionOf(vpc, home string) string {
+	if r, ok := a.Regions[vpc]; ok {
+		return r
+	}
+	return home
 }
 
 // observeHub reads the principals and the connections of the service.
@@ -88,7 +102,7 @@ func (r *Reconciler) observeHub(ctx context.Context) (Hub, error) {
 // VPCs and managed endpoints (and, when deep, their subnets and managed
 // groups).
 func (r *Reconciler) observeAccount(ctx context.Context, id string, deep, readParams bool) Account {
-	a := Account{ID: id, VPCs: map[string]VPC{}, Params: map[string]*tunnel.Published{}}
+	a := Account{ID: id, VPCs: map[string]VPC{}, Params: map[string]*tunnel.Published{}, Regions: map[string]string{}}
 	a.Allowed, _ = r.Config.AccountAllowed(id)
 	if readParams {
 		params, err := r.Store.List(ctx, id)
@@ -103,46 +117,60 @@ func (r *Reconciler) observeAccount(ctx context.Context, id string, deep, readPa
 	if !a.Allowed {
 		return a // never assume a role in an account we may not act for
 	}
-	client, err := r.Spokes.For(ctx, id, r.Region)
-	if err != nil {
-		a.Err = err
-		return a
-	}
-	vpcs := ec2.NewDescribeVpcsPaginator(client, &ec2.DescribeVpcsInput{Filters: []types.Filter{
-		{Name: aws.String("tag-key"), Values: []string{r.Config.TagKey}}}})
-	for vpcs.HasMorePages() {
-		page, err := vpcs.NextPage(ctx)
-		if err != nil {
-			a.Err = fmt.Errorf("describing tagged VPCs, %w", err)
-			return a
-		}
-		for _, v := range page.Vpcs {
-			tags := agentvpc.TagMap(v.Tags)
-			a.VPCs[aws.ToString(v.VpcId)] = VPC{ID: aws.ToString(v.VpcId), Tags: tags, Tagged: r.Config.Tagged(tags)}
-		}
-	}
-	a.Endpoints, err = agentvpc.DescribeEndpoints(ctx, client, agentvpc.ManagedFilter())
-	if err != nil {
-		a.Err = fmt.Errorf("describing managed endpoints, %w", err)
-		return a
-	}
 	if deep {
-		if err := r.observeDeep(ctx, client, &a); err != nil {
-			a.Err = err
+		a.Deep = true
+		a.Subnets, a.Groups = map[string][]agentvpc.Subnet{}, map[string][]agentvpc.SecurityGroup{}
+	}
+	// Every served Region, or nothing: an account half seen (one Region
+	// unreadable) would look as if its VPCs there were gone, and its
+	// principal could be revoked from under them.
+	for _, region := range r.Config.Regions(r.Region) {
+		if err := r.observeRegion(ctx, &a, region); err != nil {
+			a.Err = fmt.Errorf("in %s, %w", region, err)
+			return a
 		}
 	}
 	return a
 }
 
-func (r *Reconciler) observeDeep(ctx context.Context, client agentvpc.EC2, a *Account) error {
-	a.Deep = true
-	a.Subnets, a.Groups = map[string][]agentvpc.Subnet{}, map[string][]agentvpc.SecurityGroup{}
-	var tagged []string
-	for id, v := range a.VPCs {
-		if v.Tagged {
-			tagged = append(tagged, id)
+// observeRegion adds what the account holds in region to a.
+func (r *Reconciler) observeRegion(ctx context.Context, a *Account, region string) error {
+	client, err := r.Spokes.For(ctx, a.ID, region)
+	if err != nil {
+		return err
+	}
+	vpcs := ec2.NewDescribeVpcsPaginator(client, &ec2.DescribeVpcsInput{Filters: []types.Filter{
+		{Name: aws.String("tag-key"), Values: []string{r.Config.TagKey}}}})
+	var here []string // the tagged VPCs of this Region
+	for vpcs.HasMorePages() {
+		page, err := vpcs.NextPage(ctx)
+		if err != nil {
+			return fmt.Errorf("describing tagged VPCs, %w", err)
+		}
+		for _, v := range page.Vpcs {
+			id, tags := aws.ToString(v.VpcId), agentvpc.TagMap(v.Tags)
+			a.VPCs[id] = VPC{ID: id, Tags: tags, Tagged: r.Config.Tagged(tags)}
+			a.Regions[id] = region
+			if a.VPCs[id].Tagged {
+				here = append(here, id)
+			}
 		}
 	}
+	endpoints, err := agentvpc.DescribeEndpoints(ctx, client, agentvpc.ManagedFilter())
+	if err != nil {
+		return fmt.Errorf("describing managed endpoints, %w", err)
+	}
+	for _, e := range endpoints {
+		a.Regions[e.VPCID] = region
+	}
+	a.Endpoints = append(a.Endpoints, endpoints...)
+	if a.Deep {
+		return r.observeDeep(ctx, client, a, region, here)
+	}
+	return nil
+}
+
+func (r *Reconciler) observeDeep(ctx context.Context, client agentvpc.EC2, a *Account, region string, tagged []string) error {
 	if len(tagged) > 0 {
 		slices.Sort(tagged)
 		p := ec2.NewDescribeSubnetsPaginator(client, &ec2.DescribeSubnetsInput{Filters: []types.Filter{
@@ -167,16 +195,18 @@ func (r *Reconciler) observeDeep(ctx context.Context, client agentvpc.EC2, a *Ac
 		for _, g := range page.SecurityGroups {
 			vpc := aws.ToString(g.VpcId)
 			a.Groups[vpc] = append(a.Groups[vpc], agentvpc.GroupOf(g))
+			a.Regions[vpc] = region
 		}
 	}
 	return nil
 }
 
 // Observed builds the per-VPC observation the agentvpc plan takes, from
-// a deep account observation.
-func (a Account) Observed(vpc, region string) agentvpc.Observed {
+// a deep account observation; home is the hub's Region, where a VPC seen
+// in no Region is taken to be.
+func (a Account) Observed(vpc, home string) agentvpc.Observed {
 	v, ok := a.VPCs[vpc]
-	o := agentvpc.Observed{Account: a.ID, Region: region, VPCID: vpc, Exists: ok, Tags: v.Tags,
+	o := agentvpc.Observed{Account: a.ID, Region: a.RegionOf(vpc, home), VPCID: vpc, Exists: ok, Tags: v.Tags,
 		Subnets: a.Subnets[vpc], Groups: a.Groups[vpc]}
 	for _, e := range a.Endpoints {
 		if e.VPCID == vpc {

@@ -38,7 +38,7 @@ func stepInput(t *testing.T, mode config.ApprovalMode) Input {
 	}
 	vpcs := &converge.AgentVPCs{Config: cfg}
 	return Input{Config: cfg, Region: "us-east-1",
-		Service:   endpointservice.Info{Name: "svc", AZIDs: []string{"use1-az1"}},
+		Service:   endpointservice.Info{Name: "svc", Region: "us-east-1", AZIDs: []string{"use1-az1"}},
 		Principal: func(a string) string { return "arn:aws:iam::" + a + ":role/jenkins-agent-vpcs-spoke" },
 		Desired:   vpcs.Desired, Document: vpcs.Document, Now: stepNow, Grace: 10 * time.Minute}
 }

@@ -153,6 +153,7 @@ func (r *Reconciler) Run(ctx context.Context, req Request) (Report, error) {
 		return rep, err
 	}
 	rep.countObserved(log, observed)
+	info = r.zones(ctx, info, observed)
 	in := Input{Config: r.Config, Region: r.Region, Service: info, Principal: r.Service.Principal,
 		Desired: r.VPCs.Desired, Document: r.VPCs.Document, Now: start, Grace: r.Config.GracePeriod}
 	rep.Items = Plan(in, hub, observed)
@@ -165,6 +166,35 @@ func (r *Reconciler) Run(ctx context.Context, req Request) (Report, error) {
 	}
 	rep.DurationMS = r.now().Sub(start).Milliseconds()
 	return rep, nil
+}
+
+// zones adds to info the Availability Zones of each other served Region
+// that holds an agent VPC, looked up through a spoke role there (once per
+// Region, and kept by the service for an hour): the plan judges a VPC's
+// subnets against its own Region's zones. A Region whose lookup fails
+// keeps no zones; its VPCs' repairs look them up again.
+func (r *Reconciler) zones(ctx context.Context, info endpointservice.Info, observed []Account) endpointservice.Info {
+	for _, region := range r.Config.Regions(r.Region)[1:] {
+		for _, a := range observed {
+			if !slices.ContainsFunc(slices.Collect(maps.Keys(a.VPCs)), func(vpc string) bool {
+				return a.isAgentVPC(vpc) && a.RegionOf(vpc, r.Region) == region
+			}) {
+				continue
+			}
+			client, err := r.Spokes.For(ctx, a.ID, region)
+			if err == nil {
+				var zones []string
+				if zones, err = r.Service.RemoteZones(ctx, client, info, region); err == nil {
+					info = info.WithZones(region, zones)
+				}
+			}
+			if err != nil {
+				telemetry.Logger(ctx).Warn("zones of a Region not known; its VPCs are judged at repair", "region", region, "error", err.Error())
+			}
+			break
+		}
+	}
+	return info
 }
 
 // countObserved records what the sweep observed in rep: the accounts, the
@@ -520,14 +550,16 @@ func (r *Reconciler) publishAll(ctx context.Context, pubs []publication) batch {
 // just accepted (one describe per account), so that what is published is
 // what the endpoint says now rather than a guess.
 func (r *Reconciler) refreshAccepted(ctx context.Context, pubs []publication, settled connections.Report) {
-	byAccount := map[string][]*converge.Spoke{}
+	type place struct{ account, region string }
+	byAccount := map[place][]*converge.Spoke{}
 	for _, p := range pubs {
 		if s := p.spoke; slices.Contains(settled.Accepted, s.Endpoint.ID) {
-			byAccount[s.Obs.Account] = append(byAccount[s.Obs.Account], s)
+			at := place{s.Obs.Account, s.Obs.Region}
+			byAccount[at] = append(byAccount[at], s)
 		}
 	}
-	for account, spokes := range byAccount {
-		client, err := r.Spokes.For(ctx, account, r.Region)
+	for at, spokes := range byAccount {
+		client, err := r.Spokes.For(ctx, at.account, at.region)
 		if err != nil {
 			continue
 		}
@@ -550,7 +582,7 @@ func (r *Reconciler) refreshAccepted(ctx context.Context, pubs []publication, se
 }
 
 func (r *Reconciler) publish(ctx context.Context, s *converge.Spoke) error {
-	client, err := r.Spokes.For(ctx, s.Obs.Account, r.Region)
+	client, err := r.Spokes.For(ctx, s.Obs.Account, s.Obs.Region)
 	if err != nil {
 		return err
 	}
@@ -599,7 +631,8 @@ func (r *Reconciler) repairAccount(ctx context.Context, a Account, items []Item)
 // repairVPC converges or removes one VPC from a fresh observation of it
 // (the sweep's may be minutes old by now).
 func (r *Reconciler) repairVPC(ctx context.Context, a Account, it Item) (*converge.Spoke, error) {
-	client, err := r.Spokes.For(ctx, a.ID, r.Region)
+	region := a.RegionOf(it.VPCID, r.Region)
+	client, err := r.Spokes.For(ctx, a.ID, region)
 	if err != nil {
 		return nil, err
 	}
@@ -613,7 +646,7 @@ func (r *Reconciler) repairVPC(ctx context.Context, a Account, it Item) (*conver
 		return nil, err
 	}
 	defer release()
-	obs, err := agentvpc.Observe(ctx, client, a.ID, r.Region, it.VPCID)
+	obs, err := agentvpc.Observe(ctx, client, a.ID, region, it.VPCID)
 	if err != nil {
 		return nil, err
 	}
