@@ -3,10 +3,15 @@ package localaws
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/eventbridge"
+	ebtypes "github.com/aws/aws-sdk-go-v2/service/eventbridge/types"
+
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/awsproto"
 )
 
 const (
@@ -133,6 +138,87 @@ func TestIAMProviderNeedsAllowMultiRegionToAddRegions(t *testing.T) {
 			code, msg, _ := apiError(t, err)
 			if code != "UnauthorizedOperation" || !strings.Contains(msg, "vpce:AllowMultiRegion on resource: arn:aws:ec2:"+region+":"+hub+":vpc-endpoint-service/"+xrService) {
 				t.Fatalf("denial %s %q", code, msg)
+			}
+		})
+	}
+}
+
+// TestIAMRuleForwardingToAnotherRegionsBus: a rule in eu-central-1 sends
+// to the hub's bus in eu-west-1 only with a role (PutTargets refuses a bus
+// of another Region without one), the role must allow events:PutEvents
+// (and, across accounts, the bus policy the role), and the event arrives
+// with the Region and account it originated in.
+func TestIAMRuleForwardingToAnotherRegionsBus(t *testing.T) {
+	hubBus := "arn:aws:events:" + region + ":" + hub + ":event-bus/jenkins-agent-vpcs"
+	tests := []struct {
+		name       string
+		from       string // the rule's account
+		withPolicy bool   // the role may put events on the hub bus
+		role       bool   // the target names the role
+		putCode    string // PutTargets' error
+		delivered  bool
+		reason     string
+	}{
+		{"another account: role and bus policy allow", member, true, true, "", true, ""},
+		{"another account: no role", member, true, false, "ValidationException", false, ""},
+		{"another account: the role may not put events", member, false, true, "", false, "no identity-based policy allows it"},
+		{"own account: the role allows, no bus policy needed", hub, true, true, "", true, ""},
+		{"own account: no role", hub, true, false, "ValidationException", false, ""},
+		{"own account: the role may not put events", hub, false, true, "", false, "no identity-based policy allows it"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv, url := startServer(t, Options{Topology: testTopology()})
+			role := Role{Name: "events", Trust: Trust{Principals: []string{"events.amazonaws.com"}}}
+			if tc.withPolicy {
+				role.Policies = []RolePolicy{{Name: "put", Document: PolicyDocument(`{"Statement":{"Effect":"Allow","Action":"events:PutEvents","Resource":"` + hubBus + `"}}`)}}
+			}
+			if err := srv.Seed(&Topology{Region: region, Accounts: []Account{{ID: tc.from, Roles: []Role{role}}}}); err != nil {
+				t.Fatal(err)
+			}
+			if tc.from != hub {
+				if err := srv.PutResourcePolicy(hubBus, []byte(`{"Statement":{"Effect":"Allow","Principal":"*","Action":"events:PutEvents","Resource":"`+hubBus+`",
+					"Condition":{"StringEquals":{"aws:PrincipalOrgID":"`+orgID+`"}}}}`)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cfg := awsConfig(url, tc.from, "x", "")
+			cfg.Region = xrConsumer
+			eb := eventbridge.NewFromConfig(cfg)
+			if _, err := eb.PutRule(ctx(t), &eventbridge.PutRuleInput{Name: aws.String("to-hub"), EventPattern: aws.String(`{"source":["jav.test"]}`)}); err != nil {
+				t.Fatal(err)
+			}
+			target := ebtypes.Target{Id: aws.String("hub"), Arn: aws.String(hubBus)}
+			if tc.role {
+				target.RoleArn = aws.String("arn:aws:iam::" + tc.from + ":role/events")
+			}
+			_, err := eb.PutTargets(ctx(t), &eventbridge.PutTargetsInput{Rule: aws.String("to-hub"), Targets: []ebtypes.Target{target}})
+			if tc.putCode != "" {
+				if code, msg, _ := apiError(t, err); code != tc.putCode || !strings.Contains(msg, "RoleArn is required for target "+hubBus) {
+					t.Fatalf("PutTargets = %s %q, want %s", code, msg, tc.putCode)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var watched recorder[awsproto.Event]
+			defer srv.Watch(hub, region, "jenkins-agent-vpcs", watched.add)()
+			if _, err := eb.PutEvents(ctx(t), &eventbridge.PutEventsInput{Entries: []ebtypes.PutEventsRequestEntry{
+				{Source: aws.String("jav.test"), DetailType: aws.String("x"), Detail: aws.String(`{}`)}}}); err != nil {
+				t.Fatal(err)
+			}
+			srv.Flush(5 * time.Second)
+			got := watched.all()
+			if (len(got) == 1) != tc.delivered {
+				t.Fatalf("delivered %d events, want delivered = %v (denials %+v)", len(got), tc.delivered, srv.Denials())
+			}
+			if tc.delivered && (got[0].Region != xrConsumer || got[0].Account != tc.from) {
+				t.Fatalf("forwarded event from %s in %s, want %s in %s", got[0].Account, got[0].Region, tc.from, xrConsumer)
+			}
+			d := srv.Denials()
+			if tc.delivered != (len(d) == 0) || (len(d) > 0 && (!strings.Contains(d[0].Reason, tc.reason) || d[0].Action != "events:PutEvents")) {
+				t.Fatalf("denials = %+v, want reason %q", d, tc.reason)
 			}
 		})
 	}
