@@ -210,10 +210,13 @@ func encodedFailure(d iampolicy.Decision, requestID string) string {
 	return base64.RawURLEncoding.EncodeToString(append(sum[:], sum[:12]...))
 }
 
-// authorizeForward decides a rule's PutEvents to another account's bus as
-// EventBridge does: with the target's RoleArn, the role's identity policy
-// must allow events:PutEvents on the bus and the bus policy must allow the
-// role; without one, the bus policy must allow the rule's account
+// authorizeForward decides a rule's PutEvents to another account's or
+// Region's bus as EventBridge does: with the target's RoleArn, the role's
+// identity policy must allow events:PutEvents on the bus and, across
+// accounts, the bus policy must allow the role (in its own account the
+// identity policy suffices; a bus of another Region always has a role,
+// PutTargets refuses one without); without one, the bus policy must allow
+// the rule's account
 // (EventBridge User Guide, "Sending and receiving events between AWS
 // accounts").
 func (s *Server) authorizeForward(ruleARN, roleARN, busARN string) string {

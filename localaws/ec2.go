@@ -100,7 +100,8 @@ func (s *Server) seedEC2(t *Topology, region string) error {
 				azIDs = append(azIDs, az)
 			}
 			if _, err := s.ec2sim.AddEndpointService(a.ID, r, ec2sim.EndpointService{ID: es.ID, Name: es.Name, AcceptanceRequired: es.AcceptanceRequired,
-				AZIDs: azIDs, AllowedPrincipals: es.AllowedPrincipals, NotificationTopicARN: es.NotificationTopicARN, Ports: es.Ports}); err != nil {
+				AZIDs: azIDs, AllowedPrincipals: es.AllowedPrincipals, NotificationTopicARN: es.NotificationTopicARN, Ports: es.Ports,
+				SupportedRegions: es.SupportedRegions}); err != nil {
 				return fmt.Errorf("seeding endpoint service in %s, %w", a.ID, err)
 			}
 		}

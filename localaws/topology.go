@@ -146,6 +146,9 @@ type EndpointService struct {
 	AllowedPrincipals    []string `json:"allowedPrincipals,omitempty" yaml:"allowedPrincipals,omitempty"`
 	NotificationTopicARN string   `json:"notificationTopicArn,omitempty" yaml:"notificationTopicArn,omitempty"`
 	Ports                []int    `json:"ports,omitempty" yaml:"ports,omitempty"`
+	// SupportedRegions are the other Regions whose consumers may create
+	// endpoints to it with ServiceRegion (cross-Region PrivateLink).
+	SupportedRegions []string `json:"supportedRegions,omitempty" yaml:"supportedRegions,omitempty"`
 }
 
 // EventBus is a custom event bus (every account has "default").

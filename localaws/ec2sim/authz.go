@@ -3,6 +3,7 @@ package ec2sim
 import (
 	"maps"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -37,6 +38,9 @@ func (s *Service) AuthorizationContext(call *awsproto.Call) []iam.Request {
 	named, tagOnCreate := a.resources(call.Action, ctx)
 	// Describe* and the rest have no resource-level permissions: "*".
 	out := []iam.Request{{Action: "ec2:" + call.Action, Context: ctx, Resources: named}}
+	if multi := a.multiRegion(call.Action, call.Region); len(multi) > 0 {
+		out = append(out, iam.Request{Action: "vpce:AllowMultiRegion", Context: map[string][]string{"ec2:Region": {call.Region}}, Resources: multi})
+	}
 	if len(tagOnCreate) > 0 {
 		tagCtx := map[string][]string{"ec2:Region": {call.Region}}
 		if tags := a.specTags(); len(tags) > 0 {
@@ -112,10 +116,54 @@ func (a authz) createEndpointResources() []iam.Resource {
 	if es := a.s.servicesByName[name]; es != nil {
 		ep.Keys["ec2:VpceServiceOwner"] = []string{es.region.account}
 	}
-	if sr := a.form.Get("ServiceRegion"); sr != "" {
-		ep.Keys["ec2:VpceServiceRegion"] = []string{sr}
-	}
+	// "Filters access by the region of the VPC endpoint service" (Service
+	// Authorization Reference, EC2 condition keys): the service's Region
+	// is the endpoint's ServiceRegion, the caller's when not given, so the
+	// key is present on every create. ec2:VpceMultiRegion ("multi region
+	// of the VPC endpoint service", a String) is "true" for a service of
+	// another Region: an assumption, the reference gives no values.
+	sr := a.endpointServiceRegion()
+	ep.Keys["ec2:VpceServiceRegion"] = []string{sr}
+	ep.Keys["ec2:VpceMultiRegion"] = []string{strconv.FormatBool(sr != a.r.name)}
 	return append(named, ep)
+}
+
+// endpointServiceRegion is the Region a CreateVpcEndpoint names.
+func (a authz) endpointServiceRegion() string {
+	if sr := a.form.Get("ServiceRegion"); sr != "" {
+		return sr
+	}
+	return a.r.name
+}
+
+// multiRegion are the resources vpce:AllowMultiRegion is checked on, a
+// permission-only action ("By default, IAM entities don't have permission
+// to make an endpoint service available in multiple Regions or access an
+// endpoint service across Regions ... allow the vpce:AllowMultiRegion
+// permission-only action", PrivateLink guide, "Cross-Region access"):
+// the new endpoint of a CreateVpcEndpoint naming another Region, the
+// service a CreateVpcEndpointServiceConfiguration or
+// ModifyVpcEndpointServiceConfiguration makes available in another Region.
+// Removing Regions needs no more than the ec2 action.
+func (a authz) multiRegion(action, region string) []iam.Resource {
+	others := func(regions []string) bool {
+		return slices.ContainsFunc(regions, func(r string) bool { return r != region })
+	}
+	switch action {
+	case "CreateVpcEndpoint":
+		if a.endpointServiceRegion() != region {
+			return []iam.Resource{a.created("vpc-endpoint")}
+		}
+	case "CreateVpcEndpointServiceConfiguration":
+		if others(a.list("SupportedRegion")) {
+			return []iam.Resource{a.created("vpc-endpoint-service")}
+		}
+	case "ModifyVpcEndpointServiceConfiguration":
+		if others(a.list("AddSupportedRegion")) {
+			return []iam.Resource{a.service(a.form.Get("ServiceId"))}
+		}
+	}
+	return nil
 }
 
 // modifyEndpointResources are what ModifyVpcEndpoint names: the endpoint
@@ -207,17 +255,27 @@ func (a authz) endpoint(id string) iam.Resource {
 		tags = e.tags
 		if e.service != nil {
 			keys["ec2:VpceServiceName"] = []string{e.service.name}
+			keys["ec2:VpceServiceRegion"] = []string{e.service.region.name}
+			keys["ec2:VpceMultiRegion"] = []string{strconv.FormatBool(e.crossRegion())}
 		}
 	}
 	return a.resource("vpc-endpoint", id, tags, keys)
 }
 
+// service is an endpoint service of the caller, with its supported
+// Regions (ec2:VpceSupportedRegion, multi-valued) and whether it has any
+// besides its own (ec2:VpceMultiRegion, "true" or "false": an
+// assumption, the reference gives no values).
 func (a authz) service(id string) iam.Resource {
 	var tags map[string]string
+	keys := map[string][]string{}
 	if es := a.r.services[id]; es != nil {
 		tags = es.tags
+		keys["ec2:VpceSupportedRegion"] = slices.Clone(es.regions)
+		keys["ec2:VpceServiceRegion"] = []string{es.region.name}
+		keys["ec2:VpceMultiRegion"] = []string{strconv.FormatBool(es.multiRegion())}
 	}
-	return a.resource("vpc-endpoint-service", id, tags, nil)
+	return a.resource("vpc-endpoint-service", id, tags, keys)
 }
 
 // any finds a resource of CreateTags/DeleteTags by its id's prefix.

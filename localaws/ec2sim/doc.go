@@ -44,6 +44,10 @@
 //   - Endpoint services have no private DNS name: PrivateDnsEnabled=true is
 //     refused (InvalidParameter); omitted means false. EndpointService.Ports
 //     is recorded but not enforced (there is no data plane).
+//   - Cross-Region PrivateLink (ServiceRegion, SupportedRegions) follows
+//     the PrivateLink guide; what it leaves open is chosen in
+//     crossregion.go (InvalidServiceName for an unsupported Region, the
+//     service Region's regional DNS name only).
 //   - Tag change events (aws.tag) are emitted by CreateTags/DeleteTags for
 //     every taggable resource type, not by tags given at creation (CreateVpc
 //     is seen through its CloudTrail record).

@@ -128,9 +128,15 @@ func (e *endpoint) enis() []string {
 
 // dnsEntries are the regional name and one zonal name per subnet. The
 // regional one is deliberately not first: clients must pick it by name.
+// The names carry the service's Region; a cross-Region endpoint has the
+// regional name only (see crossregion.go).
 func (e *endpoint) dnsEntries() []string {
-	suffix := "." + e.service.id + "." + e.region + ".vpce.amazonaws.com"
+	suffix := "." + e.service.id + "." + e.service.region.name + ".vpce.amazonaws.com"
 	base := e.id + "-" + e.dnsLabel
+	regional := base + suffix
+	if e.crossRegion() {
+		return []string{regional}
+	}
 	var zonal []string
 	for sid := range e.subnets {
 		if sn := e.r.subnets[sid]; sn != nil {
@@ -138,7 +144,6 @@ func (e *endpoint) dnsEntries() []string {
 		}
 	}
 	sort.Strings(zonal)
-	regional := base + suffix
 	if len(zonal) == 0 {
 		return []string{regional}
 	}
@@ -146,7 +151,7 @@ func (e *endpoint) dnsEntries() []string {
 }
 
 func (e *endpoint) writeDNS(w *xmlWriter) {
-	zone := vpceHostedZone(e.region)
+	zone := vpceHostedZone(e.service.region.name)
 	w.open("dnsEntrySet")
 	for _, name := range e.dnsEntries() {
 		w.open("item")
@@ -164,6 +169,7 @@ func (e *endpoint) write(w *xmlWriter, state string, tags map[string]string) {
 	w.elem("vpcEndpointType", "Interface")
 	w.elem("vpcId", e.vpc.id)
 	w.elem("serviceName", e.service.name)
+	w.elem("serviceRegion", e.service.region.name)
 	w.elem("state", state)
 	w.elem("policyDocument", defaultEndpointPolicy)
 	w.raw("<routeTableIdSet/>")
@@ -198,13 +204,13 @@ func (e *endpoint) write(w *xmlWriter, state string, tags map[string]string) {
 // endpointRequest is what CreateVpcEndpoint asked for, normalized so that
 // a retried request compares equal.
 type endpointRequest struct {
-	endpointType, vpcID, serviceName string
-	subnets, groups                  []string
-	privateDNS                       bool
+	endpointType, vpcID, serviceName, serviceRegion string
+	subnets, groups                                 []string
+	privateDNS                                      bool
 }
 
 func (q endpointRequest) fingerprint() string {
-	return strings.Join([]string{q.endpointType, q.vpcID, q.serviceName, strings.Join(q.subnets, ","), strings.Join(q.groups, ","), map[bool]string{true: "dns", false: ""}[q.privateDNS]}, "|")
+	return strings.Join([]string{q.endpointType, q.vpcID, q.serviceName, q.serviceRegion, strings.Join(q.subnets, ","), strings.Join(q.groups, ","), map[bool]string{true: "dns", false: ""}[q.privateDNS]}, "|")
 }
 
 func uniqueSorted(xs []string) []string {
@@ -218,13 +224,18 @@ func (o *op) createEndpoint() ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	serviceRegion, err := o.serviceRegion()
+	if err != nil {
+		return nil, err
+	}
 	q := endpointRequest{
-		endpointType: orDefault(o.form.Get("VpcEndpointType"), "Gateway"),
-		vpcID:        o.form.Get("VpcId"),
-		serviceName:  o.form.Get("ServiceName"),
-		subnets:      uniqueSorted(o.list("SubnetId")),
-		groups:       uniqueSorted(o.list("SecurityGroupId")),
-		privateDNS:   privateDNS,
+		endpointType:  orDefault(o.form.Get("VpcEndpointType"), "Gateway"),
+		vpcID:         o.form.Get("VpcId"),
+		serviceName:   o.form.Get("ServiceName"),
+		serviceRegion: serviceRegion,
+		subnets:       uniqueSorted(o.list("SubnetId")),
+		groups:        uniqueSorted(o.list("SecurityGroupId")),
+		privateDNS:    privateDNS,
 	}
 	token := o.form.Get("ClientToken")
 	if token != "" {
@@ -249,8 +260,8 @@ func (o *op) createEndpoint() ([]byte, error) {
 	if v == nil {
 		return nil, vpcNotFound(q.vpcID)
 	}
-	es := o.s.servicesByName[q.serviceName]
-	if es == nil || es.region.name != o.r.name || !o.allows(es) {
+	es := o.reachable(q.serviceName, q.serviceRegion)
+	if es == nil {
 		return nil, serviceNameNotFound(q.serviceName)
 	}
 	if q.endpointType != "Interface" {
@@ -316,8 +327,9 @@ func (o *op) endpointResponse(e *endpoint, token string) []byte {
 }
 
 // endpointSubnets validates subnets to add to an endpoint that already has
-// the subnets in have: in the VPC, in a zone the service offers (compared
-// by zone id), at most one per zone.
+// the subnets in have: in the VPC, at most one per zone, and in a zone the
+// service offers (compared by zone id) or, for a service of another
+// Region, in a zone where cross-Region access is supported.
 func (o *op) endpointSubnets(v *vpc, es *endpointService, have map[string]string, add []string) ([]*subnet, error) {
 	zones := map[string]string{} // zone id -> subnet id
 	for sid := range have {
@@ -337,7 +349,10 @@ func (o *op) endpointSubnets(v *vpc, es *endpointService, have map[string]string
 		if sn.vpc != v {
 			return nil, awsproto.Errorf("InvalidParameterValue", "The subnet '%s' does not belong to VPC '%s'", sid, v.id)
 		}
-		if !slices.Contains(es.azIDs, sn.azID) {
+		switch {
+		case es.region.name != o.r.name && !crossRegionZone(sn.azID):
+			return nil, awsproto.Errorf("InvalidParameterValue", "Cross-Region access is not supported in the availability zone of the subnet: %s (%s).", sid, sn.azID)
+		case es.region.name == o.r.name && !slices.Contains(es.azIDs, sn.azID):
 			return nil, awsproto.Errorf("InvalidParameterValue", "The VPC endpoint service %s does not support the availability zone of the subnet: %s.", es.name, sid)
 		}
 		if other, ok := zones[sn.azID]; ok {
@@ -449,7 +464,7 @@ func (o *op) modifyEndpoint() ([]byte, error) {
 	return o.returnTrue(), nil
 }
 
-var endpointFilters = nameSet("vpc-id", "vpc-endpoint-id", "service-name", "vpc-endpoint-state", "vpc-endpoint-type", "ip-address-type")
+var endpointFilters = nameSet("vpc-id", "vpc-endpoint-id", "service-name", "service-region", "vpc-endpoint-state", "vpc-endpoint-type", "ip-address-type")
 
 func (o *op) describeEndpoints() ([]byte, error) {
 	ids := o.list("VpcEndpointId")
@@ -539,6 +554,8 @@ func endpointField(e *endpoint, state string) func(name string) []string {
 			return []string{e.id}
 		case "service-name":
 			return []string{e.service.name}
+		case "service-region":
+			return []string{e.service.region.name}
 		case "vpc-endpoint-state":
 			return []string{state}
 		case "vpc-endpoint-type":

@@ -43,7 +43,9 @@ type notification struct {
 // EndpointService is an endpoint service to seed in the hub account.
 // Name defaults to com.amazonaws.vpce.<region>.<id>; AZIDs default to all
 // of the Region's zones; a NotificationTopicARN subscribes that topic to
-// every connection event.
+// every connection event. SupportedRegions are the other Regions whose
+// consumers may connect (cross-Region access, see crossregion.go); the
+// service's own Region is always supported.
 type EndpointService struct {
 	ID, Name             string
 	AcceptanceRequired   bool
@@ -51,6 +53,7 @@ type EndpointService struct {
 	AllowedPrincipals    []string
 	NotificationTopicARN string
 	Ports                []int
+	SupportedRegions     []string
 }
 
 var principalPattern = regexp.MustCompile(`^arn:aws[a-z-]*:iam::[0-9]{12}:(root|role/.+|user/.+)$`)
@@ -88,6 +91,11 @@ func (s *Service) AddEndpointService(account, region string, es EndpointService)
 	if es.NotificationTopicARN != "" && !strings.HasPrefix(es.NotificationTopicARN, "arn:aws:sns:") {
 		return EndpointService{}, fmt.Errorf("seeding endpoint service: %q is not an SNS topic ARN", es.NotificationTopicARN)
 	}
+	for _, sr := range es.SupportedRegions {
+		if !regionPattern.MatchString(sr) {
+			return EndpointService{}, fmt.Errorf("seeding endpoint service: supported Region %q is not a Region name", sr)
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.region(account, region, true)
@@ -115,11 +123,15 @@ func (s *Service) AddEndpointService(account, region string, es EndpointService)
 			return EndpointService{}, fmt.Errorf("seeding endpoint service: %q is not a zone id of %s (%s)", id, region, strings.Join(r.zoneIDs(), ", "))
 		}
 	}
+	regions := uniqueSorted(append(slices.Clone(es.SupportedRegions), region))
+	if err := checkCrossRegionZones(es.AZIDs, regions, region); err != nil {
+		return EndpointService{}, fmt.Errorf("seeding endpoint service with supported Regions %v, %w", es.SupportedRegions, err)
+	}
 	svc := &endpointService{
 		id: es.ID, name: es.Name, region: r, acceptance: es.AcceptanceRequired, azIDs: es.AZIDs,
 		principals: map[string]string{}, ports: slices.Clone(es.Ports), tags: map[string]string{},
 		nlbARNs:   []string{"arn:aws:elasticloadbalancing:" + region + ":" + account + ":loadbalancer/net/jenkins/" + es.ID[len("vpce-svc-"):]},
-		regions:   []string{region},
+		regions:   regions,
 		endpoints: map[string]*endpoint{},
 	}
 	for _, p := range es.AllowedPrincipals {
@@ -137,6 +149,7 @@ func (s *Service) AddEndpointService(account, region string, es EndpointService)
 		r.notifications[n.id] = n
 	}
 	es.AllowedPrincipals = slices.Clone(es.AllowedPrincipals)
+	es.SupportedRegions = slices.Clone(es.SupportedRegions)
 	return es, nil
 }
 
@@ -380,8 +393,23 @@ func (o *op) modifyServicePermissions() ([]byte, error) {
 
 var serviceFilters = nameSet("service-name", "service-type", "owner", "service-region")
 
+// describeEndpointServices lists the services the caller may connect to:
+// those of its Region, or with ServiceRegion.N those of the Regions named
+// that support the caller's Region (cross-Region access; PrivateLink
+// guide, "Cross-region enabled AWS services", describe-vpc-endpoint-services
+// --service-region). A service name outside them is InvalidServiceName.
 func (o *op) describeEndpointServices() ([]byte, error) {
 	names := o.list("ServiceName")
+	regions := uniqueSorted(o.list("ServiceRegion"))
+	if len(regions) == 0 {
+		regions = []string{o.r.name}
+	}
+	if err := checkRegions(regions); err != nil {
+		return nil, err
+	}
+	visible := func(es *endpointService) bool {
+		return slices.Contains(regions, es.region.name) && o.allows(es) && o.serves(es)
+	}
 	fs, err := o.filters(serviceFilters)
 	if err != nil {
 		return nil, err
@@ -405,14 +433,14 @@ func (o *op) describeEndpointServices() ([]byte, error) {
 	if len(names) > 0 {
 		for _, n := range names {
 			es := o.s.servicesByName[n]
-			if es == nil || es.region.name != o.r.name || !o.allows(es) {
+			if es == nil || !visible(es) {
 				return nil, serviceNameNotFound(n)
 			}
 			consider(es)
 		}
 	} else {
 		for _, es := range o.s.servicesByName {
-			if es.region.name == o.r.name && o.allows(es) {
+			if visible(es) {
 				consider(es)
 			}
 		}
@@ -428,7 +456,8 @@ func (o *op) describeEndpointServices() ([]byte, error) {
 		w.elem("serviceId", es.id)
 		w.raw("<serviceType><item><serviceType>Interface</serviceType></item></serviceType>")
 		w.elem("serviceRegion", es.region.name)
-		w.strings("availabilityZoneSet", o.r.zoneNamesOf(es.azIDs))
+		// Zone names are the caller's names of the service's zones.
+		w.strings("availabilityZoneSet", emptyRegion(o.call.Account, es.region.name).zoneNamesOf(es.azIDs))
 		w.strings("availabilityZoneIdSet", es.azIDs)
 		w.elem("owner", es.region.account)
 		w.strings("baseEndpointDnsNameSet", []string{es.baseDNS()})

@@ -148,10 +148,14 @@ func (w *world) serve(rw http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// client is an SDK EC2 client of accessKey (see serve), without retries.
-func (w *world) client(accessKey string) *ec2.Client {
+// client is an SDK EC2 client of accessKey (see serve) in us-east-1,
+// without retries.
+func (w *world) client(accessKey string) *ec2.Client { return w.clientIn(accessKey, usEast1) }
+
+// clientIn is client in another Region.
+func (w *world) clientIn(accessKey, region string) *ec2.Client {
 	return ec2.New(ec2.Options{
-		Region:       usEast1,
+		Region:       region,
 		BaseEndpoint: aws.String(w.url),
 		Credentials:  credentials.NewStaticCredentialsProvider(accessKey, "secret", ""),
 		Retryer:      aws.NopRetryer{},

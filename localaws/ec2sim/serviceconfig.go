@@ -85,6 +85,9 @@ func (o *op) createServiceConfiguration() ([]byte, error) {
 	if err := checkRegions(regions); err != nil {
 		return nil, err
 	}
+	if err := checkCrossRegionZones(o.r.zoneIDs(), regions, o.r.name); err != nil {
+		return nil, err
+	}
 	tags, _, err := o.tagSpecs("vpc-endpoint-service")
 	if err != nil {
 		return nil, err
@@ -142,8 +145,15 @@ func (o *op) modifyServiceConfiguration() ([]byte, error) {
 	if slices.Contains(removeRegions, o.r.name) {
 		return nil, awsproto.Errorf("InvalidParameterValue", "The service Region %s cannot be removed from supportedRegions", o.r.name)
 	}
+	regions := uniqueSorted(append(slices.DeleteFunc(slices.Clone(es.regions), func(r string) bool { return slices.Contains(removeRegions, r) }), addRegions...))
+	if err := checkCrossRegionZones(es.azIDs, regions, o.r.name); err != nil {
+		return nil, err
+	}
 	es.nlbARNs = nlbs
-	es.regions = uniqueSorted(append(slices.DeleteFunc(slices.Clone(es.regions), func(r string) bool { return slices.Contains(removeRegions, r) }), addRegions...))
+	// Removing a Region keeps the endpoints it has ("this does not affect
+	// access to the endpoint service from existing endpoints", see
+	// crossregion.go); only new ones are refused.
+	es.regions = regions
 	if setAcceptance {
 		es.acceptance = acceptance
 	}

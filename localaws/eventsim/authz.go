@@ -68,9 +68,12 @@ func (e *Service) AuthorizationContext(call *awsproto.Call) []iampolicy.Request 
 	return []iampolicy.Request{req}
 }
 
-// authorize checks a rule's delivery to a bus (cross-account only).
+// authorize checks a rule's delivery to a bus of another account or
+// Region (the role, and the bus policy across accounts); a bus of the
+// rule's own account and Region needs nothing.
 func (e *Service) authorize(r *rule, t target, dst *bus) string {
-	if e.authorizeTarget == nil || strings.SplitN(r.arn, ":", 6)[4] == dst.account {
+	parts := strings.SplitN(r.arn, ":", 6)
+	if e.authorizeTarget == nil || parts[4] == dst.account && parts[3] == dst.region {
 		return ""
 	}
 	return e.authorizeTarget(r.arn, t.RoleArn, dst.arn)
