@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	ec2types "github.com/aws/aws-sdk-go-v2/service/ec2/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localstack"
@@ -156,8 +158,44 @@ func rollout(b *testing.B, n, per int, rate float64) rolloutResult {
 	for _, d := range depths {
 		r.deadLetters += d
 	}
+	if r.deadLetters > 0 {
+		deadLetters(b, s, depths)
+	}
 	r.peak = s.PeakConcurrency()["OnboardFunction"]
 	return r
+}
+
+// deadLetters logs what reached a dead-letter queue, and, when
+// ROLLOUT_LOG names a file, writes the functions' logs there: a failed
+// rollout is diagnosed from one run, which takes a quarter of an hour at
+// N=400.
+func deadLetters(b *testing.B, s *localstack.Stack, depths map[string]int) {
+	ctx := context.Background()
+	client := sqs.NewFromConfig(localstack.AdminConfig(s.URL, s.Region, s.Hub))
+	for id, d := range depths {
+		if d == 0 {
+			continue
+		}
+		out, err := client.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(s.Queues[id]), MaxNumberOfMessages: 10,
+			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
+			MessageAttributeNames:       []string{"All"}})
+		if err != nil {
+			b.Errorf("reading %s: %v", id, err)
+			continue
+		}
+		for _, m := range out.Messages {
+			b.Logf("dead letter in %s (%d there): attributes %v %v, body %s", id, d, m.Attributes, m.MessageAttributes, aws.ToString(m.Body))
+		}
+	}
+	if path := os.Getenv("ROLLOUT_LOG"); path != "" {
+		var all strings.Builder
+		for _, fn := range []string{"OnboardFunction", "AcceptFunction"} {
+			fmt.Fprintf(&all, "==== %s\n%s\n", fn, s.Log(fn))
+		}
+		if err := os.WriteFile(path, []byte(all.String()), 0o600); err != nil {
+			b.Errorf("writing ROLLOUT_LOG: %v", err)
+		}
+	}
 }
 
 // waitAll waits until every VPC's parameter leaf exists (and holds want),

@@ -199,16 +199,17 @@ type Desired struct {
 	Keep bool
 }
 
-// ChooseSubnets picks one subnet per Availability Zone that the service
-// offers, matching by AZ ID. When some candidate carries the opt-in tag
+// ChooseSubnets picks one subnet per Availability Zone that offered
+// accepts (the zones an endpoint of the VPC's Region may use), matching by
+// AZ ID. When some candidate carries the opt-in tag
 // (optInKey with a true value), only opted-in subnets are used. Within an
 // AZ the lowest subnet id wins, so the choice is the same every time.
 // exclude names subnets that must not be used (being deleted).
-func ChooseSubnets(subnets []Subnet, offeredAZIDs []string, optInKey string, exclude ...string) []string {
+func ChooseSubnets(subnets []Subnet, offered func(azID string) bool, optInKey string, exclude ...string) []string {
 	var candidates []Subnet
 	optedIn := false
 	for _, s := range subnets {
-		if !slices.Contains(offeredAZIDs, s.AZID) || slices.Contains(exclude, s.ID) {
+		if !offered(s.AZID) || slices.Contains(exclude, s.ID) {
 			continue
 		}
 		candidates = append(candidates, s)

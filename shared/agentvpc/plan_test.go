@@ -148,7 +148,7 @@ func TestChooseSubnets(t *testing.T) {
 		{ID: "subnet-2", AZ: "us-east-1b", AZID: "use1-az6"},
 		{ID: "subnet-4", AZ: "us-east-1c", AZID: "use1-az1"}, // not offered
 	}
-	offered := []string{"use1-az4", "use1-az6", "use1-az2"}
+	offered := func(az string) bool { return slices.Contains([]string{"use1-az4", "use1-az6", "use1-az2"}, az) }
 	if got := agentvpc.ChooseSubnets(subnets, offered, "jenkins-agents-subnet"); !slices.Equal(got, []string{"subnet-1", "subnet-2"}) {
 		t.Errorf("got %v", got)
 	}

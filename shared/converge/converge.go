@@ -335,49 +335,17 @@ func vpcOfSubnet(ctx context.Context, client agentvpc.EC2, subnetID string) (str
 }
 
 // Desired computes what a tagged VPC should hold. In a Region other than
-// the service's, the endpoint names the service's Region and its subnets
-// are matched against the zones the consumers there see (info.Zones; none
-// when they were not looked up).
+// the service's, the endpoint names the service's Region (a cross-Region
+// endpoint) and may use the zones of its own Region (Info.Offers).
 func (v *AgentVPCs) Desired(info endpointservice.Info, obs agentvpc.Observed, exclude []string) agentvpc.Desired {
-	zones, _ := info.ZonesIn(obs.Region)
 	return agentvpc.Desired{
 		Tagged:        true,
 		Keep:          true,
 		ServiceName:   info.Name,
 		ServiceRegion: info.ServiceRegionFor(obs.Region),
-		SubnetIDs:     agentvpc.ChooseSubnets(obs.Subnets, zones, v.Config.SubnetTagKey, exclude...),
-		Ports:         v.Config.Ports(),
-	}
-}
-
-// serviceFrom returns the service's information with the zones of the
-// VPC's Region, looked up through the spoke client when the VPC is in
-// another Region than the service. The lookup is retried for a while: a
-// principal allowed a moment ago reaches the consumer's view of the
-// service late. A Region the service does not support is refused with a
-// reason, not retried.
-func (v *AgentVPCs) serviceFrom(ctx context.Context, client agentvpc.EC2, region string) (endpointservice.Info, string, error) {
-	info, err := v.Service.Info(ctx)
-	if err != nil || region == info.Region {
-		return info, "", err
-	}
-	if !info.Supports(region) {
-		return info, fmt.Sprintf("the endpoint service %s does not support Region %s (its SupportedRegions: %s; add the Region to AgentRegions)",
-			info.ID, region, strings.Join(info.SupportedRegions, ", ")), nil
-	}
-	wait := v.retryInterval()
-	for attempt := 1; ; attempt++ {
-		zones, err := v.Service.RemoteZones(ctx, client, info, region)
-		if err == nil {
-			return info.WithZones(region, zones), "", nil
-		}
-		if attempt >= v.settleAttempts() {
-			return info, "", err
-		}
-		if err := pace.Sleep(ctx, wait); err != nil {
-			return info, "", err
-		}
-		wait *= 2
+		SubnetIDs: agentvpc.ChooseSubnets(obs.Subnets, func(az string) bool { return info.Offers(obs.Region, az) },
+			v.Config.SubnetTagKey, exclude...),
+		Ports: v.Config.Ports(),
 	}
 }
 
@@ -551,19 +519,41 @@ func (s *Spoke) Accepted(rep connections.Report) {
 // EnsureSpoke makes the groups and the endpoint of a tagged VPC what they
 // should be. The principal must already be allowed; acceptance and
 // publishing are left to the caller, so the reconciler can batch them.
+// cannotOnboard says why a VPC cannot be onboarded as it is, or "": a
+// Region the service does not support (the operator adds it), or no
+// subnet in a zone an endpoint there may use (the VPC's owner adds one).
+func cannotOnboard(info endpointservice.Info, obs agentvpc.Observed, d agentvpc.Desired) string {
+	switch {
+	case !info.Supports(obs.Region):
+		return fmt.Sprintf("the endpoint service %s does not support Region %s (its supported Regions: %s; add it to AgentRegions)",
+			info.ID, obs.Region, strings.Join(supported(info), ", "))
+	case len(d.SubnetIDs) == 0 && obs.Region == info.Region:
+		return fmt.Sprintf("no subnet in an Availability Zone the service offers (AZ IDs %v)", info.AZIDs)
+	case len(d.SubnetIDs) == 0:
+		return "no subnet in an Availability Zone of " + obs.Region + " that supports cross-Region PrivateLink"
+	}
+	return ""
+}
+
+// supported lists the Regions the service supports, its own first.
+func supported(info endpointservice.Info) []string {
+	out := []string{info.Region}
+	for _, r := range info.SupportedRegions {
+		if r != info.Region {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
 func (v *AgentVPCs) EnsureSpoke(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed, exclude []string) (*Spoke, error) {
 	log := telemetry.Logger(ctx)
-	info, refusal, err := v.serviceFrom(ctx, client, obs.Region)
+	info, err := v.Service.Info(ctx)
 	if err != nil {
 		return nil, err
 	}
 	d := v.Desired(info, obs, exclude)
-	if refusal != "" || len(d.SubnetIDs) == 0 {
-		reason := refusal
-		if reason == "" {
-			zones, _ := info.ZonesIn(obs.Region)
-			reason = fmt.Sprintf("no subnet in an Availability Zone the service offers in %s (AZ IDs %v)", obs.Region, zones)
-		}
+	if reason := cannotOnboard(info, obs, d); reason != "" {
 		log.Error("agent VPC cannot be onboarded", "reason", reason)
 		if _, err := agentvpc.SetStatus(ctx, client, obs, status.Failed, ""); err != nil {
 			return nil, err

@@ -3,10 +3,8 @@ package endpointservice
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
@@ -34,20 +32,24 @@ type Info struct {
 	// SupportedRegions are the Regions whose consumers may connect
 	// (cross-Region PrivateLink; the service's own is always one).
 	SupportedRegions []string
-	// Zones are the Availability Zone IDs an endpoint in another Region
-	// may use, by Region, as the consumers there see the service (see
-	// RemoteZones); only the Regions looked up are present.
-	Zones map[string][]string
 }
 
-// ZonesIn returns the Availability Zone IDs an endpoint in region may
-// use, and whether they are known.
-func (i Info) ZonesIn(region string) ([]string, bool) {
+// crossRegionUnsupported are the Availability Zones where "Cross-Region
+// access is not supported" (PrivateLink guide, "Share your services
+// through AWS PrivateLink", section "Cross-Region access").
+var crossRegionUnsupported = []string{"use1-az3", "usw1-az2", "apne1-az3", "apne2-az2", "apne2-az4"}
+
+// Offers reports whether an endpoint in region may use the Availability
+// Zone azID. In the service's Region, those are the zones it offers; an
+// endpoint in another Region connects across Regions, which "does not
+// require that providers and consumers use the same Availability Zones"
+// (same section), so any zone of that Region will do but the few where
+// cross-Region access is not supported.
+func (i Info) Offers(region, azID string) bool {
 	if region == i.Region {
-		return i.AZIDs, true
+		return slices.Contains(i.AZIDs, azID)
 	}
-	z, ok := i.Zones[region]
-	return z, ok
+	return !slices.Contains(crossRegionUnsupported, azID)
 }
 
 // ServiceRegionFor is the ServiceRegion an endpoint in region names: empty
@@ -57,15 +59,6 @@ func (i Info) ServiceRegionFor(region string) string {
 		return ""
 	}
 	return i.Region
-}
-
-// WithZones returns the information with region's zones set.
-func (i Info) WithZones(region string, zones []string) Info {
-	m := make(map[string][]string, len(i.Zones)+1)
-	maps.Copy(m, i.Zones)
-	m[region] = zones
-	i.Zones = m
-	return i
 }
 
 // Supports reports whether consumers in region may connect.
@@ -81,63 +74,8 @@ type Service struct {
 	mode   config.PrincipalMode
 	role   string // spoke role name
 
-	mu    sync.Mutex
-	info  *Info
-	zones map[string]remoteZones // by consumer Region
-}
-
-// remoteZones is one answer of RemoteZones, kept for zonesTTL.
-type remoteZones struct {
-	ids []string
-	at  time.Time
-}
-
-// zonesTTL is how long a Region's zones are kept: they change only when
-// AWS adds a zone, and a warm function instance lives for hours.
-const zonesTTL = time.Hour
-
-// Consumer is the part of a consumer account's EC2 API that RemoteZones
-// uses (the spoke role's client in the consumer's Region).
-type Consumer interface {
-	DescribeVpcEndpointServices(ctx context.Context, in *ec2.DescribeVpcEndpointServicesInput, optFns ...func(*ec2.Options)) (*ec2.DescribeVpcEndpointServicesOutput, error)
-}
-
-// RemoteZones returns the Availability Zone IDs an endpoint in region
-// (not the service's) may use: what DescribeVpcEndpointServices answers
-// there for the service named with its ServiceRegion, as the consumer
-// sees it. AZ IDs name the same physical zones in every account, so one
-// answer per Region serves every account, and it is kept for an hour.
-// A service the consumer does not see yet (its principal was allowed a
-// moment ago, and permissions reach the consumer's view late) is an
-// error naming it; the caller retries.
-func (s *Service) RemoteZones(ctx context.Context, client Consumer, info Info, region string) ([]string, error) {
-	s.mu.Lock()
-	z, ok := s.zones[region]
-	s.mu.Unlock()
-	if ok && time.Since(z.at) < zonesTTL {
-		return z.ids, nil
-	}
-	out, err := client.DescribeVpcEndpointServices(ctx, &ec2.DescribeVpcEndpointServicesInput{
-		ServiceNames: []string{info.Name}, ServiceRegions: []string{info.Region}})
-	if err != nil {
-		return nil, fmt.Errorf("describing endpoint service %s from %s, %w", info.Name, region, err)
-	}
-	var ids []string
-	for _, d := range out.ServiceDetails {
-		if aws.ToString(d.ServiceName) == info.Name {
-			ids = slices.Sorted(slices.Values(d.AvailabilityZoneIds))
-		}
-	}
-	if len(ids) == 0 {
-		return nil, fmt.Errorf("endpoint service %s (in %s) is not visible from %s with any Availability Zone yet", info.Name, info.Region, region)
-	}
-	s.mu.Lock()
-	if s.zones == nil {
-		s.zones = map[string]remoteZones{}
-	}
-	s.zones[region] = remoteZones{ids: ids, at: time.Now()}
-	s.mu.Unlock()
-	return ids, nil
+	mu   sync.Mutex
+	info *Info
 }
 
 // New returns the service id in region, seen through the hub's EC2 client.

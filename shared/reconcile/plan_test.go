@@ -149,22 +149,26 @@ type accessError struct{}
 func (*accessError) Error() string { return "AccessDenied" }
 
 // An agent VPC in another served Region is judged in its own Region: its
-// document names that Region, its subnets are matched against that
-// Region's zones, and it keeps its account's principal.
+// document names that Region, its endpoint names the service's Region, its
+// subnets may be in any zone of its Region but those without cross-Region
+// PrivateLink, and it keeps its account's principal.
 func TestPlanAgentVPCInAnotherRegion(t *testing.T) {
 	in := input(t, config.ApprovalAuto)
-	in.Service = in.Service.WithZones("us-west-2", []string{"usw2-az1"})
 	hub, a := synced(in)
-	a.Regions = map[string]string{vpc: "us-west-2"}
-	a.Subnets = map[string][]agentvpc.Subnet{vpc: {{ID: "subnet-1", AZID: "usw2-az1"}, {ID: "subnet-2", AZID: "use1-az1"}}}
+	a.Regions = map[string]string{vpc: "us-west-1"}
+	a.Subnets = map[string][]agentvpc.Subnet{vpc: {{ID: "subnet-1", AZID: "usw1-az1"}, {ID: "subnet-2", AZID: "usw1-az2"}, {ID: "subnet-3", AZID: "usw1-az3"}}}
 	o := a.Observed(vpc, in.Region)
-	if o.Region != "us-west-2" {
-		t.Fatalf("Observed(%s).Region = %s, want us-west-2", vpc, o.Region)
+	if o.Region != "us-west-1" {
+		t.Fatalf("Observed(%s).Region = %s, want us-west-1", vpc, o.Region)
 	}
-	if d := in.Desired(in.Service, o, nil); d.ServiceRegion != "us-east-1" || !slices.Equal(d.SubnetIDs, []string{"subnet-1"}) {
-		t.Fatalf("Desired in us-west-2 = ServiceRegion %q, subnets %v; want us-east-1, [subnet-1]", d.ServiceRegion, d.SubnetIDs)
+	// usw1-az2 is one of the zones without cross-Region access.
+	if d := in.Desired(in.Service, o, nil); d.ServiceRegion != "us-east-1" || !slices.Equal(d.SubnetIDs, []string{"subnet-1", "subnet-3"}) {
+		t.Fatalf("Desired in us-west-1 = ServiceRegion %q, subnets %v; want us-east-1, [subnet-1 subnet-3]", d.ServiceRegion, d.SubnetIDs)
 	}
-	// Published as the hub-Region sweep wrote it: the document says us-east-1.
+	if d := in.Desired(in.Service, a.Observed("vpc-elsewhere", in.Region), nil); d.ServiceRegion != "" {
+		t.Errorf("Desired in the service's Region names ServiceRegion %q, want none", d.ServiceRegion)
+	}
+	// Published as if in the hub's Region: the document names the wrong one.
 	if items := reconcile.Plan(in, hub, []reconcile.Account{a}); len(items) != 1 || items[0].Drift != reconcile.WrongParameters {
 		t.Fatalf("Plan with a document naming the wrong Region = %v, want one %s item", items, reconcile.WrongParameters)
 	}
@@ -172,11 +176,6 @@ func TestPlanAgentVPCInAnotherRegion(t *testing.T) {
 	tun, d, _ := tunnel.Values(doc)
 	a.Params[vpc].Tunnel, a.Params[vpc].Document = tun, d
 	if items := reconcile.Plan(in, hub, []reconcile.Account{a}); len(items) != 0 {
-		t.Errorf("Plan of an agent VPC in sync in us-west-2 = %v, want none (no stale principal, no stale parameters)", items)
-	}
-	// Its zones unknown (the lookup failed): no subnet is chosen.
-	in.Service.Zones = nil
-	if d := in.Desired(in.Service, o, nil); len(d.SubnetIDs) != 0 {
-		t.Errorf("Desired without us-west-2's zones chose %v, want none", d.SubnetIDs)
+		t.Errorf("Plan of an agent VPC in sync in us-west-1 = %v, want none (no stale principal, no stale parameters)", items)
 	}
 }

@@ -153,7 +153,6 @@ func (r *Reconciler) Run(ctx context.Context, req Request) (Report, error) {
 		return rep, err
 	}
 	rep.countObserved(log, observed)
-	info = r.zones(ctx, info, observed)
 	in := Input{Config: r.Config, Region: r.Region, Service: info, Principal: r.Service.Principal,
 		Desired: r.VPCs.Desired, Document: r.VPCs.Document, Now: start, Grace: r.Config.GracePeriod}
 	rep.Items = Plan(in, hub, observed)
@@ -166,35 +165,6 @@ func (r *Reconciler) Run(ctx context.Context, req Request) (Report, error) {
 	}
 	rep.DurationMS = r.now().Sub(start).Milliseconds()
 	return rep, nil
-}
-
-// zones adds to info the Availability Zones of each other served Region
-// that holds an agent VPC, looked up through a spoke role there (once per
-// Region, and kept by the service for an hour): the plan judges a VPC's
-// subnets against its own Region's zones. A Region whose lookup fails
-// keeps no zones; its VPCs' repairs look them up again.
-func (r *Reconciler) zones(ctx context.Context, info endpointservice.Info, observed []Account) endpointservice.Info {
-	for _, region := range r.Config.Regions(r.Region)[1:] {
-		for _, a := range observed {
-			if !slices.ContainsFunc(slices.Collect(maps.Keys(a.VPCs)), func(vpc string) bool {
-				return a.isAgentVPC(vpc) && a.RegionOf(vpc, r.Region) == region
-			}) {
-				continue
-			}
-			client, err := r.Spokes.For(ctx, a.ID, region)
-			if err == nil {
-				var zones []string
-				if zones, err = r.Service.RemoteZones(ctx, client, info, region); err == nil {
-					info = info.WithZones(region, zones)
-				}
-			}
-			if err != nil {
-				telemetry.Logger(ctx).Warn("zones of a Region not known; its VPCs are judged at repair", "region", region, "error", err.Error())
-			}
-			break
-		}
-	}
-	return info
 }
 
 // countObserved records what the sweep observed in rep: the accounts, the
