@@ -91,10 +91,18 @@ const eventsSenderID = "events.amazonaws.com"
 // process undelivered events"), with the attributes RULE_ARN, TARGET_ARN,
 // ERROR_CODE and ERROR_MESSAGE the guide lists. API destination targets
 // that give up send their events the same way (deadLetter).
+//
+// A FIFO queue gets the target's SqsParameters.MessageGroupId and no
+// MessageDeduplicationId (the target has no such parameter: SDK,
+// eventbridge types.SqsParameters), so the queue must deduplicate by
+// content ("If you specify a fair or FIFO queue as a target, the queue must
+// have content-based deduplication enabled", Target.SqsParameters); a
+// target without a group, or a queue without content-based deduplication,
+// fails as SendMessage fails, and the event goes to the dead-letter queue.
 func (s *Server) deliverToQueue(d Delivery) {
 	code, why := s.queueSendRefusal(d.TargetARN, d.RuleARN)
 	if code == "" {
-		err := s.sqs.Send(d.TargetARN, string(d.Payload), eventsSenderID, nil)
+		err := s.sqs.SendToGroup(d.TargetARN, d.MessageGroupID, string(d.Payload), eventsSenderID, nil)
 		if err == nil {
 			return
 		}

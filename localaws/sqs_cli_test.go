@@ -66,3 +66,28 @@ func testSQSCLI(t *testing.T, bin string) {
 	c.must("sqs", "purge-queue", "--queue-url", q)
 	c.must("sqs", "delete-queue", "--queue-url", q)
 }
+
+func TestAWSCLIv1SQSFIFO(t *testing.T) { testSQSFIFOCLI(t, awsCLI(t, "1")) }
+func TestAWSCLIv2SQSFIFO(t *testing.T) { testSQSFIFOCLI(t, awsCLI(t, "2")) }
+
+// testSQSFIFOCLI sends to and receives from a FIFO queue with the AWS CLI:
+// MessageGroupId and SequenceNumber over both wire protocols.
+func testSQSFIFOCLI(t *testing.T, bin string) {
+	srv, url := startServer(t, Options{Topology: testTopology()})
+	c := newCLI(t, bin, url).as(hub, "x", "")
+	q := str(c.must("sqs", "create-queue", "--queue-name", "cli.fifo", "--attributes", `{"FifoQueue":"true","ContentBasedDeduplication":"true"}`), "QueueUrl")
+	srv.Clock().Skip(sqssim.DefaultCreationDelay)
+	first := c.must("sqs", "send-message", "--queue-url", q, "--message-body", "reload", "--message-group-id", "jenkins")
+	again := c.must("sqs", "send-message", "--queue-url", q, "--message-body", "reload", "--message-group-id", "jenkins")
+	if str(first, "SequenceNumber") == "" || str(again, "MessageId") != str(first, "MessageId") {
+		t.Fatalf("send-message = %v, then %v: want a sequence number, and the duplicate answered with the first", first, again)
+	}
+	if _, ok := c.run("sqs", "send-message", "--queue-url", q, "--message-body", "reload"); ok || !strings.Contains(c.lastError, "MissingParameter") {
+		t.Fatalf("send-message without a group: %s", c.lastError)
+	}
+	got := c.must("sqs", "receive-message", "--queue-url", q, "--attribute-names", "All", "--max-number-of-messages", "10")
+	if str(got, "Messages", 0, "Attributes", "MessageGroupId") != "jenkins" || str(got, "Messages", 1, "Body") != "" ||
+		str(got, "Messages", 0, "Attributes", "SequenceNumber") != str(first, "SequenceNumber") {
+		t.Fatalf("receive-message = %v", got)
+	}
+}

@@ -28,6 +28,9 @@ type Delivery struct {
 	// DeadLetterARN is the SQS queue the target's DeadLetterConfig names,
 	// where EventBridge sends the events it could not deliver.
 	DeadLetterARN string
+	// MessageGroupID is the target's SqsParameters.MessageGroupId: the
+	// group of the message sent to a FIFO queue ("" when none is set).
+	MessageGroupID string
 }
 
 // Service is EventBridge (and the SNS topics' Go subscribers): it holds
@@ -99,6 +102,13 @@ type target struct {
 	// DeadLetterConfig names the SQS queue for events EventBridge could
 	// not deliver to the target (API destination and SQS queue targets).
 	DeadLetterConfig *deadLetterConfig `json:",omitempty"`
+	// SqsParameters carries the MessageGroupId of an SQS FIFO (or fair)
+	// queue target (SDK, Target.SqsParameters).
+	SqsParameters *sqsParameters `json:",omitempty"`
+}
+
+type sqsParameters struct {
+	MessageGroupID string `json:"MessageGroupId"`
 }
 
 const recentEvents = 1000
@@ -272,6 +282,9 @@ func (e *Service) targetDeliveriesLocked(r *rule, ev awsproto.Event, raw []byte,
 		d := Delivery{Event: ev, Payload: raw, RuleARN: r.arn, TargetID: t.ID, TargetARN: t.Arn, RoleARN: t.RoleArn}
 		if t.DeadLetterConfig != nil {
 			d.DeadLetterARN = t.DeadLetterConfig.Arn
+		}
+		if t.SqsParameters != nil {
+			d.MessageGroupID = t.SqsParameters.MessageGroupID
 		}
 		switch {
 		case t.Input != "":

@@ -35,6 +35,9 @@ type message struct {
 	handle       string
 	// ghost marks a copy that a delete missed (at-least-once delivery).
 	ghost bool
+	// groupID, dedupID and sequence are a FIFO queue message's
+	// MessageGroupId, MessageDeduplicationId and SequenceNumber.
+	groupID, dedupID, sequence string
 }
 
 // messageAttribute is a MessageAttributeValue on the wire.
@@ -172,11 +175,12 @@ func checkBody(body string) *awsproto.Error {
 
 type sendInput struct {
 	queueRef
-	ID                string `json:"Id"`
-	MessageBody       string
-	DelaySeconds      *int
-	MessageAttributes map[string]messageAttribute
-	MessageGroupID    string `json:"MessageGroupId"`
+	ID                     string `json:"Id"`
+	MessageBody            string
+	DelaySeconds           *int
+	MessageAttributes      map[string]messageAttribute
+	MessageGroupID         string `json:"MessageGroupId"`
+	MessageDeduplicationID string `json:"MessageDeduplicationId"`
 }
 
 type sendResult struct {
@@ -184,6 +188,7 @@ type sendResult struct {
 	MessageID              string `json:"MessageId"`
 	MD5OfMessageBody       string
 	MD5OfMessageAttributes string `json:",omitempty"`
+	SequenceNumber         string `json:",omitempty"`
 }
 
 // sendLocked validates and enqueues one message.
@@ -203,17 +208,35 @@ func (s *Service) sendLocked(q *queue, in sendInput, senderID string, now time.T
 		if *in.DelaySeconds < 0 || *in.DelaySeconds > 900 {
 			return sendResult{}, invalidParameter("Value %d for parameter DelaySeconds is invalid. Reason: DelaySeconds must be >= 0 and <= 900.", *in.DelaySeconds)
 		}
-		delay = *in.DelaySeconds
-	}
-	if in.MessageGroupID != "" {
-		return sendResult{}, invalidParameter("Value %s for parameter MessageGroupId is invalid. Reason: The request include parameter that is not valid for this queue type.", in.MessageGroupID)
+		if q.fifo == nil {
+			delay = *in.DelaySeconds
+		}
 	}
 	m := &message{id: newMessageID(), body: in.MessageBody, bodyMD5: md5Hex([]byte(in.MessageBody)),
 		attrs: in.MessageAttributes, attrsMD5: attributesMD5(in.MessageAttributes), senderID: senderID,
 		sent: now, visibleAt: now.Add(time.Duration(delay) * time.Second)}
+	if q.fifo == nil {
+		for name, v := range map[string]string{"MessageGroupId": in.MessageGroupID, "MessageDeduplicationId": in.MessageDeduplicationID} {
+			if v != "" {
+				return sendResult{}, invalidParameter("Value %s for parameter %s is invalid. Reason: The request include parameter that is not valid for this queue type.", v, name)
+			}
+		}
+	} else {
+		key, dup, isDup, err := q.fifoSend(&in, now)
+		if err != nil {
+			return sendResult{}, err
+		}
+		if isDup {
+			// Accepted, not delivered: the answer names the message it
+			// duplicates.
+			return sendResult{ID: in.ID, MessageID: dup.messageID, MD5OfMessageBody: m.bodyMD5, MD5OfMessageAttributes: m.attrsMD5, SequenceNumber: dup.sequence}, nil
+		}
+		m.groupID, m.dedupID, m.sequence = in.MessageGroupID, in.MessageDeduplicationID, q.nextSequence()
+		q.fifo.accepted[key] = acceptedMessage{at: now, messageID: m.id, sequence: m.sequence}
+	}
 	q.msgs = append(q.msgs, m)
 	s.notifyLocked()
-	return sendResult{ID: in.ID, MessageID: m.id, MD5OfMessageBody: m.bodyMD5, MD5OfMessageAttributes: m.attrsMD5}, nil
+	return sendResult{ID: in.ID, MessageID: m.id, MD5OfMessageBody: m.bodyMD5, MD5OfMessageAttributes: m.attrsMD5, SequenceNumber: m.sequence}, nil
 }
 
 func (s *Service) sendMessage(call *awsproto.Call, from Caller) (any, *awsproto.Error) {
@@ -227,7 +250,14 @@ func (s *Service) sendMessage(call *awsproto.Call, from Caller) (any, *awsproto.
 // target delivery), as SendMessage would, with string message attributes;
 // the caller has authorized it.
 func (s *Service) Send(queueARN, body, senderID string, attrs map[string]string) error {
-	in := sendInput{MessageBody: body}
+	return s.SendToGroup(queueARN, "", body, senderID, attrs)
+}
+
+// SendToGroup is Send with a MessageGroupId (what an EventBridge target's
+// SqsParameters give a FIFO queue; "" for none). An AWS service sends no
+// MessageDeduplicationId: a FIFO queue must deduplicate by content.
+func (s *Service) SendToGroup(queueARN, groupID, body, senderID string, attrs map[string]string) error {
+	in := sendInput{MessageBody: body, MessageGroupID: groupID}
 	if len(attrs) > 0 {
 		in.MessageAttributes = map[string]messageAttribute{}
 		for k, v := range attrs {
@@ -362,7 +392,7 @@ func (s *Service) deleteLocked(q *queue, h string) *awsproto.Error {
 	if m == nil {
 		return nil
 	}
-	if s.strict && s.rng.Float64() < s.opts.DuplicateRatio {
+	if s.strict && q.fifo == nil && s.rng.Float64() < s.opts.DuplicateRatio {
 		m.ghost, m.handle = true, ""
 		return nil
 	}

@@ -24,6 +24,9 @@ type queue struct {
 	// usableAt is when calls may use the queue (see SetCreationDelay).
 	usableAt time.Time
 	msgs     []*message
+	// fifo is a FIFO queue's deduplication and sequence state; nil for a
+	// standard queue.
+	fifo *fifoState
 }
 
 type redrivePolicy struct {
@@ -73,9 +76,12 @@ func (q *queue) intAttr(name string) int {
 
 // checkAttributes validates attributes for a queue of account/region and
 // returns the parsed policy and redrive policy they carry.
-func (s *Service) checkAttributesLocked(account, region, arn string, attrs map[string]string) (*iampolicy.Policy, *redrivePolicy, *awsproto.Error) {
+func (s *Service) checkAttributesLocked(account, region, arn string, fifo bool, current, attrs map[string]string) (*iampolicy.Policy, *redrivePolicy, *awsproto.Error) {
 	var pol *iampolicy.Policy
 	var rp *redrivePolicy
+	if err := checkFIFOAttributes(fifo, current, attrs); err != nil {
+		return nil, nil, err
+	}
 	for name, v := range attrs {
 		if err := checkAttributeValue(name, v); err != nil {
 			return nil, nil, err
@@ -91,7 +97,7 @@ func (s *Service) checkAttributesLocked(account, region, arn string, attrs map[s
 			}
 			pol = p
 		case "RedrivePolicy":
-			r, err := s.checkRedriveLocked(account, region, arn, v)
+			r, err := s.checkRedriveLocked(account, region, arn, fifo, v)
 			if err != nil {
 				return nil, nil, err
 			}
@@ -105,8 +111,8 @@ func (s *Service) checkAttributesLocked(account, region, arn string, attrs map[s
 }
 
 // checkAttributeValue validates one attribute on its own: that it can be
-// set, that a number is in its range, that it asks for no FIFO feature
-// (localaws serves standard queues only) and that a flag is a boolean.
+// set, that a number is in its range and that a flag is a boolean (the
+// FIFO attributes are checkFIFOAttributes').
 func checkAttributeValue(name, v string) *awsproto.Error {
 	if !settable[name] {
 		return awsproto.Errorf("InvalidAttributeName", "Unknown Attribute %s.", name)
@@ -118,12 +124,7 @@ func checkAttributeValue(name, v string) *awsproto.Error {
 		}
 	}
 	switch name {
-	case "FifoQueue", "ContentBasedDeduplication", "DeduplicationScope", "FifoThroughputLimit":
-		if name == "FifoQueue" && v == "false" {
-			return nil
-		}
-		return awsproto.Errorf("AWS.SimpleQueueService.UnsupportedOperation", "localaws serves standard queues only: %s is not supported.", name)
-	case "SqsManagedSseEnabled":
+	case "FifoQueue", "SqsManagedSseEnabled":
 		if v != "true" && v != "false" {
 			return invalidAttributeValue(name, "Must be true or false.")
 		}
@@ -132,10 +133,12 @@ func checkAttributeValue(name, v string) *awsproto.Error {
 }
 
 // checkRedriveLocked validates a RedrivePolicy: the dead-letter queue must
-// exist, in the same account and Region ("The dead-letter queue of a
-// standard queue must also be a standard queue", and "must be in the same
-// AWS account and Region": Developer Guide, "Using dead-letter queues").
-func (s *Service) checkRedriveLocked(account, region, arn, v string) (*redrivePolicy, *awsproto.Error) {
+// exist, in the same account and Region, and be of the source's type ("The
+// dead-letter queue of a FIFO queue must also be a FIFO queue. Similarly,
+// the dead-letter queue of a standard queue must also be a standard queue",
+// and "must be in the same AWS account and Region": Developer Guide, "Using
+// dead-letter queues").
+func (s *Service) checkRedriveLocked(account, region, arn string, fifo bool, v string) (*redrivePolicy, *awsproto.Error) {
 	var raw map[string]any
 	if err := json.Unmarshal([]byte(v), &raw); err != nil {
 		return nil, invalidAttributeValue("RedrivePolicy", "Redrive policy is not a valid JSON map.")
@@ -161,8 +164,12 @@ func (s *Service) checkRedriveLocked(account, region, arn, v string) (*redrivePo
 	if target == arn {
 		return nil, invalidAttributeValue("RedrivePolicy", "Dead-letter target can not be the source queue.")
 	}
-	if s.queues[target] == nil {
+	dlq := s.queues[target]
+	if dlq == nil {
 		return nil, invalidAttributeValue("RedrivePolicy", "Dead letter target does not exist.")
+	}
+	if (dlq.fifo != nil) != fifo {
+		return nil, invalidAttributeValue("RedrivePolicy", "Dead-letter target must be of the same type (FIFO or standard) as the source queue.")
 	}
 	return &redrivePolicy{DeadLetterTargetArn: target, MaxReceiveCount: count}, nil
 }
@@ -209,11 +216,9 @@ func (s *Service) createLocked(account, region string, in createQueueInput, dela
 	if in.QueueName == "" {
 		return nil, missing("QueueName")
 	}
-	if !queueNameRE.MatchString(in.QueueName) {
-		if strings.HasSuffix(in.QueueName, ".fifo") {
-			return nil, awsproto.Errorf("AWS.SimpleQueueService.UnsupportedOperation", "localaws serves standard queues only: %s is a FIFO queue name.", in.QueueName)
-		}
-		return nil, invalidParameter("Can only include alphanumeric characters, hyphens, or underscores. 1 to 80 in length")
+	fifo := in.Attributes["FifoQueue"] == "true"
+	if err := checkQueueName(in.QueueName, fifo); err != nil {
+		return nil, err
 	}
 	arn := QueueARN(account, region, in.QueueName)
 	now := s.clock.Now()
@@ -224,6 +229,9 @@ func (s *Service) createLocked(account, region string, in createQueueInput, dela
 		// attribute names, or attribute values don't match an existing
 		// queue, CreateQueue returns an error." (API Reference, CreateQueue)
 		for k, v := range in.Attributes {
+			if k == "FifoQueue" && v == "false" && q.fifo == nil {
+				continue
+			}
 			if q.attrs[k] != v {
 				return nil, awsproto.Errorf("QueueAlreadyExists", "A queue already exists with the same name and a different value for attribute %s", k)
 			}
@@ -235,7 +243,7 @@ func (s *Service) createLocked(account, region string, in createQueueInput, dela
 		// before creating a queue with the same name." (CreateQueue)
 		return nil, awsproto.Errorf("AWS.SimpleQueueService.QueueDeletedRecently", "You must wait 60 seconds after deleting a queue before you can create another with the same name.")
 	}
-	pol, rp, err := s.checkAttributesLocked(account, region, arn, in.Attributes)
+	pol, rp, err := s.checkAttributesLocked(account, region, arn, fifo, fifoDefaults, in.Attributes)
 	if err != nil {
 		return nil, err
 	}
@@ -244,10 +252,21 @@ func (s *Service) createLocked(account, region string, in createQueueInput, dela
 	for k, v := range defaults {
 		q.attrs[k] = v
 	}
+	if fifo {
+		q.fifo = &fifoState{accepted: map[string]acceptedMessage{}}
+		for k, v := range fifoDefaults {
+			q.attrs[k] = v
+		}
+	}
 	if in.Attributes["KmsMasterKeyId"] != "" {
 		q.attrs["SqsManagedSseEnabled"] = "false"
 	}
 	for k, v := range in.Attributes {
+		// FifoQueue "false" is accepted and not kept: a standard queue has
+		// no FifoQueue attribute.
+		if k == "FifoQueue" && !fifo {
+			continue
+		}
 		q.attrs[k] = v
 	}
 	for k, v := range in.Tags {
@@ -366,7 +385,7 @@ func (s *Service) setAttributesLocked(q *queue, attributes map[string]string) *a
 	if _, ok := attributes["FifoQueue"]; ok {
 		return awsproto.Errorf("InvalidAttributeName", "Unknown Attribute FifoQueue.")
 	}
-	pol, rp, err := s.checkAttributesLocked(q.account, q.region, q.arn, attributes)
+	pol, rp, err := s.checkAttributesLocked(q.account, q.region, q.arn, q.fifo != nil, q.attrs, attributes)
 	if err != nil {
 		return err
 	}

@@ -110,7 +110,7 @@ func (s *Service) takeLocked(q *queue, in receiveInput, short bool) []wireMessag
 	// One chance of a copy per answer: a long poll takes every 20 ms until
 	// it has messages, and a chance on each of those looks would hand out
 	// copies far more often than DuplicateRatio says.
-	if s.strict && len(got) < limit && (short || len(got) > 0) && s.rng.Float64() < s.opts.DuplicateRatio {
+	if s.strict && q.fifo == nil && len(got) < limit && (short || len(got) > 0) && s.rng.Float64() < s.opts.DuplicateRatio {
 		if c := s.copyInFlightLocked(q, now, got); c != nil {
 			got = append(got, c)
 		}
@@ -124,8 +124,12 @@ func (s *Service) takeLocked(q *queue, in receiveInput, short bool) []wireMessag
 }
 
 // visibleLocked is the messages of q visible at now, in no order when
-// strict: "messages may occasionally arrive out of order".
+// strict: "messages may occasionally arrive out of order"; a FIFO queue's
+// in order, as fifoVisible says.
 func (s *Service) visibleLocked(q *queue, now time.Time) []*message {
+	if q.fifo != nil {
+		return fifoVisible(q, now)
+	}
 	var candidates []*message
 	for _, m := range q.msgs {
 		if !now.Before(m.visibleAt) {
@@ -151,7 +155,7 @@ func (s *Service) pickLocked(q *queue, candidates []*message, limit int, short b
 		if q.redrive != nil && m.receives >= q.redrive.MaxReceiveCount && s.redriveLocked(q, m, now) {
 			continue
 		}
-		if short && s.strict && s.rng.Float64() < s.opts.ShortPollMissRatio {
+		if short && s.strict && q.fifo == nil && s.rng.Float64() < s.opts.ShortPollMissRatio {
 			missed = true
 			continue
 		}
@@ -239,6 +243,9 @@ func (m *message) wire(in receiveInput) wireMessage {
 	}
 	if m.sourceQueue != "" {
 		system["DeadLetterQueueSourceArn"] = m.sourceQueue
+	}
+	if m.sequence != "" {
+		system["MessageGroupId"], system["MessageDeduplicationId"], system["SequenceNumber"] = m.groupID, m.dedupID, m.sequence
 	}
 	for _, n := range append(append([]string{}, in.AttributeNames...), in.MessageSystemAttributeNames...) {
 		if n == "All" {
