@@ -1,6 +1,8 @@
 package localaws
 
 import (
+	"context"
+	"fmt"
 	"net/http"
 	"strings"
 
@@ -25,6 +27,23 @@ func (s *Server) APICalls() []APICall { return s.events.APICalls() }
 // DeadLetters returns every event an API destination target gave up on,
 // sent to its dead-letter queue or dropped.
 func (s *Server) DeadLetters() []DeadLetter { return s.events.DeadLetters() }
+
+// InvokeAPIDestination calls an API destination as an EventBridge pipe
+// does with it as its target: the pipe's role (roleARN, assumed by
+// pipes.amazonaws.com) must allow events:InvokeApiDestination on the
+// destination ("To make API calls on the resources that you own,
+// EventBridge Pipes needs appropriate permission", EventBridge User Guide,
+// "Event source permissions for Amazon EventBridge Pipes", enrichment and
+// target permissions), then one request goes out within the destination's
+// rate limit, recorded in APICalls with source (the pipe's ARN) as RuleARN
+// and id (the SQS message id) as EventID. No retries: a pipe with an SQS
+// source leaves a failed message on the queue (see localstack.Pipe).
+func (s *Server) InvokeAPIDestination(ctx context.Context, roleARN, destinationARN, source, id string, payload []byte) (APICall, error) {
+	if why := s.authorizeInvoke(source, roleARN, destinationARN); why != "" && !s.relaxIAM {
+		return APICall{}, fmt.Errorf("the pipe's role may not invoke %s: %s", destinationARN, why)
+	}
+	return s.events.CallAPIDestination(ctx, destinationARN, source, id, payload)
+}
 
 // authorizeInvoke decides a rule's delivery to an API destination as
 // EventBridge does: the target's role (assumed by events.amazonaws.com)

@@ -218,3 +218,31 @@ func TestCreateApiDestinationRefusesWhatAWSRefuses(t *testing.T) {
 			ApiKeyName: aws.String("k"), ApiKeyValue: aws.String("v")}}})
 	wantCode(t, err, "ResourceAlreadyExistsException")
 }
+
+// A pipe's call to an API destination: the role's policy decides, the
+// request carries the connection's secret and the pipe's body, and it is
+// recorded with the pipe as its source.
+func TestInvokeAPIDestinationAsAPipeRole(t *testing.T) {
+	for _, deny := range []bool{false, true} {
+		srv, url := startServer(t, Options{Topology: testTopology(), Relax: Relax{Delivery: true}})
+		ep := newEndpoint(t, http.StatusOK)
+		_, destARN := apiDestinationSetup(t, srv, url, ep, 1, 0, deny)
+		pipe := "arn:aws:pipes:" + region + ":" + hub + ":pipe/reload"
+		call, err := srv.InvokeAPIDestination(ctx(t), "arn:aws:iam::"+hub+":role/"+reloadRole, destARN, pipe, "m-1", []byte(`[{"messageId":"m-1"}]`))
+		if deny {
+			if err == nil || !strings.Contains(err.Error(), "may not invoke "+destARN) || ep.count() != 0 {
+				t.Fatalf("a role without events:InvokeApiDestination: %+v, %v, %d requests", call, err, ep.count())
+			}
+			continue
+		}
+		if err != nil || call.Status != http.StatusOK || call.RuleARN != pipe || call.EventID != "m-1" || ep.count() != 1 {
+			t.Fatalf("call = %+v, %v; %d requests", call, err, ep.count())
+		}
+		if q := ep.requests[0].URL.Query().Get("casc-reload-token"); q != "s3cret" || ep.bodies[0] != `[{"messageId":"m-1"}]` {
+			t.Fatalf("request token %q, body %s", q, ep.bodies[0])
+		}
+		if calls := srv.APICalls(); len(calls) != 1 || calls[0].RuleARN != pipe {
+			t.Fatalf("recorded calls %+v", calls)
+		}
+	}
+}

@@ -2,6 +2,8 @@ package eventsim
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -39,9 +41,9 @@ import (
 // answers; the User Guide pages in the team's corpus do not list which
 // status codes EventBridge retries), any other non-2xx answer goes to the
 // dead-letter queue at once; retries back off from 100ms doubling to 2s on
-// the wall clock instead of AWS's minutes to hours, so a test sees them;
-// a dead-lettered event is recorded (DeadLetters) rather than sent to an
-// SQS queue, which this local AWS does not have yet.
+// the wall clock instead of AWS's minutes to hours, so a test sees them; a
+// dead-lettered event is recorded (DeadLetters) and sent to the target's
+// dead-letter queue.
 
 // APICall is one request EventBridge made to an API destination.
 type APICall struct {
@@ -260,6 +262,36 @@ func (e *Service) giveUp(d Delivery, t target, attempt int, code, msg string) {
 		d.DeadLetterARN = dl.QueueARN
 		sink(d, code, msg)
 	}
+}
+
+// CallAPIDestination makes one request to API destination arn with payload
+// as its body, after the destination's rate limit lets it go, for a caller
+// that is not a rule (an EventBridge pipe, named by source; id names what
+// it delivers), and records it. It does not retry: the caller decides. The
+// error is for a destination or connection that does not exist, or ctx
+// ending before the rate limit let the request go.
+func (e *Service) CallAPIDestination(ctx context.Context, arn, source, id string, payload []byte) (APICall, error) {
+	dst := e.dest
+	dst.mu.Lock()
+	client := dst.client
+	a := dst.apis[arn]
+	var c *connection
+	if a != nil {
+		c = dst.connections[a.connectionARN]
+	}
+	dst.mu.Unlock()
+	if a == nil || c == nil {
+		return APICall{}, fmt.Errorf("API destination %s or its connection does not exist", arn)
+	}
+	wait := time.NewTimer(dst.slot(a))
+	defer wait.Stop()
+	select {
+	case <-ctx.Done():
+		return APICall{}, ctx.Err()
+	case <-wait.C:
+	}
+	d := Delivery{Event: awsproto.Event{ID: id}, Payload: payload, RuleARN: source}
+	return dst.send(client, a, c, d, target{Arn: arn}, 0), nil
 }
 
 // APICalls returns every request made to API destinations so far.
