@@ -52,6 +52,7 @@ func burstVPC(team, n, cidr string) localaws.VPC {
 // statusEvent is an Agent VPC Status event as the reload rule sees it.
 type statusEvent struct {
 	ID     string
+	Time   time.Time // the local AWS's time it was put
 	Detail struct {
 		VPCID   string `json:"vpcId"`
 		Status  string `json:"status"`
@@ -70,7 +71,7 @@ func (r *statusEvents) watch(s *localstack.Stack) func() {
 		if ev.DetailType != "Agent VPC Status" {
 			return
 		}
-		e := statusEvent{ID: ev.ID}
+		e := statusEvent{ID: ev.ID, Time: ev.Time}
 		_ = json.Unmarshal(ev.Detail, &e.Detail)
 		r.mu.Lock()
 		defer r.mu.Unlock()
@@ -78,57 +79,70 @@ func (r *statusEvents) watch(s *localstack.Stack) func() {
 	})
 }
 
-func (r *statusEvents) count() int {
+// changes are the events the reload rule matches (a change to ready or
+// removed), in the order put.
+func (r *statusEvents) changes() []statusEvent {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return len(r.list)
-}
-
-// reloadChanges are the ids of the events the reload rule matches (a
-// change to ready or removed), and the VPCs they are about.
-func (r *statusEvents) reloadChanges() (ids map[string]bool, vpcs map[string]int) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	ids, vpcs = map[string]bool{}, map[string]int{}
+	var out []statusEvent
 	for _, e := range r.list {
 		if e.Detail.Changed && (e.Detail.Status == "ready" || e.Detail.Status == "removed") {
-			ids[e.ID] = true
-			vpcs[e.Detail.VPCID+"/"+e.Detail.Status]++
+			out = append(out, e)
 		}
 	}
-	return ids, vpcs
-}
-
-// reloadedEvents are the ids of the events whose call reloaded Jenkins
-// (a duplicated delivery calls twice for one event).
-func reloadedEvents(s *localstack.Stack) map[string]bool {
-	out := map[string]bool{}
-	for _, c := range s.AWS.APICalls() {
-		if c.Status == http.StatusOK {
-			out[c.EventID] = true
-		}
-	}
+	slices.SortStableFunc(out, func(a, b statusEvent) int { return a.Time.Compare(b.Time) })
 	return out
 }
 
-func sameKeys(a, b map[string]bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k := range a {
-		if !b[k] {
-			return false
+// reloadWindow is the fold queue's delay, which is also SQS's
+// deduplication interval: a reload comes this long after the first change
+// it stands for, and at most one comes per window.
+const reloadWindow = 300 * time.Second
+
+// awaitReloads lets the pipe poll until Jenkins has answered n calls.
+func awaitReloads(t *testing.T, jenkins *localstack.Jenkins, n int) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); len(jenkins.Calls()) < n; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("Jenkins got %d calls, want %d: %+v", len(jenkins.Calls()), n, jenkins.Calls())
 		}
 	}
-	return true
 }
 
-// A burst of tagged VPCs reloads Jenkins once per change of an agent
-// VPC's status to ready (at least one per VPC, one more when two
-// invocations both saw the change), never for the connecting step, the
-// repeats of an outcome or a sweep that finds everything in sync; removing
-// one reloads it again.
-func TestBurstOfTaggedVPCsReloadsJenkinsOncePerChange(t *testing.T) {
+// checkFold checks the reloads against the changes, on the local AWS's
+// clock: none before the first change's window ended, every change
+// followed by a reload, and no two reloads in one window.
+func checkFold(t *testing.T, changes []statusEvent, calls []localstack.ReloadCall) {
+	t.Helper()
+	if len(changes) == 0 {
+		t.Fatal("no change to ready or removed was reported")
+	}
+	for i, c := range calls {
+		if c.Status != http.StatusOK {
+			t.Errorf("call %d answered %d", i, c.Status)
+		}
+		// Event times are whole seconds.
+		if c.AWSTime.Before(changes[0].Time.Add(reloadWindow)) {
+			t.Errorf("reload %d at %s, before the first change's window ended (%s + %s)", i, c.AWSTime, changes[0].Time, reloadWindow)
+		}
+		if i > 0 && c.AWSTime.Sub(calls[i-1].AWSTime) < reloadWindow-time.Second {
+			t.Errorf("reloads %d and %d %s apart, within one window", i-1, i, c.AWSTime.Sub(calls[i-1].AWSTime))
+		}
+	}
+	for _, ch := range changes {
+		if len(calls) == 0 || calls[len(calls)-1].AWSTime.Before(ch.Time) {
+			t.Errorf("change %s (%s %s at %s) has no reload after it", ch.ID, ch.Detail.VPCID, ch.Detail.Status, ch.Time)
+		}
+	}
+}
+
+// A burst of tagged VPCs reloads Jenkins once: the rule sends every change
+// to the fold queue, which keeps one message (content-based deduplication)
+// and delivers it 5 minutes later, after the burst, through the pipe. No
+// reload before the window ends (unless settling let that time pass), one
+// after it; a sweep that finds everything in sync reloads nothing; a later
+// change (an untag) one more.
+func TestBurstOfTaggedVPCsReloadsJenkinsOnce(t *testing.T) {
 	topo, vpcs := burstTopology(t)
 	jenkins := localstack.StartJenkins("reload-t0ken")
 	defer jenkins.Close()
@@ -146,57 +160,55 @@ func TestBurstOfTaggedVPCsReloadsJenkinsOncePerChange(t *testing.T) {
 		wantReady(t, status(t, s, v))
 	}
 	settle(t, s)
-
-	changes, perVPC := events.reloadChanges()
-	reloaded := reloadedEvents(s)
+	changes := events.changes()
+	if now := s.AWS.Clock().Now(); len(changes) > 0 && now.Before(changes[0].Time.Add(reloadWindow)) {
+		if n := len(jenkins.Calls()); n != 0 {
+			t.Errorf("%d reloads before the window ended", n)
+		}
+		s.AWS.Clock().Skip(changes[0].Time.Add(reloadWindow).Sub(now) + time.Second)
+	}
+	awaitReloads(t, jenkins, 1)
+	time.Sleep(200 * time.Millisecond) // a second call would be on its way by now
 	calls := jenkins.Calls()
-	t.Logf("burst of %d VPCs: %d status events, %d changes to ready, %d reload calls (%d events; the rest duplicated deliveries), %d dead letters",
-		len(vpcs), events.count(), len(changes), len(calls), len(reloaded), len(s.AWS.DeadLetters()))
-	if !sameKeys(reloaded, changes) {
-		t.Errorf("events that reloaded Jenkins %v, want exactly the changes to ready %v", reloaded, changes)
+	t.Logf("burst of %d VPCs: %d status events, %d changes to ready, %d reload calls", len(vpcs), len(events.list), len(changes), len(calls))
+	if len(calls) != 1 {
+		t.Errorf("the burst reloaded Jenkins %d times, want once: %+v", len(calls), calls)
 	}
-	for _, v := range vpcs {
-		if perVPC[v.VPC+"/ready"] < 1 {
-			t.Errorf("%s: no change to ready reported (%v)", v, perVPC)
-		}
-	}
-	if jenkins.Reloads() != len(calls) || len(s.AWS.DeadLetters()) != 0 {
-		t.Errorf("Jenkins refused calls: %+v; dead letters %+v", calls, s.AWS.DeadLetters())
-	}
-	// JenkinsReloadRate (default 1): one call a second at most.
-	api := s.AWS.APICalls()
-	slices.SortFunc(api, func(a, b localaws.APICall) int { return a.Time.Compare(b.Time) })
-	for i := 1; i < len(api); i++ {
-		if gap := api[i].Time.Sub(api[i-1].Time); gap < 900*time.Millisecond {
-			t.Errorf("reload calls %d and %d %s apart, at a rate limit of 1 a second", i-1, i, gap)
-		}
+	checkFold(t, changes, calls)
+	if d, _ := s.AWS.QueueDepth(s.Queues["JenkinsReloadQueue"]); d != (localaws.QueueDepth{}) {
+		t.Errorf("the reload queue holds %+v after the reload", d)
 	}
 
 	if noReconcile == "" {
-		before := len(jenkins.Calls())
 		if err := s.TriggerSchedules(); err != nil {
 			t.Fatal(err)
 		}
 		settle(t, s)
-		if after := len(jenkins.Calls()); after != before {
-			t.Errorf("a sweep of agent VPCs in sync reloaded Jenkins %d times", after-before)
+		s.AWS.Clock().Skip(reloadWindow + time.Second)
+		time.Sleep(200 * time.Millisecond)
+		if n := len(jenkins.Calls()); n != len(calls) {
+			t.Errorf("a sweep of agent VPCs in sync reloaded Jenkins %d times", n-len(calls))
 		}
 	}
 
-	before := reloadedEvents(s)
 	tag(t, s, vpcs[0], false)
 	converge(t, s, func() bool { return status(t, s, vpcs[0]).Clean() })
 	settle(t, s)
-	changes, perVPC = events.reloadChanges()
-	if !sameKeys(reloadedEvents(s), changes) || perVPC[vpcs[0].VPC+"/removed"] < 1 || len(reloadedEvents(s)) <= len(before) {
-		t.Errorf("after untagging %s: events that reloaded %d, changes %d (%v)", vpcs[0], len(reloadedEvents(s)), len(changes), perVPC)
+	s.AWS.Clock().Skip(reloadWindow + time.Second)
+	awaitReloads(t, jenkins, len(calls)+1)
+	time.Sleep(200 * time.Millisecond)
+	calls, changes = jenkins.Calls(), events.changes()
+	if len(calls) != 2 || changes[len(changes)-1].Detail.Status != "removed" {
+		t.Errorf("after untagging %s: %d reloads (want 2), last change %+v", vpcs[0], len(calls), changes[len(changes)-1])
 	}
+	checkFold(t, changes, calls)
 }
 
 // A reload token Jenkins does not know is refused (401, as the JCasC
-// plugin answers), not retried, and every refused event is in the reload
-// rule's dead-letter queue; onboarding is not affected.
-func TestWrongReloadTokenIsRefusedAndDeadLettered(t *testing.T) {
+// plugin answers); the pipe leaves the message, which comes back after the
+// queue's visibility timeout, and after 12 receives it is in the fold
+// queue's dead-letter queue. Onboarding is not affected.
+func TestWrongReloadTokenIsRefusedRetriedAndDeadLettered(t *testing.T) {
 	jenkins := localstack.StartJenkins("reload-t0ken")
 	defer jenkins.Close()
 	s := start(t, localstack.Options{Jenkins: jenkins, Parameters: map[string]string{"GracePeriod": "0s"},
@@ -206,26 +218,30 @@ func TestWrongReloadTokenIsRefusedAndDeadLettered(t *testing.T) {
 	wantReady(t, status(t, s, teamA))
 	settle(t, s)
 
+	ctx := context.Background()
+	s.AWS.Clock().Skip(reloadWindow + time.Second)
+	for i := 1; i <= 12; i++ {
+		awaitReloads(t, jenkins, i)
+		s.AWS.Clock().Skip(301 * time.Second) // the queue's visibility timeout
+	}
+	var depths map[string]int
+	for deadline := time.Now().Add(30 * time.Second); depths["JenkinsReloadQueueDeadLetterQueue"] == 0; time.Sleep(20 * time.Millisecond) {
+		var err error
+		if depths, err = s.DeadLetterDepths(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no dead letter after 12 refusals: %v", depths)
+		}
+	}
 	calls := jenkins.Calls()
-	if len(calls) == 0 || jenkins.Reloads() != 0 {
-		t.Fatalf("Jenkins calls %+v, want only refused ones", calls)
-	}
-	dead := map[string]bool{}
-	for _, dl := range s.AWS.DeadLetters() {
-		if dl.ErrorCode != "HTTP_STATUS_401" || dl.Attempts != 1 || !strings.HasSuffix(dl.QueueARN, ":jenkins-agent-vpcs-JenkinsReloadDeadLetterQueue") {
-			t.Errorf("dead letter %+v, want a 401 in the reload queue after one attempt", dl)
+	for _, c := range calls {
+		if c.Status != http.StatusUnauthorized {
+			t.Errorf("call answered %d, want 401: %+v", c.Status, c)
 		}
-		dead[dl.Event.ID] = true
 	}
-	refused := 0
-	for _, c := range s.AWS.APICalls() {
-		if c.Status == http.StatusUnauthorized && !dead[c.EventID] {
-			t.Errorf("refused call for event %s is not dead-lettered", c.EventID)
-		}
-		refused++
-	}
-	if refused != len(calls) {
-		t.Errorf("local AWS made %d calls, Jenkins saw %d", refused, len(calls))
+	if len(calls) != 12 || depths["JenkinsReloadQueueDeadLetterQueue"] != 1 || jenkins.Reloads() != 0 {
+		t.Errorf("%d refused calls, dead-letter queues %v: want 12 refusals and the one message dead-lettered", len(calls), depths)
 	}
 }
 

@@ -61,6 +61,8 @@ type Deployment struct {
 	Routes     []route
 	// Queues are the template's queues' URLs by logical id.
 	Queues map[string]string
+	// Pipes are the template's pipes (the caller runs them: Pipe).
+	Pipes []PipeSpec
 }
 
 // Deploy creates in srv (served at url) what the product's templates
@@ -99,7 +101,11 @@ func Deploy(ctx context.Context, srv *localaws.Server, url string, opts DeployOp
 	if err != nil {
 		return nil, err
 	}
-	return &Deployment{Region: t.Region, Hub: t.Hub, Members: t.Members, Parameters: hub.params, Routes: routes, Queues: hub.queueURLs}, nil
+	pipes, err := pipeSpecs(hub)
+	if err != nil {
+		return nil, err
+	}
+	return &Deployment{Region: t.Region, Hub: t.Hub, Members: t.Members, Parameters: hub.params, Routes: routes, Queues: hub.queueURLs, Pipes: pipes}, nil
 }
 
 func or(a, b string) string {
@@ -324,6 +330,20 @@ func deployRoutes(ctx context.Context, events *eventbridge.Client, hub *deployme
 	var out []route
 	for _, r := range hub.tpl.Routes() {
 		if r.Function == "" && r.Queue == "" {
+			continue
+		}
+		// A rule whose Condition is false does not exist; one with targets
+		// beyond an ARN is putAPIDestinationRules' (reload.go).
+		if ok, err := hub.created(r.Name); err != nil || !ok {
+			if err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if full, err := hasResolvedTargets(hub, r.Name); hub.tpl.ResourceType(r.Name) == "AWS::Events::Rule" && (err != nil || full) {
+			if err != nil {
+				return nil, err
+			}
 			continue
 		}
 		rt, err := hubRoute(hub, r)

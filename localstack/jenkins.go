@@ -26,13 +26,26 @@ type Jenkins struct {
 	srv   *httptest.Server
 	mu    sync.Mutex
 	calls []ReloadCall
+	// clock is the local AWS's time, when set (SetClock).
+	clock func() time.Time
 }
 
 // ReloadCall is one request to the reload endpoint.
 type ReloadCall struct {
-	Time   time.Time
-	Status int    // what Jenkins answered: 200 is a reload
-	From   string // the X-Jenkins-Agent-VPCs header the connection adds
+	Time time.Time
+	// AWSTime is the local AWS's time of the call (SetClock; zero
+	// without): tests that move the AWS clock compare it with the events'.
+	AWSTime time.Time
+	Status  int    // what Jenkins answered: 200 is a reload
+	From    string // the X-Jenkins-Agent-VPCs header the connection adds
+}
+
+// SetClock makes the stand-in stamp its calls with now as well (the local
+// stack gives it the local AWS's clock).
+func (j *Jenkins) SetClock(now func() time.Time) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.clock = now
 }
 
 // StartJenkins starts the stand-in on a free loopback port, its reload
@@ -47,7 +60,11 @@ func StartJenkins(token string) *Jenkins {
 func (j *Jenkins) serve(w http.ResponseWriter, r *http.Request) {
 	status := j.answer(r)
 	j.mu.Lock()
-	j.calls = append(j.calls, ReloadCall{Time: time.Now(), Status: status, From: r.Header.Get("X-Jenkins-Agent-VPCs")})
+	c := ReloadCall{Time: time.Now(), Status: status, From: r.Header.Get("X-Jenkins-Agent-VPCs")}
+	if j.clock != nil {
+		c.AWSTime = j.clock()
+	}
+	j.calls = append(j.calls, c)
 	j.mu.Unlock()
 	w.WriteHeader(status)
 }

@@ -18,10 +18,11 @@ import (
 )
 
 // The Jenkins reload section of template.yaml (JenkinsUrl set): the
-// connection holding the reload token, the API destination, the role
-// EventBridge calls it with and the rule on the hub bus. The connection
-// and destination are created before the hub's roles, so the role's
-// policy names the destination's real ARN; the rule after the buses.
+// connection holding the reload token, the API destination, the fold queue
+// the rule on the hub bus sends to, and the pipe from that queue to the
+// destination (pipe.go). The connection and destination are created before
+// the hub's roles, so the pipe role's policy names the destination's real
+// ARN; the rule after the buses and queues.
 
 // DefaultReloadTokenSecret is the Secrets Manager secret name the local
 // stack gives template.yaml's JenkinsReloadTokenSecret when Options.Jenkins
@@ -207,8 +208,10 @@ func apiDestinationInput(hub *deployment, id string) (*eventbridge.CreateApiDest
 }
 
 // putAPIDestinationRules puts the template's AWS::Events::Rule resources
-// whose conditions hold and whose targets are API destinations, with
-// their targets' roles, retry policies and dead-letter queues.
+// whose conditions hold and whose targets are more than an ARN (see
+// resolvedTargets): API destinations with their roles, retry policies and
+// dead-letter queues, and SQS FIFO queues with their Input and
+// SqsParameters. deployRoutes leaves these rules to it.
 func (s *target) putAPIDestinationRules(ctx context.Context, events *eventbridge.Client, hub *deployment) error {
 	for _, r := range hub.tpl.Routes() {
 		if hub.tpl.ResourceType(r.Name) != "AWS::Events::Rule" || r.Function != "" {
@@ -220,7 +223,7 @@ func (s *target) putAPIDestinationRules(ctx context.Context, events *eventbridge
 			}
 			continue
 		}
-		targets, err := apiDestinationTargets(hub, r.Name)
+		targets, err := resolvedTargets(hub, r.Name)
 		if err != nil || len(targets) == 0 {
 			if err != nil {
 				return fmt.Errorf("resolving the targets of %s, %w", r.Name, err)
@@ -234,9 +237,22 @@ func (s *target) putAPIDestinationRules(ctx context.Context, events *eventbridge
 	return nil
 }
 
-// apiDestinationTargets are rule id's targets that are API destinations
-// of the template, resolved.
-func apiDestinationTargets(hub *deployment, id string) ([]ebtypes.Target, error) {
+// ruleTarget is a resolved AWS::Events::Rule target, as JSON: the SDK's
+// Target but for the numbers and booleans the resolver gives as text.
+type ruleTarget struct {
+	ID               string `json:"Id"`
+	Arn, RoleArn     string
+	Input            string
+	RetryPolicy      map[string]string
+	DeadLetterConfig struct{ Arn string }
+	SqsParameters    struct{ MessageGroupId string } //nolint:revive // the CloudFormation property's name
+}
+
+// resolvedTargets are rule id's targets that need more than deployRoutes
+// gives a target (an ARN, a role and a dead-letter queue): API destinations
+// of the template, and targets with an Input or SqsParameters. Nil when the
+// rule has none.
+func resolvedTargets(hub *deployment, id string) ([]ebtypes.Target, error) {
 	v, err := hub.value(hub.tpl.PropertyNode(id, "Targets"))
 	if err != nil {
 		return nil, err
@@ -245,41 +261,53 @@ func apiDestinationTargets(hub *deployment, id string) ([]ebtypes.Target, error)
 	var out []ebtypes.Target
 	for _, item := range list {
 		m, _ := item.(map[string]any)
-		arn := fmt.Sprint(m["Arn"])
-		if hub.tpl.ResourceType(keyOf(hub.arns, arn)) != "AWS::Events::ApiDestination" {
-			continue
-		}
-		// The resolved target, as JSON, is the SDK's Target but for the
-		// numbers and booleans the resolver gives as text.
 		b, err := json.Marshal(m)
 		if err != nil {
 			return nil, err
 		}
-		var t struct {
-			ID               string `json:"Id"`
-			Arn, RoleArn     string
-			RetryPolicy      map[string]string
-			DeadLetterConfig struct{ Arn string }
-		}
+		var t ruleTarget
 		if err := json.Unmarshal(b, &t); err != nil {
 			return nil, err
 		}
-		target := ebtypes.Target{Id: aws.String(t.ID), Arn: aws.String(t.Arn), RoleArn: aws.String(t.RoleArn)}
-		if t.DeadLetterConfig.Arn != "" {
-			target.DeadLetterConfig = &ebtypes.DeadLetterConfig{Arn: aws.String(t.DeadLetterConfig.Arn)}
+		isAPI := hub.tpl.ResourceType(keyOf(hub.arns, t.Arn)) == "AWS::Events::ApiDestination"
+		if !isAPI && t.Input == "" && t.SqsParameters.MessageGroupId == "" {
+			continue
 		}
-		if p := t.RetryPolicy; p != nil {
-			target.RetryPolicy = &ebtypes.RetryPolicy{}
-			if n, err := strconv.Atoi(p["MaximumRetryAttempts"]); err == nil {
-				target.RetryPolicy.MaximumRetryAttempts = aws.Int32(int32(n))
-			}
-			if n, err := strconv.Atoi(p["MaximumEventAgeInSeconds"]); err == nil {
-				target.RetryPolicy.MaximumEventAgeInSeconds = aws.Int32(int32(n))
-			}
-		}
-		out = append(out, target)
+		out = append(out, sdkTarget(t))
 	}
 	return out, nil
+}
+
+// hasResolvedTargets says whether rule id is one putAPIDestinationRules puts.
+func hasResolvedTargets(hub *deployment, id string) (bool, error) {
+	targets, err := resolvedTargets(hub, id)
+	return len(targets) > 0, err
+}
+
+func sdkTarget(t ruleTarget) ebtypes.Target {
+	target := ebtypes.Target{Id: aws.String(t.ID), Arn: aws.String(t.Arn)}
+	if t.RoleArn != "" {
+		target.RoleArn = aws.String(t.RoleArn)
+	}
+	if t.Input != "" {
+		target.Input = aws.String(t.Input)
+	}
+	if t.SqsParameters.MessageGroupId != "" {
+		target.SqsParameters = &ebtypes.SqsParameters{MessageGroupId: aws.String(t.SqsParameters.MessageGroupId)}
+	}
+	if t.DeadLetterConfig.Arn != "" {
+		target.DeadLetterConfig = &ebtypes.DeadLetterConfig{Arn: aws.String(t.DeadLetterConfig.Arn)}
+	}
+	if p := t.RetryPolicy; p != nil {
+		target.RetryPolicy = &ebtypes.RetryPolicy{}
+		if n, err := strconv.Atoi(p["MaximumRetryAttempts"]); err == nil {
+			target.RetryPolicy.MaximumRetryAttempts = aws.Int32(int32(n))
+		}
+		if n, err := strconv.Atoi(p["MaximumEventAgeInSeconds"]); err == nil {
+			target.RetryPolicy.MaximumEventAgeInSeconds = aws.Int32(int32(n))
+		}
+	}
+	return target
 }
 
 // keyOf is the key of value v in m, "" when none.

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -18,8 +20,8 @@ import (
 
 // deployReload deploys the templates into a new local AWS (exactly-once
 // delivery, so deliveries can be counted) with the reload parameters and
-// secrets given, and returns the hub's EventBridge client.
-func deployReload(t *testing.T, jenkins *Jenkins, params, secrets map[string]string) (*localaws.Server, string) {
+// secrets given, and returns it, its URL and the deployment.
+func deployReload(t *testing.T, jenkins *Jenkins, params, secrets map[string]string) (*localaws.Server, string, *Deployment) {
 	t.Helper()
 	topo, err := Topology()
 	if err != nil {
@@ -39,10 +41,11 @@ func deployReload(t *testing.T, jenkins *Jenkins, params, secrets map[string]str
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if _, err := Deploy(ctx, srv, url, DeployOptions{RepoRoot: "..", Topology: topo, Parameters: params, Secrets: secrets}); err != nil {
+	d, err := Deploy(ctx, srv, url, DeployOptions{RepoRoot: "..", Topology: topo, Parameters: params, Secrets: secrets})
+	if err != nil {
 		t.Fatal(err)
 	}
-	return srv, url
+	return srv, url, d
 }
 
 // putStatus puts an Agent VPC Status event on the hub bus as account.
@@ -57,12 +60,52 @@ func putStatus(t *testing.T, url, account, detail string) {
 	}
 }
 
-// The reload rule calls Jenkins for status changes to ready or removed put
-// by the hub, and for nothing else.
-func TestReloadRuleCallsJenkinsOnlyForChangesToReadyOrRemoved(t *testing.T) {
+// runPipe runs the deployment's one pipe until the test ends and returns
+// what it delivered so far, as a function.
+func runPipe(t *testing.T, srv *localaws.Server, url string, d *Deployment) func() []PipeDelivery {
+	t.Helper()
+	if len(d.Pipes) != 1 {
+		t.Fatalf("pipes %+v, want the reload pipe", d.Pipes)
+	}
+	p, err := NewPipe(srv, url, d.Region, d.Pipes[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var got []PipeDelivery
+	p.Done = func(d PipeDelivery) {
+		mu.Lock()
+		defer mu.Unlock()
+		got = append(got, d)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); p.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return func() []PipeDelivery {
+		mu.Lock()
+		defer mu.Unlock()
+		return append([]PipeDelivery(nil), got...)
+	}
+}
+
+// eventually polls cond for up to 10 seconds.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// The reload rule queues a reload for status changes to ready or removed
+// put by the hub, and for nothing else.
+func TestReloadRuleQueuesOnlyChangesToReadyOrRemoved(t *testing.T) {
 	for _, tt := range []struct {
 		name, account, detail string
-		reloads               int
+		queued                int
 	}{
 		{"became ready", HubAccount, `{"status":"ready","changed":true}`, 1},
 		{"removed", HubAccount, `{"status":"removed","changed":true}`, 1},
@@ -71,50 +114,87 @@ func TestReloadRuleCallsJenkinsOnlyForChangesToReadyOrRemoved(t *testing.T) {
 		{"put by a member account", "222222222222", `{"status":"ready","changed":true}`, 0},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			jenkins := StartJenkins("t0ken")
-			defer jenkins.Close()
-			srv, url := deployReload(t, jenkins, map[string]string{"JenkinsUrl": jenkins.URL, "JenkinsReloadTokenSecret": "casc"}, map[string]string{"casc": "t0ken"})
+			srv, url, d := deployReload(t, nil, map[string]string{"JenkinsUrl": "https://jenkins.example", "JenkinsReloadTokenSecret": "casc"}, map[string]string{"casc": "t0ken"})
 			putStatus(t, url, tt.account, tt.detail)
 			if !srv.Flush(10 * time.Second) {
 				t.Fatal("deliveries did not finish")
 			}
-			if got := jenkins.Reloads(); got != tt.reloads {
-				t.Errorf("Jenkins reloaded %d times, want %d (calls %+v, dead letters %+v)", got, tt.reloads, jenkins.Calls(), srv.DeadLetters())
-			}
-			for _, c := range jenkins.Calls() {
-				if c.From != "reload" {
-					t.Errorf("call without the connection's header: %+v", c)
-				}
+			if got, _ := srv.QueueDepth(d.Queues["JenkinsReloadQueue"]); got != (localaws.QueueDepth{Delayed: tt.queued}) {
+				t.Errorf("reload queue %+v, want %d delayed", got, tt.queued)
 			}
 		})
 	}
 }
 
-// A token Jenkins does not know is refused (401, as the JCasC plugin
-// answers) and the event lands in the reload rule's dead-letter queue,
-// not retried.
-func TestWrongReloadTokenIsRefusedAndDeadLettered(t *testing.T) {
+// A burst of changes is one reload, 5 minutes after the first change (the
+// queue's delay, passed on the server clock); the pipe calls Jenkins as its
+// role with the connection's token and deletes the message. A change after
+// the deduplication interval is one more reload.
+func TestReloadFoldsABurstIntoOneCall(t *testing.T) {
 	jenkins := StartJenkins("t0ken")
 	defer jenkins.Close()
-	srv, url := deployReload(t, jenkins, map[string]string{"JenkinsUrl": jenkins.URL, "JenkinsReloadTokenSecret": "casc"}, map[string]string{"casc": "not-the-token"})
-	putStatus(t, url, HubAccount, `{"status":"ready","changed":true}`)
+	srv, url, d := deployReload(t, jenkins, map[string]string{"JenkinsUrl": jenkins.URL, "JenkinsReloadTokenSecret": "casc"}, map[string]string{"casc": "t0ken"})
+	delivered := runPipe(t, srv, url, d)
+	for range 8 {
+		putStatus(t, url, HubAccount, `{"status":"ready","changed":true}`)
+	}
 	if !srv.Flush(10 * time.Second) {
 		t.Fatal("deliveries did not finish")
 	}
-	calls := jenkins.Calls()
-	if len(calls) != 1 || calls[0].Status != http.StatusUnauthorized || jenkins.Reloads() != 0 {
-		t.Errorf("Jenkins calls %+v, want one refused with 401", calls)
+	queue := d.Queues["JenkinsReloadQueue"]
+	if got, _ := srv.QueueDepth(queue); got != (localaws.QueueDepth{Delayed: 1}) {
+		t.Fatalf("after 8 changes the reload queue holds %+v, want one delayed message", got)
 	}
-	dl := srv.DeadLetters()
-	if len(dl) != 1 || dl[0].ErrorCode != "HTTP_STATUS_401" || !strings.HasSuffix(dl[0].QueueARN, ":jenkins-agent-vpcs-JenkinsReloadDeadLetterQueue") {
-		t.Errorf("dead letters %+v, want the event in the reload dead-letter queue", dl)
+	time.Sleep(100 * time.Millisecond)
+	if len(jenkins.Calls()) != 0 {
+		t.Fatalf("Jenkins called before the window ended: %+v", jenkins.Calls())
+	}
+	srv.Clock().Skip(300 * time.Second)
+	eventually(t, "the reload", func() bool { return len(delivered()) == 1 && delivered()[0].Deleted })
+	if calls := jenkins.Calls(); len(calls) != 1 || calls[0].Status != http.StatusOK || calls[0].From != "reload" {
+		t.Fatalf("Jenkins calls %+v, want one reload with the connection's header", calls)
+	}
+	if got, _ := srv.QueueDepth(queue); got != (localaws.QueueDepth{}) {
+		t.Fatalf("after the reload the queue holds %+v", got)
+	}
+	putStatus(t, url, HubAccount, `{"status":"removed","changed":true}`)
+	srv.Flush(10 * time.Second)
+	srv.Clock().Skip(300 * time.Second)
+	eventually(t, "the second reload", func() bool { return jenkins.Reloads() == 2 })
+}
+
+// A token Jenkins does not know is refused (401, as the JCasC plugin
+// answers); the message comes back after the queue's visibility timeout,
+// and after maxReceiveCount receives it is in the FIFO dead-letter queue.
+func TestWrongReloadTokenIsRetriedThenDeadLettered(t *testing.T) {
+	jenkins := StartJenkins("t0ken")
+	defer jenkins.Close()
+	srv, url, d := deployReload(t, jenkins, map[string]string{"JenkinsUrl": jenkins.URL, "JenkinsReloadTokenSecret": "casc"}, map[string]string{"casc": "not-the-token"})
+	delivered := runPipe(t, srv, url, d)
+	putStatus(t, url, HubAccount, `{"status":"ready","changed":true}`)
+	srv.Flush(10 * time.Second)
+	srv.Clock().Skip(300 * time.Second) // the queue's delay
+	for i := 1; i <= 12; i++ {
+		eventually(t, "receive "+strconv.Itoa(i), func() bool { return len(delivered()) == i })
+		if got := delivered()[i-1]; got.Call.Status != http.StatusUnauthorized || got.Deleted || got.Receives != i {
+			t.Fatalf("delivery %d: %+v, want a 401 left on the queue", i, got)
+		}
+		srv.Clock().Skip(301 * time.Second) // the visibility timeout
+	}
+	dlq := d.Queues["JenkinsReloadQueueDeadLetterQueue"]
+	eventually(t, "the dead letter", func() bool { got, _ := srv.QueueDepth(dlq); return got.Visible == 1 })
+	if !strings.HasSuffix(dlq, "/jenkins-agent-vpcs-reload-dead-letters.fifo") || len(jenkins.Calls()) != 12 || jenkins.Reloads() != 0 {
+		t.Fatalf("dead-letter queue %s, Jenkins calls %d (reloads %d), want 12 refused", dlq, len(jenkins.Calls()), jenkins.Reloads())
 	}
 }
 
 // Without JenkinsUrl there is no reload rule, connection or destination;
 // a missing secret fails the deployment as it fails the stack.
 func TestReloadIsOffWithoutJenkinsUrl(t *testing.T) {
-	_, url := deployReload(t, nil, nil, nil)
+	_, url, d := deployReload(t, nil, nil, nil)
+	if len(d.Pipes) != 0 || d.Queues["JenkinsReloadQueue"] != "" {
+		t.Errorf("pipes %+v, reload queue %q without JenkinsUrl", d.Pipes, d.Queues["JenkinsReloadQueue"])
+	}
 	eb := eventbridge.NewFromConfig(AdminConfig(url, "eu-west-1", HubAccount))
 	rules, err := eb.ListRules(context.Background(), &eventbridge.ListRulesInput{EventBusName: aws.String("jenkins-agent-vpcs")})
 	if err != nil {

@@ -136,6 +136,8 @@ type Stack struct {
 	mu          sync.Mutex
 	queues      *sqs.Client // the hub administrator's, for queue depths
 	mappings    []*EventSourceMapping
+	pipeSpecs   []PipeSpec // the template's pipes (pipe.go)
+	pipes       []*Pipe
 	invocations []Invocation
 	cancels     []func()
 }
@@ -232,6 +234,9 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 		s.Functions[id] = fn
 	}
 	s.wire()
+	if err := s.startPipes(s.pipeSpecs); err != nil {
+		return nil, err
+	}
 	if opts.Schedule > 0 {
 		s.bg.Go(func() { s.tick(opts.Schedule) })
 	}
@@ -358,9 +363,14 @@ func (s *Stack) startAWS(ctx context.Context, hub *deployment) (err error) {
 	}
 	if opts.Jenkins != nil {
 		s.AWS.SetAPIDestinationClient(opts.Jenkins.Client())
+		opts.Jenkins.SetClock(s.AWS.Clock().Now)
 	}
 	s.Routes, err = (&target{AWS: s.AWS, URL: s.URL, Region: s.Region, Hub: s.Hub, Members: s.Members, RepoRoot: opts.RepoRoot, Secrets: opts.Secrets}).deploy(ctx, hub)
 	s.Queues = maps.Clone(hub.queueURLs)
+	if err != nil {
+		return err
+	}
+	s.pipeSpecs, err = pipeSpecs(hub)
 	return err
 }
 
@@ -854,9 +864,9 @@ func (s *Stack) ReturnAbandoned(ctx context.Context) (bool, error) {
 }
 
 // DeadLetterDepths returns the messages in each of the template's queues
-// that no function polls (its dead-letter queues), by logical id.
+// that no function or pipe polls (its dead-letter queues), by logical id.
 func (s *Stack) DeadLetterDepths(ctx context.Context) (map[string]int, error) {
-	polled := map[string]bool{}
+	polled := s.pipeSources()
 	for _, r := range s.Routes {
 		if r.Kind == "SQS" {
 			polled[r.Queue] = true

@@ -316,16 +316,20 @@ func TestEveryDeadLetterQueueHasAnAlarm(t *testing.T) {
 			}
 		}
 	}
-	// Every queue but those a function polls holds only failures.
+	// Every queue but those a function or a pipe polls holds only failures.
 	var deadLetterQueues []string
-	polled := polledQueues(hub)
+	polled := slices.Concat(slices.Collect(maps.Values(polledQueues(hub)))...)
+	for _, p := range hub.Resources("AWS::Pipes::Pipe") {
+		source, _ := hub.Property(p, "Source")
+		polled = append(polled, source)
+	}
 	for _, q := range hub.Resources("AWS::SQS::Queue") {
-		if !slices.Contains(slices.Concat(slices.Collect(maps.Values(polled))...), "!GetAtt "+q+".Arn") {
+		if !slices.Contains(polled, "!GetAtt "+q+".Arn") {
 			deadLetterQueues = append(deadLetterQueues, q)
 		}
 	}
-	if len(deadLetterQueues) != 6 {
-		t.Errorf("dead-letter queues = %v, want the events queue, the onboarding queue's, one per function and the Jenkins reload queue", deadLetterQueues)
+	if len(deadLetterQueues) != 7 {
+		t.Errorf("dead-letter queues = %v, want the events queue, the onboarding queue's, one per function and the Jenkins reload rule's and queue's", deadLetterQueues)
 	}
 	for _, q := range deadLetterQueues {
 		if !alarmed[q] {

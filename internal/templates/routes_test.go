@@ -22,8 +22,8 @@ func TestHubRoutesEveryEventToItsFunction(t *testing.T) {
 		{"OnboardTagChangeRule", "EventBridgeRule", "!Ref EventBus", "", "", "", "OnboardQueue"},
 		{"OnboardTagCallRule", "EventBridgeRule", "!Ref EventBus", "", "", "", "OnboardQueue"},
 		{"OnboardVpcCallRule", "EventBridgeRule", "!Ref EventBus", "", "", "", "OnboardQueue"},
-		// Optional (JenkinsUrl): status changes to the Jenkins reload API destination.
-		{"JenkinsReloadRule", "EventBridgeRule", "!Ref EventBus", "", "", "", ""},
+		// Optional (JenkinsUrl): status changes to the Jenkins reload queue (a pipe drains it).
+		{"JenkinsReloadRule", "EventBridgeRule", "!Ref EventBus", "", "", "", "JenkinsReloadQueue"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("hub routes =\n  %+v\nwant\n  %+v", got, want)
