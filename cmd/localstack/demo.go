@@ -88,12 +88,12 @@ func runDemo(ctx context.Context, w io.Writer) (err error) {
 	}{
 		{"Tag two VPCs in two accounts (jenkins-agents=true), nothing else", d.tagBoth},
 		{"What Jenkins reads: the published tunnel and document", d.showParameters},
-		{"Jenkins reloads its configuration as code: once per VPC that became ready", d.reloads},
+		{"Jenkins reloads its configuration as code: the two changes folded into one reload", d.reloads},
 		{"Break things by hand", d.breakThings},
 		{"The reconciler's plan (dry run), then one scheduled run repairs it", d.reconcile},
 		{"Refusals: a forged event and an endpoint from an untagged VPC", d.refusals},
 		{"Untag both VPCs: everything is cleaned up", d.untag},
-		{"Every JCasC reload so far: one per change to ready or removed (repairs and removals too)", func() error { return d.showReloads(4) }},
+		{"Every JCasC reload so far: at most one per 5 minutes, after every change (repairs and removals too)", d.allReloads},
 	}
 	for _, st := range steps {
 		if err := d.do(st.name, st.fn); err != nil {
