@@ -157,6 +157,7 @@ func NewServer(opts Options) (*Server, error) {
 	}
 	s.events.SetQueueTarget(s.deliverToQueue)
 	s.events.SetDeadLetterSink(s.deadLetter)
+	s.events.SetFIFOQueueCheck(s.sqs.IsFIFO)
 	if !opts.Relax.IAM {
 		s.events.SetTargetAuthorizer(s.authorizeForward)
 		s.events.SetPublishAuthorizer(s.authorizePublish)

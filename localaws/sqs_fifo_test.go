@@ -209,6 +209,11 @@ func TestEventBridgeRuleToFIFOQueue(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A rule's dead-letter queue cannot be FIFO.
+	_, err := eb.PutTargets(ctx(t), &eventbridge.PutTargetsInput{Rule: aws.String("grouped"), EventBusName: aws.String("jenkins-agent-vpcs"),
+		Targets: []ebtypes.Target{{Id: aws.String("fifo-dlq"), Arn: aws.String(dlqARN), DeadLetterConfig: &ebtypes.DeadLetterConfig{Arn: aws.String(foldARN)}}}})
+	wantCode(t, err, "ValidationException")
+
 	var entries []ebtypes.PutEventsRequestEntry
 	for i := range 10 {
 		entries = append(entries, ebtypes.PutEventsRequestEntry{EventBusName: aws.String("jenkins-agent-vpcs"), Source: aws.String("app"),

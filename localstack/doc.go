@@ -15,7 +15,10 @@
 // function's execution role) invokes the onboard function with batches;
 // connection notifications reach the accept function through the SNS topic
 // (asynchronously, with Lambda's retries); the schedule invokes the
-// reconcile function.
+// reconcile function. With JenkinsUrl set, status changes go to the
+// Jenkins reload queue (SQS FIFO) and the template's pipe (Pipe, run as its
+// role) calls the Jenkins stand-in's reload endpoint (Jenkins) through the
+// API destination.
 // Delivery is as strict as AWS's unless Options.Relax.Delivery says
 // otherwise: events and notifications arrive at least once, late and out of
 // order, and some aws.tag events never arrive (localaws.DeliveryOptions).

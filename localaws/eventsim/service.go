@@ -62,6 +62,9 @@ type Service struct {
 	// deadLetterSink, when set, sends an event a target gave up on to the
 	// target's dead-letter queue. See SetDeadLetterSink.
 	deadLetterSink func(d Delivery, code, message string)
+	// isFIFOQueue, when set, says whether an SQS queue ARN names a FIFO
+	// queue. See SetFIFOQueueCheck.
+	isFIFOQueue func(queueARN string) bool
 }
 
 type subscriber struct {
@@ -158,6 +161,18 @@ func (e *Service) SetDeadLetterSink(fn func(d Delivery, code, message string)) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.deadLetterSink = fn
+}
+
+// SetFIFOQueueCheck makes PutTargets refuse a FIFO queue as a target's
+// dead-letter queue, as EventBridge does ("EventBridge DLQs are standard
+// Amazon SQS queues", EventBridge User Guide, "Using dead-letter queues to
+// process undelivered events"; PutTargets answers ValidationException "SQS
+// FIFO is not supported by Dead Letter Queues."); fn says whether a queue
+// ARN names a FIFO queue.
+func (e *Service) SetFIFOQueueCheck(fn func(queueARN string) bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.isFIFOQueue = fn
 }
 
 // Close stops the dispatcher; deliveries not yet run are dropped.
@@ -817,6 +832,11 @@ func (e *Service) ruleAction(call *awsproto.Call, decode func(any) *awsproto.Err
 	case "ListTargetsByRule":
 		return json.Marshal(map[string]any{"Targets": append([]target{}, r.targets...)})
 	case "PutTargets":
+		for _, t := range in.Targets {
+			if t.DeadLetterConfig != nil && e.isFIFOQueue != nil && e.isFIFOQueue(t.DeadLetterConfig.Arn) {
+				return nil, awsproto.Errorf("ValidationException", "SQS FIFO is not supported by Dead Letter Queues.")
+			}
+		}
 		return r.putTargets(in.Targets)
 	default: // RemoveTargets
 		return r.removeTargets(in.IDs)

@@ -191,3 +191,11 @@ func fifoVisible(q *queue, now time.Time) []*message {
 	}
 	return out
 }
+
+// IsFIFO reports whether a queue ARN names a FIFO queue.
+func (s *Service) IsFIFO(queueARN string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queues[queueARN]
+	return q != nil && q.fifo != nil
+}
