@@ -94,10 +94,14 @@ func (r *statusEvents) changes() []statusEvent {
 	return out
 }
 
-// reloadWindow is the fold queue's delay, which is also SQS's
-// deduplication interval: a reload comes this long after the first change
-// it stands for, and at most one comes per window.
-const reloadWindow = 300 * time.Second
+// reloadDelay is the fold queue's delay (template.yaml's
+// JenkinsReloadQueue): a reload comes this long after the first change it
+// stands for. dedupInterval is SQS's deduplication interval: at most one
+// reload comes per interval.
+const (
+	reloadDelay   = 360 * time.Second
+	dedupInterval = 300 * time.Second
+)
 
 // awaitReloads lets the pipe poll until Jenkins has answered n calls.
 func awaitReloads(t *testing.T, jenkins *localstack.Jenkins, n int) {
@@ -122,10 +126,10 @@ func checkFold(t *testing.T, changes []statusEvent, calls []localstack.ReloadCal
 			t.Errorf("call %d answered %d", i, c.Status)
 		}
 		// Event times are whole seconds.
-		if c.AWSTime.Before(changes[0].Time.Add(reloadWindow)) {
-			t.Errorf("reload %d at %s, before the first change's window ended (%s + %s)", i, c.AWSTime, changes[0].Time, reloadWindow)
+		if c.AWSTime.Before(changes[0].Time.Add(reloadDelay)) {
+			t.Errorf("reload %d at %s, before the first change's delay ended (%s + %s)", i, c.AWSTime, changes[0].Time, reloadDelay)
 		}
-		if i > 0 && c.AWSTime.Sub(calls[i-1].AWSTime) < reloadWindow-time.Second {
+		if i > 0 && c.AWSTime.Sub(calls[i-1].AWSTime) < dedupInterval-time.Second {
 			t.Errorf("reloads %d and %d %s apart, within one window", i-1, i, c.AWSTime.Sub(calls[i-1].AWSTime))
 		}
 	}
@@ -161,11 +165,11 @@ func TestBurstOfTaggedVPCsReloadsJenkinsOnce(t *testing.T) {
 	}
 	settle(t, s)
 	changes := events.changes()
-	if now := s.AWS.Clock().Now(); len(changes) > 0 && now.Before(changes[0].Time.Add(reloadWindow)) {
+	if now := s.AWS.Clock().Now(); len(changes) > 0 && now.Before(changes[0].Time.Add(reloadDelay)) {
 		if n := len(jenkins.Calls()); n != 0 {
 			t.Errorf("%d reloads before the window ended", n)
 		}
-		s.AWS.Clock().Skip(changes[0].Time.Add(reloadWindow).Sub(now) + time.Second)
+		s.AWS.Clock().Skip(changes[0].Time.Add(reloadDelay).Sub(now) + time.Second)
 	}
 	awaitReloads(t, jenkins, 1)
 	time.Sleep(200 * time.Millisecond) // a second call would be on its way by now
@@ -185,7 +189,7 @@ func TestBurstOfTaggedVPCsReloadsJenkinsOnce(t *testing.T) {
 			t.Fatal(err)
 		}
 		settle(t, s)
-		s.AWS.Clock().Skip(reloadWindow + time.Second)
+		s.AWS.Clock().Skip(reloadDelay + time.Second)
 		time.Sleep(200 * time.Millisecond)
 		if n := len(jenkins.Calls()); n != len(calls) {
 			t.Errorf("a sweep of agent VPCs in sync reloaded Jenkins %d times", n-len(calls))
@@ -195,7 +199,7 @@ func TestBurstOfTaggedVPCsReloadsJenkinsOnce(t *testing.T) {
 	tag(t, s, vpcs[0], false)
 	converge(t, s, func() bool { return status(t, s, vpcs[0]).Clean() })
 	settle(t, s)
-	s.AWS.Clock().Skip(reloadWindow + time.Second)
+	s.AWS.Clock().Skip(reloadDelay + time.Second)
 	awaitReloads(t, jenkins, len(calls)+1)
 	time.Sleep(200 * time.Millisecond)
 	calls, changes = jenkins.Calls(), events.changes()
@@ -220,7 +224,7 @@ func TestWrongReloadTokenIsRefusedRetriedAndDeadLettered(t *testing.T) {
 	settle(t, s)
 
 	ctx := context.Background()
-	s.AWS.Clock().Skip(reloadWindow + time.Second)
+	s.AWS.Clock().Skip(reloadDelay + time.Second)
 	for i := 1; i <= 12; i++ {
 		awaitReloads(t, jenkins, i)
 		s.AWS.Clock().Skip(301 * time.Second) // the queue's visibility timeout

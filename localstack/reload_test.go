@@ -149,7 +149,7 @@ func TestReloadFoldsABurstIntoOneCall(t *testing.T) {
 	if len(jenkins.Calls()) != 0 {
 		t.Fatalf("Jenkins called before the window ended: %+v", jenkins.Calls())
 	}
-	srv.Clock().Skip(300 * time.Second)
+	srv.Clock().Skip(360 * time.Second) // the queue's delay
 	eventually(t, "the reload", func() bool { return len(delivered()) == 1 && delivered()[0].Deleted })
 	if calls := jenkins.Calls(); len(calls) != 1 || calls[0].Status != http.StatusOK || calls[0].From != "reload" {
 		t.Fatalf("Jenkins calls %+v, want one reload with the connection's header", calls)
@@ -159,7 +159,7 @@ func TestReloadFoldsABurstIntoOneCall(t *testing.T) {
 	}
 	putStatus(t, url, HubAccount, `{"status":"removed","changed":true}`)
 	srv.Flush(10 * time.Second)
-	srv.Clock().Skip(300 * time.Second)
+	srv.Clock().Skip(360 * time.Second) // the queue's delay
 	eventually(t, "the second reload", func() bool { return jenkins.Reloads() == 2 })
 }
 
@@ -173,7 +173,7 @@ func TestWrongReloadTokenIsRetriedThenDeadLettered(t *testing.T) {
 	delivered := runPipe(t, srv, url, d)
 	putStatus(t, url, HubAccount, `{"status":"ready","changed":true}`)
 	srv.Flush(10 * time.Second)
-	srv.Clock().Skip(300 * time.Second) // the queue's delay
+	srv.Clock().Skip(360 * time.Second) // the queue's delay
 	for i := 1; i <= 12; i++ {
 		eventually(t, "receive "+strconv.Itoa(i), func() bool { return len(delivered()) == i })
 		if got := delivered()[i-1]; got.Call.Status != http.StatusUnauthorized || got.Deleted || got.Receives != i {

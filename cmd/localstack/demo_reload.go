@@ -13,10 +13,13 @@ import (
 // the local stack's stand-in for Secrets Manager holds the same value.
 const demoReloadToken = "demo-casc-reload-token"
 
-// reloadWindow is template.yaml's JenkinsReloadQueue delay, also SQS's
-// deduplication interval: the changes of 5 minutes make one reload, 5
-// minutes after the first of them.
-const reloadWindow = 300 * time.Second
+// reloadDelay is template.yaml's JenkinsReloadQueue delay; dedupInterval
+// is SQS's deduplication interval: the changes of 5 minutes make one
+// reload, 6 minutes after the first of them.
+const (
+	reloadDelay   = 360 * time.Second
+	dedupInterval = 300 * time.Second
+)
 
 // foldedReloads is what the reload section did with the changes so far:
 // the message in the fold queue, then, once the demo lets the window pass
@@ -44,7 +47,7 @@ func (d *demo) reloadQueue() (int, error) {
 // passReloadWindow moves the local AWS's clock past the fold queue's delay
 // and waits until the pipe has emptied the queue.
 func (d *demo) passReloadWindow() error {
-	d.s.AWS.Clock().Skip(reloadWindow + time.Second)
+	d.s.AWS.Clock().Skip(reloadDelay + time.Second)
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		n, err := d.reloadQueue()
 		if err != nil {
@@ -82,7 +85,7 @@ func (d *demo) showReloads(want int) error {
 			gap = fmt.Sprintf("  (%s after the previous one)", c.AWSTime.Sub(calls[i-1].AWSTime).Round(time.Second))
 		}
 		d.say("  AWS time %s  %d %s%s", c.AWSTime.Format("15:04:05"), c.Status, http.StatusText(c.Status), gap)
-		if i > 0 && c.AWSTime.Sub(calls[i-1].AWSTime) < reloadWindow-time.Second {
+		if i > 0 && c.AWSTime.Sub(calls[i-1].AWSTime) < dedupInterval-time.Second {
 			return fmt.Errorf("reloads %d and %d within one 5-minute window", i-1, i)
 		}
 	}
