@@ -408,6 +408,14 @@ func hubRoute(hub *deployment, r templates.Route) (route, error) {
 func (s *target) deployMember(ctx context.Context, member *deployment, account string) error {
 	var roles []localaws.Role
 	for _, roleID := range member.tpl.Roles() {
+		// The roles are global: only the hub Region's stack instance
+		// creates them (the template's condition).
+		if ok, err := member.created(roleID); err != nil || !ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		name, err := member.ref(roleID)
 		if err != nil {
 			return err

@@ -79,6 +79,8 @@ func (d *deployment) intrinsicValue(n *yaml.Node, fn string, arg *yaml.Node) (an
 		if arg.Kind == yaml.SequenceNode && len(arg.Content) == 2 {
 			return d.subWith(arg.Content[0].Value, arg.Content[1])
 		}
+	case "Split":
+		return d.split(arg)
 	}
 	return d.eval(n)
 }

@@ -2,11 +2,109 @@ package localstack
 
 import (
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/iam"
 )
+
+// memberParams are member-template.yaml's parameters for a hub in
+// eu-west-1 serving extra, the hub stack's AgentRegions.
+func memberParams(hubRegion, extra string) map[string]string {
+	return map[string]string{"HubAccountId": HubAccount, "HubEventBusArn": "arn:aws:events:eu-west-1:111111111111:event-bus/jenkins-agent-vpcs",
+		"HubFunctionRoleArns": "arn:aws:iam::111111111111:role/a", "ExternalId": "x",
+		"EndpointServiceName": "com.amazonaws.vpce.eu-west-1.vpce-svc-0a1b2c3d4e5f60001",
+		"HubRegion":           hubRegion, "AgentRegions": extra}
+}
+
+// IAM is global: the StackSet's instance in every Region would collide on
+// the role names, so only the hub Region's instance (or a stack without
+// HubRegion, the single-Region deployment) creates the roles.
+func TestMemberRolesOnlyInTheHubRegion(t *testing.T) {
+	tests := []struct {
+		name, region, hubRegion string
+		wantRoles               bool
+	}{
+		{"single Region, HubRegion empty", "eu-west-1", "", true},
+		{"the hub's Region", "eu-west-1", "eu-west-1", true},
+		{"another served Region", "us-west-2", "eu-west-1", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			all, err := RolePolicies(filepath.Join("..", "member-template.yaml"), memberStack, "222222222222", tc.region, memberParams(tc.hubRegion, "us-west-2"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, spoke := all["jenkins-agent-vpcs-spoke"]
+			_, forward := all["jenkins-agent-vpcs-forward-events"]
+			if spoke != tc.wantRoles || forward != tc.wantRoles {
+				t.Errorf("roles in %s with HubRegion %q: spoke %v, forwarding %v; want both %v", tc.region, tc.hubRegion, spoke, forward, tc.wantRoles)
+			}
+		})
+	}
+}
+
+// The one spoke role acts in every served Region and nowhere else, and
+// creates endpoints only for the hub's service in the hub's Region: its
+// policy, resolved as CloudFormation would, decided by the local AWS's IAM
+// evaluation for the resources CreateVpcEndpoint names.
+func TestSpokeRoleServesTheAgentRegionsOnly(t *testing.T) {
+	const account, service = "222222222222", "com.amazonaws.vpce.eu-west-1.vpce-svc-0a1b2c3d4e5f60001"
+	tests := []struct {
+		name, agentRegions, requested, serviceName, serviceRegion string
+		want                                                      bool
+	}{
+		{"hub Region, no ServiceRegion", "", "eu-west-1", service, "", true},
+		{"hub Region, ServiceRegion named", "us-west-2", "eu-west-1", service, "eu-west-1", true},
+		{"served Region, the hub's service Region", "us-west-2", "us-west-2", service, "eu-west-1", true},
+		{"served Region, another service Region", "us-west-2", "us-west-2", service, "us-east-1", false},
+		{"served Region, another service", "us-west-2", "us-west-2", "com.amazonaws.vpce.eu-west-1.vpce-svc-0ffffffffffffffff", "eu-west-1", false},
+		{"Region not served", "us-west-2", "ap-south-1", service, "eu-west-1", false},
+		{"second Region while only the hub's is served", "", "us-west-2", service, "eu-west-1", false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			all, err := RolePolicies(filepath.Join("..", "member-template.yaml"), memberStack, account, "eu-west-1", memberParams("eu-west-1", tc.agentRegions))
+			if err != nil {
+				t.Fatal(err)
+			}
+			var policies []*iam.Policy
+			for _, rp := range all["jenkins-agent-vpcs-spoke"] {
+				p, err := iam.ParsePolicy(rp.Name, rp.Document)
+				if err != nil {
+					t.Fatal(err)
+				}
+				policies = append(policies, p)
+			}
+			arn := func(kind, id string) string {
+				return "arn:aws:ec2:" + tc.requested + ":" + account + ":" + kind + "/" + id
+			}
+			endpoint := iam.Resource{ARN: arn("vpc-endpoint", "*"), Type: "vpc-endpoint", Keys: map[string][]string{"ec2:VpceServiceName": {tc.serviceName}}}
+			if tc.serviceRegion != "" {
+				endpoint.Keys["ec2:VpceServiceRegion"] = []string{tc.serviceRegion}
+			}
+			req := iam.Request{
+				Action: "ec2:CreateVpcEndpoint", Principal: "arn:aws:sts::" + account + ":assumed-role/jenkins-agent-vpcs-spoke/onboard", Account: account,
+				Context: map[string][]string{"aws:RequestedRegion": {tc.requested}, "aws:RequestTag/jenkins-agent-vpcs:managed": {"true"}, "aws:TagKeys": {"jenkins-agent-vpcs:managed"}},
+				Resources: []iam.Resource{
+					{ARN: arn("vpc", "vpc-0a000000000000001"), Type: "vpc"},
+					{ARN: arn("subnet", "subnet-0a000000000000011"), Type: "subnet"},
+					{ARN: arn("security-group", "sg-0a000000000000001"), Type: "security-group", Tags: map[string]string{"jenkins-agent-vpcs:managed": "true"}},
+					endpoint,
+				},
+			}
+			if d := iam.Evaluate(policies, req); d.Allowed != tc.want {
+				t.Errorf("CreateVpcEndpoint in %s for %s (ServiceRegion %q): allowed %v, want %v (%s on %s)", tc.requested, tc.serviceName, tc.serviceRegion, d.Allowed, tc.want, d.Reason, d.Resource)
+			}
+			cross := slices.ContainsFunc(all["jenkins-agent-vpcs-spoke"], func(p localaws.RolePolicy) bool { return strings.Contains(string(p.Document), "vpce:AllowMultiRegion") })
+			if cross != (tc.agentRegions != "") {
+				t.Errorf("AgentRegions %q: vpce:AllowMultiRegion granted %v, want it only with other Regions", tc.agentRegions, cross)
+			}
+		})
+	}
+}
 
 func TestRolePoliciesResolveAsCloudFormation(t *testing.T) {
 	hubParams := map[string]string{"OrganizationId": "o-abc", "EndpointServiceId": "vpce-svc-0a1b2c3d4e5f60001", "SpokeExternalId": "x"}
@@ -26,7 +124,8 @@ func TestRolePoliciesResolveAsCloudFormation(t *testing.T) {
 			`"arn:aws:ssm:us-east-1:111111111111:parameter/jenkins-agent-vpcs/*"`}},
 		{"member-template.yaml", "222222222222", memberParams, "jenkins-agent-vpcs-spoke", []string{
 			`"ec2:VpceServiceName":"com.amazonaws.vpce.us-east-1.vpce-svc-0a1b2c3d4e5f60001"`,
-			`"arn:aws:ec2:us-east-1:222222222222:security-group/*"`}},
+			`"arn:aws:ec2:*:222222222222:security-group/*"`,
+			`"aws:RequestedRegion":"us-east-1"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.template, func(t *testing.T) {

@@ -138,8 +138,11 @@ func (d *deployment) eval(n *yaml.Node) (string, error) {
 		if arg.Kind != yaml.SequenceNode || len(arg.Content) != 2 {
 			return "", fmt.Errorf("!Join takes [delimiter, list]")
 		}
-		parts, err := d.evalAll(arg.Content[1].Content)
+		parts, err := d.strings(arg.Content[1])
 		return strings.Join(parts, arg.Content[0].Value), err
+	case "Split":
+		parts, err := d.split(arg)
+		return strings.Join(parts, ","), err
 	}
 	return "", fmt.Errorf("intrinsic !%s is not supported by the local stack", fn)
 }
@@ -157,6 +160,48 @@ func (d *deployment) evalIf(arg *yaml.Node) (string, error) {
 		return d.eval(arg.Content[1])
 	}
 	return d.eval(arg.Content[2])
+}
+
+// strings resolves a node whose value is a list of strings: a YAML
+// sequence (AWS::NoValue items dropped, list parameters spliced in), a
+// list parameter, or an intrinsic that gives a list (!Split, !If).
+func (d *deployment) strings(n *yaml.Node) ([]string, error) {
+	v, err := d.value(n)
+	if err != nil {
+		return nil, err
+	}
+	switch x := v.(type) {
+	case []string:
+		return x, nil
+	case []any:
+		out := make([]string, 0, len(x))
+		for _, item := range x {
+			s, ok := item.(string)
+			if !ok {
+				return nil, fmt.Errorf("list item %v is not a string", item)
+			}
+			out = append(out, s)
+		}
+		return out, nil
+	case string:
+		return []string{x}, nil
+	case noValue:
+		return nil, nil
+	}
+	return nil, fmt.Errorf("%v is not a list of strings", v)
+}
+
+// split resolves !Split [delimiter, text] to its parts, as CloudFormation
+// does: an empty text gives one empty string.
+func (d *deployment) split(arg *yaml.Node) ([]string, error) {
+	if arg.Kind != yaml.SequenceNode || len(arg.Content) != 2 {
+		return nil, fmt.Errorf("!Split takes [delimiter, text]")
+	}
+	text, err := d.eval(arg.Content[1])
+	if err != nil {
+		return nil, err
+	}
+	return strings.Split(text, arg.Content[0].Value), nil
 }
 
 // evalAll resolves each node to a string, stopping at the first error.

@@ -254,7 +254,7 @@ func TestSpokeChangesOnlyWhatTheProductManages(t *testing.T) {
 				// and ModifyVpcEndpoint is authorized on each group it removes (untagged);
 				// such groups are held to the account's VPCs in the Region instead.
 				repairsGroups := changesGroup && a == "ec2:ModifyVpcEndpoint" && reflect.DeepEqual(s.Conditions["ArnLike"]["ec2:Vpc"],
-					[]string{"arn:${AWS::Partition}:ec2:${AWS::Region}:${AWS::AccountId}:vpc/*"})
+					[]string{"arn:${AWS::Partition}:ec2:*:${AWS::AccountId}:vpc/*"})
 				if (changesGroup || changesEndpoint) && !repairsGroups {
 					if !reflect.DeepEqual(s.Conditions["StringEquals"]["aws:ResourceTag/jenkins-agent-vpcs:managed"], managed) {
 						t.Errorf("spoke %q: %s on %s without aws:ResourceTag managed=true", s.Sid, a, res)
@@ -280,6 +280,11 @@ func TestSpokeChangesOnlyWhatTheProductManages(t *testing.T) {
 	}
 }
 
+// forwardRoleARN is how the member rules name the forwarding role: by its name, since
+// only the hub Region's stack instance creates it (IAM is global) and the rules of the
+// other Regions cannot !GetAtt it.
+const forwardRoleARN = "arn:${AWS::Partition}:iam::${AWS::AccountId}:role/${ForwardEventsRoleName}"
+
 func TestMemberForwardsExactlyWhatTheHubRoutesToOnboard(t *testing.T) {
 	hub, member := loadProduct(t)
 	var hubPatterns, memberPatterns []string
@@ -293,12 +298,15 @@ func TestMemberForwardsExactlyWhatTheHubRoutesToOnboard(t *testing.T) {
 		pattern, _ := member.Property(rule, "EventPattern")
 		memberPatterns = append(memberPatterns, pattern)
 		targets, _ := member.Property(rule, "Targets")
-		if !strings.Contains(targets, "Arn: !Ref HubEventBusArn") || !strings.Contains(targets, "RoleArn: !GetAtt ForwardEventsRole.Arn") {
+		if !strings.Contains(targets, "Arn: !Ref HubEventBusArn") || !strings.Contains(targets, "RoleArn: "+forwardRoleARN) {
 			t.Errorf("member rule %s targets %s, want the hub bus with the forwarding role", rule, targets)
 		}
 	}
 	if len(hubPatterns) != 3 || !reflect.DeepEqual(hubPatterns, memberPatterns) {
 		t.Errorf("hub onboard patterns\n  %v\nmember forwarding patterns\n  %v\nwant the same three", hubPatterns, memberPatterns)
+	}
+	if name, _ := member.Property("ForwardEventsRole", "RoleName"); name != "!Ref ForwardEventsRoleName" {
+		t.Errorf("forwarding role RoleName = %q, want the ForwardEventsRoleName the rules name", name)
 	}
 	if got := member.Grants("ForwardEventsRole"); !reflect.DeepEqual(got, []Grant{{Action: "events:PutEvents", Resources: []string{"!Ref HubEventBusArn"}}}) {
 		t.Errorf("forwarding role grants = %+v, want only PutEvents on the hub bus", got)

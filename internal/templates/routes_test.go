@@ -59,7 +59,7 @@ func TestMemberRoutesForwardToTheHubBus(t *testing.T) {
 		t.Fatalf("member routes = %+v, want 3", routes)
 	}
 	for _, r := range routes {
-		if r.EventBus != "" || r.Target != "!Ref HubEventBusArn" || r.RoleArn != "!GetAtt ForwardEventsRole.Arn" || r.Function != "" {
+		if r.EventBus != "" || r.Target != "!Ref HubEventBusArn" || r.RoleArn != forwardRoleARN || r.Function != "" {
 			t.Errorf("member route %+v, want default bus -> hub bus with the forwarding role", r)
 		}
 	}

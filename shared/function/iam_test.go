@@ -33,6 +33,9 @@ var notCalledByCode = map[string]string{
 	"sqs:ReceiveMessage":     "Lambda's event source mapping receives the queue's messages",
 	"sqs:DeleteMessage":      "Lambda's event source mapping deletes the messages the function handled",
 	"sqs:GetQueueAttributes": "Lambda's event source mapping reads the queue's attributes",
+	// A permission-only action (no API has its name): AWS checks it when
+	// CreateVpcEndpoint names a service in another Region.
+	"vpce:AllowMultiRegion": "CreateVpcEndpoint with a ServiceRegion other than the caller's Region",
 }
 
 // tour drives every function through every path that calls AWS against
