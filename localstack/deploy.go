@@ -7,6 +7,7 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -53,7 +54,10 @@ type DeployOptions struct {
 
 // Deployment is what Deploy put into the local AWS.
 type Deployment struct {
-	Region  string
+	Region string
+	// Regions are the Regions served: the hub's first, then every other
+	// Region a VPC of the topology is in (see Regions).
+	Regions []string
 	Hub     string
 	Members []string
 	// Parameters are the hub template's resolved parameters.
@@ -85,7 +89,8 @@ func Deploy(ctx context.Context, srv *localaws.Server, url string, opts DeployOp
 	if topo == nil {
 		topo = &localaws.Topology{}
 	}
-	t := &target{AWS: srv, URL: url, Region: or(topo.Region, "us-east-1"), Hub: or(opts.HubAccount, HubAccount), Members: opts.Members, RepoRoot: opts.RepoRoot, Secrets: opts.Secrets}
+	regions := Regions(topo)
+	t := &target{AWS: srv, URL: url, Region: regions[0], Regions: regions, Hub: or(opts.HubAccount, HubAccount), Members: opts.Members, RepoRoot: opts.RepoRoot, Secrets: opts.Secrets}
 	if t.Members == nil {
 		for _, a := range topo.Accounts {
 			if a.ID != t.Hub {
@@ -93,7 +98,7 @@ func Deploy(ctx context.Context, srv *localaws.Server, url string, opts DeployOp
 			}
 		}
 	}
-	hub, err := newDeployment(filepath.Join(opts.RepoRoot, "template.yaml"), StackName, t.Hub, t.Region, hubParameters(topo, t.Hub, opts.Parameters))
+	hub, err := newHubDeployment(opts.RepoRoot, t.Hub, topo, opts.Parameters)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +110,44 @@ func Deploy(ctx context.Context, srv *localaws.Server, url string, opts DeployOp
 	if err != nil {
 		return nil, err
 	}
-	return &Deployment{Region: t.Region, Hub: t.Hub, Members: t.Members, Parameters: hub.params, Routes: routes, Queues: hub.queueURLs, Pipes: pipes}, nil
+	return &Deployment{Region: t.Region, Regions: regions, Hub: t.Hub, Members: t.Members, Parameters: hub.params, Routes: routes, Queues: hub.queueURLs, Pipes: pipes}, nil
+}
+
+// Regions are the Regions a topology's agent VPCs are in, the Regions the
+// local stack serves: the topology's Region (the hub's; us-east-1 when
+// unset) first, then every other Region a VPC names, sorted.
+func Regions(topo *localaws.Topology) []string {
+	hub := or(topo.Region, "us-east-1")
+	var other []string
+	for _, a := range topo.Accounts {
+		for _, v := range a.VPCs {
+			if v.Region != "" && v.Region != hub && !slices.Contains(other, v.Region) {
+				other = append(other, v.Region)
+			}
+		}
+	}
+	slices.Sort(other)
+	return append([]string{hub}, other...)
+}
+
+// newHubDeployment binds template.yaml's parameters for the topology (see
+// hubParameters) in the hub's Region. A topology with VPCs in other
+// Regions sets AgentRegions to them, when the template has that parameter
+// and the overrides do not set it.
+func newHubDeployment(repoRoot, hubAccount string, topo *localaws.Topology, overrides map[string]string) (*deployment, error) {
+	path := filepath.Join(repoRoot, "template.yaml")
+	params := hubParameters(topo, hubAccount, overrides)
+	regions := Regions(topo)
+	if _, set := params["AgentRegions"]; !set && len(regions) > 1 {
+		tpl, err := templates.Load(path)
+		if err != nil {
+			return nil, err
+		}
+		if slices.ContainsFunc(tpl.Parameters(), func(p templates.Parameter) bool { return p.Name == "AgentRegions" }) {
+			params["AgentRegions"] = strings.Join(regions[1:], ",")
+		}
+	}
+	return newDeployment(path, StackName, hubAccount, regions[0], params)
 }
 
 func or(a, b string) string {
@@ -136,9 +178,12 @@ func hubParameters(topo *localaws.Topology, hubAccount string, overrides map[str
 
 // target is a local AWS the templates are deployed into.
 type target struct {
-	AWS      *localaws.Server
-	URL      string
-	Region   string
+	AWS    *localaws.Server
+	URL    string
+	Region string // the hub's
+	// Regions are the Regions served, the hub's first: each member
+	// account gets the member template in each.
+	Regions  []string
 	Hub      string
 	Members  []string
 	RepoRoot string
@@ -221,6 +266,9 @@ func (s *target) deployHub(ctx context.Context, hub *deployment) ([]route, error
 	if err := createConnectionNotifications(ctx, ec2.NewFromConfig(cfg), hub); err != nil {
 		return nil, err
 	}
+	if err := s.supportRegions(ctx, ec2.NewFromConfig(cfg), hub.params["EndpointServiceId"]); err != nil {
+		return nil, err
+	}
 	if err := s.putAPIDestinationRules(ctx, events, hub); err != nil {
 		return nil, err
 	}
@@ -280,6 +328,42 @@ func (s *target) putHubPolicies(hub *deployment) error {
 		if err := s.AWS.PutResourcePolicy(arn, doc); err != nil {
 			return fmt.Errorf("setting the policy of topic %s, %w", arn, err)
 		}
+	}
+	return nil
+}
+
+// supportRegions makes the hub's existing endpoint service (the
+// topology's, EndpointServiceId) accept endpoints from the other served
+// Regions, as the README's deployment asks of whoever owns the service:
+// ModifyVpcEndpointServiceConfiguration AddSupportedRegion (EC2 API
+// Reference; the service's own Region is always supported). Regions
+// already supported are left alone, so a template that enables them itself
+// is not contradicted.
+func (s *target) supportRegions(ctx context.Context, ec2c *ec2.Client, serviceID string) error {
+	if serviceID == "" || len(s.Regions) < 2 {
+		return nil
+	}
+	out, err := ec2c.DescribeVpcEndpointServiceConfigurations(ctx, &ec2.DescribeVpcEndpointServiceConfigurationsInput{ServiceIds: []string{serviceID}})
+	if err != nil {
+		return fmt.Errorf("describing endpoint service %s, %w", serviceID, err)
+	}
+	var supported []string
+	for _, c := range out.ServiceConfigurations {
+		for _, r := range c.SupportedRegions {
+			supported = append(supported, aws.ToString(r.Region))
+		}
+	}
+	var add []string
+	for _, r := range s.Regions[1:] {
+		if !slices.Contains(supported, r) {
+			add = append(add, r)
+		}
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	if _, err := ec2c.ModifyVpcEndpointServiceConfiguration(ctx, &ec2.ModifyVpcEndpointServiceConfigurationInput{ServiceId: aws.String(serviceID), AddSupportedRegions: add}); err != nil {
+		return fmt.Errorf("adding supported Regions %v to endpoint service %s, %w", add, serviceID, err)
 	}
 	return nil
 }
@@ -403,9 +487,11 @@ func hubRoute(hub *deployment, r templates.Route) (route, error) {
 }
 
 // deployMember creates what member-template.yaml creates in one member
-// account: the spoke role (trust and external id from the template) and the
-// default-bus rules forwarding VPC events to the hub bus.
-func (s *target) deployMember(ctx context.Context, member *deployment, account string) error {
+// account and Region: the spoke role (trust and external id from the
+// template) and the forwarding role, where the template's condition
+// creates them (the hub's Region), and the default-bus rules forwarding VPC
+// events to the hub bus.
+func (s *target) deployMember(ctx context.Context, member *deployment, account, region string) error {
 	var roles []localaws.Role
 	for _, roleID := range member.tpl.Roles() {
 		// The roles are global: only the hub Region's stack instance
@@ -444,10 +530,12 @@ func (s *target) deployMember(ctx context.Context, member *deployment, account s
 		}
 		roles = append(roles, role)
 	}
-	if err := s.AWS.Seed(&localaws.Topology{Region: s.Region, Accounts: []localaws.Account{{ID: account, Roles: roles}}}); err != nil {
-		return fmt.Errorf("creating the roles of %s, %w", account, err)
+	if len(roles) > 0 {
+		if err := s.AWS.Seed(&localaws.Topology{Region: region, Accounts: []localaws.Account{{ID: account, Roles: roles}}}); err != nil {
+			return fmt.Errorf("creating the roles of %s, %w", account, err)
+		}
 	}
-	events := eventbridge.NewFromConfig(AdminConfig(s.URL, s.Region, account))
+	events := eventbridge.NewFromConfig(AdminConfig(s.URL, region, account))
 	for _, r := range member.tpl.Routes() {
 		if r.Kind != "EventBridgeRule" || r.Target == "" {
 			continue
@@ -463,7 +551,7 @@ func (s *target) deployMember(ctx context.Context, member *deployment, account s
 			}
 		}
 		if err := putRule(ctx, events, member, r, ruleName(member.physicalName(r.Name)), "default", "", target, roleARN); err != nil {
-			return fmt.Errorf("deploying %s in %s, %w", r.Name, account, err)
+			return fmt.Errorf("deploying %s in %s %s, %w", r.Name, account, region, err)
 		}
 	}
 	return nil

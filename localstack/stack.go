@@ -114,9 +114,13 @@ type Options struct {
 // Stack is the running product: the local AWS, the deployed templates and
 // one emulator pool per function.
 type Stack struct {
-	AWS     *localaws.Server
-	URL     string
-	Region  string
+	AWS    *localaws.Server
+	URL    string
+	Region string // the hub's
+	// Regions are the Regions served, the hub's first (see Regions): the
+	// hub template's AgentRegions are the others, and every member account
+	// has the member template in each.
+	Regions []string
 	Hub     string
 	Members []string
 	// Parameters are the hub template's resolved parameters.
@@ -200,7 +204,7 @@ func Start(ctx context.Context, opts Options) (_ *Stack, err error) {
 	}()
 
 	// The template first: it names the functions to build.
-	hub, err := newDeployment(filepath.Join(opts.RepoRoot, "template.yaml"), StackName, s.Hub, s.Region, hubParameters(opts.Topology, s.Hub, opts.Parameters))
+	hub, err := newHubDeployment(opts.RepoRoot, s.Hub, opts.Topology, opts.Parameters)
 	if err != nil {
 		return nil, err
 	}
@@ -286,10 +290,8 @@ func (opts *Options) fillDefaults() (err error) {
 // started: every account of the topology but the hub is a member.
 func newStack(opts Options) *Stack {
 	topo := opts.Topology
-	s := &Stack{Region: topo.Region, Hub: opts.HubAccount, WorkDir: opts.WorkDir, opts: opts, Functions: map[string]*Function{}}
-	if s.Region == "" {
-		s.Region = "us-east-1"
-	}
+	regions := Regions(topo)
+	s := &Stack{Region: regions[0], Regions: regions, Hub: opts.HubAccount, WorkDir: opts.WorkDir, opts: opts, Functions: map[string]*Function{}}
 	for _, a := range topo.Accounts {
 		if a.ID != s.Hub {
 			s.Members = append(s.Members, a.ID)
@@ -365,7 +367,7 @@ func (s *Stack) startAWS(ctx context.Context, hub *deployment) (err error) {
 		s.AWS.SetAPIDestinationClient(opts.Jenkins.Client())
 		opts.Jenkins.SetClock(s.AWS.Clock().Now)
 	}
-	s.Routes, err = (&target{AWS: s.AWS, URL: s.URL, Region: s.Region, Hub: s.Hub, Members: s.Members, RepoRoot: opts.RepoRoot, Secrets: opts.Secrets}).deploy(ctx, hub)
+	s.Routes, err = (&target{AWS: s.AWS, URL: s.URL, Region: s.Region, Regions: s.Regions, Hub: s.Hub, Members: s.Members, RepoRoot: opts.RepoRoot, Secrets: opts.Secrets}).deploy(ctx, hub)
 	s.Queues = maps.Clone(hub.queueURLs)
 	if err != nil {
 		return err
@@ -394,18 +396,23 @@ func (s *target) deployMembers(ctx context.Context, hub *deployment) error {
 			roleARNs = append(roleARNs, arn)
 		}
 	}
-	serviceName := "com.amazonaws.vpce." + s.Region + "." + hub.params["EndpointServiceId"]
+	params := map[string]string{
+		"HubAccountId": s.Hub, "HubEventBusArn": busARN, "HubFunctionRoleArns": strings.Join(roleARNs, ","),
+		"SpokeRoleName": hub.params["SpokeRoleName"], "ExternalId": hub.params["SpokeExternalId"],
+		"EndpointServiceName": "com.amazonaws.vpce." + s.Region + "." + hub.params["EndpointServiceId"], "TagKey": hub.params["TagKey"],
+		"HubRegion": s.Region, "AgentRegions": strings.Join(s.Regions[1:], ","),
+	}
+	// As a StackSet with RegionOrder hub first: every member account, the
+	// hub's Region (which creates the roles the others' rules name) first.
 	for _, account := range s.Members {
-		member, err := newDeployment(filepath.Join(s.RepoRoot, "member-template.yaml"), memberStack, account, s.Region, map[string]string{
-			"HubAccountId": s.Hub, "HubEventBusArn": busARN, "HubFunctionRoleArns": strings.Join(roleARNs, ","),
-			"SpokeRoleName": hub.params["SpokeRoleName"], "ExternalId": hub.params["SpokeExternalId"],
-			"EndpointServiceName": serviceName, "TagKey": hub.params["TagKey"],
-		})
-		if err != nil {
-			return err
-		}
-		if err := s.deployMember(ctx, member, account); err != nil {
-			return fmt.Errorf("deploying member-template.yaml in %s, %w", account, err)
+		for _, region := range s.Regions {
+			member, err := newDeployment(filepath.Join(s.RepoRoot, "member-template.yaml"), memberStack, account, region, params)
+			if err != nil {
+				return err
+			}
+			if err := s.deployMember(ctx, member, account, region); err != nil {
+				return fmt.Errorf("deploying member-template.yaml in %s %s, %w", account, region, err)
+			}
 		}
 	}
 	return nil

@@ -18,8 +18,10 @@ import (
 // through the AWS APIs only.
 const managedTag = "jenkins-agent-vpcs:managed"
 
-// AgentVPC names a VPC in a member account.
-type AgentVPC struct{ Account, VPC string }
+// AgentVPC names a VPC in a member account; Region is where the VPC is,
+// empty for the hub's Region. Its parameters keep one namespace,
+// account/VPC, whatever the Region.
+type AgentVPC struct{ Account, VPC, Region string }
 
 func (v AgentVPC) String() string { return v.Account + "/" + v.VPC }
 
@@ -59,20 +61,27 @@ func (s *Stack) ParameterPath(v AgentVPC) string {
 	return s.Parameters["ParameterPrefix"] + "/" + v.Account + "/" + v.VPC
 }
 
-// EC2 is an EC2 client as an account's administrator.
-func (s *Stack) EC2(account string) *ec2.Client {
-	return ec2.NewFromConfig(AdminConfig(s.URL, s.Region, account))
+// EC2 is an EC2 client as an account's administrator in the hub's Region.
+func (s *Stack) EC2(account string) *ec2.Client { return s.EC2In(account, s.Region) }
+
+// EC2In is an EC2 client as an account's administrator in a Region.
+func (s *Stack) EC2In(account, region string) *ec2.Client {
+	return ec2.NewFromConfig(AdminConfig(s.URL, region, account))
 }
+
+// RegionOf is the Region a VPC is in: its own, else the hub's.
+func (s *Stack) RegionOf(v AgentVPC) string { return or(v.Region, s.Region) }
 
 // SSM is an SSM client as an account's administrator.
 func (s *Stack) SSM(account string) *ssm.Client {
 	return ssm.NewFromConfig(AdminConfig(s.URL, s.Region, account))
 }
 
-// Status reads one VPC's state.
+// Status reads one VPC's state: the VPC, its endpoints and groups in its
+// Region; the service's permissions and the parameters in the hub's.
 func (s *Stack) Status(ctx context.Context, v AgentVPC) (VPCStatus, error) {
 	st := VPCStatus{AgentVPC: v}
-	member := s.EC2(v.Account)
+	member := s.EC2In(v.Account, s.RegionOf(v))
 	vpcs, err := member.DescribeVpcs(ctx, &ec2.DescribeVpcsInput{VpcIds: []string{v.VPC}})
 	if err != nil {
 		return st, fmt.Errorf("describing %s, %w", v, err)
@@ -156,15 +165,17 @@ func (s *Stack) Connection(ctx context.Context, endpointID string) (string, erro
 	return "", nil
 }
 
-// Tag sets or removes the agent tag on a VPC as its account's administrator.
+// Tag sets or removes the agent tag on a VPC as its account's administrator,
+// in the VPC's Region.
 func (s *Stack) Tag(ctx context.Context, v AgentVPC, on bool) error {
 	key := s.Parameters["TagKey"]
+	member := s.EC2In(v.Account, s.RegionOf(v))
 	var err error
 	if on {
-		_, err = s.EC2(v.Account).CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{v.VPC},
+		_, err = member.CreateTags(ctx, &ec2.CreateTagsInput{Resources: []string{v.VPC},
 			Tags: []ec2types.Tag{{Key: aws.String(key), Value: aws.String(s.Parameters["TagValue"])}}})
 	} else {
-		_, err = s.EC2(v.Account).DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: []string{v.VPC}, Tags: []ec2types.Tag{{Key: aws.String(key)}}})
+		_, err = member.DeleteTags(ctx, &ec2.DeleteTagsInput{Resources: []string{v.VPC}, Tags: []ec2types.Tag{{Key: aws.String(key)}}})
 	}
 	if err != nil {
 		return fmt.Errorf("tagging %s, %w", v, err)
