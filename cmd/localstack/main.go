@@ -26,6 +26,7 @@ import (
 	"os"
 	"os/signal"
 	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -41,12 +42,13 @@ func main() {
 	quiet := flag.Bool("quiet", false, "do not print one line per function invocation")
 	lossy := flag.Bool("lossy", false, "deliver events as AWS does: duplicated, late, out of order, some aws.tag events lost (the reconcile schedule repairs)")
 	seed := flag.Int64("seed", 1, "seed of the local AWS's fault and delivery RNGs")
+	regions := flag.Bool("regions", os.Getenv("DEMO_REGIONS") == "1", "with -demo: also onboard the VPC of the second Region (needs the product's Region support; default from DEMO_REGIONS=1)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	var err error
 	if *demo {
-		err = runDemo(ctx, os.Stdout)
+		err = runDemo(ctx, os.Stdout, *regions)
 	} else {
 		err = runLocal(ctx, localstack.Options{Addr: *addr, Schedule: *schedule, Throttle: *throttle, Seed: *seed,
 			Relax: localaws.Relax{Delivery: !*lossy}}, *quiet)
@@ -84,7 +86,7 @@ func runLocal(ctx context.Context, opts localstack.Options, quiet bool) (err err
 
 func printBanner(w io.Writer, s *localstack.Stack, schedule time.Duration, took time.Duration) {
 	fmt.Fprintf(w, "\njenkins-agent-vpcs is running locally (started in %s)\n\n", took.Round(time.Millisecond))
-	fmt.Fprintf(w, "  local AWS     %s   region %s\n", s.URL, s.Region)
+	fmt.Fprintf(w, "  local AWS     %s   region %s (hub), serving %s\n", s.URL, s.Region, strings.Join(s.Regions, ", "))
 	fmt.Fprintf(w, "  credentials   AWS_ACCESS_KEY_ID=<account id>, any AWS_SECRET_ACCESS_KEY\n")
 	fmt.Fprintf(w, "  accounts      %s hub (Jenkins endpoint service %s)\n", s.Hub, s.Parameters["EndpointServiceId"])
 	for _, m := range s.Members {
