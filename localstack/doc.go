@@ -8,8 +8,13 @@
 // environment template.yaml gives it and AWS_ENDPOINT_URL pointing at the
 // local AWS.
 //
+// The stack serves every Region a VPC of the topology is in (Regions): each
+// member account gets the member template in each of them, as a StackSet
+// would, so a VPC's events reach the hub bus from its own Region.
+//
 // Events then flow as they do in AWS: a tag change in a member account lands
-// on its default bus, the member template's rule forwards it to the hub bus,
+// on its default bus in the VPC's Region, the member template's rule there
+// forwards it to the hub bus,
 // the hub template's rule puts it on the onboarding queue, and the queue's
 // event source mapping (EventSourceMapping: Lambda's poller, with the
 // function's execution role) invokes the onboard function with batches;
