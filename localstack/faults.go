@@ -68,7 +68,7 @@ func deleteEndpoint(ctx context.Context, s *Stack, v AgentVPC) error {
 	if err != nil {
 		return err
 	}
-	_, err = s.EC2(v.Account).DeleteVpcEndpoints(ctx, &ec2.DeleteVpcEndpointsInput{VpcEndpointIds: []string{id}})
+	_, err = s.EC2In(v.Account, s.RegionOf(v)).DeleteVpcEndpoints(ctx, &ec2.DeleteVpcEndpointsInput{VpcEndpointIds: []string{id}})
 	return err
 }
 
