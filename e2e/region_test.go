@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -27,9 +26,6 @@ const statusTag = "jenkins-agent-vpcs:status"
 // namespace as any other; untagged, all of it goes, while a tagged VPC of
 // the hub's Region in the same account stays as it was.
 func TestSecondRegionVPCOnboardedAndCleanedUp(t *testing.T) {
-	if os.Getenv("E2E_REGIONS") != "1" {
-		t.Skip("agent VPCs in other Regions need the product's Region support (AgentRegions) and the local AWS's cross-Region endpoints (issue 12 item 3); set E2E_REGIONS=1 to run")
-	}
 	s := start(t, localstack.Options{})
 	if !slices.Contains(s.Regions, oregon.Region) || s.Region == oregon.Region {
 		t.Fatalf("the stack serves %v from %s; want %s among the others", s.Regions, s.Region, oregon.Region)
@@ -57,8 +53,12 @@ func TestSecondRegionVPCOnboardedAndCleanedUp(t *testing.T) {
 	if got, want := st.Endpoints[0].Subnets, []string{"subnet-0b000000000000021", "subnet-0b000000000000022"}; !slices.Equal(got, want) {
 		t.Errorf("endpoint subnets %v, want %v", got, want)
 	}
-	if !strings.Contains(st.Tunnel, "."+oregon.Region+".vpce.amazonaws.com:") {
-		t.Errorf("tunnel %s, want the endpoint's regional DNS name in %s", st.Tunnel, oregon.Region)
+	// The regional name is endpoint_id.endpoint_service_id.service_region.vpce.amazonaws.com
+	// (PrivateLink guide, "DNS hostnames"): the service's Region, not the VPC's; and a
+	// cross-Region endpoint has no zonal names (wantReady holds the tunnel to the
+	// endpoint's regional name).
+	if !strings.Contains(st.Tunnel, "."+s.Parameters["EndpointServiceId"]+"."+s.Region+".vpce.amazonaws.com:") {
+		t.Errorf("tunnel %s, want the endpoint's regional DNS name, which names the service and its Region %s", st.Tunnel, s.Region)
 	}
 	if st.Document["region"] != oregon.Region || st.Document["vpcId"] != oregon.VPC || st.Document["tunnel"] != st.Tunnel {
 		t.Errorf("document %v, want region %s, vpcId %s and the tunnel", st.Document, oregon.Region, oregon.VPC)

@@ -51,11 +51,7 @@ type timing struct {
 	took time.Duration
 }
 
-// runDemo runs the narrated scenario. regions adds the step that onboards a
-// VPC of the topology's second Region (demo_regions.go); it needs the
-// product's Region support and the local AWS's cross-Region endpoints
-// (issue 12 item 3), hence off until both are in.
-func runDemo(ctx context.Context, w io.Writer, regions bool) (err error) {
+func runDemo(ctx context.Context, w io.Writer) (err error) {
 	d := &demo{w: w, ctx: ctx, start: time.Now()}
 	fmt.Fprintln(w, "jenkins-agent-vpcs demo: the whole product on this machine, no AWS account.")
 	err = d.do("Start the local stack", func() error {
@@ -94,11 +90,9 @@ func runDemo(ctx context.Context, w io.Writer, regions bool) (err error) {
 		{"The reconciler's plan (dry run), then one scheduled run repairs it", d.reconcile},
 		{"Refusals: a forged event and an endpoint from an untagged VPC", d.refusals},
 		{"Untag both VPCs: everything is cleaned up", d.untag},
+		{"A VPC in another Region: tag, tunnel through the hub's service, untag", d.otherRegion},
+		{"Every JCasC reload so far: at most one per 5 minutes, after every change (repairs and removals too)", d.allReloads},
 	}
-	if regions {
-		steps = append(steps, demoStep{"A VPC in another Region: tag, tunnel through the hub's service, untag", d.otherRegion})
-	}
-	steps = append(steps, demoStep{"Every JCasC reload so far: at most one per 5 minutes, after every change (repairs and removals too)", d.allReloads})
 	for _, st := range steps {
 		if err := d.do(st.name, st.fn); err != nil {
 			return err

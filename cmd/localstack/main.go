@@ -42,13 +42,12 @@ func main() {
 	quiet := flag.Bool("quiet", false, "do not print one line per function invocation")
 	lossy := flag.Bool("lossy", false, "deliver events as AWS does: duplicated, late, out of order, some aws.tag events lost (the reconcile schedule repairs)")
 	seed := flag.Int64("seed", 1, "seed of the local AWS's fault and delivery RNGs")
-	regions := flag.Bool("regions", os.Getenv("DEMO_REGIONS") == "1", "with -demo: also onboard the VPC of the second Region (needs the product's Region support; default from DEMO_REGIONS=1)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	var err error
 	if *demo {
-		err = runDemo(ctx, os.Stdout, *regions)
+		err = runDemo(ctx, os.Stdout)
 	} else {
 		err = runLocal(ctx, localstack.Options{Addr: *addr, Schedule: *schedule, Throttle: *throttle, Seed: *seed,
 			Relax: localaws.Relax{Delivery: !*lossy}}, *quiet)
