@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sqs"
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/agentvpc"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/event"
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/shared/onboard"
@@ -271,5 +272,36 @@ func TestRetryDelay(t *testing.T) {
 		if got := onboard.RetryDelay(receives); got != want {
 			t.Errorf("RetryDelay(%d) = %s, want %s", receives, got, want)
 		}
+	}
+}
+
+// TestBatchStopsBeforeTheInvocationsDeadline: a convergence still running
+// close to the invocation's deadline (here a CreateVpcEndpoint that hangs
+// for a minute) is cut short before it, so the invocation answers in time:
+// its message named in the partial batch response, the VPC's lease given
+// back. Lambda would otherwise end the invocation at its timeout, leave
+// every message of the batch until the queue's 30-minute visibility
+// timeout, and the lease held until it expires.
+func TestBatchStopsBeforeTheInvocationsDeadline(t *testing.T) {
+	e := newEnv(t, nil)
+	vpc := e.vpcs[savedVPC]
+	e.tag(member, vpc, "true")
+	e.w.Server.InjectFault(localaws.Fault{Service: "ec2", Action: "CreateVpcEndpoint", Account: member, Latency: localaws.Duration(time.Minute)})
+	deadline := time.Now().Add(35 * time.Second)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	defer cancel()
+	out, err := lambda.NewHandler(e.core("onboard").Onboard()).Invoke(ctx, sqsBatch(t, e.event("tag-change-tagged.json")))
+	if err != nil {
+		t.Fatalf("the batch failed as a whole: %v\n%s", err, e.logs)
+	}
+	if left := time.Until(deadline); left < 5*time.Second {
+		t.Errorf("answered %s before the deadline, want the reserve kept (about 20 s)", left)
+	}
+	var resp events.SQSEventResponse
+	if err := json.Unmarshal(out, &resp); err != nil || len(resp.BatchItemFailures) != 1 || resp.BatchItemFailures[0].ItemIdentifier != "m1" {
+		t.Fatalf("response %s (%v), want m1 named", out, err)
+	}
+	if _, _, held := e.w.Server.Parameter(hub, region, "/jenkins-agent-vpcs/"+member+"/"+vpc+"/lease"); held {
+		t.Errorf("the lease of %s is still held after the invocation answered", vpc)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -46,10 +47,33 @@ func (h *Handler) HandleBatch(ctx context.Context, payload []byte) (events.SQSEv
 		}
 	}
 	telemetry.Count(ctx, "Convergences", float64(len(work)))
-	failed = append(failed, h.convergeAll(ctx, work)...)
+	wctx, cancel := beforeDeadline(ctx)
+	defer cancel()
+	failed = append(failed, h.convergeAll(wctx, work)...)
 	resp := response(ctx, msgs, failed)
 	h.retrySooner(ctx, msgs, resp)
 	return resp, nil
+}
+
+// batchReserve is the part of the invocation's time kept back from the
+// convergences: to give their leases back (each release has 10 s), hand
+// the failed messages back sooner and answer.
+const batchReserve = 20 * time.Second
+
+// beforeDeadline is the context the batch's convergences run under: it
+// ends batchReserve before the invocation's deadline. A convergence still
+// running then (throttled calls waited out, a lease waited for) is cut
+// short and its messages named in the response. Otherwise Lambda would
+// end the invocation at its timeout: no response, every message of the
+// batch left until the queue's visibility timeout (30 minutes), and the
+// leases held until they expire, so that the next invocations for those
+// VPCs wait in turn.
+func beforeDeadline(ctx context.Context) (context.Context, context.CancelFunc) {
+	dl, ok := ctx.Deadline()
+	if !ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithDeadline(ctx, dl.Add(-batchReserve))
 }
 
 // retrySooner hands the failed messages back to the queue after
