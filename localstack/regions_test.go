@@ -45,19 +45,7 @@ func TestRegionsOfATopology(t *testing.T) {
 // events to the hub bus in eu-west-1 through the one forwarding role, IAM
 // enforced; and the hub's endpoint service accepts us-west-2.
 func TestSecondRegionForwardsToTheHubBus(t *testing.T) {
-	topo, err := Topology()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := localaws.NewServer(localaws.Options{Topology: topo, Relax: localaws.Relax{Delivery: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, err := srv.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv, url, topo := serveTopology(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	d, err := Deploy(ctx, srv, url, DeployOptions{RepoRoot: "..", Topology: topo})

@@ -23,19 +23,7 @@ import (
 // secrets given, and returns it, its URL and the deployment.
 func deployReload(t *testing.T, jenkins *Jenkins, params, secrets map[string]string) (*localaws.Server, string, *Deployment) {
 	t.Helper()
-	topo, err := Topology()
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := localaws.NewServer(localaws.Options{Topology: topo, Relax: localaws.Relax{Delivery: true}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	url, err := srv.Start("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = srv.Close() })
+	srv, url, topo := serveTopology(t)
 	if jenkins != nil {
 		srv.SetAPIDestinationClient(jenkins.Client())
 	}
@@ -226,4 +214,25 @@ func TestReloadIsOffWithoutJenkinsUrl(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "secret absent does not exist") {
 		t.Errorf("deploying with a missing secret: %v", err)
 	}
+}
+
+// serveTopology starts a local AWS seeded with the local stack's topology,
+// delivering events reliably (the tests count deliveries), closed with
+// the test.
+func serveTopology(t *testing.T) (*localaws.Server, string, *localaws.Topology) {
+	t.Helper()
+	topo, err := Topology()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := localaws.NewServer(localaws.Options{Topology: topo, Relax: localaws.Relax{Delivery: true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	url, err := srv.Start("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv, url, topo
 }
