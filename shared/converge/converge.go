@@ -516,9 +516,6 @@ func (s *Spoke) Accepted(rep connections.Report) {
 	}
 }
 
-// EnsureSpoke makes the groups and the endpoint of a tagged VPC what they
-// should be. The principal must already be allowed; acceptance and
-// publishing are left to the caller, so the reconciler can batch them.
 // cannotOnboard says why a VPC cannot be onboarded as it is, or "": a
 // Region the service does not support (the operator adds it), or no
 // subnet in a zone an endpoint there may use (the VPC's owner adds one).
@@ -546,6 +543,9 @@ func supported(info endpointservice.Info) []string {
 	return out
 }
 
+// EnsureSpoke makes the groups and the endpoint of a tagged VPC what they
+// should be. The principal must already be allowed; acceptance and
+// publishing are left to the caller, so the reconciler can batch them.
 func (v *AgentVPCs) EnsureSpoke(ctx context.Context, client agentvpc.EC2, obs agentvpc.Observed, exclude []string) (*Spoke, error) {
 	log := telemetry.Logger(ctx)
 	info, err := v.Service.Info(ctx)
