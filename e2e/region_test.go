@@ -70,6 +70,10 @@ func TestSecondRegionVPCOnboardedAndCleanedUp(t *testing.T) {
 		t.Errorf("%s tag on %s is %q, want ready", statusTag, oregon.VPC, got)
 	}
 
+	if noReconcile == "" {
+		sweepRepairs(t, s, oregon, st.Endpoints[0].ID)
+	}
+
 	tag(t, s, oregon, false)
 	converge(t, s, func() bool { return status(t, s, oregon).Clean() })
 	if st := status(t, s, oregon); !st.Clean() {
@@ -96,4 +100,37 @@ func vpcTag(t *testing.T, c *ec2.Client, vpc, key string) string {
 		}
 	}
 	return ""
+}
+
+// sweepRepairs deletes v's endpoint by hand, in v's Region, and checks that
+// one scheduled sweep, which reads every served Region, puts a new one
+// there and publishes it.
+func sweepRepairs(t *testing.T, s *localstack.Stack, v localstack.AgentVPC, old string) {
+	t.Helper()
+	var deleted localstack.Breakage
+	for _, b := range localstack.Breakages() {
+		if b.Name == "endpoint-deleted" {
+			deleted = b
+		}
+	}
+	if err := deleted.Apply(context.Background(), s, v); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, s)
+	runs := len(reconcileRuns(s))
+	if err := s.TriggerSchedules(); err != nil {
+		t.Fatal(err)
+	}
+	settle(t, s)
+	for _, run := range reconcileRuns(s)[runs:] {
+		if run.Failed() {
+			t.Fatalf("reconcile failed: %v %v", run.Err, run.Result.Error)
+		}
+	}
+	s.Later()
+	st := status(t, s, v)
+	wantReady(t, st)
+	if st.Endpoints[0].ID == old {
+		t.Errorf("%s still has the deleted endpoint %s after the sweep", v, old)
+	}
 }
