@@ -139,7 +139,7 @@ func (m *EventSourceMapping) gather(ctx context.Context) ([]events.SQSMessage, e
 			}
 			wait = left
 		}
-		msgs, err := m.receive(ctx, size-len(records), wait)
+		msgs, err := receive(ctx, m.Queue, m.QueueURL, size-len(records), wait)
 		if err != nil {
 			if len(records) > 0 {
 				return records, nil
@@ -151,7 +151,7 @@ func (m *EventSourceMapping) gather(ctx context.Context) ([]events.SQSMessage, e
 		}
 		m.holding.Add(int64(len(msgs)))
 		for _, msg := range msgs {
-			records = append(records, m.record(msg))
+			records = append(records, sqsRecord(msg, m.QueueARN, m.Region))
 		}
 		if len(records) > 0 && m.BatchingWindow <= 0 {
 			break
@@ -160,27 +160,30 @@ func (m *EventSourceMapping) gather(ctx context.Context) ([]events.SQSMessage, e
 	return records, nil
 }
 
-// receive asks for up to n messages with a long poll of wait, rounded up
-// to the whole seconds the API takes and at least one: a long poll returns
-// as soon as messages are there, where a loop of short polls would hammer
-// the queue (and, on a standard queue, see copies of messages in flight).
-func (m *EventSourceMapping) receive(ctx context.Context, n int, wait time.Duration) ([]sqstypes.Message, error) {
+// receive asks the queue at url for up to n messages with a long poll of
+// wait, rounded up to the whole seconds the API takes and at least one: a
+// long poll returns as soon as messages are there, where a loop of short
+// polls would hammer the queue (and, on a standard queue, see copies of
+// messages in flight). Lambda's pollers and pipes receive alike.
+func receive(ctx context.Context, q queueAPI, url string, n int, wait time.Duration) ([]sqstypes.Message, error) {
 	seconds := min(max((wait+time.Second-1)/time.Second, 1), longPoll/time.Second)
-	out, err := m.Queue.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
-		QueueUrl:                    aws.String(m.QueueURL),
+	out, err := q.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{
+		QueueUrl:                    aws.String(url),
 		MaxNumberOfMessages:         int32(n),
 		WaitTimeSeconds:             int32(seconds),
 		MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll},
 		MessageAttributeNames:       []string{"All"},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("receiving from %s, %w", m.QueueURL, err)
+		return nil, fmt.Errorf("receiving from %s, %w", url, err)
 	}
 	return out.Messages, nil
 }
 
-// record is a received message as Lambda hands it to the function.
-func (m *EventSourceMapping) record(msg sqstypes.Message) events.SQSMessage {
+// sqsRecord is a message received from the queue queueARN in region as
+// Lambda hands it to a function, and as a pipe with an SQS source passes it
+// on (the same record shape).
+func sqsRecord(msg sqstypes.Message, queueARN, region string) events.SQSMessage {
 	r := events.SQSMessage{
 		MessageId:              aws.ToString(msg.MessageId),
 		ReceiptHandle:          aws.ToString(msg.ReceiptHandle),
@@ -189,9 +192,9 @@ func (m *EventSourceMapping) record(msg sqstypes.Message) events.SQSMessage {
 		Md5OfMessageAttributes: aws.ToString(msg.MD5OfMessageAttributes),
 		Attributes:             msg.Attributes,
 		MessageAttributes:      map[string]events.SQSMessageAttribute{},
-		EventSourceARN:         m.QueueARN,
+		EventSourceARN:         queueARN,
 		EventSource:            "aws:sqs",
-		AWSRegion:              m.Region,
+		AWSRegion:              region,
 	}
 	if r.Attributes == nil {
 		r.Attributes = map[string]string{}

@@ -95,15 +95,13 @@ func (p *Pipe) Run(ctx context.Context) {
 		pause(ctx, time.Second)
 	}
 	for ctx.Err() == nil {
-		out, err := p.Queue.ReceiveMessage(ctx, &sqs.ReceiveMessageInput{QueueUrl: aws.String(p.QueueURL),
-			MaxNumberOfMessages: int32(min(max(p.BatchSize, 1), 10)), WaitTimeSeconds: int32(longPoll / time.Second),
-			MessageSystemAttributeNames: []sqstypes.MessageSystemAttributeName{sqstypes.MessageSystemAttributeNameAll}, MessageAttributeNames: []string{"All"}})
+		msgs, err := receive(ctx, p.Queue, p.QueueURL, min(max(p.BatchSize, 1), 10), longPoll)
 		if err != nil {
 			pause(ctx, time.Second)
 			continue
 		}
-		p.holding.Add(int64(len(out.Messages)))
-		for _, m := range out.Messages {
+		p.holding.Add(int64(len(msgs)))
+		for _, m := range msgs {
 			p.deliver(ctx, m)
 			p.holding.Add(-1)
 		}
@@ -114,7 +112,7 @@ func (p *Pipe) Run(ctx context.Context) {
 func (p *Pipe) deliver(ctx context.Context, m sqstypes.Message) {
 	d := PipeDelivery{MessageID: aws.ToString(m.MessageId)}
 	d.Receives, _ = strconv.Atoi(m.Attributes["ApproximateReceiveCount"])
-	body, err := json.Marshal(p.record(m))
+	body, err := json.Marshal(sqsRecord(m, p.QueueARN, p.Region))
 	if err == nil {
 		d.Call, err = p.Invoke(ctx, body, d.MessageID)
 	}
@@ -125,15 +123,6 @@ func (p *Pipe) deliver(ctx context.Context, m sqstypes.Message) {
 	}
 	if p.Done != nil {
 		p.Done(d)
-	}
-}
-
-// record is a message as a pipe with an SQS source passes it on.
-func (p *Pipe) record(m sqstypes.Message) map[string]any {
-	return map[string]any{
-		"messageId": aws.ToString(m.MessageId), "receiptHandle": aws.ToString(m.ReceiptHandle), "body": aws.ToString(m.Body),
-		"attributes": m.Attributes, "messageAttributes": map[string]any{}, "md5OfBody": aws.ToString(m.MD5OfBody),
-		"eventSource": "aws:sqs", "eventSourceARN": p.QueueARN, "awsRegion": p.Region,
 	}
 }
 
