@@ -39,7 +39,8 @@ type Connection struct {
 	Owner      string
 	State      string
 	// Region is the endpoint's Region (VpcEndpointRegion): another Region
-	// than the service's for a cross-Region endpoint.
+	// than the service's for a cross-Region endpoint; empty means the
+	// service's (Decide reads it so).
 	Region string
 }
 
@@ -110,9 +111,6 @@ func (g *Guard) Connections(ctx context.Context, endpointIDs []string, states ..
 		for _, c := range page.VpcEndpointConnections {
 			conn := Connection{EndpointID: aws.ToString(c.VpcEndpointId), Owner: aws.ToString(c.VpcEndpointOwner), State: string(c.VpcEndpointState),
 				Region: aws.ToString(c.VpcEndpointRegion)}
-			if conn.Region == "" {
-				conn.Region = g.Region // the field is new; an answer without it is a same-Region endpoint
-			}
 			// Filters are a request, not a promise: check the state here too.
 			if len(states) == 0 || agentvpc.StateIs(conn.State, states...) {
 				out = append(out, conn)
