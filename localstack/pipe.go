@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -16,6 +15,7 @@ import (
 	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws"
+	"github.com/jenkins-agent-vpcs/jenkins-agent-vpcs/localaws/stssim"
 )
 
 // pipeQueueAPI is what a pipe's SQS source calls, with the SDK's
@@ -195,7 +195,7 @@ func keyOfQueue(d *deployment, arn string) string {
 // polls with the pipe role's session credentials and calls its target as
 // that role. Run it.
 func NewPipe(srv *localaws.Server, url, region string, spec PipeSpec) (*Pipe, error) {
-	account, role, ok := strings.Cut(strings.TrimPrefix(spec.RoleARN, "arn:aws:iam::"), ":role/")
+	account, role, ok := stssim.ParseRoleARN(spec.RoleARN)
 	if !ok {
 		return nil, fmt.Errorf("pipe %s: RoleArn %s is not a role ARN", spec.LogicalID, spec.RoleARN)
 	}
